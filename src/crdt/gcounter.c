@@ -1,0 +1,472 @@
+/*
+ * gcounter.c — the grow-only counter.
+ */
+#include "gcounter.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "lk_format.h"
+#include "lk_limits.h"
+
+static const char *const type_name = "gcounter";
+
+void
+lk_gcounter_init(lk_gcounter *gc)
+{
+	gc->n = 0;
+	gc->cap = 0;
+	gc->e = NULL;
+}
+
+void
+lk_gcounter_free(const lk_alloc *a, lk_gcounter *gc)
+{
+	lk_free(a, gc->e);
+	lk_gcounter_init(gc);
+}
+
+void
+lk_gcounter_free_owned(const lk_alloc *a, lk_gcounter *acc)
+{
+	for (uint32_t i = 0; i < acc->n; i++)
+		lk_free(a, (void *) acc->e[i].node.p);
+	lk_gcounter_free(a, acc);
+}
+
+static void
+reserve(lk_gcounter *gc, uint32_t cap, const lk_alloc *a)
+{
+	lk_gc_entry *e;
+
+	if (gc->cap >= cap)
+		return;
+	e = lk_malloc(a, (size_t) cap * sizeof(lk_gc_entry));
+	if (gc->n)
+		memcpy(e, gc->e, (size_t) gc->n * sizeof(lk_gc_entry));
+	lk_free(a, gc->e);
+	gc->e = e;
+	gc->cap = cap;
+}
+
+static lk_code
+too_many_nodes(lk_error *err, const char *tname)
+{
+	char		msg[64];
+
+	snprintf(msg, sizeof(msg), "%s has too many nodes", tname);
+	return lk_fail(err, LK_ERR_LIMIT, msg, "A state holds at most %d node ids.", LK_MAX_NODES);
+}
+
+lk_code
+lk_gcounter_decode_body(lk_reader *r, const char *tname, const lk_alloc *a,
+						lk_gcounter *out, lk_error *err)
+{
+	uint64_t	n;
+
+	lk_gcounter_init(out);
+	if (!lk_read_varint(r, &n))
+		return lk_binary_error(err, tname, "The entry count is truncated or malformed.");
+	if (n > LK_MAX_NODES)
+		return too_many_nodes(err, tname);
+	/* each entry takes at least 3 bytes: refuse to allocate for a lying count */
+	if (n > (uint64_t) (r->end - r->p) / 3)
+		return lk_binary_error(err, tname, "The entry count exceeds the data.");
+	reserve(out, (uint32_t) n, a);
+	for (uint64_t i = 0; i < n; i++)
+	{
+		uint8_t		len;
+		const uint8_t *p;
+		uint64_t	count;
+		lk_str		node;
+		lk_error	node_err;
+
+		if (!lk_read_u8(r, &len) || len == 0 || !lk_read_bytes(r, len, &p))
+		{
+			lk_gcounter_free(a, out);
+			return lk_binary_error(err, tname, "A node id is empty or truncated.");
+		}
+		node = lk_str_make((const char *) p, len);
+		if (lk_node_id_check(node, &node_err) != LK_OK)
+		{
+			lk_gcounter_free(a, out);
+			return lk_binary_error(err, tname, "A node id is not valid UTF-8 or has a control character.");
+		}
+		if (i > 0 && lk_str_cmp(out->e[i - 1].node, node) >= 0)
+		{
+			lk_gcounter_free(a, out);
+			return lk_binary_error(err, tname, "Node ids are not sorted and unique.");
+		}
+		if (!lk_read_varint(r, &count) || count == 0 || count > LK_COUNT_MAX)
+		{
+			lk_gcounter_free(a, out);
+			return lk_binary_error(err, tname, "A count is truncated, zero, or out of range.");
+		}
+		out->e[i].node = node;
+		out->e[i].count = count;
+		out->n++;
+	}
+	return LK_OK;
+}
+
+lk_code
+lk_gcounter_decode(const uint8_t *buf, size_t len, const lk_alloc *a,
+				   lk_gcounter *out, lk_error *err)
+{
+	lk_reader	r = {buf, buf + len};
+	lk_code		rc;
+
+	lk_gcounter_init(out);
+	if ((rc = lk_format_open(&r, LK_GCOUNTER, type_name, err)) != LK_OK)
+		return rc;
+	if ((rc = lk_gcounter_decode_body(&r, type_name, a, out, err)) != LK_OK)
+		return rc;
+	if (r.p != r.end)
+	{
+		lk_gcounter_free(a, out);
+		return lk_binary_error(err, type_name, "Trailing bytes follow the value.");
+	}
+	return LK_OK;
+}
+
+void
+lk_gcounter_encode_body(const lk_gcounter *gc, lk_buf *b)
+{
+	lk_buf_put_varint(b, gc->n);
+	for (uint32_t i = 0; i < gc->n; i++)
+	{
+		lk_buf_reserve(b, 1 + gc->e[i].node.len + 10);
+		lk_buf_put_u8(b, (uint8_t) gc->e[i].node.len);
+		lk_buf_put(b, gc->e[i].node.p, gc->e[i].node.len);
+		lk_buf_put_varint(b, gc->e[i].count);
+	}
+}
+
+lk_code
+lk_gcounter_encode(const lk_gcounter *gc, lk_buf *b, lk_error *err)
+{
+	size_t		start = b->len;
+
+	lk_buf_put_u8(b, lk_format_byte(LK_GCOUNTER));
+	lk_gcounter_encode_body(gc, b);
+	return lk_check_state_size(b->len - start, type_name, err);
+}
+
+static int
+entry_cmp(const void *x, const void *y)
+{
+	return lk_str_cmp(((const lk_gc_entry *) x)->node, ((const lk_gc_entry *) y)->node);
+}
+
+lk_code
+lk_gcounter_parse_json(lk_json *j, lk_gcounter *out)
+{
+	lk_json_iter it;
+	bool		more;
+	lk_code		rc;
+	uint32_t	kept = 0;
+
+	lk_gcounter_init(out);
+	if ((rc = lk_json_object(j, &it)) != LK_OK)
+		return rc;
+	for (;;)
+	{
+		lk_str		node;
+		uint64_t	count;
+		lk_error	node_err;
+		const char *at = j->p;
+
+		if ((rc = lk_json_next_key(j, &it, &more, &node)) != LK_OK)
+			goto fail;
+		if (!more)
+			break;
+		if (lk_node_id_check(node, &node_err) != LK_OK)
+		{
+			j->p = at;
+			rc = lk_json_error(j, node_err.msg);
+			goto fail;
+		}
+		if ((rc = lk_json_uint(j, "count", &count)) != LK_OK)
+			goto fail;
+		if (count == 0)
+			continue;			/* a zero entry is the identity: normalize it away */
+		if (out->n == LK_MAX_NODES)
+		{
+			rc = too_many_nodes(j->err, type_name);
+			goto fail;
+		}
+		if (out->n == out->cap)
+			reserve(out, out->cap ? out->cap * 2 : 8, j->a);
+		out->e[out->n].node = node;
+		out->e[out->n].count = count;
+		out->n++;
+	}
+	qsort(out->e, out->n, sizeof(lk_gc_entry), entry_cmp);
+	for (uint32_t i = 0; i < out->n; i++)
+	{
+		if (kept > 0 && lk_str_eq(out->e[kept - 1].node, out->e[i].node))
+		{
+			rc = lk_fail(j->err, LK_ERR_SYNTAX, "invalid input syntax",
+						 "Node id \"%.*s\" appears more than once.",
+						 (int) out->e[i].node.len, out->e[i].node.p);
+			goto fail;
+		}
+		out->e[kept++] = out->e[i];
+	}
+	out->n = kept;
+	return LK_OK;
+fail:
+	lk_gcounter_free(j->a, out);
+	return rc;
+}
+
+lk_code
+lk_gcounter_parse(const char *s, size_t len, const lk_alloc *a, lk_gcounter *out, lk_error *err)
+{
+	lk_json		j;
+	lk_code		rc;
+
+	lk_json_init(&j, s, len, a, err);
+	if ((rc = lk_gcounter_parse_json(&j, out)) != LK_OK)
+		return rc;
+	if ((rc = lk_json_finish(&j)) != LK_OK)
+		lk_gcounter_free(a, out);
+	return rc;
+}
+
+void
+lk_gcounter_to_json(const lk_gcounter *gc, lk_buf *b)
+{
+	lk_buf_put_u8(b, '{');
+	for (uint32_t i = 0; i < gc->n; i++)
+	{
+		if (i)
+			lk_buf_put_u8(b, ',');
+		lk_json_put_string(b, gc->e[i].node);
+		lk_buf_put_u8(b, ':');
+		lk_buf_put_int(b, (int64_t) gc->e[i].count);
+	}
+	lk_buf_put_u8(b, '}');
+}
+
+lk_code
+lk_gcounter_merge(const lk_gcounter *a, const lk_gcounter *b, const lk_alloc *al,
+				  lk_gcounter *out, lk_error *err)
+{
+	uint32_t	i = 0,
+				k = 0;
+
+	lk_gcounter_init(out);
+	reserve(out, a->n + b->n, al);
+	while (i < a->n || k < b->n)
+	{
+		int			c = i == a->n ? 1 : k == b->n ? -1 : lk_str_cmp(a->e[i].node, b->e[k].node);
+
+		if (c < 0)
+			out->e[out->n++] = a->e[i++];
+		else if (c > 0)
+			out->e[out->n++] = b->e[k++];
+		else
+		{
+			out->e[out->n] = a->e[i];
+			if (b->e[k].count > a->e[i].count)
+				out->e[out->n].count = b->e[k].count;
+			out->n++;
+			i++;
+			k++;
+		}
+	}
+	if (out->n > LK_MAX_NODES)
+	{
+		lk_gcounter_free(al, out);
+		return too_many_nodes(err, type_name);
+	}
+	return LK_OK;
+}
+
+void
+lk_gcounter_delta(const lk_gcounter *old, const lk_gcounter *newer, const lk_alloc *al,
+				  lk_gcounter *out)
+{
+	uint32_t	i = 0;
+
+	lk_gcounter_init(out);
+	reserve(out, newer->n, al);
+	for (uint32_t k = 0; k < newer->n; k++)
+	{
+		int			c = 1;
+
+		while (i < old->n && (c = lk_str_cmp(old->e[i].node, newer->e[k].node)) < 0)
+			i++;
+		if (i == old->n)
+			c = 1;
+		if (c != 0 || newer->e[k].count > old->e[i].count)
+			out->e[out->n++] = newer->e[k];
+	}
+}
+
+bool
+lk_gcounter_leq(const lk_gcounter *a, const lk_gcounter *b)
+{
+	uint32_t	k = 0;
+
+	for (uint32_t i = 0; i < a->n; i++)
+	{
+		int			c = 1;
+
+		while (k < b->n && (c = lk_str_cmp(b->e[k].node, a->e[i].node)) < 0)
+			k++;
+		if (k == b->n || c != 0 || b->e[k].count < a->e[i].count)
+			return false;
+	}
+	return true;
+}
+
+lk_code
+lk_gcounter_increment(lk_gcounter *gc, lk_str node, int64_t by, const lk_alloc *a, lk_error *err)
+{
+	uint32_t	lo = 0,
+				hi = gc->n;
+	lk_code		rc;
+
+	if (by <= 0)
+		return lk_fail(err, LK_ERR_VALUE, "increment must be positive",
+					   "The amount was %lld.", (long long) by);
+	if ((rc = lk_node_id_check(node, err)) != LK_OK)
+		return rc;
+	while (lo < hi)
+	{
+		uint32_t	mid = lo + (hi - lo) / 2;
+
+		if (lk_str_cmp(gc->e[mid].node, node) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < gc->n && lk_str_eq(gc->e[lo].node, node))
+	{
+		if (gc->e[lo].count > (uint64_t) (LK_COUNT_MAX - by))
+			return lk_fail(err, LK_ERR_RANGE, "gcounter count out of range",
+						   "The count of node \"%.*s\" would exceed 9223372036854775807.",
+						   (int) node.len, node.p);
+		gc->e[lo].count += (uint64_t) by;
+		return LK_OK;
+	}
+	if (gc->n == LK_MAX_NODES)
+		return too_many_nodes(err, type_name);
+	if (gc->n == gc->cap)
+		reserve(gc, gc->cap ? gc->cap * 2 : 4, a);
+	memmove(gc->e + lo + 1, gc->e + lo, (size_t) (gc->n - lo) * sizeof(lk_gc_entry));
+	gc->e[lo].node = node;
+	gc->e[lo].count = (uint64_t) by;
+	gc->n++;
+	return LK_OK;
+}
+
+__int128
+lk_gcounter_sum(const lk_gcounter *gc)
+{
+	__int128	sum = 0;
+
+	for (uint32_t i = 0; i < gc->n; i++)
+		sum += gc->e[i].count;
+	return sum;
+}
+
+lk_code
+lk_gcounter_value(const lk_gcounter *gc, int64_t *out, lk_error *err)
+{
+	__int128	sum = lk_gcounter_sum(gc);
+
+	if (sum > LK_COUNT_MAX)
+		return lk_fail(err, LK_ERR_RANGE, "gcounter value out of range",
+					   "The sum of the counts exceeds 9223372036854775807.");
+	*out = (int64_t) sum;
+	return LK_OK;
+}
+
+static char *
+copy_bytes(const lk_alloc *a, lk_str s)
+{
+	char	   *p = lk_malloc(a, s.len);
+
+	memcpy(p, s.p, s.len);
+	return p;
+}
+
+lk_code
+lk_gcounter_absorb(lk_gcounter *acc, const lk_gcounter *in, const lk_alloc *a, lk_error *err)
+{
+	lk_gcounter merged;
+	lk_code		rc;
+	uint32_t	i = 0;
+
+	if ((rc = lk_gcounter_merge(acc, in, a, &merged, err)) != LK_OK)
+		return rc;
+	/* entries that came from `in` alone still borrow its bytes: take copies */
+	for (uint32_t k = 0; k < merged.n; k++)
+	{
+		if (i < acc->n && merged.e[k].node.p == acc->e[i].node.p)
+			i++;
+		else
+			merged.e[k].node.p = copy_bytes(a, merged.e[k].node);
+	}
+	lk_gcounter_free(a, acc);
+	*acc = merged;
+	return LK_OK;
+}
+
+lk_code
+lk_gcounter_absorb_body(lk_gcounter *acc, lk_reader *r, const char *tname,
+						const lk_alloc *a, lk_error *err)
+{
+	lk_reader	start = *r;
+	uint64_t	n;
+	lk_gcounter in;
+	lk_code		rc;
+
+	/*
+	 * Fast path, the common case of an aggregate: the input names the same
+	 * nodes as the accumulator, in the same order, so a lockstep walk takes
+	 * the maxima in place with no allocation.  Raising some entries and then
+	 * falling back is harmless: max is idempotent.
+	 */
+	if (lk_read_varint(r, &n) && n == acc->n)
+	{
+		uint32_t	i;
+
+		for (i = 0; i < acc->n; i++)
+		{
+			uint8_t		len;
+			const uint8_t *p;
+			uint64_t	count;
+
+			if (!lk_read_u8(r, &len) || len != acc->e[i].node.len ||
+				!lk_read_bytes(r, len, &p) || memcmp(p, acc->e[i].node.p, len) != 0 ||
+				!lk_read_varint(r, &count))
+				break;
+			if (count > acc->e[i].count)
+				acc->e[i].count = count;
+		}
+		if (i == acc->n)
+			return LK_OK;
+	}
+	*r = start;
+	if ((rc = lk_gcounter_decode_body(r, tname, a, &in, err)) != LK_OK)
+		return rc;
+	rc = lk_gcounter_absorb(acc, &in, a, err);
+	lk_gcounter_free(a, &in);
+	return rc;
+}
+
+lk_code
+lk_gcounter_absorb_value(lk_gcounter *acc, const uint8_t *buf, size_t len,
+						 const lk_alloc *a, lk_error *err)
+{
+	lk_reader	r = {buf, buf + len};
+	lk_code		rc;
+
+	if ((rc = lk_format_open(&r, LK_GCOUNTER, type_name, err)) != LK_OK)
+		return rc;
+	return lk_gcounter_absorb_body(acc, &r, type_name, a, err);
+}

@@ -1,0 +1,89 @@
+/*
+ * gcounter.h — the grow-only counter: a map node id → count (1 .. 2^63-1).
+ *
+ * Value is the sum; merge takes the per-node maximum; an increment raises the
+ * caller's own entry.  Entries are kept sorted by node id (lk_str_cmp) with no
+ * zero counts, which makes the encoding canonical.
+ *
+ * Ownership: the entry array belongs to the lk_gcounter (free it with
+ * lk_gcounter_free); node ids are borrowed from whatever the state was
+ * decoded, parsed or built from, except in an accumulator (see absorb).
+ */
+#ifndef LK_GCOUNTER_H
+#define LK_GCOUNTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lk_alloc.h"
+#include "lk_buf.h"
+#include "lk_error.h"
+#include "lk_json.h"
+#include "lk_str.h"
+
+typedef struct lk_gc_entry
+{
+	lk_str		node;
+	uint64_t	count;
+} lk_gc_entry;
+
+typedef struct lk_gcounter
+{
+	uint32_t	n;
+	uint32_t	cap;
+	lk_gc_entry *e;
+} lk_gcounter;
+
+void		lk_gcounter_init(lk_gcounter *gc);
+void		lk_gcounter_free(const lk_alloc *a, lk_gcounter *gc);
+
+/* Binary: the whole value (format byte + body). Decoding validates everything. */
+lk_code		lk_gcounter_decode(const uint8_t *buf, size_t len, const lk_alloc *a,
+							   lk_gcounter *out, lk_error *err);
+lk_code		lk_gcounter_encode(const lk_gcounter *gc, lk_buf *b, lk_error *err);
+
+/* The body alone, for the pncounter which holds two. */
+lk_code		lk_gcounter_decode_body(lk_reader *r, const char *type_name, const lk_alloc *a,
+									lk_gcounter *out, lk_error *err);
+void		lk_gcounter_encode_body(const lk_gcounter *gc, lk_buf *b);
+
+/* Text: the canonical JSON object {"node":count,...}. */
+lk_code		lk_gcounter_parse(const char *s, size_t len, const lk_alloc *a,
+							  lk_gcounter *out, lk_error *err);
+lk_code		lk_gcounter_parse_json(lk_json *j, lk_gcounter *out);
+void		lk_gcounter_to_json(const lk_gcounter *gc, lk_buf *b);
+
+/* Join; out is a new state (node ids borrowed from a and b). */
+lk_code		lk_gcounter_merge(const lk_gcounter *a, const lk_gcounter *b,
+							  const lk_alloc *al, lk_gcounter *out, lk_error *err);
+
+/* The entries of newer that raise old: merge(old, delta) = merge(old, newer). */
+void		lk_gcounter_delta(const lk_gcounter *old, const lk_gcounter *newer,
+							  const lk_alloc *al, lk_gcounter *out);
+
+/* a ≤ b in the lattice: every entry of a is at most b's. */
+bool		lk_gcounter_leq(const lk_gcounter *a, const lk_gcounter *b);
+
+/* Raise node's entry by `by` (> 0) in place; node is borrowed. */
+lk_code		lk_gcounter_increment(lk_gcounter *gc, lk_str node, int64_t by,
+								  const lk_alloc *a, lk_error *err);
+
+/* Sum of the counts, which needs 128 bits before the range check. */
+__int128	lk_gcounter_sum(const lk_gcounter *gc);
+lk_code		lk_gcounter_value(const lk_gcounter *gc, int64_t *out, lk_error *err);
+
+/*
+ * The aggregate accumulator.  acc owns copies of its node ids (made through
+ * a), so it outlives the inputs it has absorbed; free it with
+ * lk_gcounter_free_owned.  absorb_body reads one encoded body from r, which
+ * must come from a trusted (stored, already validated) value.
+ */
+lk_code		lk_gcounter_absorb_body(lk_gcounter *acc, lk_reader *r, const char *type_name,
+									const lk_alloc *a, lk_error *err);
+lk_code		lk_gcounter_absorb_value(lk_gcounter *acc, const uint8_t *buf, size_t len,
+									 const lk_alloc *a, lk_error *err);
+lk_code		lk_gcounter_absorb(lk_gcounter *acc, const lk_gcounter *in,
+							   const lk_alloc *a, lk_error *err);
+void		lk_gcounter_free_owned(const lk_alloc *a, lk_gcounter *acc);
+
+#endif

@@ -1,0 +1,92 @@
+/*
+ * lk_str.c — UTF-8 validation and the node id and element rules.
+ */
+#include "lk_str.h"
+
+#include "lk_limits.h"
+
+bool
+lk_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *) s;
+	const unsigned char *end = p + len;
+
+	while (p < end)
+	{
+		unsigned char c = *p;
+
+		if (c < 0x80)
+		{
+			p++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+		{
+			if (end - p < 2 || (p[1] & 0xc0) != 0x80)
+				return false;
+			p += 2;
+		}
+		else if (c >= 0xe0 && c <= 0xef)
+		{
+			if (end - p < 3 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80)
+				return false;
+			if (c == 0xe0 && p[1] < 0xa0)
+				return false;	/* overlong */
+			if (c == 0xed && p[1] >= 0xa0)
+				return false;	/* surrogate */
+			p += 3;
+		}
+		else if (c >= 0xf0 && c <= 0xf4)
+		{
+			if (end - p < 4 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 ||
+				(p[3] & 0xc0) != 0x80)
+				return false;
+			if (c == 0xf0 && p[1] < 0x90)
+				return false;	/* overlong */
+			if (c == 0xf4 && p[1] >= 0x90)
+				return false;	/* beyond U+10FFFF */
+			p += 4;
+		}
+		else
+			return false;
+	}
+	return true;
+}
+
+lk_code
+lk_node_id_check(lk_str node, lk_error *err)
+{
+	const unsigned char *p = (const unsigned char *) node.p;
+
+	if (node.len == 0)
+		return lk_fail(err, LK_ERR_VALUE, "node id must not be empty", NULL);
+	if (node.len > LK_NODE_ID_MAX)
+		return lk_fail(err, LK_ERR_VALUE, "node id is too long",
+					   "A node id has at most %d bytes; this one has %u.",
+					   LK_NODE_ID_MAX, node.len);
+	if (!lk_utf8_valid(node.p, node.len))
+		return lk_fail(err, LK_ERR_VALUE, "node id is not valid UTF-8", NULL);
+	for (uint32_t i = 0; i < node.len; i++)
+	{
+		/* C1 controls U+0080..U+009F are encoded as 0xC2 0x80..0x9F */
+		if (p[i] < 0x20 || p[i] == 0x7f ||
+			(p[i] == 0xc2 && i + 1 < node.len && p[i + 1] < 0xa0))
+			return lk_fail(err, LK_ERR_VALUE, "node id contains a control character",
+						   "Byte %u of the node id is a control character.", i);
+	}
+	return LK_OK;
+}
+
+lk_code
+lk_element_check(lk_str elem, lk_error *err)
+{
+	if (elem.len > LK_ELEMENT_MAX)
+		return lk_fail(err, LK_ERR_LIMIT, "orset element is too long",
+					   "An element has at most %d bytes; this one has %u.",
+					   LK_ELEMENT_MAX, elem.len);
+	if (!lk_utf8_valid(elem.p, elem.len))
+		return lk_fail(err, LK_ERR_VALUE, "orset element is not valid UTF-8", NULL);
+	if (elem.len && memchr(elem.p, '\0', elem.len))
+		return lk_fail(err, LK_ERR_VALUE, "orset element contains a NUL character", NULL);
+	return LK_OK;
+}

@@ -1,0 +1,63 @@
+/*
+ * lk_str.h — borrowed byte strings, their order, and the rules for node ids
+ * and orset elements.
+ *
+ * An lk_str never owns its bytes: decoded states point into the buffer they
+ * were decoded from (or into an argument), so whoever owns that buffer keeps
+ * it alive until the state has been encoded again.
+ */
+#ifndef LK_STR_H
+#define LK_STR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "lk_error.h"
+
+typedef struct lk_str
+{
+	const char *p;
+	uint32_t	len;
+} lk_str;
+
+static inline lk_str
+lk_str_make(const char *p, size_t len)
+{
+	lk_str		s = {p, (uint32_t) len};
+
+	return s;
+}
+
+/* Byte order of the UTF-8, shorter first on a common prefix: the canonical order. */
+static inline int
+lk_str_cmp(lk_str a, lk_str b)
+{
+	size_t		n = a.len < b.len ? a.len : b.len;
+	int			c = n ? memcmp(a.p, b.p, n) : 0;
+
+	if (c)
+		return c;
+	return (a.len > b.len) - (a.len < b.len);
+}
+
+static inline bool
+lk_str_eq(lk_str a, lk_str b)
+{
+	return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+
+/* True when p[0..len) is well-formed UTF-8 (no surrogates, no overlongs). */
+bool		lk_utf8_valid(const char *p, size_t len);
+
+/*
+ * A node id is 1 to LK_NODE_ID_MAX bytes of UTF-8 with no control character
+ * (C0, DEL, C1).  Returns LK_OK or LK_ERR_VALUE with a message naming what.
+ */
+lk_code		lk_node_id_check(lk_str node, lk_error *err);
+
+/* An element is at most LK_ELEMENT_MAX bytes of UTF-8 with no NUL (text cannot hold one). */
+lk_code		lk_element_check(lk_str elem, lk_error *err);
+
+#endif
