@@ -1,0 +1,42 @@
+# Laniakea: the PostgreSQL extension (PGXS), and the entry points for tests,
+# benchmarks, formatting and lint.  `make` builds the extension; `make
+# install` installs it into the PostgreSQL that pg_config names.
+
+EXTENSION = laniakea
+DATA = laniakea--0.1.sql
+MODULE_big = laniakea
+
+CORE_SRCS = $(wildcard src/crdt/*.c)
+PG_SRCS = $(wildcard src/pg/*.c)
+OBJS = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
+
+REGRESS = gcounter pncounter orset aggregate binary_input
+
+PG_CONFIG ?= pg_config
+PG_CPPFLAGS = -Isrc/crdt
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
+	-Wno-sign-compare -Wno-cast-function-type
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: unit fuzz-smoke bench format lint
+
+unit:
+	$(MAKE) -C test unit
+
+fuzz-smoke:
+	$(MAKE) -C test fuzz-smoke
+
+bench:
+	bash bench/run.sh
+
+FORMAT_SRCS = $(CORE_SRCS) $(PG_SRCS) $(wildcard src/crdt/*.h src/pg/*.h)
+
+format:
+	clang-format -i $(FORMAT_SRCS)
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+		--suppress=missingIncludeSystem -Isrc/crdt src/crdt
+	clang-tidy --quiet $(CORE_SRCS) -- -Isrc/crdt -std=c11

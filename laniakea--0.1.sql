@@ -1,0 +1,293 @@
+-- Laniakea 0.1: conflict-free replicated data types.
+\echo Use "CREATE EXTENSION laniakea" to load this file. \quit
+
+-- Every C function here is pure computation on its arguments: no catalog
+-- access, no search_path dependence, so it runs unchanged in a logical
+-- replication apply worker (where search_path is empty).
+
+------------------------------------------------------------------------
+-- type gcounter
+------------------------------------------------------------------------
+CREATE TYPE gcounter;
+
+CREATE FUNCTION gcounter_in(cstring, oid, integer) RETURNS gcounter
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION gcounter_out(gcounter) RETURNS cstring
+	AS 'MODULE_PATHNAME', 'crdt_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION gcounter_recv(internal, oid, integer) RETURNS gcounter
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION gcounter_send(gcounter) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'crdt_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- Values under 127 bytes keep PostgreSQL's 1-byte short header (stored
+-- unaligned) and are read in place; the format has no aligned fields.
+CREATE TYPE gcounter (
+	INPUT = gcounter_in,
+	OUTPUT = gcounter_out,
+	RECEIVE = gcounter_recv,
+	SEND = gcounter_send,
+	INTERNALLENGTH = VARIABLE,
+	ALIGNMENT = int4,
+	STORAGE = extended
+);
+
+------------------------------------------------------------------------
+-- type pncounter
+------------------------------------------------------------------------
+CREATE TYPE pncounter;
+
+CREATE FUNCTION pncounter_in(cstring, oid, integer) RETURNS pncounter
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION pncounter_out(pncounter) RETURNS cstring
+	AS 'MODULE_PATHNAME', 'crdt_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION pncounter_recv(internal, oid, integer) RETURNS pncounter
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION pncounter_send(pncounter) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'crdt_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- Values under 127 bytes keep PostgreSQL's 1-byte short header (stored
+-- unaligned) and are read in place; the format has no aligned fields.
+CREATE TYPE pncounter (
+	INPUT = pncounter_in,
+	OUTPUT = pncounter_out,
+	RECEIVE = pncounter_recv,
+	SEND = pncounter_send,
+	INTERNALLENGTH = VARIABLE,
+	ALIGNMENT = int4,
+	STORAGE = extended
+);
+
+------------------------------------------------------------------------
+-- type orset
+------------------------------------------------------------------------
+CREATE TYPE orset;
+
+CREATE FUNCTION orset_in(cstring, oid, integer) RETURNS orset
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION orset_out(orset) RETURNS cstring
+	AS 'MODULE_PATHNAME', 'crdt_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION orset_recv(internal, oid, integer) RETURNS orset
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION orset_send(orset) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'crdt_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- Values under 127 bytes keep PostgreSQL's 1-byte short header (stored
+-- unaligned) and are read in place; the format has no aligned fields.
+CREATE TYPE orset (
+	INPUT = orset_in,
+	OUTPUT = orset_out,
+	RECEIVE = orset_recv,
+	SEND = orset_send,
+	INTERNALLENGTH = VARIABLE,
+	ALIGNMENT = int4,
+	STORAGE = extended
+);
+
+------------------------------------------------------------------------
+-- functions shared by all types
+------------------------------------------------------------------------
+CREATE FUNCTION merge(gcounter, gcounter) RETURNS gcounter
+	AS 'MODULE_PATHNAME', 'crdt_merge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION merge(gcounter, gcounter) IS 'join of two gcounter states (also the || operator)';
+CREATE FUNCTION delta(old gcounter, new gcounter) RETURNS gcounter
+	AS 'MODULE_PATHNAME', 'crdt_delta' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION delta(gcounter, gcounter) IS 'smallest d with merge(old, d) = merge(old, new)';
+CREATE FUNCTION gcounter_le(gcounter, gcounter) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_leq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION gcounter_eq(gcounter, gcounter) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_eq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION gcounter_ne(gcounter, gcounter) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_ne' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION gcounter_hash(gcounter) RETURNS integer
+	AS 'MODULE_PATHNAME', 'crdt_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION gcounter_hash_extended(gcounter, bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'crdt_hash_extended' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION merge(pncounter, pncounter) RETURNS pncounter
+	AS 'MODULE_PATHNAME', 'crdt_merge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION merge(pncounter, pncounter) IS 'join of two pncounter states (also the || operator)';
+CREATE FUNCTION delta(old pncounter, new pncounter) RETURNS pncounter
+	AS 'MODULE_PATHNAME', 'crdt_delta' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION delta(pncounter, pncounter) IS 'smallest d with merge(old, d) = merge(old, new)';
+CREATE FUNCTION pncounter_le(pncounter, pncounter) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_leq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION pncounter_eq(pncounter, pncounter) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_eq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION pncounter_ne(pncounter, pncounter) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_ne' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION pncounter_hash(pncounter) RETURNS integer
+	AS 'MODULE_PATHNAME', 'crdt_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION pncounter_hash_extended(pncounter, bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'crdt_hash_extended' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION merge(orset, orset) RETURNS orset
+	AS 'MODULE_PATHNAME', 'crdt_merge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION merge(orset, orset) IS 'join of two orset states (also the || operator)';
+CREATE FUNCTION delta(old orset, new orset) RETURNS orset
+	AS 'MODULE_PATHNAME', 'crdt_delta' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION delta(orset, orset) IS 'smallest d with merge(old, d) = merge(old, new)';
+CREATE FUNCTION orset_le(orset, orset) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_leq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION orset_eq(orset, orset) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_eq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION orset_ne(orset, orset) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_ne' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION orset_hash(orset) RETURNS integer
+	AS 'MODULE_PATHNAME', 'crdt_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION orset_hash_extended(orset, bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'crdt_hash_extended' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+------------------------------------------------------------------------
+-- gcounter and pncounter operations
+------------------------------------------------------------------------
+CREATE FUNCTION increment(c gcounter, by bigint DEFAULT 1) RETURNS gcounter
+	AS 'MODULE_PATHNAME', 'counter_increment' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION increment(gcounter, bigint) IS 'count up as laniakea.node_id';
+CREATE FUNCTION increment(c gcounter, node text, by bigint) RETURNS gcounter
+	AS 'MODULE_PATHNAME', 'counter_increment_node' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION increment(gcounter, text, bigint) IS 'count up as the given node';
+CREATE FUNCTION value(gcounter) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'counter_value' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION value(gcounter) IS 'the counter''s value; an error if it does not fit in bigint';
+CREATE FUNCTION increment(c pncounter, by bigint DEFAULT 1) RETURNS pncounter
+	AS 'MODULE_PATHNAME', 'counter_increment' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION increment(pncounter, bigint) IS 'count up as laniakea.node_id';
+CREATE FUNCTION increment(c pncounter, node text, by bigint) RETURNS pncounter
+	AS 'MODULE_PATHNAME', 'counter_increment_node' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION increment(pncounter, text, bigint) IS 'count up as the given node';
+CREATE FUNCTION value(pncounter) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'counter_value' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION value(pncounter) IS 'the counter''s value; an error if it does not fit in bigint';
+CREATE FUNCTION decrement(c pncounter, by bigint DEFAULT 1) RETURNS pncounter
+	AS 'MODULE_PATHNAME', 'counter_decrement' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION decrement(pncounter, bigint) IS 'count down as laniakea.node_id';
+CREATE FUNCTION decrement(c pncounter, node text, by bigint) RETURNS pncounter
+	AS 'MODULE_PATHNAME', 'counter_decrement_node' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION decrement(pncounter, text, bigint) IS 'count down as the given node';
+
+------------------------------------------------------------------------
+-- orset operations
+------------------------------------------------------------------------
+CREATE FUNCTION add(s orset, element text) RETURNS orset
+	AS 'MODULE_PATHNAME', 'orset_add' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION add(orset, text) IS 'add an element as laniakea.node_id';
+CREATE FUNCTION add(s orset, element text, node text) RETURNS orset
+	AS 'MODULE_PATHNAME', 'orset_add_node' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION add(orset, text, text) IS 'add an element as the given node';
+CREATE FUNCTION remove(s orset, element text) RETURNS orset
+	AS 'MODULE_PATHNAME', 'orset_remove' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION remove(orset, text) IS 'remove the element as observed here (absent: no-op)';
+CREATE FUNCTION contains(s orset, element text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'orset_contains' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION elements(s orset) RETURNS text[]
+	AS 'MODULE_PATHNAME', 'orset_elements' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION elements(orset) IS 'the elements, sorted by the bytes of their UTF-8';
+CREATE FUNCTION cardinality(s orset) RETURNS integer
+	AS 'MODULE_PATHNAME', 'orset_cardinality' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+------------------------------------------------------------------------
+-- aggregates
+------------------------------------------------------------------------
+-- The counters accumulate into an internal state that merges rows in place;
+-- serialize/deserialize make it parallel.  orset merges value to value.
+CREATE FUNCTION counter_agg_combine(internal, internal) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION counter_agg_serialize(internal) RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION counter_agg_deserialize(bytea, internal) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION gcounter_agg_trans(internal, gcounter) RETURNS internal
+	AS 'MODULE_PATHNAME', 'counter_agg_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION gcounter_agg_final(internal) RETURNS gcounter
+	AS 'MODULE_PATHNAME', 'counter_agg_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE AGGREGATE merge_agg(gcounter) (
+	SFUNC = gcounter_agg_trans,
+	STYPE = internal,
+	FINALFUNC = gcounter_agg_final,
+	COMBINEFUNC = counter_agg_combine,
+	SERIALFUNC = counter_agg_serialize,
+	DESERIALFUNC = counter_agg_deserialize,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE merge_agg(gcounter) IS 'join of all non-null gcounter states; NULL for none';
+CREATE FUNCTION pncounter_agg_trans(internal, pncounter) RETURNS internal
+	AS 'MODULE_PATHNAME', 'counter_agg_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION pncounter_agg_final(internal) RETURNS pncounter
+	AS 'MODULE_PATHNAME', 'counter_agg_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE AGGREGATE merge_agg(pncounter) (
+	SFUNC = pncounter_agg_trans,
+	STYPE = internal,
+	FINALFUNC = pncounter_agg_final,
+	COMBINEFUNC = counter_agg_combine,
+	SERIALFUNC = counter_agg_serialize,
+	DESERIALFUNC = counter_agg_deserialize,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE merge_agg(pncounter) IS 'join of all non-null pncounter states; NULL for none';
+CREATE AGGREGATE merge_agg(orset) (
+	SFUNC = merge,
+	STYPE = orset,
+	COMBINEFUNC = merge,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE merge_agg(orset) IS 'join of all non-null orset states; NULL for none';
+
+------------------------------------------------------------------------
+-- operators, operator classes and casts
+------------------------------------------------------------------------
+CREATE OPERATOR || (LEFTARG = gcounter, RIGHTARG = gcounter, FUNCTION = merge, COMMUTATOR = ||);
+CREATE OPERATOR = (
+	LEFTARG = gcounter, RIGHTARG = gcounter, FUNCTION = gcounter_eq,
+	COMMUTATOR = =, NEGATOR = <>, RESTRICT = eqsel, JOIN = eqjoinsel, HASHES
+);
+CREATE OPERATOR <> (
+	LEFTARG = gcounter, RIGHTARG = gcounter, FUNCTION = gcounter_ne,
+	COMMUTATOR = <>, NEGATOR = =, RESTRICT = neqsel, JOIN = neqjoinsel
+);
+-- the lattice order: b already contains a
+CREATE OPERATOR <= (LEFTARG = gcounter, RIGHTARG = gcounter, FUNCTION = gcounter_le);
+CREATE OPERATOR CLASS gcounter_hash_ops DEFAULT FOR TYPE gcounter USING hash AS
+	OPERATOR 1 =,
+	FUNCTION 1 gcounter_hash(gcounter),
+	FUNCTION 2 gcounter_hash_extended(gcounter, bigint);
+-- through the canonical text: jsonb_out's spacing is accepted on input
+CREATE CAST (gcounter AS jsonb) WITH INOUT AS ASSIGNMENT;
+CREATE CAST (jsonb AS gcounter) WITH INOUT;
+
+CREATE OPERATOR || (LEFTARG = pncounter, RIGHTARG = pncounter, FUNCTION = merge, COMMUTATOR = ||);
+CREATE OPERATOR = (
+	LEFTARG = pncounter, RIGHTARG = pncounter, FUNCTION = pncounter_eq,
+	COMMUTATOR = =, NEGATOR = <>, RESTRICT = eqsel, JOIN = eqjoinsel, HASHES
+);
+CREATE OPERATOR <> (
+	LEFTARG = pncounter, RIGHTARG = pncounter, FUNCTION = pncounter_ne,
+	COMMUTATOR = <>, NEGATOR = =, RESTRICT = neqsel, JOIN = neqjoinsel
+);
+-- the lattice order: b already contains a
+CREATE OPERATOR <= (LEFTARG = pncounter, RIGHTARG = pncounter, FUNCTION = pncounter_le);
+CREATE OPERATOR CLASS pncounter_hash_ops DEFAULT FOR TYPE pncounter USING hash AS
+	OPERATOR 1 =,
+	FUNCTION 1 pncounter_hash(pncounter),
+	FUNCTION 2 pncounter_hash_extended(pncounter, bigint);
+-- through the canonical text: jsonb_out's spacing is accepted on input
+CREATE CAST (pncounter AS jsonb) WITH INOUT AS ASSIGNMENT;
+CREATE CAST (jsonb AS pncounter) WITH INOUT;
+
+CREATE OPERATOR || (LEFTARG = orset, RIGHTARG = orset, FUNCTION = merge, COMMUTATOR = ||);
+CREATE OPERATOR = (
+	LEFTARG = orset, RIGHTARG = orset, FUNCTION = orset_eq,
+	COMMUTATOR = =, NEGATOR = <>, RESTRICT = eqsel, JOIN = eqjoinsel, HASHES
+);
+CREATE OPERATOR <> (
+	LEFTARG = orset, RIGHTARG = orset, FUNCTION = orset_ne,
+	COMMUTATOR = <>, NEGATOR = =, RESTRICT = neqsel, JOIN = neqjoinsel
+);
+-- the lattice order: b already contains a
+CREATE OPERATOR <= (LEFTARG = orset, RIGHTARG = orset, FUNCTION = orset_le);
+CREATE OPERATOR CLASS orset_hash_ops DEFAULT FOR TYPE orset USING hash AS
+	OPERATOR 1 =,
+	FUNCTION 1 orset_hash(orset),
+	FUNCTION 2 orset_hash_extended(orset, bigint);
+-- through the canonical text: jsonb_out's spacing is accepted on input
+CREATE CAST (orset AS jsonb) WITH INOUT AS ASSIGNMENT;
+CREATE CAST (jsonb AS orset) WITH INOUT;

@@ -1,0 +1,192 @@
+/*
+ * counter.c — the operations of gcounter and pncounter, and their merge_agg.
+ *
+ * The forms without a node argument count as laniakea.node_id and are
+ * STABLE; the forms with one are IMMUTABLE.
+ */
+#include "lk_pg.h"
+
+#include "utils/builtins.h"
+
+static Datum
+count(FunctionCallInfo fcinfo, lk_str node, int64 by, bool down)
+{
+	lk_state	s;
+	lk_error	err;
+	lk_code		rc;
+
+	lk_pg_arg_state(fcinfo, 0, 0, &s);
+	if (s.kind == LK_GCOUNTER)
+		rc = lk_gcounter_increment(&s.u.gc, node, by, &lk_pg_alloc, &err);
+	else if (down)
+		rc = lk_pncounter_decrement(&s.u.pn, node, by, &lk_pg_alloc, &err);
+	else
+		rc = lk_pncounter_increment(&s.u.pn, node, by, &lk_pg_alloc, &err);
+	lk_pg_check(rc, &err);
+	PG_RETURN_POINTER(lk_pg_state_datum(&s));
+}
+
+PG_FUNCTION_INFO_V1(counter_increment);
+Datum
+counter_increment(PG_FUNCTION_ARGS)
+{
+	return count(fcinfo, lk_pg_node_id(), PG_GETARG_INT64(1), false);
+}
+
+PG_FUNCTION_INFO_V1(counter_increment_node);
+Datum
+counter_increment_node(PG_FUNCTION_ARGS)
+{
+	return count(fcinfo, lk_pg_text_arg(fcinfo, 1), PG_GETARG_INT64(2), false);
+}
+
+PG_FUNCTION_INFO_V1(counter_decrement);
+Datum
+counter_decrement(PG_FUNCTION_ARGS)
+{
+	return count(fcinfo, lk_pg_node_id(), PG_GETARG_INT64(1), true);
+}
+
+PG_FUNCTION_INFO_V1(counter_decrement_node);
+Datum
+counter_decrement_node(PG_FUNCTION_ARGS)
+{
+	return count(fcinfo, lk_pg_text_arg(fcinfo, 1), PG_GETARG_INT64(2), true);
+}
+
+PG_FUNCTION_INFO_V1(counter_value);
+Datum
+counter_value(PG_FUNCTION_ARGS)
+{
+	lk_state	s;
+	lk_error	err;
+	int64_t		v;
+
+	lk_pg_arg_state(fcinfo, 0, 0, &s);
+	if (s.kind == LK_GCOUNTER)
+		lk_pg_check(lk_gcounter_value(&s.u.gc, &v, &err), &err);
+	else
+		lk_pg_check(lk_pncounter_value(&s.u.pn, &v, &err), &err);
+	PG_RETURN_INT64(v);
+}
+
+/*
+ * merge_agg for the counters.  The transition state is an accumulator that
+ * lives in the aggregate context and owns copies of its node ids, so a row
+ * whose nodes it already holds is merged in place with no allocation
+ * (lk_gcounter_absorb_body).  Serialized, it is simply the state's encoding.
+ */
+typedef struct counter_agg
+{
+	lk_alloc	alloc;
+	lk_state	acc;
+} counter_agg;
+
+static counter_agg *
+agg_new(FunctionCallInfo fcinfo, lk_kind kind)
+{
+	MemoryContext aggctx;
+	counter_agg *agg;
+
+	if (!AggCheckCallContext(fcinfo, &aggctx))
+		elog(ERROR, "counter aggregate function called in non-aggregate context");
+	agg = MemoryContextAlloc(aggctx, sizeof(counter_agg));
+	lk_pg_context_alloc(&agg->alloc, aggctx);
+	lk_state_init(&agg->acc, kind);
+	return agg;
+}
+
+static void
+agg_absorb_bytes(counter_agg *agg, const uint8_t *p, size_t len)
+{
+	lk_error	err;
+	lk_code		rc;
+
+	if (agg->acc.kind == LK_GCOUNTER)
+		rc = lk_gcounter_absorb_value(&agg->acc.u.gc, p, len, &agg->alloc, &err);
+	else
+		rc = lk_pncounter_absorb_value(&agg->acc.u.pn, p, len, &agg->alloc, &err);
+	lk_pg_check(rc, &err);
+}
+
+static lk_kind
+kind_of(const uint8_t *p, size_t len)
+{
+	return len > 0 ? (lk_kind) (p[0] & 15) : LK_GCOUNTER;
+}
+
+PG_FUNCTION_INFO_V1(counter_agg_trans);
+Datum
+counter_agg_trans(PG_FUNCTION_ARGS)
+{
+	counter_agg *agg = PG_ARGISNULL(0) ? NULL : (counter_agg *) PG_GETARG_POINTER(0);
+	size_t		len;
+	const uint8_t *p;
+
+	if (PG_ARGISNULL(1))
+	{
+		if (agg == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(agg);
+	}
+	p = lk_pg_bytes(LK_PG_ARG(1), &len);
+	if (agg == NULL)
+		agg = agg_new(fcinfo, kind_of(p, len));
+	agg_absorb_bytes(agg, p, len);
+	PG_RETURN_POINTER(agg);
+}
+
+PG_FUNCTION_INFO_V1(counter_agg_combine);
+Datum
+counter_agg_combine(PG_FUNCTION_ARGS)
+{
+	counter_agg *a = PG_ARGISNULL(0) ? NULL : (counter_agg *) PG_GETARG_POINTER(0);
+	counter_agg *b = PG_ARGISNULL(1) ? NULL : (counter_agg *) PG_GETARG_POINTER(1);
+	lk_error	err;
+	lk_code		rc;
+
+	if (b == NULL)
+	{
+		if (a == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(a);
+	}
+	if (a == NULL)
+		a = agg_new(fcinfo, b->acc.kind);
+	if (a->acc.kind == LK_GCOUNTER)
+		rc = lk_gcounter_absorb(&a->acc.u.gc, &b->acc.u.gc, &a->alloc, &err);
+	else
+		rc = lk_pncounter_absorb(&a->acc.u.pn, &b->acc.u.pn, &a->alloc, &err);
+	lk_pg_check(rc, &err);
+	PG_RETURN_POINTER(a);
+}
+
+PG_FUNCTION_INFO_V1(counter_agg_final);
+Datum
+counter_agg_final(PG_FUNCTION_ARGS)
+{
+	counter_agg *agg = (counter_agg *) PG_GETARG_POINTER(0);
+
+	PG_RETURN_POINTER(lk_pg_state_datum(&agg->acc));
+}
+
+PG_FUNCTION_INFO_V1(counter_agg_serialize);
+Datum
+counter_agg_serialize(PG_FUNCTION_ARGS)
+{
+	counter_agg *agg = (counter_agg *) PG_GETARG_POINTER(0);
+
+	PG_RETURN_POINTER(lk_pg_state_datum(&agg->acc));
+}
+
+PG_FUNCTION_INFO_V1(counter_agg_deserialize);
+Datum
+counter_agg_deserialize(PG_FUNCTION_ARGS)
+{
+	size_t		len;
+	const uint8_t *p = lk_pg_bytes(LK_PG_ARG(0), &len);
+	counter_agg *agg = agg_new(fcinfo, kind_of(p, len));
+
+	agg_absorb_bytes(agg, p, len);
+	PG_RETURN_POINTER(agg);
+}
