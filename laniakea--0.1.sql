@@ -98,6 +98,16 @@ CREATE FUNCTION gcounter_eq(gcounter, gcounter) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'crdt_eq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION gcounter_ne(gcounter, gcounter) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'crdt_ne' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION gcounter_cmp(gcounter, gcounter) RETURNS integer
+	AS 'MODULE_PATHNAME', 'crdt_cmp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION gcounter_bytes_lt(gcounter, gcounter) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_lt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION gcounter_bytes_le(gcounter, gcounter) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION gcounter_bytes_ge(gcounter, gcounter) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION gcounter_bytes_gt(gcounter, gcounter) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_gt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION gcounter_hash(gcounter) RETURNS integer
 	AS 'MODULE_PATHNAME', 'crdt_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION gcounter_hash_extended(gcounter, bigint) RETURNS bigint
@@ -115,6 +125,16 @@ CREATE FUNCTION pncounter_eq(pncounter, pncounter) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'crdt_eq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION pncounter_ne(pncounter, pncounter) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'crdt_ne' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION pncounter_cmp(pncounter, pncounter) RETURNS integer
+	AS 'MODULE_PATHNAME', 'crdt_cmp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION pncounter_bytes_lt(pncounter, pncounter) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_lt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION pncounter_bytes_le(pncounter, pncounter) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION pncounter_bytes_ge(pncounter, pncounter) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION pncounter_bytes_gt(pncounter, pncounter) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_gt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION pncounter_hash(pncounter) RETURNS integer
 	AS 'MODULE_PATHNAME', 'crdt_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION pncounter_hash_extended(pncounter, bigint) RETURNS bigint
@@ -132,6 +152,16 @@ CREATE FUNCTION orset_eq(orset, orset) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'crdt_eq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION orset_ne(orset, orset) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'crdt_ne' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION orset_cmp(orset, orset) RETURNS integer
+	AS 'MODULE_PATHNAME', 'crdt_cmp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION orset_bytes_lt(orset, orset) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_lt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION orset_bytes_le(orset, orset) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION orset_bytes_ge(orset, orset) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION orset_bytes_gt(orset, orset) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_gt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION orset_hash(orset) RETURNS integer
 	AS 'MODULE_PATHNAME', 'crdt_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION orset_hash_extended(orset, bigint) RETURNS bigint
@@ -188,8 +218,8 @@ CREATE FUNCTION cardinality(s orset) RETURNS integer
 ------------------------------------------------------------------------
 -- aggregates
 ------------------------------------------------------------------------
--- The counters accumulate into an internal state that merges rows in place;
--- serialize/deserialize make it parallel.  orset merges value to value.
+-- Internal states: the counters merge rows in place; orset keeps a stack of
+-- states merged like a binary counter.  serialize/deserialize make both parallel.
 CREATE FUNCTION counter_agg_combine(internal, internal) RETURNS internal
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION counter_agg_serialize(internal) RETURNS bytea
@@ -224,10 +254,23 @@ CREATE AGGREGATE merge_agg(pncounter) (
 	PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE merge_agg(pncounter) IS 'join of all non-null pncounter states; NULL for none';
+CREATE FUNCTION orset_agg_trans(internal, orset) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION orset_agg_combine(internal, internal) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION orset_agg_final(internal) RETURNS orset
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION orset_agg_serialize(internal) RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION orset_agg_deserialize(bytea, internal) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE AGGREGATE merge_agg(orset) (
-	SFUNC = merge,
-	STYPE = orset,
-	COMBINEFUNC = merge,
+	SFUNC = orset_agg_trans,
+	STYPE = internal,
+	FINALFUNC = orset_agg_final,
+	COMBINEFUNC = orset_agg_combine,
+	SERIALFUNC = orset_agg_serialize,
+	DESERIALFUNC = orset_agg_deserialize,
 	PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE merge_agg(orset) IS 'join of all non-null orset states; NULL for none';
@@ -238,7 +281,7 @@ COMMENT ON AGGREGATE merge_agg(orset) IS 'join of all non-null orset states; NUL
 CREATE OPERATOR || (LEFTARG = gcounter, RIGHTARG = gcounter, FUNCTION = merge, COMMUTATOR = ||);
 CREATE OPERATOR = (
 	LEFTARG = gcounter, RIGHTARG = gcounter, FUNCTION = gcounter_eq,
-	COMMUTATOR = =, NEGATOR = <>, RESTRICT = eqsel, JOIN = eqjoinsel, HASHES
+	COMMUTATOR = =, NEGATOR = <>, RESTRICT = eqsel, JOIN = eqjoinsel, HASHES, MERGES
 );
 CREATE OPERATOR <> (
 	LEFTARG = gcounter, RIGHTARG = gcounter, FUNCTION = gcounter_ne,
@@ -246,6 +289,22 @@ CREATE OPERATOR <> (
 );
 -- the lattice order: b already contains a
 CREATE OPERATOR <= (LEFTARG = gcounter, RIGHTARG = gcounter, FUNCTION = gcounter_le);
+-- an arbitrary total order (of the encodings) so states sort; not the lattice
+CREATE OPERATOR ~<~ (LEFTARG = gcounter, RIGHTARG = gcounter, FUNCTION = gcounter_bytes_lt,
+	COMMUTATOR = ~>~, NEGATOR = ~>=~, RESTRICT = scalarltsel, JOIN = scalarltjoinsel);
+CREATE OPERATOR ~<=~ (LEFTARG = gcounter, RIGHTARG = gcounter, FUNCTION = gcounter_bytes_le,
+	COMMUTATOR = ~>=~, NEGATOR = ~>~, RESTRICT = scalarlesel, JOIN = scalarlejoinsel);
+CREATE OPERATOR ~>=~ (LEFTARG = gcounter, RIGHTARG = gcounter, FUNCTION = gcounter_bytes_ge,
+	COMMUTATOR = ~<=~, NEGATOR = ~<~, RESTRICT = scalargesel, JOIN = scalargejoinsel);
+CREATE OPERATOR ~>~ (LEFTARG = gcounter, RIGHTARG = gcounter, FUNCTION = gcounter_bytes_gt,
+	COMMUTATOR = ~<~, NEGATOR = ~<=~, RESTRICT = scalargtsel, JOIN = scalargtjoinsel);
+CREATE OPERATOR CLASS gcounter_ops DEFAULT FOR TYPE gcounter USING btree AS
+	OPERATOR 1 ~<~,
+	OPERATOR 2 ~<=~,
+	OPERATOR 3 =,
+	OPERATOR 4 ~>=~,
+	OPERATOR 5 ~>~,
+	FUNCTION 1 gcounter_cmp(gcounter, gcounter);
 CREATE OPERATOR CLASS gcounter_hash_ops DEFAULT FOR TYPE gcounter USING hash AS
 	OPERATOR 1 =,
 	FUNCTION 1 gcounter_hash(gcounter),
@@ -257,7 +316,7 @@ CREATE CAST (jsonb AS gcounter) WITH INOUT;
 CREATE OPERATOR || (LEFTARG = pncounter, RIGHTARG = pncounter, FUNCTION = merge, COMMUTATOR = ||);
 CREATE OPERATOR = (
 	LEFTARG = pncounter, RIGHTARG = pncounter, FUNCTION = pncounter_eq,
-	COMMUTATOR = =, NEGATOR = <>, RESTRICT = eqsel, JOIN = eqjoinsel, HASHES
+	COMMUTATOR = =, NEGATOR = <>, RESTRICT = eqsel, JOIN = eqjoinsel, HASHES, MERGES
 );
 CREATE OPERATOR <> (
 	LEFTARG = pncounter, RIGHTARG = pncounter, FUNCTION = pncounter_ne,
@@ -265,6 +324,22 @@ CREATE OPERATOR <> (
 );
 -- the lattice order: b already contains a
 CREATE OPERATOR <= (LEFTARG = pncounter, RIGHTARG = pncounter, FUNCTION = pncounter_le);
+-- an arbitrary total order (of the encodings) so states sort; not the lattice
+CREATE OPERATOR ~<~ (LEFTARG = pncounter, RIGHTARG = pncounter, FUNCTION = pncounter_bytes_lt,
+	COMMUTATOR = ~>~, NEGATOR = ~>=~, RESTRICT = scalarltsel, JOIN = scalarltjoinsel);
+CREATE OPERATOR ~<=~ (LEFTARG = pncounter, RIGHTARG = pncounter, FUNCTION = pncounter_bytes_le,
+	COMMUTATOR = ~>=~, NEGATOR = ~>~, RESTRICT = scalarlesel, JOIN = scalarlejoinsel);
+CREATE OPERATOR ~>=~ (LEFTARG = pncounter, RIGHTARG = pncounter, FUNCTION = pncounter_bytes_ge,
+	COMMUTATOR = ~<=~, NEGATOR = ~<~, RESTRICT = scalargesel, JOIN = scalargejoinsel);
+CREATE OPERATOR ~>~ (LEFTARG = pncounter, RIGHTARG = pncounter, FUNCTION = pncounter_bytes_gt,
+	COMMUTATOR = ~<~, NEGATOR = ~<=~, RESTRICT = scalargtsel, JOIN = scalargtjoinsel);
+CREATE OPERATOR CLASS pncounter_ops DEFAULT FOR TYPE pncounter USING btree AS
+	OPERATOR 1 ~<~,
+	OPERATOR 2 ~<=~,
+	OPERATOR 3 =,
+	OPERATOR 4 ~>=~,
+	OPERATOR 5 ~>~,
+	FUNCTION 1 pncounter_cmp(pncounter, pncounter);
 CREATE OPERATOR CLASS pncounter_hash_ops DEFAULT FOR TYPE pncounter USING hash AS
 	OPERATOR 1 =,
 	FUNCTION 1 pncounter_hash(pncounter),
@@ -276,7 +351,7 @@ CREATE CAST (jsonb AS pncounter) WITH INOUT;
 CREATE OPERATOR || (LEFTARG = orset, RIGHTARG = orset, FUNCTION = merge, COMMUTATOR = ||);
 CREATE OPERATOR = (
 	LEFTARG = orset, RIGHTARG = orset, FUNCTION = orset_eq,
-	COMMUTATOR = =, NEGATOR = <>, RESTRICT = eqsel, JOIN = eqjoinsel, HASHES
+	COMMUTATOR = =, NEGATOR = <>, RESTRICT = eqsel, JOIN = eqjoinsel, HASHES, MERGES
 );
 CREATE OPERATOR <> (
 	LEFTARG = orset, RIGHTARG = orset, FUNCTION = orset_ne,
@@ -284,6 +359,22 @@ CREATE OPERATOR <> (
 );
 -- the lattice order: b already contains a
 CREATE OPERATOR <= (LEFTARG = orset, RIGHTARG = orset, FUNCTION = orset_le);
+-- an arbitrary total order (of the encodings) so states sort; not the lattice
+CREATE OPERATOR ~<~ (LEFTARG = orset, RIGHTARG = orset, FUNCTION = orset_bytes_lt,
+	COMMUTATOR = ~>~, NEGATOR = ~>=~, RESTRICT = scalarltsel, JOIN = scalarltjoinsel);
+CREATE OPERATOR ~<=~ (LEFTARG = orset, RIGHTARG = orset, FUNCTION = orset_bytes_le,
+	COMMUTATOR = ~>=~, NEGATOR = ~>~, RESTRICT = scalarlesel, JOIN = scalarlejoinsel);
+CREATE OPERATOR ~>=~ (LEFTARG = orset, RIGHTARG = orset, FUNCTION = orset_bytes_ge,
+	COMMUTATOR = ~<=~, NEGATOR = ~<~, RESTRICT = scalargesel, JOIN = scalargejoinsel);
+CREATE OPERATOR ~>~ (LEFTARG = orset, RIGHTARG = orset, FUNCTION = orset_bytes_gt,
+	COMMUTATOR = ~<~, NEGATOR = ~<=~, RESTRICT = scalargtsel, JOIN = scalargtjoinsel);
+CREATE OPERATOR CLASS orset_ops DEFAULT FOR TYPE orset USING btree AS
+	OPERATOR 1 ~<~,
+	OPERATOR 2 ~<=~,
+	OPERATOR 3 =,
+	OPERATOR 4 ~>=~,
+	OPERATOR 5 ~>~,
+	FUNCTION 1 orset_cmp(orset, orset);
 CREATE OPERATOR CLASS orset_hash_ops DEFAULT FOR TYPE orset USING hash AS
 	OPERATOR 1 =,
 	FUNCTION 1 orset_hash(orset),

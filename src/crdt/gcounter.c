@@ -174,7 +174,6 @@ lk_gcounter_parse_json(lk_json *j, lk_gcounter *out)
 		lk_str		node;
 		uint64_t	count;
 		lk_error	node_err;
-		const char *at = j->p;
 
 		if ((rc = lk_json_next_key(j, &it, &more, &node)) != LK_OK)
 			goto fail;
@@ -182,8 +181,7 @@ lk_gcounter_parse_json(lk_json *j, lk_gcounter *out)
 			break;
 		if (lk_node_id_check(node, &node_err) != LK_OK)
 		{
-			j->p = at;
-			rc = lk_json_error(j, node_err.msg);
+			rc = lk_json_invalid(j, j->key_at, "node id", node_err.msg);
 			goto fail;
 		}
 		if ((rc = lk_json_uint(j, "count", &count)) != LK_OK)
@@ -201,7 +199,7 @@ lk_gcounter_parse_json(lk_json *j, lk_gcounter *out)
 		out->e[out->n].count = count;
 		out->n++;
 	}
-	qsort(out->e, out->n, sizeof(lk_gc_entry), entry_cmp);
+	lk_sort(out->e, out->n, sizeof(lk_gc_entry), entry_cmp);
 	for (uint32_t i = 0; i < out->n; i++)
 	{
 		if (kept > 0 && lk_str_eq(out->e[kept - 1].node, out->e[i].node))
@@ -346,7 +344,7 @@ lk_gcounter_increment(lk_gcounter *gc, lk_str node, int64_t by, const lk_alloc *
 	if (lo < gc->n && lk_str_eq(gc->e[lo].node, node))
 	{
 		if (gc->e[lo].count > (uint64_t) (LK_COUNT_MAX - by))
-			return lk_fail(err, LK_ERR_RANGE, "gcounter count out of range",
+			return lk_fail(err, LK_ERR_RANGE, "counter out of range",
 						   "The count of node \"%.*s\" would exceed 9223372036854775807.",
 						   (int) node.len, node.p);
 		gc->e[lo].count += (uint64_t) by;

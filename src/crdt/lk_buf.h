@@ -44,6 +44,8 @@ lk_buf_put_u8(lk_buf *b, uint8_t v)
 static inline void
 lk_buf_put(lk_buf *b, const void *p, size_t n)
 {
+	if (n == 0)
+		return;					/* p may be NULL then, which memcpy forbids */
 	lk_buf_reserve(b, n);
 	memcpy(b->data + b->len, p, n);
 	b->len += n;

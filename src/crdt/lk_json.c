@@ -13,6 +13,7 @@ lk_json_init(lk_json *j, const char *s, size_t len, const lk_alloc *a, lk_error 
 	j->start = s;
 	j->p = s;
 	j->end = s + len;
+	j->key_at = s;
 	j->a = a;
 	j->err = err;
 }
@@ -39,6 +40,13 @@ lk_json_error(lk_json *j, const char *what)
 	return lk_fail(j->err, LK_ERR_SYNTAX, "invalid input syntax",
 				   "Unexpected byte 0x%02x at position %ld: %s.",
 				   (unsigned char) *j->p, pos, what);
+}
+
+lk_code
+lk_json_invalid(lk_json *j, const char *at, const char *what, const char *reason)
+{
+	return lk_fail(j->err, LK_ERR_SYNTAX, "invalid input syntax",
+				   "Invalid %s at position %ld: %s.", what, (long) (at - j->start), reason);
 }
 
 static lk_code
@@ -98,6 +106,7 @@ lk_json_next_key(lk_json *j, lk_json_iter *it, bool *more, lk_str *key)
 		return rc;
 	if (j->p >= j->end || *j->p != '"')
 		return lk_json_error(j, "expected a string key");
+	j->key_at = j->p;
 	if ((rc = lk_json_string(j, key)) != LK_OK)
 		return rc;
 	skip_ws(j);

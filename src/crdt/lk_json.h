@@ -27,6 +27,7 @@ typedef struct lk_json
 	const char *start;
 	const char *p;
 	const char *end;
+	const char *key_at;			/* where the last key read by next_key starts */
 	const lk_alloc *a;
 	lk_error   *err;
 } lk_json;
@@ -43,6 +44,9 @@ void		lk_json_init(lk_json *j, const char *s, size_t len,
 
 /* Syntax error at the current position with a reason ("expected ..."). */
 lk_code		lk_json_error(lk_json *j, const char *what);
+
+/* A well-formed token that is not acceptable: "Invalid <what> at position N: <reason>." */
+lk_code		lk_json_invalid(lk_json *j, const char *at, const char *what, const char *reason);
 
 /* Expect '{' (or '['): starts iteration. */
 lk_code		lk_json_object(lk_json *j, lk_json_iter *it);

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lk_error.h"
@@ -46,6 +47,18 @@ static inline bool
 lk_str_eq(lk_str a, lk_str b)
 {
 	return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+
+/*
+ * qsort that accepts an empty, NULL array.  qsort's arguments are declared
+ * nonnull, so passing NULL lets the compiler drop later NULL checks on the
+ * same pointer (it did: a free(NULL) guard vanished).
+ */
+static inline void
+lk_sort(void *base, size_t n, size_t size, int (*cmp) (const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, size, cmp);
 }
 
 /* True when p[0..len) is well-formed UTF-8 (no surrogates, no overlongs). */

@@ -495,15 +495,11 @@ parse_node_key(parse_state *ps, lk_json_iter *it, bool *more, lk_str *id)
 {
 	lk_code		rc;
 	lk_error	node_err;
-	const char *at = ps->j.p;
 
 	if ((rc = lk_json_next_key(&ps->j, it, more, id)) != LK_OK || !*more)
 		return rc;
 	if (lk_node_id_check(*id, &node_err) != LK_OK)
-	{
-		ps->j.p = at;
-		return lk_json_error(&ps->j, node_err.msg);
-	}
+		return lk_json_invalid(&ps->j, ps->j.key_at, "node id", node_err.msg);
 	return LK_OK;
 }
 
@@ -589,7 +585,6 @@ parse_elements(parse_state *ps)
 		lk_str		e;
 		lk_error	elem_err;
 		lk_json_iter nodes;
-		const char *at = ps->j.p;
 
 		if ((rc = lk_json_next_key(&ps->j, &it, &more, &e)) != LK_OK)
 			return rc;
@@ -599,8 +594,7 @@ parse_elements(parse_state *ps)
 		{
 			if (rc == LK_ERR_LIMIT)
 				return lk_fail(ps->j.err, rc, elem_err.msg, "%s", elem_err.detail);
-			ps->j.p = at;
-			return lk_json_error(&ps->j, elem_err.msg);
+			return lk_json_invalid(&ps->j, ps->j.key_at, "element", elem_err.msg);
 		}
 		ps->el = grow(ps->j.a, ps->el, ps->nel, &ps->cap_el, sizeof(raw_elem));
 		ps->el[ps->nel].s = e;
@@ -680,7 +674,7 @@ build_parsed(parse_state *ps, lk_orset *out)
 	uint32_t	cap_scratch = 0;
 	lk_code		rc = LK_OK;
 
-	qsort(ps->ctx, ps->nctx, sizeof(ctx_entry), ctx_cmp);
+	lk_sort(ps->ctx, ps->nctx, sizeof(ctx_entry), ctx_cmp);
 	for (uint32_t i = 0; i < ps->nctx; i++)
 	{
 		if (i == 0 || !lk_str_eq(ps->ctx[i - 1].id, ps->ctx[i].id))
@@ -692,7 +686,7 @@ build_parsed(parse_state *ps, lk_orset *out)
 		push_range(out, ps->ctx[i].lo, ps->ctx[i].hi, a);
 	}
 
-	qsort(ps->el, ps->nel, sizeof(raw_elem), raw_elem_cmp);
+	lk_sort(ps->el, ps->nel, sizeof(raw_elem), raw_elem_cmp);
 	for (uint32_t i = 0; i < ps->nel && rc == LK_OK; i++)
 	{
 		raw_elem   *re = &ps->el[i];
@@ -725,7 +719,7 @@ build_parsed(parse_state *ps, lk_orset *out)
 		}
 		if (rc != LK_OK)
 			break;
-		qsort(scratch, n, sizeof(lk_dot), dot_cmp);
+		lk_sort(scratch, n, sizeof(lk_dot), dot_cmp);
 		push_elem(out, re->s, a);
 		for (uint32_t k = 0; k < n; k++)
 			if (k == 0 || dot_cmp(&scratch[k - 1], &scratch[k]) != 0)
@@ -754,13 +748,11 @@ lk_orset_parse(const char *s, size_t len, const lk_alloc *a, lk_orset *out, lk_e
 	for (;;)
 	{
 		lk_str		key;
-		const char *at;
 
 		if ((rc = lk_json_next_key(&ps.j, &it, &more, &key)) != LK_OK)
 			goto done;
 		if (!more)
 			break;
-		at = ps.j.p;
 		if (key.len == 1 && key.p[0] == 'c' && !seen_c)
 		{
 			seen_c = true;
@@ -773,10 +765,10 @@ lk_orset_parse(const char *s, size_t len, const lk_alloc *a, lk_orset *out, lk_e
 		}
 		else
 		{
-			ps.j.p = at;
-			rc = lk_json_error(&ps.j, (key.len == 1 && (key.p[0] == 'c' || key.p[0] == 'e')) ?
-							   "duplicate key" :
-							   "the only keys of an orset are \"c\" and \"e\"");
+			rc = lk_json_invalid(&ps.j, ps.j.key_at, "key",
+								 (key.len == 1 && (key.p[0] == 'c' || key.p[0] == 'e')) ?
+								 "duplicate key" :
+								 "the only keys of an orset are \"c\" and \"e\"");
 		}
 		if (rc != LK_OK)
 			goto done;
@@ -1046,7 +1038,7 @@ lk_orset_delta(const lk_orset *old, const lk_orset *nw, const lk_alloc *al, lk_o
 			nremoved++;
 		}
 	}
-	qsort(removed, nremoved, sizeof(udot), udot_cmp);
+	lk_sort(removed, nremoved, sizeof(udot), udot_cmp);
 
 	/* context: (newer's \ old's) ∪ removed dots, per node */
 	for (uint32_t u = 0; u < nu; u++)
@@ -1179,7 +1171,7 @@ element_delta(const lk_orset *s, lk_str elem, const named_dot *extra, const lk_a
 	}
 	if (extra)
 		dots[n++] = *extra;
-	qsort(dots, n, sizeof(named_dot), named_dot_cmp);
+	lk_sort(dots, n, sizeof(named_dot), named_dot_cmp);
 	for (uint32_t k = 0; k < n; k++)
 	{
 		if (k == 0 || !lk_str_eq(dots[k - 1].id, dots[k].id))

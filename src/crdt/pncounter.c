@@ -82,21 +82,18 @@ lk_pncounter_parse(const char *s, size_t len, const lk_alloc *a,
 	for (;;)
 	{
 		lk_str		key;
-		const char *at;
 
 		if ((rc = lk_json_next_key(&j, &it, &more, &key)) != LK_OK)
 			goto fail;
 		if (!more)
 			break;
-		at = j.p;
 		if (key.len == 1 && (key.p[0] == 'p' || key.p[0] == 'n'))
 		{
 			bool	   *seen = key.p[0] == 'p' ? &seen_p : &seen_n;
 
 			if (*seen)
 			{
-				j.p = at;
-				rc = lk_json_error(&j, "duplicate key");
+				rc = lk_json_invalid(&j, j.key_at, "key", "duplicate key");
 				goto fail;
 			}
 			*seen = true;
@@ -106,8 +103,8 @@ lk_pncounter_parse(const char *s, size_t len, const lk_alloc *a,
 		}
 		else
 		{
-			j.p = at;
-			rc = lk_json_error(&j, "the only keys of a pncounter are \"p\" and \"n\"");
+			rc = lk_json_invalid(&j, j.key_at, "key",
+								 "the only keys of a pncounter are \"p\" and \"n\"");
 			goto fail;
 		}
 	}

@@ -200,3 +200,57 @@ crdt_hash_extended(PG_FUNCTION_ARGS)
 
 	return hash_any_extended(p, (int) len, PG_GETARG_INT64(1));
 }
+
+/*
+ * A total order on the encodings, for the btree operator class: it lets
+ * states be sorted (ORDER BY, DISTINCT aggregates, merge joins).  It is not
+ * the lattice order, which is partial and is the <= operator.
+ */
+static int
+bytes_cmp(FunctionCallInfo fcinfo)
+{
+	size_t		alen,
+				blen;
+	const uint8_t *a = lk_pg_bytes(LK_PG_ARG(0), &alen);
+	const uint8_t *b = lk_pg_bytes(LK_PG_ARG(1), &blen);
+	int			c = memcmp(a, b, Min(alen, blen));
+
+	if (c)
+		return c < 0 ? -1 : 1;
+	return (alen > blen) - (alen < blen);
+}
+
+PG_FUNCTION_INFO_V1(crdt_cmp);
+Datum
+crdt_cmp(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(bytes_cmp(fcinfo));
+}
+
+PG_FUNCTION_INFO_V1(crdt_lt);
+Datum
+crdt_lt(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(bytes_cmp(fcinfo) < 0);
+}
+
+PG_FUNCTION_INFO_V1(crdt_le);
+Datum
+crdt_le(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(bytes_cmp(fcinfo) <= 0);
+}
+
+PG_FUNCTION_INFO_V1(crdt_ge);
+Datum
+crdt_ge(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(bytes_cmp(fcinfo) >= 0);
+}
+
+PG_FUNCTION_INFO_V1(crdt_gt);
+Datum
+crdt_gt(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(bytes_cmp(fcinfo) > 0);
+}

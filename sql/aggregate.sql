@@ -1,0 +1,39 @@
+--
+-- merge_agg: serial and parallel
+--
+\set SHOW_CONTEXT never
+
+CREATE TABLE agg (id int, g gcounter, p pncounter, s orset);
+INSERT INTO agg
+	SELECT i,
+		('{"n' || (i % 8) || '":' || i || '}')::gcounter,
+		decrement(increment('{}'::pncounter, 'n' || (i % 5), i), 'm' || (i % 3), 1),
+		-- as if each row were one add by one of 4 nodes, sequence number i
+		format('{"c":{"n%s":[[%s,%s]]},"e":{"e%s":{"n%s":[%s]}}}', i % 4, i, i, i % 20, i % 4, i)::orset
+	FROM generate_series(1, 20000) i;
+INSERT INTO agg VALUES (0, NULL, NULL, NULL);
+ANALYZE agg;
+
+SELECT merge_agg(g) FROM agg;
+SELECT value(merge_agg(p)) AS p_value, merge_agg(p) FROM agg;
+SELECT elements(merge_agg(s)), cardinality(merge_agg(s)) FROM agg;
+SELECT merge_agg(s) = (SELECT s FROM agg WHERE id = 1) || (SELECT merge_agg(s) FROM agg WHERE id > 1) AS agg_is_merge
+	FROM agg;
+SELECT merge_agg(g) IS NULL AS no_rows_gives_null FROM agg WHERE false;
+SELECT merge_agg(g) IS NULL AS null_rows_give_null FROM agg WHERE id = 0;
+SELECT id % 2 AS odd, merge_agg(g) FROM agg WHERE id < 20 GROUP BY 1 ORDER BY 1;
+
+-- the same answers from a forced parallel plan, which shows a Partial Aggregate
+CREATE TEMP TABLE serial AS SELECT merge_agg(g) g, merge_agg(p) p, merge_agg(s) s FROM agg;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+SET parallel_leader_participation = off;
+EXPLAIN (COSTS OFF) SELECT merge_agg(g), merge_agg(p), merge_agg(s) FROM agg;
+SELECT (SELECT g FROM serial) = merge_agg(g) AS g_same,
+	(SELECT p FROM serial) = merge_agg(p) AS p_same,
+	(SELECT s FROM serial) = merge_agg(s) AS s_same
+FROM agg;
+RESET ALL;
+DROP TABLE agg;
