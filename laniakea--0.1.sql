@@ -382,3 +382,127 @@ CREATE OPERATOR CLASS orset_hash_ops DEFAULT FOR TYPE orset USING hash AS
 -- through the canonical text: jsonb_out's spacing is accepted on input
 CREATE CAST (orset AS jsonb) WITH INOUT AS ASSIGNMENT;
 CREATE CAST (jsonb AS orset) WITH INOUT;
+
+------------------------------------------------------------------------
+-- tracked tables: delta NOTIFY and merge on apply
+------------------------------------------------------------------------
+CREATE SCHEMA laniakea;
+COMMENT ON SCHEMA laniakea IS 'Laniakea management objects';
+
+-- What the bridge may expose: one row per tracked table.
+CREATE TABLE laniakea.tracked (
+	tbl regclass PRIMARY KEY,
+	key_column name NOT NULL,
+	crdt_columns name[] NOT NULL
+);
+SELECT pg_catalog.pg_extension_config_dump('laniakea.tracked', '');
+
+CREATE FUNCTION laniakea.merge_trigger() RETURNS trigger
+	AS 'MODULE_PATHNAME' LANGUAGE C;
+COMMENT ON FUNCTION laniakea.merge_trigger() IS
+	'BEFORE INSERT OR UPDATE: merge CRDT columns instead of overwriting; skip updates that change nothing';
+CREATE FUNCTION laniakea.notify_trigger() RETURNS trigger
+	AS 'MODULE_PATHNAME' LANGUAGE C;
+COMMENT ON FUNCTION laniakea.notify_trigger() IS
+	'AFTER INSERT OR UPDATE: NOTIFY laniakea with the row''s deltas at commit';
+
+CREATE FUNCTION laniakea.drop_triggers(tbl regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	t name;
+BEGIN
+	FOR t IN SELECT tgname FROM pg_trigger
+			 WHERE tgrelid = tbl AND tgname IN ('laniakea_merge', 'laniakea_notify') LOOP
+		EXECUTE format('DROP TRIGGER %I ON %s', t, tbl);
+	END LOOP;
+END $$;
+
+CREATE FUNCTION laniakea.track(tbl regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	key name;
+	cols name[];
+	nkeys int;
+BEGIN
+	IF (SELECT relkind FROM pg_class WHERE oid = tbl) <> 'r' THEN
+		RAISE EXCEPTION 'cannot track "%"', tbl
+			USING ERRCODE = 'wrong_object_type', DETAIL = 'Only ordinary tables can be tracked.';
+	END IF;
+	SELECT i.indnkeyatts, a.attname INTO nkeys, key
+	FROM pg_index i LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+	WHERE i.indrelid = tbl AND i.indisprimary;
+	IF nkeys IS NULL THEN
+		RAISE EXCEPTION 'table "%" has no primary key', tbl
+			USING ERRCODE = 'invalid_table_definition', HINT = 'A tracked table needs a single-column primary key.';
+	ELSIF nkeys <> 1 OR key IS NULL THEN
+		RAISE EXCEPTION 'primary key of table "%" is not a single column', tbl
+			USING ERRCODE = 'invalid_table_definition', HINT = 'A tracked table needs a single-column primary key.';
+	END IF;
+	SELECT array_agg(attname ORDER BY attnum) INTO cols
+	FROM pg_attribute
+	WHERE attrelid = tbl AND attnum > 0 AND NOT attisdropped
+		AND atttypid IN ('@extschema@.gcounter'::regtype, '@extschema@.pncounter'::regtype,
+						 '@extschema@.orset'::regtype);
+	IF cols IS NULL THEN
+		RAISE EXCEPTION 'table "%" has no gcounter, pncounter or orset column', tbl
+			USING ERRCODE = 'invalid_table_definition';
+	END IF;
+
+	PERFORM laniakea.drop_triggers(tbl);
+	EXECUTE format('CREATE TRIGGER laniakea_merge BEFORE INSERT OR UPDATE ON %s '
+				   'FOR EACH ROW EXECUTE FUNCTION laniakea.merge_trigger()', tbl);
+	EXECUTE format('CREATE TRIGGER laniakea_notify AFTER INSERT OR UPDATE ON %s '
+				   'FOR EACH ROW EXECUTE FUNCTION laniakea.notify_trigger()', tbl);
+	-- ALWAYS: they must fire in the logical replication apply worker too
+	EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER laniakea_merge', tbl);
+	EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER laniakea_notify', tbl);
+
+	INSERT INTO laniakea.tracked VALUES (tbl, key, cols)
+	ON CONFLICT ON CONSTRAINT tracked_pkey DO UPDATE SET key_column = EXCLUDED.key_column, crdt_columns = EXCLUDED.crdt_columns;
+END $$;
+COMMENT ON FUNCTION laniakea.track(regclass) IS
+	'install the merge and notify triggers on a table and register it for the bridge (idempotent)';
+
+CREATE FUNCTION laniakea.untrack(tbl regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM laniakea.tracked t WHERE t.tbl = untrack.tbl) THEN
+		RAISE NOTICE 'table "%" is not tracked, skipping', tbl;
+	END IF;
+	PERFORM laniakea.drop_triggers(tbl);
+	DELETE FROM laniakea.tracked t WHERE t.tbl = untrack.tbl;
+END $$;
+COMMENT ON FUNCTION laniakea.untrack(regclass) IS 'remove what laniakea.track installed';
+
+-- Anti-entropy: merge every row of source (a copy of a peer's table, or a
+-- postgres_fdw foreign table pointing at it) into a tracked table.  The merge
+-- trigger turns each colliding INSERT into a merge; columns match by name.
+CREATE FUNCTION laniakea.reconcile(target regclass, source regclass) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	cols text;
+	n bigint;
+BEGIN
+	IF NOT EXISTS (SELECT FROM laniakea.tracked t WHERE t.tbl = target) THEN
+		RAISE EXCEPTION 'table "%" is not tracked', target
+			USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Call laniakea.track first.';
+	END IF;
+	SELECT string_agg(quote_ident(t.attname), ', ' ORDER BY t.attnum) INTO cols
+	FROM pg_attribute t JOIN pg_attribute s ON s.attrelid = source AND s.attname = t.attname
+		AND s.attnum > 0 AND NOT s.attisdropped
+	WHERE t.attrelid = target AND t.attnum > 0 AND NOT t.attisdropped AND t.attgenerated = '';
+	EXECUTE format('SELECT count(*) FROM %s', source) INTO n;
+	EXECUTE format('INSERT INTO %s (%s) SELECT %s FROM %s', target, cols, cols, source);
+	RETURN n;
+END $$;
+COMMENT ON FUNCTION laniakea.reconcile(regclass, regclass) IS
+	'merge all rows of source into the tracked table target; returns the number of source rows';
+
+-- A dropped table leaves no row behind in laniakea.tracked.
+CREATE FUNCTION laniakea.forget_dropped() RETURNS event_trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	DELETE FROM laniakea.tracked t
+	WHERE t.tbl::oid IN (SELECT objid FROM pg_event_trigger_dropped_objects() WHERE object_type = 'table');
+END $$;
+CREATE EVENT TRIGGER laniakea_forget_dropped ON sql_drop EXECUTE FUNCTION laniakea.forget_dropped();

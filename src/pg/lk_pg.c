@@ -12,6 +12,7 @@
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
+void		lk_notify_init(void);
 
 static char *node_id_setting = NULL;
 
@@ -195,4 +196,5 @@ _PG_init(void)
 							   0,
 							   check_node_id, NULL, show_node_id);
 	MarkGUCPrefixReserved("laniakea");
+	lk_notify_init();
 }

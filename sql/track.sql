@@ -1,0 +1,83 @@
+--
+-- laniakea.track: validation, the catalog, merge on write
+--
+\set SHOW_CONTEXT never
+
+CREATE TABLE no_pk (id int, c gcounter);
+SELECT laniakea.track('no_pk');
+CREATE TABLE two_col_pk (a int, b int, c gcounter, PRIMARY KEY (a, b));
+SELECT laniakea.track('two_col_pk');
+CREATE TABLE no_crdt (id int PRIMARY KEY, n bigint);
+SELECT laniakea.track('no_crdt');
+CREATE VIEW a_view AS SELECT 1 AS id;
+SELECT laniakea.track('a_view');
+SELECT laniakea.track('no_such_table');
+SELECT count(*) AS nothing_tracked FROM laniakea.tracked;
+
+CREATE SCHEMA app;
+CREATE TABLE app.items (id text PRIMARY KEY, title text, likes gcounter NOT NULL DEFAULT '{}',
+	stock pncounter, tags orset, total bigint GENERATED ALWAYS AS (value(likes)) STORED);
+SELECT laniakea.track('app.items');
+SELECT laniakea.track('app.items');
+SELECT * FROM laniakea.tracked;
+SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'app.items'::regclass ORDER BY tgname;
+
+-- a CRDT column only grows: an UPDATE merges, it cannot shrink
+INSERT INTO app.items (id, title, likes, tags) VALUES ('a', 'Apple', '{"n1":5}', add('{}'::orset, 'red', 'n1'));
+UPDATE app.items SET likes = '{"n1":2,"n2":1}' WHERE id = 'a';
+UPDATE app.items SET tags = '{}' WHERE id = 'a';
+SELECT id, title, likes, tags, total FROM app.items;
+UPDATE app.items SET likes = increment(likes, 'n1', 1), stock = decrement('{}'::pncounter, 'n1', 3) WHERE id = 'a';
+SELECT id, likes, value(stock) AS stock, total FROM app.items;
+-- an UPDATE that changes nothing is skipped
+UPDATE app.items SET likes = '{"n1":1}' WHERE id = 'a';
+-- the other columns are fixed after insert
+UPDATE app.items SET title = 'Apricot' WHERE id = 'a';
+UPDATE app.items SET id = 'b' WHERE id = 'a';
+UPDATE app.items SET title = title, likes = increment(likes, 'n3', 1) WHERE id = 'a';
+-- an INSERT of an existing key becomes a merge (the greater text of the other columns wins)
+INSERT INTO app.items (id, title, likes) VALUES ('a', 'Aardvark', '{"n9":9}');
+SELECT id, title, likes FROM app.items;
+INSERT INTO app.items (id, title, likes) VALUES ('a', 'Banana', '{"n9":9}');
+SELECT id, title, likes FROM app.items;
+-- several rows with one key in one statement
+INSERT INTO app.items (id, title, likes) VALUES ('c', 'Cherry', '{"x":1}'), ('c', 'Cherry', '{"y":2}');
+SELECT id, title, likes FROM app.items WHERE id = 'c';
+INSERT INTO app.items (id, likes) SELECT 'd', format('{"n%s":%s}', i, i)::gcounter FROM generate_series(1, 5) i;
+SELECT id, likes, total FROM app.items WHERE id = 'd';
+
+-- reconcile merges a copy of a peer's rows
+CREATE TABLE peer_copy (LIKE app.items);
+ALTER TABLE peer_copy DROP COLUMN total;
+INSERT INTO peer_copy (id, title, likes) VALUES ('a', 'Banana', '{"n1":100}'), ('e', 'Elder', '{"p":1}');
+SELECT laniakea.reconcile('app.items', 'peer_copy');
+SELECT id, title, likes FROM app.items ORDER BY id;
+SELECT laniakea.reconcile('no_pk', 'peer_copy');
+
+-- untrack removes everything track installed, and is harmless twice
+SELECT laniakea.untrack('app.items');
+SELECT laniakea.untrack('app.items');
+SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgrelid = 'app.items'::regclass AND NOT tgisinternal;
+UPDATE app.items SET likes = '{}' WHERE id = 'a';
+SELECT likes FROM app.items WHERE id = 'a';
+
+-- dropping a tracked table forgets it
+CREATE TABLE gone (id int PRIMARY KEY, c gcounter);
+SELECT laniakea.track('gone');
+DROP TABLE gone;
+SELECT count(*) AS rows_for_dropped_table FROM laniakea.tracked;
+
+-- the trigger functions refuse to be used any other way
+CREATE TABLE misuse (id int PRIMARY KEY, c gcounter);
+CREATE TRIGGER wrong AFTER INSERT ON misuse FOR EACH ROW EXECUTE FUNCTION laniakea.merge_trigger();
+INSERT INTO misuse VALUES (1, '{}');
+DROP TRIGGER wrong ON misuse;
+CREATE TRIGGER by_hand BEFORE INSERT ON no_pk FOR EACH ROW EXECUTE FUNCTION laniakea.merge_trigger();
+INSERT INTO no_pk VALUES (1, '{}');
+CREATE TRIGGER by_hand BEFORE INSERT ON no_crdt FOR EACH ROW EXECUTE FUNCTION laniakea.merge_trigger();
+INSERT INTO no_crdt VALUES (1, 1);
+CREATE TRIGGER wrong BEFORE INSERT ON misuse FOR EACH STATEMENT EXECUTE FUNCTION laniakea.notify_trigger();
+INSERT INTO misuse VALUES (1, '{}');
+DROP TABLE misuse, no_pk, two_col_pk, no_crdt, peer_copy, app.items;
+DROP VIEW a_view;
+DROP SCHEMA app;

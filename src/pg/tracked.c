@@ -1,0 +1,220 @@
+/*
+ * tracked.c — the per-backend cache of tracked relations and of the CRDT
+ * type OIDs.
+ */
+#include "tracked.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+static HTAB *rels = NULL;
+static Oid	type_oids[4];		/* indexed by lk_kind */
+static bool types_valid = false;
+
+static void
+types_invalidate(Datum arg, int cacheid, uint32 hashvalue)
+{
+	types_valid = false;
+}
+
+static void
+rel_invalidate(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS seq;
+	tracked_rel *tr;
+
+	if (rels == NULL)
+		return;
+	hash_seq_init(&seq, rels);
+	while ((tr = hash_seq_search(&seq)) != NULL)
+		if (relid == InvalidOid || tr->relid == relid)
+			tr->valid = false;
+}
+
+/* The schema laniakea was created in (pg_extension.extnamespace). */
+static Oid
+extension_schema(void)
+{
+	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			nsp = InvalidOid;
+
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum("laniakea"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		nsp = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return nsp;
+}
+
+lk_kind
+tracked_kind_of(Oid typid)
+{
+	if (!types_valid)
+	{
+		static bool registered = false;
+		Oid			nsp = extension_schema();
+
+		if (!registered)
+		{
+			CacheRegisterSyscacheCallback(TYPEOID, types_invalidate, (Datum) 0);
+			registered = true;
+		}
+		for (lk_kind k = LK_GCOUNTER; k <= LK_ORSET; k++)
+			type_oids[k] = OidIsValid(nsp) ?
+				GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+								CStringGetDatum(lk_kind_name(k)), ObjectIdGetDatum(nsp)) :
+				InvalidOid;
+		types_valid = true;
+	}
+	for (lk_kind k = LK_GCOUNTER; k <= LK_ORSET; k++)
+		if (OidIsValid(typid) && typid == type_oids[k])
+			return k;
+	return 0;
+}
+
+static char *
+json_string(const char *s)
+{
+	lk_buf		b;
+
+	lk_buf_init(&b, &lk_pg_alloc, strlen(s) + 3);
+	lk_json_put_string(&b, lk_str_make(s, strlen(s)));
+	lk_buf_put_u8(&b, '\0');
+	return (char *) b.data;
+}
+
+static void
+build(tracked_rel *tr, Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	MemoryContext old = MemoryContextSwitchTo(CacheMemoryContext);
+	Relation	index;
+	Oid			opfamily,
+				out_func;
+	bool		varlena;
+	const char *nsp = get_namespace_name(RelationGetNamespace(rel));
+
+	RelationGetIndexList(rel);	/* fills rd_pkindex */
+	if (!OidIsValid(rel->rd_pkindex))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+				 errmsg("table \"%s\" has no primary key", RelationGetRelationName(rel)),
+				 errhint("A tracked table needs a single-column primary key.")));
+	index = index_open(rel->rd_pkindex, AccessShareLock);
+	if (index->rd_index->indnkeyatts != 1 || index->rd_index->indkey.values[0] == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+				 errmsg("primary key of table \"%s\" is not a single column",
+						RelationGetRelationName(rel)),
+				 errhint("A tracked table needs a single-column primary key.")));
+	tr->pk_index = rel->rd_pkindex;
+	tr->key_attnum = index->rd_index->indkey.values[0];
+	opfamily = index->rd_opfamily[0];
+	index_close(index, AccessShareLock);
+
+	tr->key_type = TupleDescAttr(desc, tr->key_attnum - 1)->atttypid;
+	tr->key_eq_proc = get_opcode(get_opfamily_member(opfamily, tr->key_type, tr->key_type,
+													 BTEqualStrategyNumber));
+	getTypeOutputInfo(tr->key_type, &out_func, &varlena);
+	fmgr_info_cxt(out_func, &tr->key_out, CacheMemoryContext);
+
+	tr->ncrdt = 0;
+	tr->crdt = palloc(sizeof(tracked_column) * desc->natts);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		lk_kind		kind = att->attisdropped ? 0 : tracked_kind_of(att->atttypid);
+
+		if (kind == 0)
+			continue;
+		tr->crdt[tr->ncrdt].attnum = att->attnum;
+		tr->crdt[tr->ncrdt].kind = kind;
+		tr->crdt[tr->ncrdt].json_name = json_string(NameStr(att->attname));
+		tr->ncrdt++;
+	}
+	if (tr->ncrdt == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+				 errmsg("table \"%s\" has no gcounter, pncounter or orset column",
+						RelationGetRelationName(rel))));
+	tr->name = strcmp(nsp, "public") == 0 ? pstrdup(RelationGetRelationName(rel)) :
+		psprintf("%s.%s", nsp, RelationGetRelationName(rel));
+	tr->upsert = NULL;
+	MemoryContextSwitchTo(old);
+}
+
+static void
+release(tracked_rel *tr)
+{
+	if (tr->upsert)
+		SPI_freeplan(tr->upsert);
+	tr->upsert = NULL;
+	/* the strings and arrays stay in CacheMemoryContext: small, and rebuilt rarely */
+}
+
+tracked_rel *
+tracked_rel_get(Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	tracked_rel *tr;
+	bool		found;
+
+	if (rels == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(tracked_rel);
+		ctl.hcxt = CacheMemoryContext;
+		rels = hash_create("laniakea tracked relations", 16, &ctl,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		CacheRegisterRelcacheCallback(rel_invalidate, (Datum) 0);
+	}
+	tr = hash_search(rels, &relid, HASH_ENTER, &found);
+	if (found && tr->valid)
+		return tr;
+	if (found)
+		release(tr);
+	tr->valid = false;
+	tr->upsert = NULL;
+	PG_TRY();
+	{
+		build(tr, rel);
+	}
+	PG_CATCH();
+	{
+		hash_search(rels, &relid, HASH_REMOVE, NULL);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	tr->valid = true;
+	return tr;
+}
+
+char *
+tracked_key_text(tracked_rel *tr, HeapTuple tuple, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		key = heap_getattr(tuple, tr->key_attnum, desc, &isnull);
+
+	if (isnull)
+		return pstrdup("");
+	return OutputFunctionCall(&tr->key_out, key);
+}
