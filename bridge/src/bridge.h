@@ -1,0 +1,156 @@
+/*
+ * bridge.h — the objects of the bridge and how they point at each other.
+ *
+ *   conn      one WebSocket connection; owns its channels and its outgoing ring
+ *   channel   one joined topic of a conn: on a row's list (row topic) or a
+ *             table topic's list; holds the deltas not yet sent to it, merged
+ *   row       the bridge's copy of one row's CRDT columns, the join of every
+ *             snapshot and delta seen; lives while a channel needs it
+ *   tab       a table topic ("crdt:<table>") and its subscribers
+ *
+ * Everything runs on the one libwebsockets thread: no locks.  A conn is
+ * reference-counted because database replies may arrive after its socket
+ * closed; they find conn->wsi NULL and drop what they carried.
+ */
+#ifndef BRIDGE_BRIDGE_H
+#define BRIDGE_BRIDGE_H
+
+#include <jansson.h>
+#include <libwebsockets.h>
+#include <stdbool.h>
+
+#include "catalog.h"
+#include "cell.h"
+#include "config.h"
+#include "frame.h"
+#include "map.h"
+
+#define CONN_RING 64			/* frames queued per client before deltas are merged instead */
+
+typedef enum profile
+{
+	PROFILE_FULL,				/* every delta as it comes (≤ 16 ms) */
+	PROFILE_CONSTRAINED,		/* deltas merged, at most one frame per 100 ms */
+	PROFILE_MINIMAL				/* full state and HTML, at most one frame per 1000 ms */
+} profile;
+
+typedef struct row
+{
+	char	   *topic;			/* "crdt:<table>:<key>" */
+	table	   *t;
+	char	   *key;
+	cell	   *cells;			/* t->ncol */
+	lws_dll2_owner_t subs;		/* channels joined to this row topic */
+	lws_dll2_owner_t waiting;	/* channels whose join waits for the load */
+	bool		pinned;			/* its table topic has subscribers */
+	bool		loaded;
+	bool		loading;
+} row;
+
+typedef struct tab
+{
+	char	   *topic;			/* "crdt:<table>" */
+	table	   *t;
+	lws_dll2_owner_t subs;
+	lws_dll2_owner_t waiting;
+	bool		loaded;
+	bool		loading;
+} tab;
+
+typedef struct pending
+{
+	row		   *r;
+	cell	   *cells;			/* merged deltas not yet sent, per column */
+	bool		resync;			/* send full state instead (pending cap exceeded) */
+	size_t		bytes;
+} pending;
+
+struct conn;
+
+typedef struct channel
+{
+	struct conn *conn;
+	char	   *topic;
+	char	   *join_ref;
+	char	   *join_msg_ref;	/* ref of the join, for a deferred reply */
+	json_t	   *have;			/* the join's "have", until the reply */
+	row		   *r;				/* row topic, or */
+	tab		   *tb;				/* table topic */
+	profile		prof;
+	bool		joined;
+	lws_dll2_t	topic_link;		/* in r/tb subs or waiting */
+	lws_dll2_t	conn_link;		/* in conn->channels */
+	map			pending;		/* row topic → pending */
+	size_t		pending_bytes;
+	lws_usec_t	last_flush;
+	lws_usec_t	due;			/* 0: nothing scheduled */
+} channel;
+
+typedef struct conn
+{
+	struct lws *wsi;			/* NULL once closed */
+	int			refs;
+	char		ip[64];
+	char	   *node;			/* node id for pushes: the token's, or the first join's */
+	json_t	   *claims;			/* verified token claims; NULL in development mode */
+	lws_dll2_owner_t channels;
+	frame	   *ring[CONN_RING];
+	int			ring_head,
+				ring_count;
+	char	   *rx;				/* a message arriving in fragments */
+	size_t		rx_len;
+	lws_sorted_usec_list_t timer;
+	bool		closing;
+	lws_dll2_t	all_link;		/* in the list of every conn */
+} conn;
+
+extern config CFG;
+extern struct lws_context *CTX;
+
+/* session.c */
+void		conn_ref(conn *c);
+void		conn_unref(conn *c);
+void		conn_send(conn *c, frame *f);	/* takes a reference */
+void		channel_joined(channel *ch);	/* the load finished: reply, start delivering */
+void		channel_join_failed(channel *ch, const char *reason);
+void		channel_deliver(channel *ch, row *r, const lk_state *deltas, frame *shared);
+void		channel_resync(channel *ch, row *r);
+void		sessions_shutdown(void);
+extern const struct lws_protocols session_protocol;
+
+/* hub.c */
+void		hub_init(void);
+const char *hub_attach(channel *ch, const char *topic);	/* NULL or an error reason */
+void		hub_detach(channel *ch);
+void		hub_on_notify(const char *payload);
+void		hub_on_ready(void);
+row		   *hub_row(table *t, const char *key);	/* cached row, if any */
+map		   *hub_rows(void);	/* every cached row, by topic */
+
+/* push.c */
+void		push_handle(conn *c, channel *ch, const char *join_ref, const char *ref,
+						const char *event, json_t *payload);
+
+/* profile.c */
+profile		profile_assign(json_t *caps);
+const char *profile_name(profile p);
+lws_usec_t	profile_period(profile p);
+
+/* auth.c */
+bool		auth_verify(const char *secret, const char *token, json_t **claims, const char **why);
+bool		auth_allows(json_t *claims, const char *claim, const char *topic);
+/* The token in the phoenix auth-token subprotocol list, or NULL (malloc'd). */
+char	   *auth_token_from_protocols(const char *protocols);
+
+/* http.c: /healthz, /metrics and static files on the WebSocket port */
+typedef struct http_reply
+{
+	lk_buf		body;			/* a dynamic response, written when writable */
+	int			status;
+	const char *ctype;
+} http_reply;
+
+int			http_serve(struct lws *wsi, http_reply *hr, const char *path);
+int			http_writeable(struct lws *wsi, http_reply *hr);
+
+#endif

@@ -1,0 +1,169 @@
+/*
+ * catalog.c — tracked tables, their key and CRDT columns.
+ */
+#include "catalog.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "lk_buf.h"
+
+/* One row per (table, CRDT column). */
+const char *const catalog_query =
+"SELECT c.oid, n.nspname, c.relname, t.key_column, format_type(k.atttypid, k.atttypmod), "
+"       a.attname, ty.typname, e.extnamespace::regnamespace::text "
+"FROM laniakea.tracked t "
+"JOIN pg_class c ON c.oid = t.tbl "
+"JOIN pg_namespace n ON n.oid = c.relnamespace "
+"JOIN pg_attribute k ON k.attrelid = c.oid AND k.attname = t.key_column "
+"JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = ANY (t.crdt_columns) "
+"    AND NOT a.attisdropped "
+"JOIN pg_type ty ON ty.oid = a.atttypid "
+"CROSS JOIN pg_extension e "
+"WHERE e.extname = 'laniakea' "
+"ORDER BY c.oid, a.attnum";
+
+static table *tables;
+static int	ntables;
+static char *ext_schema;
+
+static char *
+quote_ident(const char *s)
+{
+	size_t		n = strlen(s);
+	char	   *q = malloc(2 * n + 3),
+			   *p = q;
+
+	*p++ = '"';
+	for (; *s; s++)
+	{
+		if (*s == '"')
+			*p++ = '"';
+		*p++ = *s;
+	}
+	*p++ = '"';
+	*p = '\0';
+	return q;
+}
+
+static char *
+format(const char *fmt, ...)
+{
+	va_list		ap;
+	char	   *out;
+
+	va_start(ap, fmt);
+	if (vasprintf(&out, fmt, ap) < 0)
+		out = NULL;
+	va_end(ap);
+	return out;
+}
+
+static lk_kind
+kind_named(const char *typname)
+{
+	for (lk_kind k = LK_GCOUNTER; k <= LK_ORSET; k++)
+		if (strcmp(lk_kind_name(k), typname) == 0)
+			return k;
+	return 0;
+}
+
+static void
+finish_table(table *t)
+{
+	lk_buf		cols;
+
+	lk_buf_init(&cols, &lk_std_alloc, 64);
+	for (int i = 0; i < t->ncol; i++)
+	{
+		lk_buf_put_str(&cols, i ? ", " : "");
+		lk_buf_put_str(&cols, t->cols[i].ident);
+		lk_buf_put_str(&cols, "::text");
+	}
+	lk_buf_put_u8(&cols, '\0');
+	t->select_row = format("SELECT %s FROM %s WHERE %s = $1::%s", (char *) cols.data, t->ident,
+						   t->key_ident, t->key_type);
+	t->select_all = format("SELECT %s::text, %s FROM %s ORDER BY 1 LIMIT $1::int", t->key_ident,
+						   (char *) cols.data, t->ident);
+	lk_free(&lk_std_alloc, cols.data);
+}
+
+bool
+catalog_load(PGresult *res)
+{
+	int			n = PQntuples(res);
+	table	   *ts = calloc(n ? n : 1, sizeof(table));
+	int			nt = 0;
+	const char *last_oid = NULL;
+
+	if (PQnfields(res) != 8)
+	{
+		free(ts);
+		return false;
+	}
+	for (int r = 0; r < n; r++)
+	{
+		const char *oid = db_value(res, r, 0);
+		const char *nsp = db_value(res, r, 1);
+		const char *rel = db_value(res, r, 2);
+		table	   *t;
+		column	   *c;
+
+		if (!last_oid || strcmp(oid, last_oid) != 0)
+		{
+			char	   *qn = quote_ident(nsp),
+					   *qr = quote_ident(rel);
+
+			if (nt > 0)
+				finish_table(&ts[nt - 1]);
+			t = &ts[nt++];
+			t->name = strcmp(nsp, "public") == 0 ? strdup(rel) : format("%s.%s", nsp, rel);
+			t->ident = format("%s.%s", qn, qr);
+			t->key_ident = quote_ident(db_value(res, r, 3));
+			t->key_type = strdup(db_value(res, r, 4));
+			t->cols = calloc(n, sizeof(column));
+			free(qn);
+			free(qr);
+			last_oid = oid;
+		}
+		t = &ts[nt - 1];
+		c = &t->cols[t->ncol++];
+		c->name = strdup(db_value(res, r, 5));
+		c->ident = quote_ident(c->name);
+		c->kind = kind_named(db_value(res, r, 6));
+		free(ext_schema);
+		ext_schema = strdup(db_value(res, r, 7));
+	}
+	if (nt > 0)
+		finish_table(&ts[nt - 1]);
+	/* the old catalog stays allocated: topics may still point at its tables */
+	tables = ts;
+	ntables = nt;
+	return true;
+}
+
+table *
+catalog_find(const char *name)
+{
+	for (int i = 0; i < ntables; i++)
+		if (strcmp(tables[i].name, name) == 0)
+			return &tables[i];
+	return NULL;
+}
+
+int
+catalog_column(const table *t, const char *name)
+{
+	for (int i = 0; i < t->ncol; i++)
+		if (strcmp(t->cols[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+const char *
+catalog_ext(void)
+{
+	return ext_schema ? ext_schema : "public";
+}

@@ -1,0 +1,48 @@
+/*
+ * catalog.h — the tracked tables the bridge may expose, read from
+ * laniakea.tracked when PostgreSQL becomes ready.
+ *
+ * Topic names use the table's name as the extension's NOTIFY payloads do:
+ * schema-qualified unless in public.  SQL text is built here from catalog
+ * identifiers only (quoted); client input only ever travels as parameters.
+ */
+#ifndef BRIDGE_CATALOG_H
+#define BRIDGE_CATALOG_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+#include "lk_state.h"
+
+typedef struct column
+{
+	char	   *name;
+	char	   *ident;			/* quoted identifier */
+	lk_kind		kind;
+} column;
+
+typedef struct table
+{
+	char	   *name;			/* as in topics: "counters", "app.items" */
+	char	   *ident;			/* quoted, schema-qualified */
+	char	   *key_ident;
+	char	   *key_type;		/* format_type of the key column */
+	int			ncol;
+	column	   *cols;
+	char	   *select_row;		/* $1 = key; one text column per CRDT column */
+	char	   *select_all;		/* key text, then the CRDT columns; LIMIT $1 */
+} table;
+
+/* The query whose result catalog_load takes. */
+extern const char *const catalog_query;
+
+/* Replace the catalog with a query result; false if it has the wrong shape. */
+bool		catalog_load(PGresult *res);
+
+table	   *catalog_find(const char *name);
+int			catalog_column(const table *t, const char *name);
+
+/* The schema-qualified, quoted name of an extension type or function ("ext".name). */
+const char *catalog_ext(void);
+
+#endif

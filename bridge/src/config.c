@@ -1,0 +1,171 @@
+/*
+ * config.c — options by flag and environment, and --help.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BRIDGE_VERSION "0.1.0"
+
+typedef enum opt_type
+{
+	OPT_INT,
+	OPT_STR
+} opt_type;
+
+typedef struct option
+{
+	const char *flag;
+	const char *env;
+	opt_type	type;
+	size_t		offset;
+	const char *def;
+	int			min,
+				max;
+	const char *help;
+} option;
+
+/* Sorted by flag.  DATABASE_URL is the conventional name for the conninfo. */
+static const option options[] = {
+	{"db", "DATABASE_URL", OPT_STR, offsetof(config, db), "", 0, 0,
+	"libpq connection string or URI (default: libpq's PG* environment)"},
+	{"idle-timeout", "LANIAKEA_IDLE_TIMEOUT", OPT_INT, offsetof(config, idle_timeout), "60", 5, 3600,
+	"seconds without a valid frame (heartbeats count) before a client is dropped"},
+	{"jwt-secret", "LANIAKEA_JWT_SECRET", OPT_STR, offsetof(config, jwt_secret), "", 0, 0,
+	"HS256 secret for client tokens; without one the bridge runs in development mode"},
+	{"listen", "LANIAKEA_LISTEN", OPT_STR, offsetof(config, listen), "127.0.0.1", 0, 0,
+	"address to listen on"},
+	{"log-level", "LANIAKEA_LOG_LEVEL", OPT_STR, offsetof(config, log_level), "info", 0, 0,
+	"error, warn, info or debug"},
+	{"max-message", "LANIAKEA_MAX_MESSAGE", OPT_INT, offsetof(config, max_message), "65536", 256, 16777216,
+	"largest client message in bytes; a larger one closes the connection (1009)"},
+	{"max-per-ip", "LANIAKEA_MAX_PER_IP", OPT_INT, offsetof(config, max_per_ip), "4096", 1, 1000000,
+	"WebSocket connections allowed from one client address"},
+	{"max-table-rows", "LANIAKEA_MAX_TABLE_ROWS", OPT_INT, offsetof(config, max_table_rows), "10000", 1, 10000000,
+	"rows a table topic may have for a client to join it"},
+	{"pending-cap", "LANIAKEA_PENDING_CAP", OPT_INT, offsetof(config, pending_cap), "1048576", 1024, 1073741824,
+	"bytes of merged, unsent deltas per client before it is resent full state instead"},
+	{"port", "LANIAKEA_PORT", OPT_INT, offsetof(config, port), "4000", 1, 65535,
+	"TCP port; several bridge processes may share it (SO_REUSEPORT)"},
+	{"static-dir", "LANIAKEA_STATIC_DIR", OPT_STR, offsetof(config, static_dir), "", 0, 0,
+	"directory served over HTTP at / (the client library and demo page)"},
+};
+
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+			"laniakea-bridge " BRIDGE_VERSION " — PostgreSQL LISTEN/NOTIFY to Phoenix Channels\n\n"
+			"usage: laniakea-bridge [--option value ...]\n\n"
+			"Every option can also be set by the environment variable shown; a flag wins.\n\n");
+	for (size_t i = 0; i < NOPTIONS; i++)
+		fprintf(out, "  --%-16s %-24s %s (default: %s)\n", options[i].flag, options[i].env,
+				options[i].help, options[i].def[0] ? options[i].def : "none");
+	fprintf(out, "  --%-16s %-24s %s\n", "help", "", "print this and exit");
+	fprintf(out, "  --%-16s %-24s %s\n", "version", "", "print the version and exit");
+	fprintf(out,
+			"\nEndpoints: ws://HOST:PORT/socket/websocket?vsn=2.0.0 (Phoenix Channels V2),\n"
+			"/healthz, /metrics (Prometheus text), and static files from --static-dir.\n");
+}
+
+static int
+set(config *c, const option *o, const char *value, const char *source)
+{
+	void	   *field = (char *) c + o->offset;
+
+	if (o->type == OPT_STR)
+	{
+		*(char **) field = strdup(value);
+		return 0;
+	}
+	else
+	{
+		char	   *end;
+		long		v;
+
+		errno = 0;
+		v = strtol(value, &end, 10);
+		if (errno || end == value || *end || v < o->min || v > o->max)
+		{
+			fprintf(stderr, "laniakea-bridge: invalid value \"%s\" for %s: expected an integer from %d to %d\n",
+					value, source, o->min, o->max);
+			return -1;
+		}
+		*(int *) field = (int) v;
+		return 0;
+	}
+}
+
+int
+config_load(config *c, int argc, char **argv)
+{
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < NOPTIONS; i++)
+	{
+		const char *env = getenv(options[i].env);
+
+		set(c, &options[i], options[i].def, "default");
+		if (env && set(c, &options[i], env, options[i].env) != 0)
+			return -1;
+	}
+	for (int a = 1; a < argc; a++)
+	{
+		const char *arg = argv[a];
+		const char *value = NULL;
+		const char *eq;
+		size_t		n;
+		size_t		i;
+
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
+		{
+			usage(stdout);
+			return 1;
+		}
+		if (strcmp(arg, "--version") == 0)
+		{
+			printf("laniakea-bridge " BRIDGE_VERSION "\n");
+			return 1;
+		}
+		if (strncmp(arg, "--", 2) != 0)
+		{
+			fprintf(stderr, "laniakea-bridge: unexpected argument \"%s\" (see --help)\n", arg);
+			return -1;
+		}
+		arg += 2;
+		eq = strchr(arg, '=');
+		n = eq ? (size_t) (eq - arg) : strlen(arg);
+		for (i = 0; i < NOPTIONS; i++)
+			if (strlen(options[i].flag) == n && strncmp(options[i].flag, arg, n) == 0)
+				break;
+		if (i == NOPTIONS)
+		{
+			fprintf(stderr, "laniakea-bridge: unknown option \"--%.*s\" (see --help)\n", (int) n, arg);
+			return -1;
+		}
+		if (eq)
+			value = eq + 1;
+		else if (a + 1 < argc)
+			value = argv[++a];
+		else
+		{
+			fprintf(stderr, "laniakea-bridge: option \"--%s\" needs a value\n", options[i].flag);
+			return -1;
+		}
+		if (set(c, &options[i], value, argv[a]) != 0)
+			return -1;
+	}
+	if (strcmp(c->log_level, "error") && strcmp(c->log_level, "warn") &&
+		strcmp(c->log_level, "info") && strcmp(c->log_level, "debug"))
+	{
+		fprintf(stderr, "laniakea-bridge: invalid log level \"%s\": expected error, warn, info or debug\n",
+				c->log_level);
+		return -1;
+	}
+	return 0;
+}

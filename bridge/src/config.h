@@ -1,0 +1,29 @@
+/*
+ * config.h — the bridge's settings: one sorted table of options, each
+ * settable by flag or environment variable (flags win), with a default.
+ */
+#ifndef BRIDGE_CONFIG_H
+#define BRIDGE_CONFIG_H
+
+typedef struct config
+{
+	char	   *db;				/* libpq conninfo; empty: libpq's environment */
+	int			idle_timeout;	/* seconds without a valid frame before hangup */
+	char	   *jwt_secret;		/* HS256 secret; empty: development mode */
+	char	   *listen;			/* address to bind */
+	char	   *log_level;
+	int			max_message;	/* bytes in one client message */
+	int			max_per_ip;		/* WebSocket connections from one address */
+	int			max_table_rows; /* rows in a table topic's join reply */
+	int			pending_cap;	/* bytes of merged pending deltas per client */
+	int			port;
+	char	   *static_dir;		/* client library and demo page; empty: none */
+} config;
+
+/*
+ * Fill c from the defaults, then the environment, then argv.  Returns 0 to
+ * run, 1 when --help or --version was printed, -1 after printing an error.
+ */
+int			config_load(config *c, int argc, char **argv);
+
+#endif

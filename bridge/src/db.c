@@ -1,0 +1,395 @@
+/*
+ * db.c — libpq on the libwebsockets loop.
+ */
+#include "db.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "metrics.h"
+
+typedef enum db_state
+{
+	DB_DOWN,					/* waiting for the reconnect timer */
+	DB_CONNECTING,				/* PQconnectPoll in progress */
+	DB_READY
+} db_state;
+
+typedef struct query
+{
+	char	   *sql;
+	int			nparams;
+	char	  **params;
+	db_result_fn fn;
+	void	   *arg;
+	struct query *next;
+} query;
+
+static struct
+{
+	struct lws_context *ctx;
+	struct lws_vhost *vh;
+	char	   *conninfo;
+	db_hooks	hooks;
+	db_state	state;
+	PGconn	   *conn;
+	int			fd;				/* libpq's socket when adopted */
+	struct lws *wsi;			/* the adopted dup of fd */
+	query	   *head,
+			   *tail;
+	query	   *inflight;
+	PGresult   *last;
+	bool		listening;		/* the LISTEN answered */
+	bool		ever_ready;
+	int			backoff_ms;
+	lws_sorted_usec_list_t retry;
+	bool		stopping;
+} D;
+
+static void pump(void);
+static void start_next(void);
+
+static void
+free_query(query *q)
+{
+	for (int i = 0; i < q->nparams; i++)
+		free(q->params[i]);
+	free(q->params);
+	free(q->sql);
+	free(q);
+}
+
+static void
+detach(void)
+{
+	if (D.wsi)
+	{
+		struct lws *wsi = D.wsi;
+
+		D.wsi = NULL;
+		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+	}
+}
+
+static void
+adopt(void)
+{
+	int			fd = PQsocket(D.conn);
+	lws_sock_file_fd_type u;
+
+	if (fd == D.fd && D.wsi)
+		return;
+	detach();
+	D.fd = fd;
+	u.filefd = dup(fd);
+	D.wsi = lws_adopt_descriptor_vhost(D.vh, LWS_ADOPT_RAW_FILE_DESC, u, db_protocol.name, NULL);
+	if (!D.wsi)
+	{
+		close(u.filefd);
+		lwsl_err("laniakea-bridge: could not watch the PostgreSQL socket\n");
+	}
+}
+
+static void
+schedule_retry(void);
+
+/* Fail everything queued, drop the connection, retry later. */
+static void
+lost(const char *why)
+{
+	query	   *q;
+
+	lwsl_warn("laniakea-bridge: PostgreSQL connection lost: %s\n", why);
+	M.pg_up = 0;
+	detach();
+	if (D.conn)
+		PQfinish(D.conn);
+	D.conn = NULL;
+	D.fd = -1;
+	D.state = DB_DOWN;
+	D.listening = false;
+	if (D.last)
+		PQclear(D.last);
+	D.last = NULL;
+	q = D.inflight;
+	D.inflight = NULL;
+	if (q)
+	{
+		q->fn(q->arg, NULL, "database unavailable");
+		free_query(q);
+	}
+	while ((q = D.head) != NULL)
+	{
+		D.head = q->next;
+		q->fn(q->arg, NULL, "database unavailable");
+		free_query(q);
+	}
+	D.tail = NULL;
+	if (D.hooks.on_lost)
+		D.hooks.on_lost();
+	if (!D.stopping)
+		schedule_retry();
+}
+
+static void
+listened(void *arg, PGresult *res, const char *error)
+{
+	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
+		return;					/* lost() already ran, or will */
+	D.listening = true;
+	D.backoff_ms = 100;
+	M.pg_up = 1;
+	if (D.ever_ready)
+		M.pg_reconnects_total++;
+	D.ever_ready = true;
+	lwsl_user("laniakea-bridge: PostgreSQL ready, listening on channel laniakea\n");
+	if (D.hooks.on_ready)
+		D.hooks.on_ready();
+}
+
+static void
+connect_now(lws_sorted_usec_list_t *sul)
+{
+	D.conn = PQconnectStart(D.conninfo);
+	if (!D.conn || PQstatus(D.conn) == CONNECTION_BAD)
+	{
+		lost(D.conn ? PQerrorMessage(D.conn) : "out of memory");
+		return;
+	}
+	D.state = DB_CONNECTING;
+	D.fd = -1;
+	adopt();
+	if (D.wsi)
+		lws_callback_on_writable(D.wsi);
+}
+
+static void
+schedule_retry(void)
+{
+	lws_sul_schedule(D.ctx, 0, &D.retry, connect_now, (lws_usec_t) D.backoff_ms * LWS_US_PER_MS);
+	D.backoff_ms = D.backoff_ms * 2 > 5000 ? 5000 : D.backoff_ms * 2;
+}
+
+static void
+enqueue(query *q, bool front)
+{
+	q->next = NULL;
+	if (front)
+	{
+		q->next = D.head;
+		D.head = q;
+		if (!D.tail)
+			D.tail = q;
+		return;
+	}
+	if (D.tail)
+		D.tail->next = q;
+	else
+		D.head = q;
+	D.tail = q;
+}
+
+static query *
+make_query(const char *sql, int nparams, const char *const *params, db_result_fn fn, void *arg)
+{
+	query	   *q = calloc(1, sizeof(query));
+
+	q->sql = strdup(sql);
+	q->nparams = nparams;
+	q->params = calloc(nparams ? nparams : 1, sizeof(char *));
+	for (int i = 0; i < nparams; i++)
+		q->params[i] = params[i] ? strdup(params[i]) : NULL;
+	q->fn = fn;
+	q->arg = arg;
+	return q;
+}
+
+void
+db_query(const char *sql, int nparams, const char *const *params, db_result_fn fn, void *arg)
+{
+	if (D.state != DB_READY || !D.listening)
+	{
+		fn(arg, NULL, "database unavailable");
+		return;
+	}
+	enqueue(make_query(sql, nparams, params, fn, arg), false);
+	start_next();
+}
+
+static void
+flush_out(void)
+{
+	int			rc = PQflush(D.conn);
+
+	if (rc < 0)
+		lost(PQerrorMessage(D.conn));
+	else if (rc == 1 && D.wsi)
+		lws_callback_on_writable(D.wsi);
+}
+
+static void
+start_next(void)
+{
+	query	   *q;
+
+	if (D.state != DB_READY || D.inflight || !D.head)
+		return;
+	q = D.head;
+	D.head = q->next;
+	if (!D.head)
+		D.tail = NULL;
+	if (!PQsendQueryParams(D.conn, q->sql, q->nparams, NULL, (const char *const *) q->params,
+						   NULL, NULL, 0))
+	{
+		enqueue(q, true);
+		lost(PQerrorMessage(D.conn));
+		return;
+	}
+	D.inflight = q;
+	flush_out();
+}
+
+static void
+drain_notifies(void)
+{
+	PGnotify   *n;
+
+	while (D.conn && (n = PQnotifies(D.conn)) != NULL)
+	{
+		M.notifications_total++;
+		if (D.hooks.on_notify)
+			D.hooks.on_notify(n->extra);
+		PQfreemem(n);
+	}
+}
+
+static void
+pump(void)
+{
+	if (D.state == DB_CONNECTING)
+	{
+		PostgresPollingStatusType st = PQconnectPoll(D.conn);
+
+		if (st == PGRES_POLLING_FAILED)
+		{
+			lost(PQerrorMessage(D.conn));
+			return;
+		}
+		adopt();				/* libpq may have moved to another socket */
+		if (st == PGRES_POLLING_WRITING && D.wsi)
+			lws_callback_on_writable(D.wsi);
+		if (st == PGRES_POLLING_OK)
+		{
+			PQsetnonblocking(D.conn, 1);
+			D.state = DB_READY;
+			enqueue(make_query("LISTEN laniakea", 0, NULL, listened, NULL), true);
+			start_next();
+		}
+		return;
+	}
+	if (D.state != DB_READY)
+		return;
+	if (!PQconsumeInput(D.conn))
+	{
+		lost(PQerrorMessage(D.conn));
+		return;
+	}
+	drain_notifies();
+	while (D.conn && D.inflight && !PQisBusy(D.conn))
+	{
+		PGresult   *res = PQgetResult(D.conn);
+
+		if (res)
+		{
+			if (D.last)
+				PQclear(D.last);
+			D.last = res;
+			continue;
+		}
+		{
+			query	   *q = D.inflight;
+			PGresult   *last = D.last;
+
+			D.inflight = NULL;
+			D.last = NULL;
+			q->fn(q->arg, last, last ? NULL : "no result");
+			if (last)
+				PQclear(last);
+			free_query(q);
+		}
+		drain_notifies();
+		start_next();
+	}
+	if (D.conn && PQstatus(D.conn) == CONNECTION_BAD)
+		lost(PQerrorMessage(D.conn));
+}
+
+static int
+callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	switch (reason)
+	{
+		case LWS_CALLBACK_RAW_RX_FILE:
+			if (wsi == D.wsi)
+				pump();
+			break;
+		case LWS_CALLBACK_RAW_WRITEABLE_FILE:
+			if (wsi != D.wsi)
+				break;
+			if (D.state == DB_CONNECTING)
+				pump();
+			else if (D.state == DB_READY)
+				flush_out();
+			break;
+		case LWS_CALLBACK_RAW_CLOSE_FILE:
+			if (wsi == D.wsi)
+			{
+				D.wsi = NULL;
+				if (D.state != DB_DOWN)
+					lost("socket closed");
+			}
+			break;
+		default:
+			break;
+	}
+	return 0;
+}
+
+const struct lws_protocols db_protocol = {"laniakea-pg", callback, 0, 0, 0, NULL, 0};
+
+void
+db_start(struct lws_context *ctx, struct lws_vhost *vh, const char *conninfo, const db_hooks *hooks)
+{
+	memset(&D, 0, sizeof(D));
+	D.ctx = ctx;
+	D.vh = vh;
+	D.conninfo = strdup(conninfo);
+	D.hooks = *hooks;
+	D.fd = -1;
+	D.backoff_ms = 100;
+	connect_now(&D.retry);
+}
+
+void
+db_stop(void)
+{
+	D.stopping = true;
+	lws_sul_cancel(&D.retry);
+	if (D.conn)
+		lost("shutting down");
+}
+
+bool
+db_ready(void)
+{
+	return D.state == DB_READY && D.listening;
+}
+
+const char *
+db_value(PGresult *res, int r, int c)
+{
+	if (r >= PQntuples(res) || c >= PQnfields(res) || PQgetisnull(res, r, c))
+		return NULL;
+	return PQgetvalue(res, r, c);
+}

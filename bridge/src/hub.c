@@ -1,0 +1,606 @@
+/*
+ * hub.c — topics, the rows the bridge keeps, and the path from NOTIFY to
+ * subscribers.
+ *
+ * A row's cells are the join of its snapshot and every delta since, in
+ * whatever order they came: the LISTEN is up before any snapshot is read, so
+ * nothing committed after a read can be missed, and what is seen twice
+ * merges away.  Deltas are decoded once per notification and encoded into
+ * one shared frame per topic; each subscriber gets that frame or, when it is
+ * behind or throttled, a merge into its pending state (session.c).
+ */
+#include "bridge.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "arena.h"
+#include "db.h"
+#include "lk_json.h"
+#include "metrics.h"
+#include "wire.h"
+
+static map	rows;				/* row topic → row */
+static map	tabs;				/* table topic → tab */
+
+map *
+hub_rows(void)
+{
+	return &rows;
+}
+
+void
+hub_init(void)
+{
+	map_init(&rows);
+	map_init(&tabs);
+}
+
+static char *
+topic_of(const table *t, const char *key)
+{
+	char	   *s;
+
+	if (asprintf(&s, key ? "crdt:%s:%s" : "crdt:%s", t->name, key) < 0)
+		abort();
+	return s;
+}
+
+static row *
+row_get(table *t, const char *key, bool create)
+{
+	char	   *topic = topic_of(t, key);
+	row		   *r = map_get(&rows, topic);
+
+	if (!r && create)
+	{
+		r = calloc(1, sizeof(row));
+		r->topic = topic;
+		r->t = t;
+		r->key = strdup(key);
+		r->cells = calloc(t->ncol, sizeof(cell));
+		map_put(&rows, topic, r);
+		return r;
+	}
+	free(topic);
+	return r;
+}
+
+row *
+hub_row(table *t, const char *key)
+{
+	return row_get(t, key, false);
+}
+
+static void
+row_maybe_free(row *r)
+{
+	if (r->subs.count || r->waiting.count || r->pinned || r->loading)
+		return;
+	map_del(&rows, r->topic);
+	for (int i = 0; i < r->t->ncol; i++)
+		cell_clear(&r->cells[i]);
+	free(r->cells);
+	free(r->key);
+	free(r->topic);
+	free(r);
+}
+
+static tab *
+tab_get(table *t, bool create)
+{
+	char	   *topic = topic_of(t, NULL);
+	tab		   *tb = map_get(&tabs, topic);
+
+	if (!tb && create)
+	{
+		tb = calloc(1, sizeof(tab));
+		tb->topic = topic;
+		tb->t = t;
+		map_put(&tabs, topic, tb);
+		return tb;
+	}
+	free(topic);
+	return tb;
+}
+
+static bool
+tab_active(const tab *tb)
+{
+	return tb && (tb->subs.count || tb->waiting.count);
+}
+
+/* Merge a row's column texts (one result row) into its cells. */
+static void
+merge_texts(row *r, PGresult *res, int tuple, int first_col)
+{
+	arena	   *a = arena_new();
+
+	for (int i = 0; i < r->t->ncol; i++)
+	{
+		const char *text = db_value(res, tuple, first_col + i);
+		lk_state	s;
+		lk_error	err;
+
+		if (text && lk_state_parse(r->t->cols[i].kind, text, strlen(text), arena_alloc(a), &s,
+								   &err) == LK_OK)
+			cell_merge(&r->cells[i], r->t->cols[i].kind, &s, arena_alloc(a));
+	}
+	arena_free(a);
+}
+
+static const char *
+result_error(PGresult *res, const char *error, ExecStatusType want)
+{
+	if (!res)
+		return error ? error : "database unavailable";
+	if (PQresultStatus(res) != want)
+		return "database error";
+	return NULL;
+}
+
+/* Channels waiting on a load: reply now (or fail them). */
+static void
+finish_waiting(lws_dll2_owner_t *waiting, lws_dll2_owner_t *subs, const char *error)
+{
+	while (waiting->head)
+	{
+		channel    *ch = lws_container_of(waiting->head, channel, topic_link);
+
+		lws_dll2_remove(&ch->topic_link);
+		if (error)
+		{
+			channel_join_failed(ch, error);
+			continue;
+		}
+		lws_dll2_add_tail(&ch->topic_link, subs);
+		channel_joined(ch);
+	}
+}
+
+static void
+resync_subs(lws_dll2_owner_t *subs, row *r)
+{
+	lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, subs->head)
+	{
+		channel_resync(lws_container_of(d, channel, topic_link), r);
+	}
+	lws_end_foreach_dll_safe(d, d1);
+}
+
+static void
+row_loaded(void *arg, PGresult *res, const char *error)
+{
+	row		   *r = arg;
+	const char *why = result_error(res, error, PGRES_TUPLES_OK);
+
+	r->loading = false;
+	if (!why)
+	{
+		if (PQntuples(res) > 0)
+			merge_texts(r, res, 0, 0);
+		r->loaded = true;
+		resync_subs(&r->subs, r);
+	}
+	finish_waiting(&r->waiting, &r->subs, why);
+	row_maybe_free(r);
+}
+
+static void
+load_row(row *r)
+{
+	const char *params[1] = {r->key};
+
+	if (r->loading)
+		return;
+	r->loading = true;
+	db_query(r->t->select_row, 1, params, row_loaded, r);
+}
+
+static void
+tab_loaded(void *arg, PGresult *res, const char *error)
+{
+	tab		   *tb = arg;
+	const char *why = result_error(res, error, PGRES_TUPLES_OK);
+
+	tb->loading = false;
+	if (!why && PQntuples(res) > CFG.max_table_rows)
+		why = "table has too many rows to join";
+	if (!why)
+	{
+		for (int i = 0; i < PQntuples(res); i++)
+		{
+			row		   *r = row_get(tb->t, db_value(res, i, 0), true);
+
+			r->pinned = true;
+			merge_texts(r, res, i, 1);
+			r->loaded = true;
+			if (tb->subs.count)
+				resync_subs(&tb->subs, r);
+		}
+		tb->loaded = true;
+	}
+	finish_waiting(&tb->waiting, &tb->subs, why);
+}
+
+static void
+load_tab(tab *tb)
+{
+	char		limit[16];
+	const char *params[1] = {limit};
+
+	if (tb->loading)
+		return;
+	snprintf(limit, sizeof(limit), "%d", CFG.max_table_rows + 1);
+	tb->loading = true;
+	db_query(tb->t->select_all, 1, params, tab_loaded, tb);
+}
+
+const char *
+hub_attach(channel *ch, const char *topic)
+{
+	const char *rest;
+	const char *colon;
+	char	   *name;
+	table	   *t;
+
+	if (strncmp(topic, "crdt:", 5) != 0)
+		return "unmatched topic";
+	rest = topic + 5;
+	colon = strchr(rest, ':');
+	name = colon ? strndup(rest, (size_t) (colon - rest)) : strdup(rest);
+	t = catalog_find(name);
+	free(name);
+	if (!t || (colon && colon[1] == '\0'))
+		return "unmatched topic";
+	if (colon)
+	{
+		row		   *r = row_get(t, colon + 1, true);
+
+		ch->r = r;
+		if (r->loaded)
+		{
+			lws_dll2_add_tail(&ch->topic_link, &r->subs);
+			channel_joined(ch);
+		}
+		else
+		{
+			lws_dll2_add_tail(&ch->topic_link, &r->waiting);
+			load_row(r);
+		}
+	}
+	else
+	{
+		tab		   *tb = tab_get(t, true);
+
+		ch->tb = tb;
+		if (tb->loaded)
+		{
+			lws_dll2_add_tail(&ch->topic_link, &tb->subs);
+			channel_joined(ch);
+		}
+		else
+		{
+			lws_dll2_add_tail(&ch->topic_link, &tb->waiting);
+			load_tab(tb);
+		}
+	}
+	return NULL;
+}
+
+static void
+unpin(const char *key, void *value, void *arg)
+{
+	row		   *r = value;
+
+	if (r->t == arg)
+		r->pinned = false;
+}
+
+typedef struct row_list
+{
+	row		  **v;
+	size_t		n,
+				cap;
+} row_list;
+
+static void
+collect_unused(const char *key, void *value, void *arg)
+{
+	row		   *r = value;
+	row_list   *l = arg;
+
+	if (r->subs.count || r->waiting.count || r->pinned || r->loading)
+		return;
+	if (l->n == l->cap)
+	{
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->v = realloc(l->v, l->cap * sizeof(row *));
+	}
+	l->v[l->n++] = r;
+}
+
+void
+hub_detach(channel *ch)
+{
+	lws_dll2_remove(&ch->topic_link);
+	if (ch->r)
+		row_maybe_free(ch->r);
+	else if (ch->tb && !tab_active(ch->tb))
+	{
+		tab		   *tb = ch->tb;
+		row_list	dead = {0};
+
+		/* the map must not change during the walk: collect, then free */
+		map_each(&rows, unpin, tb->t);
+		map_each(&rows, collect_unused, &dead);
+		for (size_t i = 0; i < dead.n; i++)
+			row_maybe_free(dead.v[i]);
+		free(dead.v);
+		if (!tb->loading)
+		{
+			map_del(&tabs, tb->topic);
+			free(tb->topic);
+			free(tb);
+		}
+		else
+			tb->loaded = false;
+	}
+	ch->r = NULL;
+	ch->tb = NULL;
+}
+
+/* ---- notifications ---- */
+
+static uint64_t
+now_us(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (uint64_t) tv.tv_sec * 1000000u + (uint64_t) tv.tv_usec;
+}
+
+/* The shared frame [null,null,topic,"delta",{"key":…,"deltas":{…}}]. */
+static frame *
+delta_frame(const char *topic, const row *r, const lk_state *deltas)
+{
+	lk_buf		b;
+	frame	   *f;
+	bool		first = true;
+
+	lk_buf_init(&b, &lk_std_alloc, 256);
+	wire_begin(&b, NULL, NULL, topic, "delta");
+	lk_buf_put_str(&b, "{\"key\":");
+	wire_string(&b, r->key);
+	lk_buf_put_str(&b, ",\"deltas\":{");
+	for (int i = 0; i < r->t->ncol; i++)
+	{
+		if (deltas[i].kind == 0)
+			continue;
+		if (!first)
+			lk_buf_put_u8(&b, ',');
+		first = false;
+		wire_string(&b, r->t->cols[i].name);
+		lk_buf_put_u8(&b, ':');
+		lk_state_to_json(&deltas[i], &b);
+	}
+	lk_buf_put_str(&b, "}}");
+	wire_end(&b);
+	f = frame_from_buf(&b);
+	lk_free(&lk_std_alloc, b.data);
+	return f;
+}
+
+/* Merge deltas (kind 0: column unchanged) into the row and fan them out. */
+static void
+apply(table *t, const char *key, lk_state *deltas, uint64_t ts, const lk_alloc *a)
+{
+	row		   *r = row_get(t, key, false);
+	tab		   *tb = tab_get(t, false);
+	frame	   *rf = NULL,
+			   *tf = NULL;
+
+	if (!r && !tab_active(tb))
+		return;
+	if (!r)
+	{
+		/* a row new to a table topic's subscribers: its first delta is its state */
+		r = row_get(t, key, true);
+		r->loaded = true;
+	}
+	if (tab_active(tb))
+		r->pinned = true;
+	for (int i = 0; i < t->ncol; i++)
+		if (deltas[i].kind)
+			cell_merge(&r->cells[i], t->cols[i].kind, &deltas[i], a);
+	if (r->subs.count)
+		rf = delta_frame(r->topic, r, deltas);
+	if (tb && tb->subs.count)
+		tf = delta_frame(tb->topic, r, deltas);
+	lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, r->subs.head)
+	{
+		channel_deliver(lws_container_of(d, channel, topic_link), r, deltas, rf);
+	}
+	lws_end_foreach_dll_safe(d, d1);
+	if (tb)
+	{
+		lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, tb->subs.head)
+		{
+			channel_deliver(lws_container_of(d, channel, topic_link), r, deltas, tf);
+		}
+		lws_end_foreach_dll_safe(d, d1);
+	}
+	frame_unref(rf);
+	frame_unref(tf);
+	if (ts)
+	{
+		uint64_t	now = now_us();
+
+		metrics_lag(now > ts ? now - ts : 0);
+	}
+}
+
+typedef struct ref_fetch
+{
+	table	   *t;
+	char	   *key;
+	uint64_t	ts;
+} ref_fetch;
+
+/* A reference notification: read the row and treat its state as the delta. */
+static void
+ref_fetched(void *arg, PGresult *res, const char *error)
+{
+	ref_fetch  *rf = arg;
+
+	if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
+	{
+		arena	   *ar = arena_new();
+		lk_state   *deltas = calloc(rf->t->ncol, sizeof(lk_state));
+
+		for (int i = 0; i < rf->t->ncol; i++)
+		{
+			const char *text = db_value(res, 0, i);
+			lk_error	err;
+
+			if (!text || lk_state_parse(rf->t->cols[i].kind, text, strlen(text),
+										arena_alloc(ar), &deltas[i], &err) != LK_OK)
+				deltas[i].kind = 0;
+		}
+		apply(rf->t, rf->key, deltas, rf->ts, arena_alloc(ar));
+		free(deltas);
+		arena_free(ar);
+	}
+	free(rf->key);
+	free(rf);
+}
+
+static void
+notify_row(json_t *entry, uint64_t ts)
+{
+	const char *tname = json_string_value(json_object_get(entry, "table"));
+	const char *key = json_string_value(json_object_get(entry, "key"));
+	json_t	   *jdeltas = json_object_get(entry, "deltas");
+	table	   *t;
+	tab		   *tb;
+
+	if (!tname || !key || !(t = catalog_find(tname)))
+		return;
+	tb = tab_get(t, false);
+	if (!row_get(t, key, false) && !tab_active(tb))
+		return;
+	if (json_is_true(json_object_get(entry, "ref")))
+	{
+		ref_fetch  *rf = malloc(sizeof(ref_fetch));
+		const char *params[1] = {key};
+
+		rf->t = t;
+		rf->key = strdup(key);
+		rf->ts = ts;
+		db_query(t->select_row, 1, params, ref_fetched, rf);
+		return;
+	}
+	if (json_is_object(jdeltas))
+	{
+		arena	   *ar = arena_new();
+		lk_state   *deltas = calloc(t->ncol, sizeof(lk_state));
+
+		for (int i = 0; i < t->ncol; i++)
+		{
+			json_t	   *d = json_object_get(jdeltas, t->cols[i].name);
+			char	   *dumped;
+			char	   *text;
+			lk_error	err;
+
+			deltas[i].kind = 0;
+			if (!d || !(dumped = json_dumps(d, JSON_COMPACT | JSON_ENCODE_ANY)))
+				continue;
+			/* the parsed delta borrows its text, which must live as long as the arena */
+			text = arena_strndup(ar, dumped, strlen(dumped));
+			free(dumped);
+			if (lk_state_parse(t->cols[i].kind, text, strlen(text), arena_alloc(ar), &deltas[i],
+							   &err) != LK_OK)
+			{
+				lwsl_warn("laniakea-bridge: bad delta for %s.%s: %s\n", tname, t->cols[i].name,
+						  err.detail);
+				deltas[i].kind = 0;
+			}
+		}
+		apply(t, key, deltas, ts, arena_alloc(ar));
+		free(deltas);
+		arena_free(ar);
+	}
+}
+
+void
+hub_on_notify(const char *payload)
+{
+	json_error_t jerr;
+	json_t	   *root = json_loads(payload, 0, &jerr);
+	json_t	   *rowsj;
+	json_t	   *tsj;
+	size_t		i;
+	json_t	   *entry;
+	uint64_t	ts = 0;
+
+	if (!root)
+	{
+		lwsl_warn("laniakea-bridge: ignoring a notification that is not JSON\n");
+		return;
+	}
+	tsj = json_object_get(root, "ts");
+	if (json_is_integer(tsj) && json_integer_value(tsj) > 0)
+		ts = (uint64_t) json_integer_value(tsj);
+	rowsj = json_object_get(root, "rows");
+	json_array_foreach(rowsj, i, entry)
+		notify_row(entry, ts);
+	json_decref(root);
+}
+
+/* ---- (re)connection ---- */
+
+static void
+resync_row(const char *key, void *value, void *arg)
+{
+	row		   *r = value;
+	table	   *t = catalog_find(r->t->name);
+
+	if (t)
+		r->t = t;
+	if (r->subs.count || r->waiting.count)
+		load_row(r);
+}
+
+static void
+resync_tab(const char *key, void *value, void *arg)
+{
+	tab		   *tb = value;
+	table	   *t = catalog_find(tb->t->name);
+
+	if (t)
+		tb->t = t;
+	if (tab_active(tb))
+		load_tab(tb);
+}
+
+static void
+catalog_loaded(void *arg, PGresult *res, const char *error)
+{
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || !catalog_load(res))
+	{
+		lwsl_err("laniakea-bridge: cannot read laniakea.tracked: %s\n",
+				 res ? PQresultErrorMessage(res) : error);
+		return;
+	}
+	/* NOTIFYs sent while we were away are lost: re-read every subscribed row */
+	map_each(&rows, resync_row, NULL);
+	map_each(&tabs, resync_tab, NULL);
+}
+
+void
+hub_on_ready(void)
+{
+	db_query(catalog_query, 0, NULL, catalog_loaded, NULL);
+}

@@ -1,0 +1,114 @@
+/*
+ * map.c — FNV-1a hashed buckets.
+ */
+#include "map.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t
+hash(const char *s)
+{
+	uint64_t	h = 1469598103934665603ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char) *s) * 1099511628211ull;
+	return h;
+}
+
+void
+map_init(map *m)
+{
+	m->nbuckets = 64;
+	m->count = 0;
+	m->buckets = calloc(m->nbuckets, sizeof(map_entry *));
+}
+
+static map_entry **
+find(const map *m, const char *key)
+{
+	map_entry **e = &m->buckets[hash(key) & (m->nbuckets - 1)];
+
+	while (*e && strcmp((*e)->key, key) != 0)
+		e = &(*e)->next;
+	return e;
+}
+
+void *
+map_get(const map *m, const char *key)
+{
+	map_entry  *e = *find(m, key);
+
+	return e ? e->value : NULL;
+}
+
+static void
+grow(map *m)
+{
+	size_t		n = m->nbuckets * 2;
+	map_entry **b = calloc(n, sizeof(map_entry *));
+
+	for (size_t i = 0; i < m->nbuckets; i++)
+	{
+		map_entry  *e = m->buckets[i];
+
+		while (e)
+		{
+			map_entry  *next = e->next;
+			size_t		k = hash(e->key) & (n - 1);
+
+			e->next = b[k];
+			b[k] = e;
+			e = next;
+		}
+	}
+	free(m->buckets);
+	m->buckets = b;
+	m->nbuckets = n;
+}
+
+void
+map_put(map *m, const char *key, void *value)
+{
+	map_entry **slot = find(m, key);
+	map_entry  *e;
+
+	if (*slot)
+	{
+		(*slot)->value = value;
+		return;
+	}
+	e = malloc(sizeof(map_entry));
+	e->key = strdup(key);
+	e->value = value;
+	e->next = NULL;
+	*slot = e;
+	if (++m->count > m->nbuckets)
+		grow(m);
+}
+
+void *
+map_del(map *m, const char *key)
+{
+	map_entry **slot = find(m, key);
+	map_entry  *e = *slot;
+	void	   *v;
+
+	if (!e)
+		return NULL;
+	*slot = e->next;
+	v = e->value;
+	free(e->key);
+	free(e);
+	m->count--;
+	return v;
+}
+
+void
+map_each(const map *m, void (*fn) (const char *key, void *value, void *arg), void *arg)
+{
+	for (size_t i = 0; i < m->nbuckets; i++)
+		for (map_entry *e = m->buckets[i]; e; e = e->next)
+			fn(e->key, e->value, arg);
+}

@@ -1,0 +1,69 @@
+/*
+ * metrics.c — the Prometheus text exposition.
+ */
+#include "metrics.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+
+metrics		M;
+
+/* upper bounds of the lag histogram, in milliseconds */
+static const double lag_bounds_ms[8] = {1, 5, 10, 25, 50, 100, 500, 1000};
+
+void
+metrics_lag(uint64_t us)
+{
+	M.lag_us_sum += us;
+	M.lag_count++;
+	for (int i = 0; i < 8; i++)
+		if ((double) us <= lag_bounds_ms[i] * 1000.0)
+			M.lag_buckets[i]++;
+}
+
+static void
+line(lk_buf *b, const char *name, const char *type, const char *help, uint64_t v)
+{
+	char		tmp[512];
+	int			n = snprintf(tmp, sizeof(tmp), "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n",
+							 name, help, name, type, name, v);
+
+	lk_buf_put(b, tmp, (size_t) n);
+}
+
+void
+metrics_render(lk_buf *b)
+{
+	char		tmp[256];
+	int			n;
+
+	line(b, "laniakea_connections", "gauge", "Open WebSocket connections.", (uint64_t) M.connections);
+	line(b, "laniakea_connections_total", "counter", "WebSocket connections accepted.", M.connections_total);
+	line(b, "laniakea_joins_total", "counter", "Channel joins that succeeded.", M.joins_total);
+	line(b, "laniakea_join_errors_total", "counter", "Channel joins refused.", M.join_errors_total);
+	line(b, "laniakea_frames_in_total", "counter", "Frames received from clients.", M.frames_in_total);
+	line(b, "laniakea_frames_out_total", "counter", "Frames written to clients.", M.frames_out_total);
+	line(b, "laniakea_notifications_total", "counter", "NOTIFY payloads received.", M.notifications_total);
+	line(b, "laniakea_pushes_total", "counter", "Client pushes executed.", M.pushes_total);
+	line(b, "laniakea_push_errors_total", "counter", "Client pushes refused or failed.", M.push_errors_total);
+	line(b, "laniakea_pg_reconnects_total", "counter", "Reconnections to PostgreSQL.", M.pg_reconnects_total);
+	line(b, "laniakea_culled_clients_total", "counter",
+		 "Clients that fell behind their pending cap and were resent full state.", M.culled_total);
+	line(b, "laniakea_protocol_errors_total", "counter", "Connections closed for a bad frame.",
+		 M.protocol_errors_total);
+	line(b, "laniakea_pg_up", "gauge", "1 when the PostgreSQL connection is ready.", (uint64_t) M.pg_up);
+	lk_buf_put_str(b, "# HELP laniakea_notify_lag_seconds Commit (NOTIFY) to frame queued.\n"
+				   "# TYPE laniakea_notify_lag_seconds histogram\n");
+	for (int i = 0; i < 8; i++)
+	{
+		n = snprintf(tmp, sizeof(tmp), "laniakea_notify_lag_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+					 lag_bounds_ms[i] / 1000.0, M.lag_buckets[i]);
+		lk_buf_put(b, tmp, (size_t) n);
+	}
+	n = snprintf(tmp, sizeof(tmp),
+				 "laniakea_notify_lag_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
+				 "laniakea_notify_lag_seconds_sum %.6f\n"
+				 "laniakea_notify_lag_seconds_count %" PRIu64 "\n",
+				 M.lag_count, (double) M.lag_us_sum / 1e6, M.lag_count);
+	lk_buf_put(b, tmp, (size_t) n);
+}

@@ -1,0 +1,40 @@
+/*
+ * metrics.h — counters for /metrics (Prometheus text format).
+ */
+#ifndef BRIDGE_METRICS_H
+#define BRIDGE_METRICS_H
+
+#include <stdint.h>
+
+#include "lk_buf.h"
+
+typedef struct metrics
+{
+	int64_t		connections;	/* gauge: open WebSocket connections */
+	uint64_t	connections_total;
+	uint64_t	joins_total;
+	uint64_t	join_errors_total;
+	uint64_t	frames_in_total;
+	uint64_t	frames_out_total;
+	uint64_t	notifications_total;
+	uint64_t	pushes_total;
+	uint64_t	push_errors_total;
+	uint64_t	pg_reconnects_total;
+	uint64_t	culled_total;	/* clients dropped or resent full state for lagging */
+	uint64_t	protocol_errors_total;
+	/* NOTIFY commit → frame queued, in microseconds: sum, count and buckets */
+	uint64_t	lag_us_sum;
+	uint64_t	lag_count;
+	uint64_t	lag_buckets[8];
+	int			pg_up;
+} metrics;
+
+extern metrics M;
+
+/* Record one commit-to-send lag. */
+void		metrics_lag(uint64_t us);
+
+/* Append the Prometheus exposition of M to b. */
+void		metrics_render(lk_buf *b);
+
+#endif

@@ -1,0 +1,284 @@
+/*
+ * push.c — client pushes to parameterized SQL.
+ *
+ * Every push is an UPDATE of the row (the merge trigger merges what is set
+ * with what is there) that falls back to an INSERT when the row does not
+ * exist yet.  Identifiers come from the catalog; everything the client sent
+ * travels as a parameter.  A client contributes only its own node's counts
+ * and dots, and an orset delta's context may cover other nodes' dots only
+ * where the bridge has seen them: it may remove what it observed, nothing
+ * else.
+ */
+#include "bridge.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "db.h"
+#include "metrics.h"
+#include "wire.h"
+
+typedef struct push_reply
+{
+	conn	   *c;
+	char	   *join_ref;
+	char	   *ref;
+	char	   *topic;
+} push_reply;
+
+static void
+pushed(void *arg, PGresult *res, const char *error)
+{
+	push_reply *pr = arg;
+	frame	   *f;
+
+	if (res && PQresultStatus(res) == PGRES_COMMAND_OK)
+		f = wire_reply(pr->join_ref, pr->ref, pr->topic, true, "{}");
+	else
+	{
+		const char *why = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : error;
+
+		M.push_errors_total++;
+		f = wire_error(pr->join_ref, pr->ref, pr->topic, why ? why : "database error");
+	}
+	conn_send(pr->c, f);
+	frame_unref(f);
+	conn_unref(pr->c);
+	free(pr->join_ref);
+	free(pr->ref);
+	free(pr->topic);
+	free(pr);
+}
+
+static void
+fail(conn *c, const char *join_ref, const char *ref, const char *topic, const char *reason)
+{
+	frame	   *f = wire_error(join_ref, ref, topic, reason);
+
+	M.push_errors_total++;
+	conn_send(c, f);
+	frame_unref(f);
+}
+
+static bool
+own_counts(const lk_gcounter *gc, const char *node)
+{
+	lk_str		me = lk_str_make(node, strlen(node));
+
+	for (uint32_t i = 0; i < gc->n; i++)
+		if (!lk_str_eq(gc->e[i].node, me))
+			return false;
+	return true;
+}
+
+/* Is every range of node `id` in d's context covered by s's context? */
+static bool
+context_seen(const lk_orset *d, uint32_t di, const lk_orset *s)
+{
+	const lk_onode *dn = &d->nodes[di];
+	uint32_t	si;
+
+	for (si = 0; si < s->nnodes; si++)
+		if (lk_str_eq(s->nodes[si].id, dn->id))
+			break;
+	if (si == s->nnodes)
+		return false;
+	for (uint32_t k = 0; k < dn->nr; k++)
+	{
+		const lk_range *r = &d->ranges[dn->r_off + k];
+		bool		covered = false;
+
+		for (uint32_t m = 0; m < s->nodes[si].nr && !covered; m++)
+		{
+			const lk_range *sr = &s->ranges[s->nodes[si].r_off + m];
+
+			covered = sr->lo <= r->lo && r->hi <= sr->hi;
+		}
+		if (!covered)
+			return false;
+	}
+	return true;
+}
+
+/* NULL when the delta only carries what this client may contribute. */
+static const char *
+ownership_error(const lk_state *d, const char *node, row *r, int col, const lk_alloc *a)
+{
+	lk_str		me = lk_str_make(node, strlen(node));
+
+	switch (d->kind)
+	{
+		case LK_GCOUNTER:
+			return own_counts(&d->u.gc, node) ? NULL : "delta has counts of another node";
+		case LK_PNCOUNTER:
+			return own_counts(&d->u.pn.p, node) && own_counts(&d->u.pn.n, node) ? NULL :
+				"delta has counts of another node";
+		case LK_ORSET:
+			{
+				const lk_orset *os = &d->u.os;
+				lk_state	server;
+
+				for (uint32_t i = 0; i < os->ndots; i++)
+					if (!lk_str_eq(os->nodes[os->dots[i].node].id, me))
+						return "delta adds dots of another node";
+				if (r)
+					cell_state(&r->cells[col], LK_ORSET, a, &server);
+				else
+					lk_state_init(&server, LK_ORSET);
+				for (uint32_t i = 0; i < os->nnodes; i++)
+					if (!lk_str_eq(os->nodes[i].id, me) && !context_seen(os, i, &server.u.os))
+						return "delta context covers dots the server has not seen";
+				return NULL;
+			}
+	}
+	return "unknown type";
+}
+
+static char *
+sql_for(const table *t, const column *col, const char *set_expr, const char *insert_expr)
+{
+	char	   *sql;
+	int			n;
+
+	if (insert_expr)
+		n = asprintf(&sql,
+					 "WITH u AS (UPDATE %s SET %s = %s WHERE %s = $1::%s RETURNING 1) "
+					 "INSERT INTO %s (%s, %s) SELECT $1::%s, %s WHERE NOT EXISTS (SELECT FROM u)",
+					 t->ident, col->ident, set_expr, t->key_ident, t->key_type,
+					 t->ident, t->key_ident, col->ident, t->key_type, insert_expr);
+	else
+		n = asprintf(&sql, "UPDATE %s SET %s = %s WHERE %s = $1::%s",
+					 t->ident, col->ident, set_expr, t->key_ident, t->key_type);
+	return n < 0 ? NULL : sql;
+}
+
+#define REFUSE(reason) \
+	do { \
+		fail(c, join_ref, ref, ch->topic, (reason)); \
+		return; \
+	} while (0)
+
+void
+push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const char *event,
+			json_t *payload)
+{
+	table	   *t = ch->r ? ch->r->t : ch->tb->t;
+	const char *key = ch->r ? ch->r->key : json_string_value(json_object_get(payload, "key"));
+	const char *colname = json_string_value(json_object_get(payload, "column"));
+	const char *ext = catalog_ext();
+	int			ci;
+	const column *col;
+	const char *tname;
+	char		set_expr[512],
+				insert_expr[512];
+	const char *params[3] = {key, NULL, c->node};
+	int			nparams = 1;
+	char	   *sql;
+	char	   *text = NULL;
+	char		by_text[32];
+	push_reply *pr;
+	bool		with_insert = true;
+
+	if (!auth_allows(c->claims, "write", ch->topic))
+		REFUSE("unauthorized");
+	if (!key)
+		REFUSE("key must be a string");
+	if (!colname || (ci = catalog_column(t, colname)) < 0)
+		REFUSE("unknown column");
+	if (!c->node)
+		REFUSE("node id required: join with params.node");
+	col = &t->cols[ci];
+	tname = lk_kind_name(col->kind);
+
+	if (strcmp(event, "merge") == 0)
+	{
+		json_t	   *dj = json_object_get(payload, "delta");
+		arena	   *ar = arena_new();
+		lk_state	d;
+		lk_error	err;
+		const char *why;
+
+		text = dj ? json_dumps(dj, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+		if (!text || lk_state_parse(col->kind, text, strlen(text), arena_alloc(ar), &d, &err) != LK_OK)
+		{
+			char		reason[320];
+
+			snprintf(reason, sizeof(reason), "invalid delta: %s", text ? err.detail : "missing");
+			arena_free(ar);
+			free(text);
+			REFUSE(reason);
+		}
+		why = ownership_error(&d, c->node, ch->r ? ch->r : hub_row(t, key), ci, arena_alloc(ar));
+		arena_free(ar);
+		if (why)
+		{
+			free(text);
+			REFUSE(why);
+		}
+		params[1] = text;
+		nparams = 2;
+		snprintf(set_expr, sizeof(set_expr), "$2::%s.%s", ext, tname);
+		snprintf(insert_expr, sizeof(insert_expr), "$2::%s.%s", ext, tname);
+	}
+	else if (strcmp(event, "increment") == 0 || strcmp(event, "decrement") == 0)
+	{
+		json_t	   *by = json_object_get(payload, "by");
+		bool		down = event[0] == 'd';
+
+		if (col->kind == LK_ORSET || (down && col->kind != LK_PNCOUNTER))
+			REFUSE(down ? "decrement needs a pncounter column" :
+						"increment needs a counter column");
+		if (by && (!json_is_integer(by) || json_integer_value(by) <= 0))
+			REFUSE("by must be a positive integer");
+		snprintf(by_text, sizeof(by_text), "%lld", by ? (long long) json_integer_value(by) : 1LL);
+		params[1] = by_text;
+		nparams = 3;
+		snprintf(set_expr, sizeof(set_expr), "%s.%s(coalesce(%s, '{}'::%s.%s), $3, $2::bigint)",
+				 ext, event, col->ident, ext, tname);
+		snprintf(insert_expr, sizeof(insert_expr), "%s.%s('{}'::%s.%s, $3, $2::bigint)",
+				 ext, event, ext, tname);
+	}
+	else if (strcmp(event, "add") == 0 || strcmp(event, "remove") == 0)
+	{
+		const char *element = json_string_value(json_object_get(payload, "element"));
+		lk_error	err;
+
+		if (col->kind != LK_ORSET)
+			REFUSE("add and remove need an orset column");
+		if (!element)
+			REFUSE("element must be a string");
+		if (lk_element_check(lk_str_make(element, strlen(element)), &err) != LK_OK)
+			REFUSE(err.msg);
+		params[1] = element;
+		nparams = 3;
+		if (event[0] == 'a')
+		{
+			snprintf(set_expr, sizeof(set_expr), "%s.add(coalesce(%s, '{}'::%s.orset), $2, $3)",
+					 ext, col->ident, ext);
+			snprintf(insert_expr, sizeof(insert_expr), "%s.add('{}'::%s.orset, $2, $3)", ext, ext);
+		}
+		else
+		{
+			/* removing from a row that does not exist removes nothing */
+			snprintf(set_expr, sizeof(set_expr), "%s.remove(%s, $2)", ext, col->ident);
+			nparams = 2;
+			with_insert = false;
+		}
+	}
+	else
+		REFUSE("unknown event");
+
+	sql = sql_for(t, col, set_expr, with_insert ? insert_expr : NULL);
+	pr = calloc(1, sizeof(push_reply));
+	pr->c = c;
+	pr->join_ref = join_ref ? strdup(join_ref) : NULL;
+	pr->ref = ref ? strdup(ref) : NULL;
+	pr->topic = strdup(ch->topic);
+	conn_ref(c);
+	M.pushes_total++;
+	db_query(sql, nparams, params, pushed, pr);
+	free(sql);
+	free(text);
+}

@@ -1,0 +1,1060 @@
+/*
+ * session.c — WebSocket connections, their channels, and what each client
+ * is sent and when.
+ *
+ * Outgoing frames wait in a small per-connection ring.  A full-profile
+ * channel gets the shared broadcast frame while its ring has room; once the
+ * client falls behind, or for throttled profiles, deltas are merged into the
+ * channel's pending state instead, so memory per client is bounded by state
+ * size, not by the message rate.  Past --pending-cap bytes the pending deltas
+ * are dropped and the client is resent full state when it can take it.
+ */
+#include "bridge.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "metrics.h"
+#include "wire.h"
+
+typedef struct pss
+{
+	conn	   *c;
+	json_t	   *claims;			/* verified during the handshake, until ESTABLISHED */
+	http_reply	http;
+} pss;
+
+static lws_dll2_owner_t all_conns;
+static map	per_ip;				/* address → open connections (as intptr_t) */
+static bool ip_map_ready;
+
+void
+conn_ref(conn *c)
+{
+	c->refs++;
+}
+
+void
+conn_unref(conn *c)
+{
+	if (--c->refs > 0)
+		return;
+	for (int i = 0; i < c->ring_count; i++)
+		frame_unref(c->ring[(c->ring_head + i) % CONN_RING]);
+	free(c->rx);
+	free(c->node);
+	if (c->claims)
+		json_decref(c->claims);
+	free(c);
+}
+
+static void
+ring_push(conn *c, frame *f)
+{
+	c->ring[(c->ring_head + c->ring_count) % CONN_RING] = f;
+	c->ring_count++;
+}
+
+static void
+close_conn(conn *c, enum lws_close_status status, const char *reason)
+{
+	if (!c->wsi || c->closing)
+		return;
+	c->closing = true;
+	lws_close_reason(c->wsi, status, (unsigned char *) reason, strlen(reason));
+	lws_callback_on_writable(c->wsi);
+}
+
+void
+conn_send(conn *c, frame *f)
+{
+	if (!c->wsi || c->closing)
+		return;
+	if (c->ring_count == CONN_RING)
+	{
+		/* replies cannot be merged away: a client this far behind is dropped */
+		M.culled_total++;
+		close_conn(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too slow");
+		return;
+	}
+	frame_ref(f);
+	ring_push(c, f);
+	lws_callback_on_writable(c->wsi);
+}
+
+static void
+send_and_release(conn *c, frame *f)
+{
+	conn_send(c, f);
+	frame_unref(f);
+}
+
+/* ---- channels ---- */
+
+static channel *
+find_channel(conn *c, const char *topic)
+{
+	lws_start_foreach_dll(struct lws_dll2 *, d, c->channels.head)
+	{
+		channel    *ch = lws_container_of(d, channel, conn_link);
+
+		if (strcmp(ch->topic, topic) == 0)
+			return ch;
+	}
+	lws_end_foreach_dll(d);
+	return NULL;
+}
+
+static void
+pending_free(const char *key, void *value, void *arg)
+{
+	pending    *p = value;
+
+	for (int i = 0; i < p->r->t->ncol; i++)
+		cell_clear(&p->cells[i]);
+	free(p->cells);
+	free(p);
+}
+
+static void
+pending_clear(channel *ch)
+{
+	map_each(&ch->pending, pending_free, NULL);
+	free(ch->pending.buckets);
+	map_init(&ch->pending);
+	ch->pending_bytes = 0;
+}
+
+static void
+channel_free(channel *ch)
+{
+	hub_detach(ch);
+	lws_dll2_remove(&ch->conn_link);
+	pending_clear(ch);
+	free(ch->pending.buckets);
+	if (ch->have)
+		json_decref(ch->have);
+	free(ch->topic);
+	free(ch->join_ref);
+	free(ch->join_msg_ref);
+	free(ch);
+}
+
+static void
+columns_json(lk_buf *b, const table *t)
+{
+	lk_buf_put_str(b, "\"columns\":{");
+	for (int i = 0; i < t->ncol; i++)
+	{
+		if (i)
+			lk_buf_put_u8(b, ',');
+		wire_string(b, t->cols[i].name);
+		lk_buf_put_u8(b, ':');
+		wire_string(b, lk_kind_name(t->cols[i].kind));
+	}
+	lk_buf_put_u8(b, '}');
+}
+
+/* {"key":K,"state":{…}} or, against have ({col: state}), {"key":K,"delta":{…}} */
+static void
+row_json(lk_buf *b, const row *r, json_t *have, const lk_alloc *a)
+{
+	lk_buf_put_str(b, "{\"key\":");
+	wire_string(b, r->key);
+	lk_buf_put_str(b, have ? ",\"delta\":{" : ",\"state\":{");
+	for (int i = 0; i < r->t->ncol; i++)
+	{
+		const column *col = &r->t->cols[i];
+		json_t	   *h = have ? json_object_get(have, col->name) : NULL;
+
+		if (i)
+			lk_buf_put_u8(b, ',');
+		wire_string(b, col->name);
+		lk_buf_put_u8(b, ':');
+		if (h)
+		{
+			char	   *text = json_dumps(h, JSON_COMPACT | JSON_ENCODE_ANY);
+			lk_state	hs;
+			lk_error	err;
+
+			if (text && lk_state_parse(col->kind, text, strlen(text), a, &hs, &err) == LK_OK)
+				cell_delta_json(&r->cells[i], col->kind, &hs, a, b);
+			else
+				cell_json(&r->cells[i], col->kind, a, b);
+			free(text);
+		}
+		else
+			cell_json(&r->cells[i], col->kind, a, b);
+	}
+	lk_buf_put_str(b, "}}");
+}
+
+typedef struct table_reply
+{
+	lk_buf	   *b;
+	const table *t;
+	json_t	   *have;
+	const lk_alloc *a;
+	bool		first;
+} table_reply;
+
+static void
+table_row_json(const char *key, void *value, void *arg)
+{
+	row		   *r = value;
+	table_reply *tr = arg;
+
+	if (strcmp(r->t->name, tr->t->name) != 0 || !r->pinned)
+		return;
+	if (!tr->first)
+		lk_buf_put_u8(tr->b, ',');
+	tr->first = false;
+	row_json(tr->b, r, tr->have ? json_object_get(tr->have, r->key) : NULL, tr->a);
+}
+
+void
+channel_joined(channel *ch)
+{
+	conn	   *c = ch->conn;
+	arena	   *ar = arena_new();
+	lk_buf		b;
+	table	   *t = ch->r ? ch->r->t : ch->tb->t;
+
+	lk_buf_init(&b, &lk_std_alloc, 256);
+	lk_buf_put_str(&b, "{\"profile\":");
+	wire_string(&b, profile_name(ch->prof));
+	if (c->node)
+	{
+		lk_buf_put_str(&b, ",\"node\":");
+		wire_string(&b, c->node);
+	}
+	lk_buf_put_u8(&b, ',');
+	columns_json(&b, t);
+	if (ch->r)
+	{
+		lk_buf_put_u8(&b, ',');
+		/* row_json writes an object: splice its members into the response */
+		{
+			lk_buf		rb;
+
+			lk_buf_init(&rb, &lk_std_alloc, 128);
+			row_json(&rb, ch->r, ch->have, arena_alloc(ar));
+			lk_buf_put(&b, rb.data + 1, rb.len - 2);
+			lk_free(&lk_std_alloc, rb.data);
+		}
+	}
+	else
+	{
+		table_reply tr = {&b, t, ch->have, arena_alloc(ar), true};
+
+		lk_buf_put_str(&b, ",\"rows\":[");
+		map_each(hub_rows(), table_row_json, &tr);
+		lk_buf_put_u8(&b, ']');
+	}
+	lk_buf_put_u8(&b, '}');
+	lk_buf_put_u8(&b, '\0');
+	ch->joined = true;
+	ch->last_flush = lws_now_usecs();
+	M.joins_total++;
+	send_and_release(c, wire_reply(ch->join_ref, ch->join_msg_ref, ch->topic, true,
+								   (const char *) b.data));
+	lk_free(&lk_std_alloc, b.data);
+	arena_free(ar);
+	if (ch->have)
+		json_decref(ch->have);
+	ch->have = NULL;
+}
+
+void
+channel_join_failed(channel *ch, const char *reason)
+{
+	M.join_errors_total++;
+	send_and_release(ch->conn, wire_error(ch->join_ref, ch->join_msg_ref, ch->topic, reason));
+	channel_free(ch);
+}
+
+/* ---- pending deltas and flushing ---- */
+
+static void arm_timer(conn *c);
+
+static pending *
+pending_for(channel *ch, row *r)
+{
+	pending    *p = map_get(&ch->pending, r->topic);
+
+	if (!p)
+	{
+		p = calloc(1, sizeof(pending));
+		p->r = r;
+		p->cells = calloc(r->t->ncol, sizeof(cell));
+		map_put(&ch->pending, r->topic, p);
+	}
+	return p;
+}
+
+static void
+mark_resync(const char *key, void *value, void *arg)
+{
+	pending    *p = value;
+
+	for (int i = 0; i < p->r->t->ncol; i++)
+		cell_clear(&p->cells[i]);
+	p->bytes = 0;
+	p->resync = true;
+}
+
+static void
+schedule(channel *ch)
+{
+	conn	   *c = ch->conn;
+	lws_usec_t	period = profile_period(ch->prof);
+
+	if (!c->wsi)
+		return;
+	if (period == 0)
+	{
+		lws_callback_on_writable(c->wsi);
+		return;
+	}
+	if (ch->due == 0)
+	{
+		lws_usec_t	now = lws_now_usecs();
+
+		ch->due = ch->last_flush + period > now ? ch->last_flush + period : now;
+		arm_timer(c);
+	}
+}
+
+static void
+pending_merge(channel *ch, row *r, const lk_state *deltas)
+{
+	pending    *p = pending_for(ch, r);
+	arena	   *ar;
+
+	if (!p->resync && deltas)
+	{
+		ar = arena_new();
+		for (int i = 0; i < r->t->ncol; i++)
+		{
+			if (!deltas[i].kind)
+				continue;
+			ch->pending_bytes -= p->cells[i].len;
+			p->bytes -= p->cells[i].len;
+			cell_merge(&p->cells[i], r->t->cols[i].kind, &deltas[i], arena_alloc(ar));
+			ch->pending_bytes += p->cells[i].len;
+			p->bytes += p->cells[i].len;
+		}
+		arena_free(ar);
+		if (ch->pending_bytes > (size_t) CFG.pending_cap)
+		{
+			M.culled_total++;
+			map_each(&ch->pending, mark_resync, NULL);
+			ch->pending_bytes = 0;
+		}
+	}
+	else if (!deltas)
+	{
+		mark_resync(r->topic, p, NULL);
+	}
+	schedule(ch);
+}
+
+void
+channel_deliver(channel *ch, row *r, const lk_state *deltas, frame *shared)
+{
+	conn	   *c = ch->conn;
+
+	if (!ch->joined || !c->wsi || c->closing)
+		return;
+	if (ch->prof == PROFILE_FULL && ch->pending.count == 0 && c->ring_count < CONN_RING / 2)
+	{
+		conn_send(c, shared);
+		return;
+	}
+	pending_merge(ch, r, deltas);
+}
+
+void
+channel_resync(channel *ch, row *r)
+{
+	if (!ch->joined || !ch->conn->wsi)
+		return;
+	pending_merge(ch, r, NULL);
+}
+
+static void
+html_escape(lk_buf *b, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+	{
+		switch (s[i])
+		{
+			case '<':
+				lk_buf_put_str(b, "&lt;");
+				break;
+			case '>':
+				lk_buf_put_str(b, "&gt;");
+				break;
+			case '&':
+				lk_buf_put_str(b, "&amp;");
+				break;
+			case '"':
+				lk_buf_put_str(b, "&quot;");
+				break;
+			case '\'':
+				lk_buf_put_str(b, "&#39;");
+				break;
+			default:
+				lk_buf_put_u8(b, (uint8_t) s[i]);
+		}
+	}
+}
+
+/* Server-rendered HTML of a row for minimal clients, as a JSON string. */
+static void
+row_html(lk_buf *out, const row *r, const lk_alloc *a)
+{
+	lk_buf		h;
+
+	lk_buf_init(&h, a, 128);
+	for (int i = 0; i < r->t->ncol; i++)
+	{
+		const column *col = &r->t->cols[i];
+		lk_state	s;
+		lk_error	err;
+		int64_t		v;
+
+		cell_state(&r->cells[i], col->kind, a, &s);
+		lk_buf_put_str(&h, col->kind == LK_ORSET ? "<ul class=\"lk-" : "<span class=\"lk-");
+		html_escape(&h, col->name, strlen(col->name));
+		lk_buf_put_str(&h, "\">");
+		if (col->kind == LK_ORSET)
+		{
+			for (uint32_t e = 0; e < s.u.os.nelems; e++)
+			{
+				lk_buf_put_str(&h, "<li>");
+				html_escape(&h, s.u.os.elems[e].s.p, s.u.os.elems[e].s.len);
+				lk_buf_put_str(&h, "</li>");
+			}
+			lk_buf_put_str(&h, "</ul>");
+		}
+		else
+		{
+			lk_code		rc = col->kind == LK_GCOUNTER ? lk_gcounter_value(&s.u.gc, &v, &err) :
+				lk_pncounter_value(&s.u.pn, &v, &err);
+
+			if (rc == LK_OK)
+				lk_buf_put_int(&h, v);
+			else
+				lk_buf_put_str(&h, "out of range");
+			lk_buf_put_str(&h, "</span>");
+		}
+	}
+	lk_json_put_string(out, lk_str_make((const char *) h.data, h.len));
+}
+
+/* One pending row as a batch member or event payload. */
+static void
+pending_json(lk_buf *b, channel *ch, pending *p, const lk_alloc *a)
+{
+	row		   *r = p->r;
+	bool		full = p->resync || ch->prof == PROFILE_MINIMAL;
+	bool		first = true;
+
+	lk_buf_put_str(b, "{\"key\":");
+	wire_string(b, r->key);
+	lk_buf_put_str(b, full ? ",\"state\":{" : ",\"deltas\":{");
+	for (int i = 0; i < r->t->ncol; i++)
+	{
+		if (!full && !p->cells[i].bytes)
+			continue;
+		if (!first)
+			lk_buf_put_u8(b, ',');
+		first = false;
+		wire_string(b, r->t->cols[i].name);
+		lk_buf_put_u8(b, ':');
+		cell_json(full ? &r->cells[i] : &p->cells[i], r->t->cols[i].kind, a, b);
+	}
+	lk_buf_put_u8(b, '}');
+	if (ch->prof == PROFILE_MINIMAL)
+	{
+		lk_buf_put_str(b, ",\"html\":");
+		row_html(b, r, a);
+	}
+	lk_buf_put_u8(b, '}');
+}
+
+typedef struct flush_ctx
+{
+	channel    *ch;
+	pending   **v;
+	size_t		n;
+} flush_ctx;
+
+static void
+collect_pending(const char *key, void *value, void *arg)
+{
+	flush_ctx  *fc = arg;
+
+	fc->v[fc->n++] = value;
+}
+
+/*
+ * Turn a channel's pending rows into frames.  A row topic, or a full-profile
+ * channel, gets one frame per row ("delta", or "state" for full state); a
+ * throttled table topic gets them all in one "batch" frame.
+ */
+static void
+flush_channel(channel *ch)
+{
+	conn	   *c = ch->conn;
+	flush_ctx	fc = {ch, NULL, 0};
+	arena	   *ar;
+	bool		batch = ch->tb && ch->prof != PROFILE_FULL;
+	size_t		sent = 0;
+
+	if (ch->pending.count == 0 || !c->wsi)
+		return;
+	fc.v = malloc(ch->pending.count * sizeof(pending *));
+	map_each(&ch->pending, collect_pending, &fc);
+	ar = arena_new();
+	if (batch)
+	{
+		lk_buf		b;
+
+		lk_buf_init(&b, &lk_std_alloc, 256);
+		wire_begin(&b, NULL, NULL, ch->topic, "batch");
+		lk_buf_put_str(&b, "{\"rows\":[");
+		for (size_t i = 0; i < fc.n; i++)
+		{
+			if (i)
+				lk_buf_put_u8(&b, ',');
+			pending_json(&b, ch, fc.v[i], arena_alloc(ar));
+		}
+		lk_buf_put_str(&b, "]}");
+		wire_end(&b);
+		send_and_release(c, frame_from_buf(&b));
+		lk_free(&lk_std_alloc, b.data);
+		sent = fc.n;
+	}
+	else
+	{
+		for (; sent < fc.n && c->ring_count < CONN_RING - 4; sent++)
+		{
+			pending    *p = fc.v[sent];
+			lk_buf		b;
+			bool		full = p->resync || ch->prof == PROFILE_MINIMAL;
+
+			lk_buf_init(&b, &lk_std_alloc, 256);
+			wire_begin(&b, NULL, NULL, ch->topic, full ? "state" : "delta");
+			pending_json(&b, ch, p, arena_alloc(ar));
+			wire_end(&b);
+			send_and_release(c, frame_from_buf(&b));
+			lk_free(&lk_std_alloc, b.data);
+		}
+	}
+	for (size_t i = 0; i < sent; i++)
+	{
+		ch->pending_bytes -= fc.v[i]->bytes;
+		map_del(&ch->pending, fc.v[i]->r->topic);
+		pending_free(NULL, fc.v[i], NULL);
+	}
+	arena_free(ar);
+	free(fc.v);
+	ch->last_flush = lws_now_usecs();
+	ch->due = 0;
+	if (ch->pending.count)
+		schedule(ch);
+}
+
+static void
+timer_fired(lws_sorted_usec_list_t *sul)
+{
+	conn	   *c = lws_container_of(sul, conn, timer);
+	lws_usec_t	now = lws_now_usecs();
+
+	lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, c->channels.head)
+	{
+		channel    *ch = lws_container_of(d, channel, conn_link);
+
+		if (ch->due && ch->due <= now + LWS_US_PER_MS)
+		{
+			if (c->ring_count < CONN_RING / 2)
+				flush_channel(ch);
+			else
+				ch->due = now + profile_period(ch->prof);	/* behind: try again later */
+		}
+	}
+	lws_end_foreach_dll_safe(d, d1);
+	arm_timer(c);
+}
+
+static void
+arm_timer(conn *c)
+{
+	lws_usec_t	next = 0;
+	lws_usec_t	now = lws_now_usecs();
+
+	lws_start_foreach_dll(struct lws_dll2 *, d, c->channels.head)
+	{
+		channel    *ch = lws_container_of(d, channel, conn_link);
+
+		if (ch->due && (!next || ch->due < next))
+			next = ch->due;
+	}
+	lws_end_foreach_dll(d);
+	if (!next)
+	{
+		lws_sul_cancel(&c->timer);
+		return;
+	}
+	lws_sul_schedule(CTX, 0, &c->timer, timer_fired, next > now ? next - now : 1);
+}
+
+/* Full-profile channels with pending rows, once the ring has drained. */
+static void
+flush_full(conn *c)
+{
+	lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, c->channels.head)
+	{
+		channel    *ch = lws_container_of(d, channel, conn_link);
+
+		if (ch->prof == PROFILE_FULL && ch->pending.count && c->ring_count < CONN_RING / 2)
+			flush_channel(ch);
+	}
+	lws_end_foreach_dll_safe(d, d1);
+}
+
+/* ---- client messages ---- */
+
+static bool
+valid_states(json_t *obj, const table *t)
+{
+	const char *k;
+	json_t	   *v;
+	arena	   *ar;
+	bool		ok = true;
+
+	if (!json_is_object(obj))
+		return false;
+	ar = arena_new();
+	json_object_foreach(obj, k, v)
+	{
+		int			i = catalog_column(t, k);
+		char	   *text;
+		lk_state	s;
+		lk_error	err;
+
+		if (i < 0 || !(text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)))
+		{
+			ok = false;
+			break;
+		}
+		ok = lk_state_parse(t->cols[i].kind, text, strlen(text), arena_alloc(ar), &s, &err) == LK_OK;
+		free(text);
+		if (!ok)
+			break;
+	}
+	arena_free(ar);
+	return ok;
+}
+
+static table *
+topic_table(const char *topic, bool *row_topic)
+{
+	const char *rest;
+	const char *colon;
+	char	   *name;
+	table	   *t;
+
+	if (strncmp(topic, "crdt:", 5) != 0)
+		return NULL;
+	rest = topic + 5;
+	colon = strchr(rest, ':');
+	name = colon ? strndup(rest, (size_t) (colon - rest)) : strdup(rest);
+	t = catalog_find(name);
+	free(name);
+	*row_topic = colon != NULL;
+	return t;
+}
+
+static void
+reply_error(conn *c, const wire_msg *m, const char *reason)
+{
+	send_and_release(c, wire_error(m->join_ref, m->ref, m->topic, reason));
+}
+
+static void
+handle_join(conn *c, wire_msg *m)
+{
+	json_t	   *node = json_object_get(m->payload, "node");
+	json_t	   *have = json_object_get(m->payload, "have");
+	channel    *old = find_channel(c, m->topic);
+	channel    *ch;
+	const char *err;
+	bool		row_topic = false;
+	table	   *t = topic_table(m->topic, &row_topic);
+
+	if (old)
+	{
+		/* a second join of a topic replaces the first, as in Phoenix */
+		lk_buf		b;
+
+		lk_buf_init(&b, &lk_std_alloc, 64);
+		wire_begin(&b, old->join_ref, old->join_ref, old->topic, "phx_close");
+		lk_buf_put_str(&b, "{}");
+		wire_end(&b);
+		send_and_release(c, frame_from_buf(&b));
+		lk_free(&lk_std_alloc, b.data);
+		channel_free(old);
+	}
+	if (!t)
+	{
+		M.join_errors_total++;
+		reply_error(c, m, "unmatched topic");
+		return;
+	}
+	if (!auth_allows(c->claims, "read", m->topic))
+	{
+		M.join_errors_total++;
+		reply_error(c, m, "unauthorized");
+		return;
+	}
+	if (node && !json_is_null(node))
+	{
+		const char *id = json_string_value(node);
+		lk_error	lerr;
+
+		if (!id || lk_node_id_check(lk_str_make(id, strlen(id)), &lerr) != LK_OK)
+		{
+			M.join_errors_total++;
+			reply_error(c, m, "invalid node id");
+			return;
+		}
+		if (c->node && strcmp(c->node, id) != 0)
+		{
+			M.join_errors_total++;
+			reply_error(c, m, c->claims ? "node does not match the token" :
+						"node differs from this connection's");
+			return;
+		}
+		if (!c->node)
+			c->node = strdup(id);
+	}
+	if (have && !json_is_null(have))
+	{
+		bool		ok = json_is_object(have);
+		const char *k;
+		json_t	   *v;
+
+		if (ok && row_topic)
+			ok = valid_states(have, t);
+		else if (ok)
+			json_object_foreach(have, k, v)
+				if (!(ok = valid_states(v, t)))
+				break;
+		if (!ok)
+		{
+			M.join_errors_total++;
+			reply_error(c, m, "invalid have");
+			return;
+		}
+	}
+	ch = calloc(1, sizeof(channel));
+	ch->conn = c;
+	ch->topic = strdup(m->topic);
+	ch->join_ref = m->join_ref ? strdup(m->join_ref) : (m->ref ? strdup(m->ref) : NULL);
+	ch->join_msg_ref = m->ref ? strdup(m->ref) : NULL;
+	ch->have = have && !json_is_null(have) ? json_incref(have) : NULL;
+	ch->prof = profile_assign(json_object_get(m->payload, "caps"));
+	map_init(&ch->pending);
+	lws_dll2_add_tail(&ch->conn_link, &c->channels);
+	err = hub_attach(ch, m->topic);
+	if (err)
+	{
+		M.join_errors_total++;
+		reply_error(c, m, err);
+		lws_dll2_remove(&ch->conn_link);
+		free(ch->pending.buckets);
+		if (ch->have)
+			json_decref(ch->have);
+		free(ch->topic);
+		free(ch->join_ref);
+		free(ch->join_msg_ref);
+		free(ch);
+	}
+}
+
+static void
+handle_leave(conn *c, wire_msg *m)
+{
+	channel    *ch = find_channel(c, m->topic);
+	lk_buf		b;
+
+	send_and_release(c, wire_reply(m->join_ref, m->ref, m->topic, true, "{}"));
+	if (!ch)
+		return;
+	lk_buf_init(&b, &lk_std_alloc, 64);
+	wire_begin(&b, ch->join_ref, ch->join_ref, ch->topic, "phx_close");
+	lk_buf_put_str(&b, "{}");
+	wire_end(&b);
+	send_and_release(c, frame_from_buf(&b));
+	lk_free(&lk_std_alloc, b.data);
+	channel_free(ch);
+}
+
+/* A whole message: false closes the connection. */
+static bool
+handle_message(conn *c, const char *text, size_t len)
+{
+	wire_msg	m;
+	const char *why;
+	channel    *ch;
+
+	M.frames_in_total++;
+	if (!wire_parse(text, len, &m, &why))
+	{
+		lwsl_info("laniakea-bridge: closing %s: %s\n", c->ip, why);
+		return false;
+	}
+	if (strcmp(m.topic, "phoenix") == 0 && strcmp(m.event, "heartbeat") == 0)
+		send_and_release(c, wire_reply(m.join_ref, m.ref, m.topic, true, "{}"));
+	else if (strcmp(m.event, "phx_join") == 0)
+		handle_join(c, &m);
+	else if (strcmp(m.event, "phx_leave") == 0)
+		handle_leave(c, &m);
+	else if ((ch = find_channel(c, m.topic)) == NULL || !ch->joined)
+		reply_error(c, &m, "unmatched topic");
+	else
+		push_handle(c, ch, m.join_ref, m.ref, m.event, m.payload);
+	wire_free(&m);
+	return true;
+}
+
+/* ---- the protocol callback ---- */
+
+static intptr_t
+ip_count(const char *ip)
+{
+	return (intptr_t) map_get(&per_ip, ip);
+}
+
+static void
+ip_add(const char *ip, int d)
+{
+	intptr_t	n = ip_count(ip) + d;
+
+	if (n <= 0)
+		map_del(&per_ip, ip);
+	else
+		map_put(&per_ip, ip, (void *) n);
+}
+
+static int
+reject(struct lws *wsi, const char *why)
+{
+	lwsl_info("laniakea-bridge: refusing a connection: %s\n", why);
+	return -1;
+}
+
+static int
+filter(struct lws *wsi, pss *p)
+{
+	char		uri[256];
+	char		ip[64] = "";
+	char		token[4096];
+
+	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
+		strncmp(uri, "/socket/websocket", 17) != 0)
+		return reject(wsi, "not the socket endpoint");
+	lws_get_peer_simple(wsi, ip, sizeof(ip));
+	if (ip_count(ip) >= CFG.max_per_ip)
+		return reject(wsi, "too many connections from this address");
+	if (CFG.jwt_secret[0])
+	{
+		const char *why;
+		char	   *from_protocol = NULL;
+		const char *tok = NULL;
+
+		tok = lws_get_urlarg_by_name(wsi, "token=", token, sizeof(token));
+		if (!tok && lws_hdr_copy(wsi, token, sizeof(token), WSI_TOKEN_PROTOCOL) > 0)
+			tok = from_protocol = auth_token_from_protocols(token);
+		if (!auth_verify(CFG.jwt_secret, tok, &p->claims, &why))
+		{
+			free(from_protocol);
+			return reject(wsi, why);
+		}
+		free(from_protocol);
+	}
+	return 0;
+}
+
+static int
+receive(struct lws *wsi, conn *c, const char *in, size_t len)
+{
+	size_t		remaining = lws_remaining_packet_payload(wsi);
+	bool		ok = true;
+
+	if (lws_frame_is_binary(wsi))
+	{
+		M.protocol_errors_total++;
+		lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
+						 (unsigned char *) "binary frames are not supported", 31);
+		return -1;
+	}
+	if (c->rx_len + len + remaining > (size_t) CFG.max_message)
+	{
+		M.protocol_errors_total++;
+		lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *) "message too large", 17);
+		return -1;
+	}
+	if (c->rx_len == 0 && remaining == 0 && lws_is_final_fragment(wsi))
+		ok = handle_message(c, in, len);
+	else
+	{
+		c->rx = realloc(c->rx, c->rx_len + len);
+		memcpy(c->rx + c->rx_len, in, len);
+		c->rx_len += len;
+		if (remaining == 0 && lws_is_final_fragment(wsi))
+		{
+			ok = handle_message(c, c->rx, c->rx_len);
+			free(c->rx);
+			c->rx = NULL;
+			c->rx_len = 0;
+		}
+	}
+	if (!ok)
+	{
+		M.protocol_errors_total++;
+		lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
+						 (unsigned char *) "not a Phoenix V2 frame", 22);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+writeable(struct lws *wsi, conn *c)
+{
+	if (c->closing && c->ring_count == 0)
+		return -1;
+	if (c->ring_count == 0)
+		flush_full(c);
+	if (c->ring_count > 0)
+	{
+		frame	   *f = c->ring[c->ring_head];
+
+		if (lws_write(wsi, f->data, f->len, LWS_WRITE_TEXT) < (int) f->len)
+			return -1;
+		c->ring_head = (c->ring_head + 1) % CONN_RING;
+		c->ring_count--;
+		frame_unref(f);
+		M.frames_out_total++;
+	}
+	if (c->ring_count > 0 || c->closing)
+		lws_callback_on_writable(wsi);
+	else
+	{
+		lws_start_foreach_dll(struct lws_dll2 *, d, c->channels.head)
+		{
+			channel    *ch = lws_container_of(d, channel, conn_link);
+
+			if (ch->prof == PROFILE_FULL && ch->pending.count)
+			{
+				lws_callback_on_writable(wsi);
+				break;
+			}
+		}
+		lws_end_foreach_dll(d);
+	}
+	return 0;
+}
+
+static void
+closed(conn *c)
+{
+	ip_add(c->ip, -1);
+	M.connections--;
+	lws_sul_cancel(&c->timer);
+	while (c->channels.head)
+		channel_free(lws_container_of(c->channels.head, channel, conn_link));
+	lws_dll2_remove(&c->all_link);
+	c->wsi = NULL;
+	conn_unref(c);
+}
+
+static int
+callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	pss		   *p = user;
+
+	switch (reason)
+	{
+		case LWS_CALLBACK_PROTOCOL_INIT:
+			if (!ip_map_ready)
+			{
+				map_init(&per_ip);
+				ip_map_ready = true;
+			}
+			break;
+		case LWS_CALLBACK_HTTP:
+			return http_serve(wsi, &p->http, (const char *) in);
+		case LWS_CALLBACK_HTTP_WRITEABLE:
+			return http_writeable(wsi, &p->http);
+		case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+			return filter(wsi, p);
+		case LWS_CALLBACK_ESTABLISHED:
+			{
+				conn	   *c = calloc(1, sizeof(conn));
+
+				c->wsi = wsi;
+				c->refs = 1;
+				lws_get_peer_simple(wsi, c->ip, sizeof(c->ip));
+				c->claims = p->claims;
+				p->claims = NULL;
+				if (c->claims)
+					c->node = strdup(json_string_value(json_object_get(c->claims, "node")));
+				p->c = c;
+				ip_add(c->ip, 1);
+				lws_dll2_add_tail(&c->all_link, &all_conns);
+				M.connections++;
+				M.connections_total++;
+				break;
+			}
+		case LWS_CALLBACK_RECEIVE:
+			return p->c ? receive(wsi, p->c, in, len) : -1;
+		case LWS_CALLBACK_SERVER_WRITEABLE:
+			return p->c ? writeable(wsi, p->c) : -1;
+		case LWS_CALLBACK_CLOSED:
+			if (p->c)
+				closed(p->c);
+			p->c = NULL;
+			break;
+		case LWS_CALLBACK_WSI_DESTROY:
+			if (p && p->claims)
+				json_decref(p->claims);
+			if (p)
+				p->claims = NULL;
+			break;
+		default:
+			break;
+	}
+	return 0;
+}
+
+/* Named "phoenix" so that the phoenix client's subprotocol list selects it. */
+const struct lws_protocols session_protocol = {"phoenix", callback, sizeof(pss), 4096, 0, NULL, 0};
+
+void
+sessions_shutdown(void)
+{
+	lws_start_foreach_dll(struct lws_dll2 *, d, all_conns.head)
+	{
+		conn	   *c = lws_container_of(d, conn, all_link);
+
+		close_conn(c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
+	}
+	lws_end_foreach_dll(d);
+}
