@@ -20,7 +20,13 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initi
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-.PHONY: unit fuzz-smoke bench format lint
+# `make` also builds the bridge (bridge/laniakea-bridge)
+all: bridge
+
+bridge:
+	$(MAKE) -C bridge
+
+.PHONY: bridge unit fuzz-smoke bench format lint
 
 unit:
 	$(MAKE) -C test unit
@@ -31,7 +37,7 @@ fuzz-smoke:
 bench:
 	bash bench/run.sh
 
-FORMAT_SRCS = $(CORE_SRCS) $(PG_SRCS) $(wildcard src/crdt/*.h src/pg/*.h)
+FORMAT_SRCS = $(CORE_SRCS) $(PG_SRCS) $(wildcard src/crdt/*.h src/pg/*.h bridge/src/*.[ch])
 
 format:
 	clang-format -i $(FORMAT_SRCS)

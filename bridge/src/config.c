@@ -32,7 +32,7 @@ typedef struct option
 /* Sorted by flag.  DATABASE_URL is the conventional name for the conninfo. */
 static const option options[] = {
 	{"db", "DATABASE_URL", OPT_STR, offsetof(config, db), "", 0, 0,
-	"libpq connection string or URI (default: libpq's PG* environment)"},
+	"libpq connection string or URI; empty: libpq's PG* environment"},
 	{"idle-timeout", "LANIAKEA_IDLE_TIMEOUT", OPT_INT, offsetof(config, idle_timeout), "60", 5, 3600,
 	"seconds without a valid frame (heartbeats count) before a client is dropped"},
 	{"jwt-secret", "LANIAKEA_JWT_SECRET", OPT_STR, offsetof(config, jwt_secret), "", 0, 0,
