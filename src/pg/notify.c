@@ -24,6 +24,7 @@
 #include "commands/async.h"
 #include "commands/trigger.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #define CHANNEL "laniakea"
 /* Async_Notify rejects payloads of 8000 bytes or more */
@@ -172,7 +173,8 @@ flush(void)
 {
 	lk_buf		payload,
 				entry;
-	static const char head[] = "{\"rows\":[";
+	char		head[64];
+	size_t		head_len;
 	int			n = 0;
 
 	if (nchanges == 0)
@@ -187,11 +189,15 @@ flush(void)
 	}
 	nchanges = n + 1;
 
+	/* commit time (Unix microseconds), so listeners can measure their lag */
+	head_len = snprintf(head, sizeof(head), "{\"ts\":" INT64_FORMAT ",\"rows\":[",
+						GetCurrentTimestamp() +
+						(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
 	lk_buf_init(&payload, &lk_pg_alloc, PAYLOAD_MAX + 1);
 	lk_buf_init(&entry, &lk_pg_alloc, 256);
 	for (int i = 0; i < nchanges; i++)
 	{
-		size_t		room = PAYLOAD_MAX - (sizeof(head) - 1) - 2;
+		size_t		room = PAYLOAD_MAX - head_len - 2;
 
 		entry.len = 0;
 		entry_json(&entry, changes[i], false);
@@ -209,7 +215,7 @@ flush(void)
 		if (payload.len > 0 && payload.len + 1 + entry.len + 2 > PAYLOAD_MAX)
 			send_payload(&payload);
 		if (payload.len == 0)
-			lk_buf_put_str(&payload, head);
+			lk_buf_put(&payload, head, head_len);
 		else
 			lk_buf_put_u8(&payload, ',');
 		lk_buf_put(&payload, entry.data, entry.len);
