@@ -1003,6 +1003,9 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 			return http_serve(wsi, &p->http, (const char *) in);
 		case LWS_CALLBACK_HTTP_WRITEABLE:
 			return http_writeable(wsi, &p->http);
+		case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+			/* keep-alive: the connection can take the next request */
+			return lws_http_transaction_completed(wsi) ? -1 : 0;
 		case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 			return filter(wsi, p);
 		case LWS_CALLBACK_ESTABLISHED:
