@@ -12,8 +12,9 @@
  *
  * BEFORE INSERT: when the key exists, the INSERT becomes that merge, through
  * INSERT … ON CONFLICT DO UPDATE (so the race with a concurrent insert is
- * PostgreSQL's to handle) and the original row is skipped.  A new key takes
- * the fast path: one index probe, no SPI.
+ * PostgreSQL's to handle) and the original row is skipped.  A new key inserted
+ * locally takes the fast path: one index probe, no SPI.  Replication (session
+ * role replica) always takes the upsert, which cannot fail on the key.
  */
 #include "tracked.h"
 
@@ -171,11 +172,21 @@ key_exists(tracked_rel *tr, Relation rel, Datum key)
 {
 	ScanKeyData skey;
 	SysScanDesc scan;
+	SnapshotData dirty;
 	bool		found;
 
-	/* SnapshotSelf: committed rows and this transaction's, including this command's */
+	/*
+	 * A dirty snapshot sees committed rows, this transaction's (including
+	 * this command's), and rows other transactions are inserting and have not
+	 * committed yet.  Those must take the upsert path too: INSERT ... ON
+	 * CONFLICT waits for the other transaction and then merges, where a plain
+	 * insert would wait and then fail on the primary key.  That is a local
+	 * insert of a key that replication is applying at that moment, or that
+	 * another local transaction has just inserted.
+	 */
+	InitDirtySnapshot(dirty);
 	ScanKeyInit(&skey, tr->key_attnum, BTEqualStrategyNumber, tr->key_eq_proc, key);
-	scan = systable_beginscan(rel, tr->pk_index, true, SnapshotSelf, 1, &skey);
+	scan = systable_beginscan(rel, tr->pk_index, true, &dirty, 1, &skey);
 	found = HeapTupleIsValid(systable_getnext(scan));
 	systable_endscan(scan);
 	return found;
@@ -301,7 +312,17 @@ merge_trigger(PG_FUNCTION_ARGS)
 		return PointerGetDatum(td->tg_trigtuple);
 	key = heap_getattr(td->tg_trigtuple, tr->key_attnum, RelationGetDescr(td->tg_relation),
 					   &isnull);
-	if (isnull || !key_exists(tr, td->tg_relation, key))
+
+	/*
+	 * Replication applies every insert through the upsert.  The probe leaves
+	 * a moment between not finding the key and this row's index entry, in
+	 * which another transaction can insert the same key; a plain insert then
+	 * fails on the primary key, and in an apply worker that error stops
+	 * replication until the worker restarts and retries.  INSERT ... ON
+	 * CONFLICT has no such moment.  A local insert keeps the fast path.
+	 */
+	if (isnull || (SessionReplicationRole != SESSION_REPLICATION_ROLE_REPLICA &&
+				   !key_exists(tr, td->tg_relation, key)))
 		return PointerGetDatum(td->tg_trigtuple);
 	upsert(tr, td->tg_relation, td->tg_trigtuple);
 	return PointerGetDatum(NULL);
