@@ -1,0 +1,165 @@
+'use strict';
+// The delta NOTIFY seen by a listener (LISTEN laniakea), on the node that
+// writes and on a node where logical replication applies the write: the
+// documented payload with the exact delta, and a reference entry for a delta
+// too big for PostgreSQL's 8000-byte NOTIFY limit.
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const { startMesh, sleep } = require('./lib/cluster');
+const { insertRows } = require('./lib/workload');
+
+let mesh;
+const listeners = [];
+
+// every node's initdb and start, and the mesh
+before(
+  async () => {
+    mesh = await startMesh({ nnodes: 2, name: 'notify' });
+  },
+  { timeout: 300000 },
+);
+
+after(async () => {
+  for (const l of listeners) await l.conn.end().catch(() => {});
+  if (mesh) await mesh.destroy();
+});
+
+// A connection that LISTENs on channel laniakea and keeps every payload.
+async function listen(node) {
+  const conn = await node.connect();
+  const l = { node, conn, payloads: [] };
+  conn.on('notification', (m) => {
+    if (m.channel === 'laniakea') l.payloads.push(m.payload);
+  });
+  await conn.query('LISTEN laniakea');
+  listeners.push(l);
+  return l;
+}
+
+// The first payload, from index `from` on, with an entry for key; returns
+// { payload, entry }.
+async function waitEntry(l, key, from = 0, timeoutMs = 15000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const payload of l.payloads.slice(from)) {
+      const entry = JSON.parse(payload).rows.find((e) => e.key === key);
+      if (entry) return { payload, entry };
+    }
+    if (Date.now() > deadline)
+      throw new Error(`${l.node.name}: no notification for ${key}; got ${l.payloads.length} payloads`);
+    await sleep(20);
+  }
+}
+
+// The documented envelope (docs/protocol.md): {"ts": <commit time, Unix µs>,
+// "rows": [...]}, under 8000 bytes.  since: a time (ms) before the write.
+function checkPayload(payload, since) {
+  assert.ok(Buffer.byteLength(payload) < 8000, `payload of ${Buffer.byteLength(payload)} bytes`);
+  const doc = JSON.parse(payload);
+  assert.deepEqual(Object.keys(doc), ['ts', 'rows'], payload);
+  assert.ok(Number.isSafeInteger(doc.ts), `ts ${doc.ts}`);
+  assert.ok(
+    doc.ts >= (since - 1000) * 1000 && doc.ts <= (Date.now() + 1000) * 1000,
+    `ts ${doc.ts} is not the commit time`,
+  );
+  assert.ok(Array.isArray(doc.rows) && doc.rows.length > 0);
+  return doc;
+}
+
+test('a small write notifies topic, table, key and the exact delta as JSON, on the writing node and where it is applied', async (t) => {
+  const [n1, n2] = mesh.nodes;
+  await insertRows(n1, ['note-a', 'note-b']);
+  await n1.query("UPDATE items SET hits = increment(hits, 4), tags = add(tags, 'red') WHERE id = 'note-a'");
+  await mesh.waitQuiescent();
+  const l1 = await listen(n1);
+  const l2 = await listen(n2);
+
+  const since = Date.now();
+  const before = await n1.one("SELECT hits::text AS hits, tags::text AS tags FROM items WHERE id = 'note-a'");
+  const after = await n1.one(
+    "UPDATE items SET hits = increment(hits, 3), tags = add(tags, 'blue') WHERE id = 'note-a' RETURNING hits::text AS hits, tags::text AS tags",
+  );
+  const want = await n1.one(
+    'SELECT delta($1::gcounter, $2::gcounter)::text AS hits, delta($3::orset, $4::orset)::text AS tags',
+    [before.hits, after.hits, before.tags, after.tags],
+  );
+  t.diagnostic(`expected deltas: hits ${want.hits}, tags ${want.tags}`);
+  for (const l of [l1, l2]) {
+    const { payload, entry } = await waitEntry(l, 'note-a');
+    t.diagnostic(`${l.node.name} payload: ${payload}`);
+    checkPayload(payload, since);
+    assert.deepEqual(Object.keys(entry), ['topic', 'table', 'key', 'deltas']);
+    assert.equal(entry.topic, 'crdt:items:note-a');
+    assert.equal(entry.table, 'items');
+    assert.equal(entry.key, 'note-a');
+    assert.deepEqual(Object.keys(entry.deltas).sort(), ['hits', 'tags']);
+    // canonical JSON: the parsed delta prints back byte-equal to SQL's text
+    assert.equal(JSON.stringify(entry.deltas.hits), want.hits, `${l.node.name}: hits delta`);
+    assert.equal(JSON.stringify(entry.deltas.tags), want.tags, `${l.node.name}: tags delta`);
+  }
+
+  // one transaction, two rows: one payload carries both entries
+  const from = l1.payloads.length;
+  const since2 = Date.now();
+  await n1.query(
+    "BEGIN; UPDATE items SET stock = decrement(stock, 2) WHERE id = 'note-a'; UPDATE items SET stock = increment(stock, 9) WHERE id = 'note-b'; COMMIT",
+  );
+  const { payload } = await waitEntry(l1, 'note-b', from);
+  const doc = checkPayload(payload, since2);
+  const byKey = Object.fromEntries(doc.rows.map((e) => [e.key, e]));
+  assert.deepEqual(Object.keys(byKey).sort(), ['note-a', 'note-b'], payload);
+  assert.deepEqual(byKey['note-a'].deltas, { stock: { n: { n1: 2 } } });
+  assert.deepEqual(byKey['note-b'].deltas, { stock: { p: { n1: 9 } } });
+});
+
+test('a delta over the 8000-byte NOTIFY limit commits and is notified as a reference entry with "ref": true', async (t) => {
+  const [n1, n2] = mesh.nodes;
+  await insertRows(n1, ['note-big', 'note-big3']);
+  await mesh.waitQuiescent();
+  const l1 = await listen(n1);
+  const l2 = await listen(n2);
+  const since = Date.now();
+  const big = () => crypto.randomBytes(2000).toString('hex'); // 4000 bytes, an orset element may have 4096
+
+  // one element of 4000 bytes, added twice in one transaction: the row's
+  // coalesced delta is over 8000 bytes
+  const e1 = big();
+  const e2 = big();
+  const c = await n1.connect();
+  try {
+    await c.query('BEGIN');
+    await c.query("UPDATE items SET tags = add(tags, $1) WHERE id = 'note-big'", [e1]);
+    await c.query("UPDATE items SET tags = add(tags, $1) WHERE id = 'note-big'", [e2]);
+    await c.query('COMMIT');
+  } finally {
+    await c.end();
+  }
+  // three elements of 4000 bytes in one UPDATE
+  const three = [big(), big(), big()];
+  await n1.query(
+    "UPDATE items SET tags = add(add(add(tags, $1), $2), $3), hits = increment(hits, 1) WHERE id = 'note-big3'",
+    three,
+  );
+
+  for (const [key, elements] of [
+    ['note-big', [e1, e2]],
+    ['note-big3', three],
+  ]) {
+    for (const l of [l1, l2]) {
+      const { payload, entry } = await waitEntry(l, key);
+      checkPayload(payload, since);
+      t.diagnostic(`${l.node.name}: ${JSON.stringify(entry)} (payload ${Buffer.byteLength(payload)} bytes)`);
+      assert.deepEqual(entry, { topic: `crdt:items:${key}`, table: 'items', key, ref: true });
+    }
+    await mesh.waitQuiescent();
+    for (const n of mesh.nodes) {
+      const r = await n.one('SELECT elements(tags) AS e, octet_length(tags::text) AS len FROM items WHERE id = $1', [
+        key,
+      ]);
+      assert.deepEqual(r.e, [...elements].sort(), `${n.name}: ${key} holds the elements`);
+      t.diagnostic(`${n.name}: ${key} state is ${r.len} bytes of JSON`);
+    }
+  }
+});
