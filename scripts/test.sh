@@ -76,6 +76,7 @@ suite dump_restore bash test/dump_restore.sh "$PGHOST" "$PGPORT"
 suite readme bash test/readme.sh
 suite unit make -s -C test unit
 suite fuzz make -s -C test fuzz-smoke
+suite cluster bash test/cluster/run.sh
 suite browser bash test/browser/run.sh
 
 echo
