@@ -15,12 +15,12 @@ lk_fail(lk_error *err, lk_code code, const char *msg, const char *detail_fmt,...
 	err->code = code;
 	snprintf(err->msg, sizeof(err->msg), "%s", msg);
 	err->detail[0] = '\0';
-	if (detail_fmt)
+	if (detail_fmt != NULL)
 	{
 		va_list		ap;
 
 		va_start(ap, detail_fmt);
-		vsnprintf(err->detail, sizeof(err->detail), detail_fmt, ap);
+		(void) vsnprintf(err->detail, sizeof(err->detail), detail_fmt, ap);
 		va_end(ap);
 	}
 	return code;

@@ -234,7 +234,7 @@ lk_json_string(lk_json *j, lk_str *out)
 	while (j->p < q)
 	{
 		char		c = *j->p;
-		uint32_t	cp;
+		uint32_t	cp = 0;
 		lk_code		rc;
 
 		if (c != '\\')
