@@ -44,11 +44,35 @@ static struct
 	bool		ever_ready;
 	int			backoff_ms;
 	lws_sorted_usec_list_t retry;
+	lws_sorted_usec_list_t rearm;	/* re-asks for POLLOUT after a writeable callback */
+	bool		in_writeable;	/* inside LWS_CALLBACK_RAW_WRITEABLE_FILE */
 	bool		stopping;
 } D;
 
 static void pump(void);
 static void start_next(void);
+
+static void
+rearm_writable(lws_sorted_usec_list_t *sul)
+{
+	if (D.wsi)
+		lws_callback_on_writable(D.wsi);
+}
+
+/*
+ * Ask for a writeable callback on libpq's socket.  lws 4.1's raw-file role
+ * clears POLLOUT after the writeable callback returns, so a request made
+ * inside that callback would be lost (a TCP connect would then wait forever
+ * after PQconnectPoll's PGRES_POLLING_WRITING): make it from a timer instead.
+ */
+static void
+want_writable(void)
+{
+	if (D.in_writeable)
+		lws_sul_schedule(D.ctx, 0, &D.rearm, rearm_writable, 1);
+	else if (D.wsi)
+		lws_callback_on_writable(D.wsi);
+}
 
 static void
 free_query(query *q)
@@ -160,8 +184,7 @@ connect_now(lws_sorted_usec_list_t *sul)
 	D.state = DB_CONNECTING;
 	D.fd = -1;
 	adopt();
-	if (D.wsi)
-		lws_callback_on_writable(D.wsi);
+	want_writable();
 }
 
 static void
@@ -224,8 +247,8 @@ flush_out(void)
 
 	if (rc < 0)
 		lost(PQerrorMessage(D.conn));
-	else if (rc == 1 && D.wsi)
-		lws_callback_on_writable(D.wsi);
+	else if (rc == 1)
+		want_writable();
 }
 
 static void
@@ -277,8 +300,8 @@ pump(void)
 			return;
 		}
 		adopt();				/* libpq may have moved to another socket */
-		if (st == PGRES_POLLING_WRITING && D.wsi)
-			lws_callback_on_writable(D.wsi);
+		if (st == PGRES_POLLING_WRITING)
+			want_writable();
 		if (st == PGRES_POLLING_OK)
 		{
 			PQsetnonblocking(D.conn, 1);
@@ -337,10 +360,12 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 		case LWS_CALLBACK_RAW_WRITEABLE_FILE:
 			if (wsi != D.wsi)
 				break;
+			D.in_writeable = true;
 			if (D.state == DB_CONNECTING)
 				pump();
 			else if (D.state == DB_READY)
 				flush_out();
+			D.in_writeable = false;
 			break;
 		case LWS_CALLBACK_RAW_CLOSE_FILE:
 			if (wsi == D.wsi)
@@ -376,6 +401,7 @@ db_stop(void)
 {
 	D.stopping = true;
 	lws_sul_cancel(&D.retry);
+	lws_sul_cancel(&D.rearm);
 	if (D.conn)
 		lost("shutting down");
 }
