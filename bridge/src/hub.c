@@ -175,7 +175,6 @@ row_loaded(void *arg, PGresult *res, const char *error)
 	row		   *r = arg;
 	const char *why = result_error(res, error, PGRES_TUPLES_OK);
 
-	r->loading = false;
 	if (!why)
 	{
 		if (PQntuples(res) > 0)
@@ -183,7 +182,14 @@ row_loaded(void *arg, PGresult *res, const char *error)
 		r->loaded = true;
 		resync_subs(&r->subs, r);
 	}
+
+	/*
+	 * r->loading stays set while the waiters are answered: a failed join
+	 * frees its channel, whose hub_detach would otherwise free r in the
+	 * middle of the walk (the load fails at once while PostgreSQL is down).
+	 */
 	finish_waiting(&r->waiting, &r->subs, why);
+	r->loading = false;
 	row_maybe_free(r);
 }
 
@@ -204,7 +210,6 @@ tab_loaded(void *arg, PGresult *res, const char *error)
 	tab		   *tb = arg;
 	const char *why = result_error(res, error, PGRES_TUPLES_OK);
 
-	tb->loading = false;
 	if (!why && PQntuples(res) > CFG.max_table_rows)
 		why = "table has too many rows to join";
 	if (!why)
@@ -221,7 +226,15 @@ tab_loaded(void *arg, PGresult *res, const char *error)
 		}
 		tb->loaded = true;
 	}
+	/* as in row_loaded: hub_detach must not free tb while its waiters are answered */
 	finish_waiting(&tb->waiting, &tb->subs, why);
+	tb->loading = false;
+	if (!tab_active(tb))
+	{
+		map_del(&tabs, tb->topic);
+		free(tb->topic);
+		free(tb);
+	}
 }
 
 static void
