@@ -28,6 +28,7 @@ const char *const catalog_query =
 static table *tables;
 static int	ntables;
 static char *ext_schema;
+static bool loaded;
 
 static char *
 quote_ident(const char *s)
@@ -141,7 +142,14 @@ catalog_load(PGresult *res)
 	/* the old catalog stays allocated: topics may still point at its tables */
 	tables = ts;
 	ntables = nt;
+	loaded = true;
 	return true;
+}
+
+bool
+catalog_ready(void)
+{
+	return loaded;
 }
 
 table *

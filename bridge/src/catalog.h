@@ -39,6 +39,9 @@ extern const char *const catalog_query;
 /* Replace the catalog with a query result; false if it has the wrong shape. */
 bool		catalog_load(PGresult *res);
 
+/* Has a catalog been loaded since startup?  Until then no topic is known. */
+bool		catalog_ready(void);
+
 table	   *catalog_find(const char *name);
 int			catalog_column(const table *t, const char *name);
 

@@ -713,7 +713,8 @@ handle_join(conn *c, wire_msg *m)
 	if (!t)
 	{
 		M.join_errors_total++;
-		reply_error(c, m, "unmatched topic");
+		/* before the first catalog read every topic is unknown: that is no answer yet */
+		reply_error(c, m, catalog_ready() ? "unmatched topic" : "database unavailable");
 		return;
 	}
 	if (!auth_allows(c->claims, "read", m->topic))
