@@ -81,6 +81,8 @@ set(config *c, const option *o, const char *value, const char *source)
 
 	if (o->type == OPT_STR)
 	{
+		/* the default, then the environment, then a flag: each replaces the last */
+		free(*(char **) field);
 		*(char **) field = strdup(value);
 		return 0;
 	}
@@ -121,6 +123,7 @@ config_load(config *c, int argc, char **argv)
 		const char *eq;
 		size_t		n;
 		size_t		i;
+		char		flag[64];
 
 		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
 		{
@@ -157,7 +160,9 @@ config_load(config *c, int argc, char **argv)
 			fprintf(stderr, "laniakea-bridge: option \"--%s\" needs a value\n", options[i].flag);
 			return -1;
 		}
-		if (set(c, &options[i], value, argv[a]) != 0)
+		/* name the option, not argv[a]: after "--port abc" that is the value */
+		snprintf(flag, sizeof(flag), "--%s", options[i].flag);
+		if (set(c, &options[i], value, flag) != 0)
 			return -1;
 	}
 	if (strcmp(c->log_level, "error") && strcmp(c->log_level, "warn") &&
