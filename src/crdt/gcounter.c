@@ -206,7 +206,7 @@ lk_gcounter_parse_json(lk_json *j, lk_gcounter *out)
 		{
 			rc = lk_fail(j->err, LK_ERR_SYNTAX, "invalid input syntax",
 						 "Node id \"%.*s\" appears more than once.",
-						 (int) out->e[i].node.len, out->e[i].node.p);
+						 lk_str_quote_len(out->e[i].node), out->e[i].node.p);
 			goto fail;
 		}
 		out->e[kept++] = out->e[i];
@@ -346,7 +346,7 @@ lk_gcounter_increment(lk_gcounter *gc, lk_str node, int64_t by, const lk_alloc *
 		if (gc->e[lo].count > (uint64_t) (LK_COUNT_MAX - by))
 			return lk_fail(err, LK_ERR_RANGE, "counter out of range",
 						   "The count of node \"%.*s\" would exceed 9223372036854775807.",
-						   (int) node.len, node.p);
+						   lk_str_quote_len(node), node.p);
 		gc->e[lo].count += (uint64_t) by;
 		return LK_OK;
 	}

@@ -61,6 +61,27 @@ lk_sort(void *base, size_t n, size_t size, int (*cmp) (const void *, const void 
 		qsort(base, n, size, cmp);
 }
 
+/* The most bytes of a node id or element an error detail quotes. */
+#define LK_QUOTE_MAX 64
+
+/*
+ * How many leading bytes of s (valid UTF-8) an error detail quotes: at most
+ * LK_QUOTE_MAX and never part of a character, so that a detail quoting a
+ * 255-byte node id or a 4096-byte element still fits lk_error's buffer whole
+ * and stays valid UTF-8.
+ */
+static inline int
+lk_str_quote_len(lk_str s)
+{
+	uint32_t	n = LK_QUOTE_MAX;
+
+	if (s.len <= LK_QUOTE_MAX)
+		return (int) s.len;
+	while (n > 0 && ((unsigned char) s.p[n] & 0xc0) == 0x80)
+		n--;
+	return (int) n;
+}
+
 /* True when p[0..len) is well-formed UTF-8 (no surrogates, no overlongs). */
 bool		lk_utf8_valid(const char *p, size_t len);
 

@@ -217,6 +217,39 @@ check_limits(lk_orset *s, const lk_alloc *a, lk_error *err)
 	return LK_OK;
 }
 
+static int	dot_cmp(const void *x, const void *y);
+
+/*
+ * A dot names one add of one element, so no two elements may hold the same
+ * dot.  Operations never build such a state; given one, delta and add would
+ * act on every element holding the dot (they retire dots through the
+ * context), and merge(old, delta(old, new)) would differ from
+ * merge(old, new).  So the decoder and the parser refuse it.  True, with the
+ * dot, when one is shared.
+ */
+static bool
+find_shared_dot(const lk_orset *s, const lk_alloc *a, lk_dot *shared)
+{
+	lk_dot	   *all;
+	bool		found = false;
+
+	if (s->nelems < 2)
+		return false;
+	all = lk_malloc(a, (size_t) s->ndots * sizeof(lk_dot));
+	memcpy(all, s->dots, (size_t) s->ndots * sizeof(lk_dot));
+	lk_sort(all, s->ndots, sizeof(lk_dot), dot_cmp);
+	for (uint32_t i = 1; i < s->ndots && !found; i++)
+	{
+		if (dot_cmp(&all[i - 1], &all[i]) == 0)
+		{
+			*shared = all[i];
+			found = true;
+		}
+	}
+	lk_free(a, all);
+	return found;
+}
+
 /* ---- binary ---- */
 
 static lk_code
@@ -232,6 +265,7 @@ lk_orset_decode(const uint8_t *buf, size_t len, const lk_alloc *a, lk_orset *out
 	lk_reader	r = {buf, buf + len};
 	uint64_t	nnodes,
 				nelems;
+	lk_dot		shared;
 	lk_code		rc;
 
 	lk_orset_init(out);
@@ -327,6 +361,8 @@ lk_orset_decode(const uint8_t *buf, size_t len, const lk_alloc *a, lk_orset *out
 	}
 	if (r.p != r.end)
 		return bad(out, a, err, "Trailing bytes follow the value.");
+	if (find_shared_dot(out, a, &shared))
+		return bad(out, a, err, "A dot belongs to more than one element.");
 	return LK_OK;
 }
 
@@ -672,6 +708,7 @@ build_parsed(parse_state *ps, lk_orset *out)
 	lk_error   *err = ps->j.err;
 	lk_dot	   *scratch = NULL;
 	uint32_t	cap_scratch = 0;
+	lk_dot		shared;
 	lk_code		rc = LK_OK;
 
 	lk_sort(ps->ctx, ps->nctx, sizeof(ctx_entry), ctx_cmp);
@@ -682,7 +719,7 @@ build_parsed(parse_state *ps, lk_orset *out)
 		else if (ps->ctx[i - 1].member != ps->ctx[i].member)
 			return lk_fail(err, LK_ERR_SYNTAX, "invalid input syntax",
 						   "Node id \"%.*s\" appears more than once in the context.",
-						   (int) ps->ctx[i].id.len, ps->ctx[i].id.p);
+						   lk_str_quote_len(ps->ctx[i].id), ps->ctx[i].id.p);
 		push_range(out, ps->ctx[i].lo, ps->ctx[i].hi, a);
 	}
 
@@ -696,7 +733,7 @@ build_parsed(parse_state *ps, lk_orset *out)
 		{
 			rc = lk_fail(err, LK_ERR_SYNTAX, "invalid input syntax",
 						 "Element \"%.*s\" appears more than once.",
-						 (int) (re->s.len > 64 ? 64 : re->s.len), re->s.p);
+						 lk_str_quote_len(re->s), re->s.p);
 			break;
 		}
 		for (uint32_t k = 0; k < re->n; k++)
@@ -708,8 +745,8 @@ build_parsed(parse_state *ps, lk_orset *out)
 			{
 				rc = lk_fail(err, LK_ERR_VALUE, "orset dot is not in the causal context",
 							 "Element \"%.*s\" has dot (\"%.*s\", %llu), which \"c\" does not cover.",
-							 (int) (re->s.len > 64 ? 64 : re->s.len), re->s.p,
-							 (int) rd->id.len, rd->id.p, (unsigned long long) rd->seq);
+							 lk_str_quote_len(re->s), re->s.p,
+							 lk_str_quote_len(rd->id), rd->id.p, (unsigned long long) rd->seq);
 				break;
 			}
 			scratch = grow(a, scratch, n, &cap_scratch, sizeof(lk_dot));
@@ -727,6 +764,11 @@ build_parsed(parse_state *ps, lk_orset *out)
 		end_elem(out);
 	}
 	lk_free(a, scratch);
+	if (rc == LK_OK && find_shared_dot(out, a, &shared))
+		rc = lk_fail(err, LK_ERR_VALUE, "orset dot belongs to more than one element",
+					 "Dot (\"%.*s\", %llu) is held by more than one element.",
+					 lk_str_quote_len(out->nodes[shared.node].id), out->nodes[shared.node].id.p,
+					 (unsigned long long) shared.seq);
 	return rc;
 }
 
@@ -1207,7 +1249,7 @@ lk_orset_add_delta(const lk_orset *s, lk_str elem, lk_str node, const lk_alloc *
 		if (max == LK_COUNT_MAX)
 			return lk_fail(err, LK_ERR_RANGE, "orset sequence number out of range",
 						   "Node \"%.*s\" has used every sequence number.",
-						   (int) node.len, node.p);
+						   lk_str_quote_len(node), node.p);
 		dot.seq = max + 1;
 	}
 	if (lk_orset_find(s, elem) < 0 && s->nelems == LK_MAX_ELEMENTS)

@@ -20,7 +20,8 @@
  *   - nodes strictly ascending by id, each with at least one range;
  *   - ranges: 1 ≤ lo ≤ hi ≤ 2^63−1, ascending, next.lo > prev.hi + 1;
  *   - elements strictly ascending, each with at least one dot;
- *   - an element's dots strictly ascending by (node index, seq), each in the context.
+ *   - an element's dots strictly ascending by (node index, seq), each in the context;
+ *   - no dot held by two elements: a dot is one add of one element.
  *
  * Binary body (after the format byte, see lk_format.h), all integers varints:
  *   nnodes, then per node: len:u8, id[len], nranges, then per range

@@ -1,0 +1,125 @@
+/*
+ * fuzz_orset.c — libFuzzer target for the orset's decoder and parser (see
+ * fuzz_common.h for the invariants checked).
+ */
+#include "fuzz_common.h"
+#include "orset.h"
+
+static void
+init(void *s)
+{
+	lk_orset_init(s);
+}
+
+static lk_code
+decode(const uint8_t *p, size_t n, void *out, lk_error *err)
+{
+	return lk_orset_decode(p, n, A, out, err);
+}
+
+static lk_code
+encode(const void *s, lk_buf *b, lk_error *err)
+{
+	return lk_orset_encode(s, b, err);
+}
+
+static lk_code
+parse(const char *p, size_t n, void *out, lk_error *err)
+{
+	return lk_orset_parse(p, n, A, out, err);
+}
+
+static void
+to_json(const void *s, lk_buf *b)
+{
+	lk_orset_to_json(s, b);
+}
+
+static lk_code
+merge(const void *a, const void *b, void *out, lk_error *err)
+{
+	return lk_orset_merge(a, b, A, out, err);
+}
+
+static lk_code
+delta(const void *old, const void *nw, void *out, lk_error *err)
+{
+	return lk_orset_delta(old, nw, A, out, err);
+}
+
+static lk_code
+leq(const void *a, const void *b, bool *out, lk_error *err)
+{
+	return lk_orset_leq(a, b, A, out, err);
+}
+
+/* Every element but elem holds the same dots in a and b. */
+static bool
+others_unchanged(const lk_orset *a, const lk_orset *b, lk_str elem)
+{
+	uint32_t	i = 0,
+				k = 0;
+
+	for (;;)
+	{
+		while (i < a->nelems && lk_str_eq(a->elems[i].s, elem))
+			i++;
+		while (k < b->nelems && lk_str_eq(b->elems[k].s, elem))
+			k++;
+		if (i == a->nelems || k == b->nelems)
+			return i == a->nelems && k == b->nelems;
+		if (!lk_str_eq(a->elems[i].s, b->elems[k].s) || a->elems[i].nd != b->elems[k].nd)
+			return false;
+		for (uint32_t d = 0; d < a->elems[i].nd; d++)
+		{
+			const lk_dot *x = &a->dots[a->elems[i].d_off + d];
+			const lk_dot *y = &b->dots[b->elems[k].d_off + d];
+
+			if (x->seq != y->seq || !lk_str_eq(a->nodes[x->node].id, b->nodes[y->node].id))
+				return false;
+		}
+		i++;
+		k++;
+	}
+}
+
+/*
+ * Add or remove an element the state holds (or a new one) as one of two
+ * nodes, then check what add and remove promise: present, or absent, and
+ * every other element untouched.
+ */
+static lk_code
+op(const void *s, uint8_t choice, void *out, lk_error *err)
+{
+	const lk_orset *o = s;
+	lk_orset	d;
+	lk_str		elem = o->nelems && (choice & 4) ? o->elems[(choice >> 3) % o->nelems].s :
+		lk_str_make("fz", 2);
+	lk_str		node = o->nnodes && (choice & 2) ? o->nodes[(choice >> 3) % o->nnodes].id :
+		lk_str_make("fz", 2);
+	bool		adding = choice & 1;
+	lk_code		rc;
+
+	rc = adding ? lk_orset_add_delta(o, elem, node, A, &d, err) :
+		lk_orset_remove_delta(o, elem, A, &d, err);
+	if (rc != LK_OK)
+		return rc;
+	if ((rc = lk_orset_merge(o, &d, A, out, err)) != LK_OK)
+		return rc;
+	FZ_ASSERT((lk_orset_find(out, elem) >= 0) == adding,
+			  adding ? "an added element is absent" : "a removed element is present");
+	FZ_ASSERT(others_unchanged(o, out, elem), "an operation changed another element");
+	return LK_OK;
+}
+
+static const fz_ops ops = {
+	sizeof(lk_orset), init, decode, encode, parse, to_json, merge, delta, leq, op,
+};
+
+int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	return fz_run(&ops, data, size);
+}

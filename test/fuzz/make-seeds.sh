@@ -1,0 +1,102 @@
+#!/bin/sh
+# make-seeds.sh — write the seed corpus of the fuzz targets, one file per
+# example, valid and invalid.  The files are committed; rerun this script
+# (from test/fuzz) only to change them.  Binary seeds are printf escapes,
+# text seeds are literal JSON.  "split-*" seeds are [k][k bytes][rest]: two
+# binary values for the targets' lattice checks.
+set -e
+cd "$(dirname "$0")/corpus"
+rm -rf gcounter pncounter orset
+mkdir -p fuzz_gcounter fuzz_pncounter fuzz_orset
+b() { printf "$2" > "$1"; }			# binary seed
+t() { printf '%s' "$2" > "$1"; }	# text seed
+
+MAX='\377\377\377\377\377\377\377\377\177'
+P63='\200\200\200\200\200\200\200\200\200\001'
+
+cd fuzz_gcounter
+b bin-empty '\021\000'
+b bin-two '\021\002\001a\003\001b\005'
+b bin-max-count "\021\001\001n$MAX"
+b bin-multibyte-ids '\021\003\001z\001\003\346\227\245\200\001\004\360\237\232\200\002'
+b bin-bad-unsorted '\021\002\001b\001\001a\001'
+b bin-bad-duplicate '\021\002\001a\001\001a\002'
+b bin-bad-zero-count '\021\001\001a\000'
+b bin-bad-count-2p63 "\021\001\001a$P63"
+b bin-bad-overlong '\021\001\001a\205\000'
+b bin-bad-version '\041\000'
+b bin-bad-kind '\023\000\000'
+b bin-bad-trailing '\021\000\000'
+b bin-bad-control-id '\021\001\001\012\001'
+b bin-bad-utf8-id '\021\001\002\300\200\001'
+b bin-bad-lying-count '\021\177\001a\001'
+b split-two '\010\021\002\001a\003\001b\005\021\002\001b\007\001c\001'
+b split-overflow "\015\021\001\001a$MAX\021\001\001a\001"
+t json-empty '{}'
+t json-example '{"a":3,"b":5}'
+t json-loose ' { "b" : 5 ,"c":0,
+	"\u0061":3 } '
+t json-escapes '{"q\"\\\/\u00e9\ud83d\ude80":1,"日本":2}'
+t json-max '{"n":9223372036854775807}'
+t json-bad-too-big '{"n":9223372036854775808}'
+t json-bad-negative '{"n":-1}'
+t json-bad-duplicate '{"a":1,"\u0061":2}'
+t json-bad-fraction '{"a":1.5}'
+t json-bad-lone-surrogate '{"\ud800":1}'
+t json-bad-control-id '{"a\u0001":1}'
+t json-bad-empty-id '{"":1}'
+t json-bad-unterminated '{"a":1'
+t json-bad-trailing '{"a":1} x'
+cd ..
+
+cd fuzz_pncounter
+b bin-empty '\022\000\000'
+b bin-example '\022\001\001a\003\001\001b\001'
+b bin-max "\022\001\001a$MAX\001\001a$MAX"
+b bin-bad-gcounter '\021\000'
+b bin-bad-truncated-n '\022\001\001a\003\001'
+b bin-bad-zero-in-n '\022\000\001\001a\000'
+b bin-bad-trailing '\022\000\000\000'
+b split-two '\011\022\001\001a\003\001\001b\001\022\001\001b\002\000'
+t json-empty '{}'
+t json-example '{"n":{"b":1},"p":{"a":3}}'
+t json-loose ' {"p" : { "a":3, "z":0 }, "n":{}} '
+t json-wide '{"p":{"a":9223372036854775807,"b":9223372036854775807},"n":{"c":9223372036854775807}}'
+t json-bad-key '{"x":{}}'
+t json-bad-duplicate-key '{"p":{},"\u0070":{}}'
+t json-bad-half '{"n":[]}'
+t json-bad-negative '{"p":{"a":-2}}'
+cd ..
+
+cd fuzz_orset
+b bin-empty '\023\000\000'
+b bin-one '\023\001\001a\001\000\000\001\001x\001\000\001'
+b bin-two-nodes '\023\002\001a\002\000\002\001\000\001b\001\001\000\002\001x\002\000\006\001\002\001y\001\000\001'
+b bin-top-of-sequence "\023\001\001a\001\376\377\377\377\377\377\377\377\177\000\000"
+b bin-escapes '\023\001\001n\001\000\002\003\000\001\000\001\002\001\012\001\000\002\003\001\"\\\001\000\003'
+b bin-bad-dot-outside-context '\023\001\001a\001\000\000\001\001x\001\000\002'
+b bin-bad-shared-dot '\023\001\001a\001\000\002\002\001x\001\000\001\001y\001\000\001'
+b bin-bad-range-overflow "\023\001\001a\001\000$MAX\000"
+b bin-bad-unsorted-elements '\023\001\001a\001\000\002\002\001y\001\000\001\001x\001\000\002'
+b bin-bad-unsorted-dots '\023\001\001a\001\000\002\001\001x\002\000\002\000\001'
+b bin-bad-no-ranges '\023\001\001a\000\000'
+b bin-bad-no-dots '\023\001\001a\001\000\000\001\001x\000'
+b bin-bad-node-index '\023\001\001a\001\000\000\001\001x\001\001\001'
+b bin-bad-element-nul '\023\001\001a\001\000\000\001\003a\000b\001\000\001'
+b bin-bad-trailing '\023\000\000\000'
+b split-concurrent '\015\023\001\001a\001\000\001\001\001x\001\000\002\023\001\001a\001\000\000\000'
+t json-empty '{}'
+t json-one '{"c":{"a":[[1,1]]},"e":{"x":{"a":[1]}}}'
+t json-loose ' { "e" : { "x" : { "a" : [ 3 , 3 , 1 ] } , "y" : { } } , "c" : { "a" : [ [ 5 , 9 ] , [ 1 , 3 ] , [ 4 , 4 ] ] , "b" : [ ] } } '
+t json-escapes '{"c":{"n\u00e9":[[1,3]]},"e":{"":{"né":[1]},"\n\u0001\"\\":{"n\u00e9":[2]},"🚀":{"né":[3]}}}'
+t json-top '{"c":{"a":[[1,9223372036854775807]]},"e":{"x":{"a":[9223372036854775807]}}}'
+t json-bad-key '{"x":{}}'
+t json-bad-range-order '{"c":{"a":[[2,1]]}}'
+t json-bad-range-short '{"c":{"a":[[1]]}}'
+t json-bad-seq-zero '{"c":{"a":[[0,1]]}}'
+t json-bad-dot-outside-context '{"e":{"x":{"a":[1]}}}'
+t json-bad-shared-dot '{"c":{"a":[[1,1]]},"e":{"x":{"a":[1]},"y":{"a":[1]}}}'
+t json-bad-duplicate-element '{"c":{"a":[[1,2]]},"e":{"x":{"a":[1]},"x":{"a":[2]}}}'
+t json-bad-duplicate-node '{"c":{"a":[[1,1]],"\u0061":[[2,2]]}}'
+t json-bad-nul-element '{"e":{"x\u0000":{}}}'
+t json-bad-seq-too-big '{"c":{"a":[[1,9223372036854775808]]}}'
