@@ -106,6 +106,26 @@ map_del(map *m, const char *key)
 }
 
 void
+map_clear(map *m)
+{
+	for (size_t i = 0; i < m->nbuckets; i++)
+	{
+		map_entry  *e = m->buckets[i];
+
+		while (e)
+		{
+			map_entry  *next = e->next;
+
+			free(e->key);
+			free(e);
+			e = next;
+		}
+		m->buckets[i] = NULL;
+	}
+	m->count = 0;
+}
+
+void
 map_each(const map *m, void (*fn) (const char *key, void *value, void *arg), void *arg)
 {
 	for (size_t i = 0; i < m->nbuckets; i++)

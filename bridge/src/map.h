@@ -27,6 +27,9 @@ void		map_put(map *m, const char *key, void *value);
 /* Remove key; returns its value or NULL. */
 void	   *map_del(map *m, const char *key);
 
+/* Remove every entry (values are the caller's); the map stays usable. */
+void		map_clear(map *m);
+
 /* Call fn for every entry; fn may not change the map. */
 void		map_each(const map *m, void (*fn) (const char *key, void *value, void *arg), void *arg);
 

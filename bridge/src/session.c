@@ -122,17 +122,17 @@ static void
 pending_clear(channel *ch)
 {
 	map_each(&ch->pending, pending_free, NULL);
-	free(ch->pending.buckets);
-	map_init(&ch->pending);
+	map_clear(&ch->pending);
 	ch->pending_bytes = 0;
 }
 
 static void
 channel_free(channel *ch)
 {
+	/* pending entries point at rows that hub_detach may free: clear them first */
+	pending_clear(ch);
 	hub_detach(ch);
 	lws_dll2_remove(&ch->conn_link);
-	pending_clear(ch);
 	free(ch->pending.buckets);
 	if (ch->have)
 		json_decref(ch->have);
