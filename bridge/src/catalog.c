@@ -91,6 +91,47 @@ finish_table(table *t)
 	lk_free(&lk_std_alloc, cols.data);
 }
 
+static void
+free_tables(table *ts, int nt)
+{
+	for (int i = 0; i < nt; i++)
+	{
+		for (int k = 0; k < ts[i].ncol; k++)
+		{
+			free(ts[i].cols[k].name);
+			free(ts[i].cols[k].ident);
+		}
+		free(ts[i].cols);
+		free(ts[i].name);
+		free(ts[i].ident);
+		free(ts[i].key_ident);
+		free(ts[i].key_type);
+		free(ts[i].select_row);
+		free(ts[i].select_all);
+	}
+	free(ts);
+}
+
+/* Same tables, keys and columns?  (The SQL texts hold every identifier.) */
+static bool
+same_tables(const table *a, int na, const table *b, int nb)
+{
+	if (na != nb)
+		return false;
+	for (int i = 0; i < na; i++)
+	{
+		if (strcmp(a[i].name, b[i].name) != 0 || a[i].ncol != b[i].ncol ||
+			strcmp(a[i].select_row, b[i].select_row) != 0 ||
+			strcmp(a[i].select_all, b[i].select_all) != 0)
+			return false;
+		for (int k = 0; k < a[i].ncol; k++)
+			if (strcmp(a[i].cols[k].name, b[i].cols[k].name) != 0 ||
+				a[i].cols[k].kind != b[i].cols[k].kind)
+				return false;
+	}
+	return true;
+}
+
 bool
 catalog_load(PGresult *res)
 {
@@ -139,7 +180,18 @@ catalog_load(PGresult *res)
 	}
 	if (nt > 0)
 		finish_table(&ts[nt - 1]);
-	/* the old catalog stays allocated: topics may still point at its tables */
+
+	/*
+	 * A reconnect usually reads the same catalog again: keep the one rows and
+	 * channels point at instead of leaking a copy per reconnect.  A changed
+	 * catalog replaces it, and the old one stays allocated: topics may still
+	 * point at its tables.
+	 */
+	if (loaded && same_tables(tables, ntables, ts, nt))
+	{
+		free_tables(ts, nt);
+		return true;
+	}
 	tables = ts;
 	ntables = nt;
 	loaded = true;
