@@ -353,6 +353,14 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 {
 	switch (reason)
 	{
+		case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+
+			/*
+			 * lws lets a client pick any protocol of the vhost by name: one
+			 * asking for "laniakea-pg" would get a WebSocket that skips the
+			 * session's token and per-address checks.  Refuse it.
+			 */
+			return -1;
 		case LWS_CALLBACK_RAW_RX_FILE:
 			if (wsi == D.wsi)
 				pump();
