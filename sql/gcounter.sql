@@ -35,6 +35,7 @@ SELECT '{"a":01}'::gcounter;
 SELECT '{"a":-1}'::gcounter;
 SELECT '{"a":9223372036854775808}'::gcounter;
 SELECT '{"a":1,"a":2}'::gcounter;
+SELECT '{"a":0,"a":1}'::gcounter;
 SELECT '{"":1}'::gcounter;
 SELECT '{"a\nb":1}'::gcounter;
 SELECT '{"a\u0000":1}'::gcounter;

@@ -186,8 +186,6 @@ lk_gcounter_parse_json(lk_json *j, lk_gcounter *out)
 		}
 		if ((rc = lk_json_uint(j, "count", &count)) != LK_OK)
 			goto fail;
-		if (count == 0)
-			continue;			/* a zero entry is the identity: normalize it away */
 		if (out->n == LK_MAX_NODES)
 		{
 			rc = too_many_nodes(j->err, type_name);
@@ -199,17 +197,19 @@ lk_gcounter_parse_json(lk_json *j, lk_gcounter *out)
 		out->e[out->n].count = count;
 		out->n++;
 	}
+	/* duplicates are found before zero entries go, so {"a":0,"a":1} is refused too */
 	lk_sort(out->e, out->n, sizeof(lk_gc_entry), entry_cmp);
 	for (uint32_t i = 0; i < out->n; i++)
 	{
-		if (kept > 0 && lk_str_eq(out->e[kept - 1].node, out->e[i].node))
+		if (i > 0 && lk_str_eq(out->e[i - 1].node, out->e[i].node))
 		{
 			rc = lk_fail(j->err, LK_ERR_SYNTAX, "invalid input syntax",
 						 "Node id \"%.*s\" appears more than once.",
 						 lk_str_quote_len(out->e[i].node), out->e[i].node.p);
 			goto fail;
 		}
-		out->e[kept++] = out->e[i];
+		if (out->e[i].count > 0)	/* a zero entry is the identity: normalize it away */
+			out->e[kept++] = out->e[i];
 	}
 	out->n = kept;
 	return LK_OK;

@@ -18,7 +18,11 @@ lk_code
 lk_format_open(lk_reader *r, lk_kind kind, const char *type_name, lk_error *err)
 {
 	uint8_t		fmt;
+	lk_code		rc;
 
+	/* a value past the size limit is refused before anything is decoded */
+	if ((rc = lk_check_state_size((size_t) (r->end - r->p), type_name, err)) != LK_OK)
+		return rc;
 	if (!lk_read_u8(r, &fmt))
 		return lk_binary_error(err, type_name, "The value is empty.");
 	if ((fmt >> 4) != LK_FORMAT_VERSION)

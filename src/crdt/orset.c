@@ -871,8 +871,13 @@ lk_orset_merge(const lk_orset *a, const lk_orset *b, const lk_alloc *al, lk_orse
 		int			c = i == a->nnodes ? 1 : k == b->nnodes ? -1 :
 			lk_str_cmp(a->nodes[i].id, b->nodes[k].id);
 		const lk_onode *na = c <= 0 ? &a->nodes[i] : NULL;
-		const lk_onode *nb = c >= 0 ? &b->nodes[k] : NULL;
-		uint32_t	idx = push_node(out, na ? na->id : nb->id, al);
+		const lk_onode *nb = c > 0 || (c == 0 && na) ? &b->nodes[k] : NULL;
+		/*
+		 * The analyzer cannot know that an array is non-NULL whenever its
+		 * count is positive (every lk_orset constructor keeps that so).
+		 */
+		lk_str		id = na ? na->id : nb->id;	/* NOLINT(clang-analyzer-core.NullDereference) */
+		uint32_t	idx = push_node(out, id, al);
 
 		push_union(out, na ? a->ranges + na->r_off : NULL, na ? na->nr : 0,
 				   nb ? b->ranges + nb->r_off : NULL, nb ? nb->nr : 0, al);
@@ -896,7 +901,7 @@ lk_orset_merge(const lk_orset *a, const lk_orset *b, const lk_alloc *al, lk_orse
 		int			c = i == a->nelems ? 1 : k == b->nelems ? -1 :
 			lk_str_cmp(a->elems[i].s, b->elems[k].s);
 		const lk_oelem *ea = c <= 0 ? &a->elems[i] : NULL;
-		const lk_oelem *eb = c >= 0 ? &b->elems[k] : NULL;
+		const lk_oelem *eb = c > 0 || (c == 0 && ea) ? &b->elems[k] : NULL;
 		const lk_dot *da = ea ? a->dots + ea->d_off : NULL;
 		const lk_dot *db = eb ? b->dots + eb->d_off : NULL;
 		uint32_t	na = ea ? ea->nd : 0,
@@ -904,7 +909,7 @@ lk_orset_merge(const lk_orset *a, const lk_orset *b, const lk_alloc *al, lk_orse
 					x = 0,
 					y = 0;
 
-		push_elem(out, ea ? ea->s : eb->s, al);
+		push_elem(out, ea ? ea->s : eb->s, al);	/* NOLINT(clang-analyzer-core.NullDereference) */
 
 		/*
 		 * A dot both sides hold survives; a dot one side holds survives
@@ -1096,7 +1101,8 @@ lk_orset_delta(const lk_orset *old, const lk_orset *nw, const lk_alloc *al, lk_o
 		if (nn)
 			push_difference(&diff, nw->ranges + nn->r_off, nn->nr,
 							no ? old->ranges + no->r_off : NULL, no ? no->nr : 0, al);
-		push_node(out, nn ? nn->id : no->id, al);
+		/* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): as in merge */
+		push_node(out, u_new[u] != NONE ? nw->nodes[u_new[u]].id : old->nodes[u_old[u]].id, al);
 		while (x < diff.nranges || (r < nremoved && removed[r].u == u))
 		{
 			if (r < nremoved && removed[r].u == u &&
