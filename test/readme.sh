@@ -3,6 +3,7 @@
 # without error in a fresh database.  Needs PGHOST/PGPORT/PGUSER.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+export PGOPTIONS='-c client_min_messages=warning'
 passed=0 failed=0
 result() {
 	if [ "$2" = 0 ]; then echo "ok - $1"; passed=$((passed + 1)); else echo "not ok - $1"; failed=$((failed + 1)); fi
