@@ -1,0 +1,153 @@
+// Broken clients: each bad frame closes that connection with the right code,
+// and a well-behaved client on the same bridge keeps getting its deltas.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import {
+	CAPS, connect, join, rawFrame, rawTcp, rawWs, sleep, sql, startBridge, teardown, uniqueKey, waitFor, withTimeout, wsFrame,
+} from './lib/harness.mjs';
+
+const MAX_MESSAGE = 4096;
+
+describe('broken clients', () => {
+	let bridge;
+	let good;
+	let goodKey;
+	let count = 0;
+
+	before(async () => {
+		bridge = await startBridge({ name: 'protocol', args: ['--max-message', String(MAX_MESSAGE)] });
+		goodKey = uniqueKey('good');
+		await sql('INSERT INTO counters (id) VALUES ($1)', [goodKey]);
+		const socket = await connect(bridge);
+		good = (await join(socket, `crdt:counters:${goodKey}`, { node: 'good', caps: CAPS.full })).channel;
+	});
+	after(teardown);
+
+	// The good client still gets deltas, and its connection was never dropped.
+	async function goodClientStillWorks() {
+		count++;
+		await sql("UPDATE counters SET hits = increment(hits, 'sql', 1) WHERE id = $1", [goodKey]);
+		await waitFor(() => good.events.some((e) => e.payload.deltas.hits && e.payload.deltas.hits.sql === count),
+			{ what: `the good client's delta ${count}` });
+		assert.equal(good.socket.opens, 1);
+		assert.deepEqual(good.socket.closes, []);
+	}
+
+	async function closedWith(ws, code) {
+		const closed = await withTimeout(ws.closed, 5000, 'the bridge to close the connection');
+		assert.equal(closed.code, code, `close code (reason ${JSON.stringify(closed.reason)})`);
+	}
+
+	test('malformed_json_closes_that_connection_with_1003', async () => {
+		const before = (await bridge.metrics()).samples.laniakea_protocol_errors_total;
+		for (const text of ['[null,"1","phoenix","heartbeat",{}', 'not json at all', '{"topic":"phoenix"}', '[1,2,3]',
+			'[null,"1","phoenix","heartbeat"]', '[null,1,"phoenix","heartbeat",{}]', '[null,"1","phoenix","heartbeat",[]]',
+			'[null,"1",7,"heartbeat",{}]']) {
+			const ws = await rawWs(bridge);
+			ws.send(text);
+			await closedWith(ws, 1003);
+			assert.deepEqual(ws.messages, [], text);
+		}
+		const after = (await bridge.metrics()).samples.laniakea_protocol_errors_total;
+		assert.equal(after - before, 8);
+		await goodClientStillWorks();
+	});
+
+	test('binary_frame_closes_that_connection_with_1003', async () => {
+		const ws = await rawWs(bridge);
+		ws.send(Buffer.from(JSON.stringify([null, '1', 'phoenix', 'heartbeat', {}])), { binary: true });
+		await closedWith(ws, 1003);
+		await goodClientStillWorks();
+	});
+
+	test('message_under_the_limit_is_served', async () => {
+		const ws = await rawWs(bridge);
+		const frame = JSON.stringify([null, '1', 'phoenix', 'heartbeat', { pad: 'x'.repeat(MAX_MESSAGE - 100) }]);
+		assert.ok(frame.length <= MAX_MESSAGE);
+		ws.send(frame);
+		assert.equal((await rawFrame(ws, (m) => m[1] === '1'))[3], 'phx_reply');
+		ws.close();
+	});
+
+	test('oversized_frame_closes_that_connection_with_1009', async () => {
+		const ws = await rawWs(bridge);
+		ws.send(JSON.stringify([null, '1', 'phoenix', 'heartbeat', { pad: 'x'.repeat(MAX_MESSAGE) }]));
+		await closedWith(ws, 1009);
+		await goodClientStillWorks();
+	});
+
+	test('oversized_message_in_fragments_closes_with_1009', async () => {
+		const ws = await rawWs(bridge);
+		const text = JSON.stringify([null, '1', 'phoenix', 'heartbeat', { pad: 'x'.repeat(MAX_MESSAGE) }]);
+		const parts = [text.slice(0, 1500), text.slice(1500, 3000), text.slice(3000)];
+		ws.send(parts[0], { fin: false });
+		ws.send(parts[1], { fin: false });
+		ws.send(parts[2], { fin: true });
+		await closedWith(ws, 1009);
+		await goodClientStillWorks();
+	});
+
+	test('fragmented_message_under_the_limit_is_served', async () => {
+		const ws = await rawWs(bridge);
+		const text = JSON.stringify([null, '9', 'phoenix', 'heartbeat', { pad: 'y'.repeat(2000) }]);
+		ws.send(text.slice(0, 700), { fin: false });
+		ws.send(text.slice(700, 1400), { fin: false });
+		ws.send(text.slice(1400), { fin: true });
+		assert.deepEqual(await rawFrame(ws, (m) => m[1] === '9'), [null, '9', 'phoenix', 'phx_reply', { status: 'ok', response: {} }]);
+		ws.close();
+	});
+
+	test('invalid_utf8_closes_that_connection_with_1007', async () => {
+		const ws = await rawWs(bridge);
+		// a text frame whose payload is not UTF-8 (ws does not check what it sends)
+		ws.send(Buffer.concat([Buffer.from('[null,"1","phoenix","heartbeat",{"x":"'), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('"}]')]), { binary: false });
+		await closedWith(ws, 1007);
+		await goodClientStillWorks();
+	});
+
+	// RFC 6455 5.1: a server must close the connection on an unmasked client
+	// frame.  libwebsockets 4.1 never checks the MASK bit on the server side
+	// (lws_ws_rx_sm only records it) and has no API that tells the bridge, so
+	// the frame is served: a known defect.
+	test('unmasked_client_frame_closes_that_connection', {
+		todo: 'libwebsockets 4.1 serves unmasked client frames and gives the bridge no way to tell',
+	}, async () => {
+		const sock = await rawTcp(bridge);
+		sock.write(wsFrame(JSON.stringify([null, '1', 'phoenix', 'heartbeat', {}])));
+		await waitFor(() => sock.frames.length === 1, { what: 'the heartbeat reply' });
+		sock.write(wsFrame(JSON.stringify([null, '2', 'phoenix', 'heartbeat', {}]), { mask: false }));
+		await withTimeout(sock.ended, 2000, 'the bridge to drop the connection');
+		const replies = sock.frames.filter((f) => f.opcode === 1).map((f) => JSON.parse(f.data.toString()));
+		assert.deepEqual(replies.map((r) => r[1]), ['1'], 'the unmasked frame was not served');
+	});
+
+	test('unmasked_client_frame_leaves_other_clients_unaffected', async () => {
+		const sock = await rawTcp(bridge);
+		sock.write(wsFrame(JSON.stringify([null, '1', 'phoenix', 'heartbeat', {}]), { mask: false }));
+		sock.write(wsFrame(Buffer.from([0x5b, 0x00, 0xff]), { mask: false }));
+		await sleep(200);
+		await goodClientStillWorks();
+		sock.destroy();
+	});
+
+	test('reserved_opcode_closes_that_connection_with_1002', async () => {
+		const sock = await rawTcp(bridge);
+		sock.write(Buffer.from([0x83, 0x80, 1, 2, 3, 4])); // FIN, opcode 0x3 (reserved), masked, empty
+		await withTimeout(sock.ended, 5000, 'the bridge to drop the connection');
+		const close = sock.frames.find((f) => f.opcode === 8);
+		assert.ok(close, 'a close frame');
+		assert.equal(close.data.readUInt16BE(0), 1002);
+		await goodClientStillWorks();
+	});
+
+	test('client_that_vanishes_mid_frame_is_cleaned_up', async () => {
+		const before = (await bridge.metrics()).samples.laniakea_connections;
+		const sock = await rawTcp(bridge);
+		const frame = wsFrame(JSON.stringify([null, '1', 'phoenix', 'heartbeat', { pad: 'z'.repeat(1000) }]));
+		sock.write(frame.subarray(0, 300));
+		await sleep(100);
+		sock.destroy();
+		await waitFor(async () => (await bridge.metrics()).samples.laniakea_connections === before, { what: 'the connection gauge to drop back' });
+		await goodClientStillWorks();
+	});
+});

@@ -1,0 +1,198 @@
+// Client pushes: every kind, what reaches SQL and the other subscribers, the
+// error replies, and deltas that try to speak for another node.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import {
+	CAPS, connect, join, push, rawFrame, rawWs, rowState, sql, startBridge, teardown, uniqueKey, waitFor,
+} from './lib/harness.mjs';
+
+const COLS = ['hits', 'stock', 'tags'];
+
+describe('pushes', () => {
+	let bridge;
+	let socket;
+	before(async () => {
+		bridge = await startBridge({ name: 'push' });
+		socket = await connect(bridge);
+	});
+	after(teardown);
+
+	// a fresh row joined as node `me`
+	async function joined(me = 'me', insert = true) {
+		const key = uniqueKey('p');
+		if (insert) await sql('INSERT INTO counters (id) VALUES ($1)', [key]);
+		const s = await connect(bridge);
+		const { channel } = await join(s, `crdt:counters:${key}`, { node: me, caps: CAPS.full });
+		return { key, channel };
+	}
+
+	test('merge_push_of_own_delta_reaches_sql_and_other_clients', async () => {
+		const { key, channel } = await joined('me');
+		const { channel: other } = await join(socket, `crdt:counters:${key}`, { node: 'other', caps: CAPS.full });
+		assert.deepEqual(await push(channel, 'merge', { column: 'hits', delta: { me: 4 } }), { status: 'ok', response: {} });
+		assert.deepEqual(await push(channel, 'merge', { column: 'stock', delta: { p: { me: 3 }, n: { me: 1 } } }), { status: 'ok', response: {} });
+		const tagsDelta = JSON.parse((await sql("SELECT add('{}'::orset, 'milk', 'me')::text AS s")).rows[0].s);
+		assert.deepEqual(await push(channel, 'merge', { column: 'tags', delta: tagsDelta }), { status: 'ok', response: {} });
+		// merging the same delta again is idempotent
+		assert.equal((await push(channel, 'merge', { column: 'hits', delta: { me: 4 } })).status, 'ok');
+		const state = await rowState('counters', key, COLS);
+		assert.deepEqual(state.hits, { me: 4 });
+		assert.deepEqual(state.stock, { n: { me: 1 }, p: { me: 3 } });
+		assert.deepEqual(state.tags, tagsDelta);
+		await waitFor(() => other.events.length >= 3, { what: 'the other client to get three deltas' });
+		assert.deepEqual(other.events.slice(0, 3).map((e) => e.payload.deltas), [{ hits: { me: 4 } }, { stock: { n: { me: 1 }, p: { me: 3 } } }, { tags: tagsDelta }]);
+		await socket.channels.find((c) => c.topic === `crdt:counters:${key}`).leave();
+	});
+
+	test('merge_push_creates_a_missing_row', async () => {
+		const { key, channel } = await joined('me', false);
+		assert.equal((await push(channel, 'merge', { column: 'hits', delta: { me: 2 } })).status, 'ok');
+		assert.deepEqual((await rowState('counters', key, ['hits'])).hits, { me: 2 });
+	});
+
+	test('increment_and_decrement_pushes_count_as_the_clients_node', async () => {
+		const { key, channel } = await joined('me', false);
+		assert.deepEqual(await push(channel, 'increment', { column: 'hits', by: 5 }), { status: 'ok', response: {} });
+		assert.equal((await push(channel, 'increment', { column: 'hits' })).status, 'ok'); // by defaults to 1
+		assert.equal((await push(channel, 'increment', { column: 'stock', by: 10 })).status, 'ok');
+		assert.equal((await push(channel, 'decrement', { column: 'stock', by: 4 })).status, 'ok');
+		const state = await rowState('counters', key, COLS);
+		assert.deepEqual(state.hits, { me: 6 });
+		assert.deepEqual(state.stock, { n: { me: 4 }, p: { me: 10 } });
+		await waitFor(() => channel.events.length >= 4, { what: 'own pushes echoed as deltas' });
+	});
+
+	test('add_and_remove_pushes_change_the_set', async () => {
+		const { key, channel } = await joined('me', false);
+		assert.deepEqual(await push(channel, 'add', { column: 'tags', element: 'red' }), { status: 'ok', response: {} });
+		assert.equal((await push(channel, 'add', { column: 'tags', element: 'blue' })).status, 'ok');
+		let els = (await sql('SELECT elements(tags) AS e FROM counters WHERE id = $1', [key])).rows[0].e;
+		assert.deepEqual(els, ['blue', 'red']);
+		assert.equal((await push(channel, 'remove', { column: 'tags', element: 'red' })).status, 'ok');
+		els = (await sql('SELECT elements(tags) AS e FROM counters WHERE id = $1', [key])).rows[0].e;
+		assert.deepEqual(els, ['blue']);
+		// the dots are the client's node's
+		const tags = (await rowState('counters', key, ['tags'])).tags;
+		assert.deepEqual(Object.keys(tags.c), ['me']);
+		// removing from a row that does not exist is a no-op, not an error
+		const { key: k2, channel: c2 } = await joined('me', false);
+		assert.equal((await push(c2, 'remove', { column: 'tags', element: 'x' })).status, 'ok');
+		assert.equal((await sql('SELECT count(*)::int AS n FROM counters WHERE id = $1', [k2])).rows[0].n, 0);
+	});
+
+	test('table_topic_pushes_name_the_key', async () => {
+		const key = uniqueKey('tb');
+		const s = await connect(bridge);
+		const { channel } = await join(s, 'crdt:boards', { node: 'me', caps: CAPS.full });
+		assert.equal((await push(channel, 'increment', { key, column: 'likes', by: 2 })).status, 'ok');
+		assert.equal((await push(channel, 'add', { key, column: 'tags', element: 'x' })).status, 'ok');
+		assert.equal((await push(channel, 'merge', { key, column: 'likes', delta: { me: 7 } })).status, 'ok');
+		const r = (await sql('SELECT likes::text, elements(tags) AS e FROM boards WHERE id = $1', [key])).rows[0];
+		assert.deepEqual(JSON.parse(r.likes), { me: 7 });
+		assert.deepEqual(r.e, ['x']);
+		await waitFor(() => channel.events.filter((e) => e.payload.key === key).length >= 3, { what: 'table deltas' });
+		assert.deepEqual(await push(channel, 'increment', { column: 'likes' }), { status: 'error', response: { reason: 'key must be a string' } });
+		assert.deepEqual(await push(channel, 'increment', { key: 5, column: 'likes' }), { status: 'error', response: { reason: 'key must be a string' } });
+	});
+
+	test('push_errors_name_what_is_wrong', async () => {
+		const { key, channel } = await joined('me');
+		const cases = [
+			['unknown column', 'increment', { column: 'nosuch' }, 'unknown column'],
+			['missing column', 'increment', {}, 'unknown column'],
+			['increment on an orset', 'increment', { column: 'tags', by: 1 }, 'increment needs a counter column'],
+			['decrement on a gcounter', 'decrement', { column: 'hits', by: 1 }, 'decrement needs a pncounter column'],
+			['decrement on an orset', 'decrement', { column: 'tags', by: 1 }, 'decrement needs a pncounter column'],
+			['add on a counter', 'add', { column: 'hits', element: 'x' }, 'add and remove need an orset column'],
+			['remove on a counter', 'remove', { column: 'stock', element: 'x' }, 'add and remove need an orset column'],
+			['by zero', 'increment', { column: 'hits', by: 0 }, 'by must be a positive integer'],
+			['by negative', 'increment', { column: 'hits', by: -3 }, 'by must be a positive integer'],
+			['by fraction', 'increment', { column: 'hits', by: 1.5 }, 'by must be a positive integer'],
+			['by string', 'decrement', { column: 'stock', by: '2' }, 'by must be a positive integer'],
+			['by null', 'increment', { column: 'hits', by: null }, 'by must be a positive integer'],
+			['missing element', 'add', { column: 'tags' }, 'element must be a string'],
+			['element not a string', 'remove', { column: 'tags', element: 7 }, 'element must be a string'],
+			['unknown event', 'frobnicate', { column: 'hits' }, 'unknown event'],
+		];
+		for (const [what, event, payload, reason] of cases) {
+			assert.deepEqual(await push(channel, event, payload), { status: 'error', response: { reason } }, what);
+		}
+		const invalid = [
+			['missing delta', { column: 'hits' }],
+			['negative count', { column: 'hits', delta: { me: -1 } }],
+			['not an object', { column: 'hits', delta: 'text' }],
+			['fractional count', { column: 'hits', delta: { me: 1.5 } }],
+			['pncounter unknown key', { column: 'stock', delta: { q: { me: 1 } } }],
+			['orset dot outside its context', { column: 'tags', delta: { e: { x: { me: [1] } } } }],
+		];
+		for (const [what, payload] of invalid) {
+			const r = await push(channel, 'merge', payload);
+			assert.equal(r.status, 'error', what);
+			assert.match(r.response.reason, /^invalid delta/, what);
+		}
+		// nothing of it reached SQL
+		assert.deepEqual(await rowState('counters', key, COLS), { hits: {}, stock: {}, tags: {} });
+		// the channel still works
+		assert.equal((await push(channel, 'increment', { column: 'hits' })).status, 'ok');
+		const m = await bridge.metrics();
+		assert.ok(m.samples.laniakea_push_errors_total >= cases.length + invalid.length);
+	});
+
+	test('push_without_a_node_id_is_refused', async () => {
+		const key = uniqueKey('nonode');
+		const ws = await rawWs(bridge);
+		ws.send(JSON.stringify(['1', '1', `crdt:counters:${key}`, 'phx_join', { caps: CAPS.full }]));
+		await rawFrame(ws, (m) => m[1] === '1');
+		ws.send(JSON.stringify(['1', '2', `crdt:counters:${key}`, 'increment', { column: 'hits' }]));
+		const r = await rawFrame(ws, (m) => m[1] === '2');
+		assert.deepEqual(r[4], { status: 'error', response: { reason: 'node id required: join with params.node' } });
+		ws.close();
+	});
+
+	test('forged_counts_of_another_node_are_rejected', async () => {
+		const { key, channel } = await joined('me');
+		for (const [column, delta] of [
+			['hits', { other: 5 }],
+			['hits', { me: 1, other: 5 }],
+			['stock', { p: { other: 1 } }],
+			['stock', { n: { other: 1 } }],
+			['stock', { n: { me: 1 }, p: { other: 2 } }],
+		]) {
+			assert.deepEqual(await push(channel, 'merge', { column, delta }),
+				{ status: 'error', response: { reason: 'delta has counts of another node' } }, JSON.stringify(delta));
+		}
+		assert.deepEqual(await rowState('counters', key, ['hits', 'stock']), { hits: {}, stock: {} });
+	});
+
+	test('forged_orset_dots_of_another_node_are_rejected', async () => {
+		const { key, channel } = await joined('me');
+		for (const delta of [
+			{ c: { other: [[1, 1]] }, e: { x: { other: [1] } } },
+			{ c: { me: [[1, 1]], other: [[1, 1]] }, e: { x: { me: [1], other: [1] } } },
+		]) {
+			assert.deepEqual(await push(channel, 'merge', { column: 'tags', delta }),
+				{ status: 'error', response: { reason: 'delta adds dots of another node' } }, JSON.stringify(delta));
+		}
+		assert.deepEqual((await rowState('counters', key, ['tags'])).tags, {});
+	});
+
+	test('orset_context_covering_unseen_dots_is_rejected_and_observed_removes_pass', async () => {
+		const key = uniqueKey('ctx');
+		// the server's row holds other's dot (other,1) for "x"
+		await sql("INSERT INTO counters (id, tags) VALUES ($1, add('{}'::orset, 'x', 'other'))", [key]);
+		const s = await connect(bridge);
+		const { channel, reply } = await join(s, `crdt:counters:${key}`, { node: 'me', caps: CAPS.full });
+		assert.deepEqual(reply.state.tags, { c: { other: [[1, 1]] }, e: { x: { other: [1] } } });
+		// a context claiming other's dots 1..5 would remove adds this client never saw
+		for (const delta of [{ c: { other: [[1, 5]] } }, { c: { other: [[2, 2]] } }, { c: { third: [[1, 1]] } }]) {
+			assert.deepEqual(await push(channel, 'merge', { column: 'tags', delta }),
+				{ status: 'error', response: { reason: 'delta context covers dots the server has not seen' } }, JSON.stringify(delta));
+		}
+		assert.deepEqual((await sql('SELECT elements(tags) AS e FROM counters WHERE id = $1', [key])).rows[0].e, ['x']);
+		// removing what it observed is allowed: the context covers (other,1) only
+		const removal = JSON.parse((await sql('SELECT delta(tags, remove(tags, $2))::text AS d FROM counters WHERE id = $1', [key, 'x'])).rows[0].d);
+		assert.deepEqual(removal, { c: { other: [[1, 1]] } });
+		assert.deepEqual(await push(channel, 'merge', { column: 'tags', delta: removal }), { status: 'ok', response: {} });
+		assert.deepEqual((await sql('SELECT elements(tags) AS e FROM counters WHERE id = $1', [key])).rows[0].e, []);
+	});
+});
