@@ -19,6 +19,9 @@
 #include "tracked.h"
 
 #include "access/genam.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
 #include "access/htup_details.h"
 #include "commands/trigger.h"
 #include "lib/stringinfo.h"
@@ -192,6 +195,24 @@ key_exists(tracked_rel *tr, Relation rel, Datum key)
 	return found;
 }
 
+/*
+ * A transaction-level lock on (table, hash of the key's text), in the
+ * advisory lock space with field 4 = 3 so that it cannot meet the locks of
+ * pg_advisory_lock (which use 1 and 2).  A hash collision only serializes two
+ * inserts that need not be.
+ */
+static void
+lock_key(tracked_rel *tr, Relation rel, Datum key)
+{
+	LOCKTAG		tag;
+	char	   *text = OutputFunctionCall(&tr->key_out, key);
+	uint32		h = DatumGetUInt32(hash_any((const unsigned char *) text, (int) strlen(text)));
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, RelationGetRelid(rel), h, 3);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	pfree(text);
+}
+
 static SPIPlanPtr
 upsert_plan(tracked_rel *tr, Relation rel, Oid **argtypes, int *nargs)
 {
@@ -313,16 +334,21 @@ merge_trigger(PG_FUNCTION_ARGS)
 	key = heap_getattr(td->tg_trigtuple, tr->key_attnum, RelationGetDescr(td->tg_relation),
 					   &isnull);
 
+	if (isnull)
+		return PointerGetDatum(td->tg_trigtuple);
+
 	/*
-	 * Replication applies every insert through the upsert.  The probe leaves
-	 * a moment between not finding the key and this row's index entry, in
-	 * which another transaction can insert the same key; a plain insert then
-	 * fails on the primary key, and in an apply worker that error stops
-	 * replication until the worker restarts and retries.  INSERT ... ON
-	 * CONFLICT has no such moment.  A local insert keeps the fast path.
+	 * The probe leaves a moment between not finding the key and this row's
+	 * index entry, in which another transaction can insert the same key; a
+	 * plain insert then fails on the primary key.  Inserts of one key
+	 * therefore take a lock on it until their transaction ends, so the probe
+	 * sees any insert that got there first.  Replication also applies every
+	 * insert through the upsert, whose INSERT ... ON CONFLICT has no such
+	 * moment at all: an apply worker's error would hold up replication.
 	 */
-	if (isnull || (SessionReplicationRole != SESSION_REPLICATION_ROLE_REPLICA &&
-				   !key_exists(tr, td->tg_relation, key)))
+	lock_key(tr, td->tg_relation, key);
+	if (SessionReplicationRole != SESSION_REPLICATION_ROLE_REPLICA &&
+		!key_exists(tr, td->tg_relation, key))
 		return PointerGetDatum(td->tg_trigtuple);
 	upsert(tr, td->tg_relation, td->tg_trigtuple);
 	return PointerGetDatum(NULL);
