@@ -98,8 +98,9 @@ if [ $# -gt 0 ]; then files=("$@"); else files=(*.test.mjs); fi
 start=$(date +%s)
 # One file at a time: the timing tests (profile rates, latency under a flood)
 # need the machine to themselves.  --test-force-exit: a failed test must not
-# hang the run on a client left reconnecting (teardown() also closes them).
-node --test --test-concurrency=1 --test-force-exit --test-reporter=spec "${files[@]}" |
+# hang the run on a client left reconnecting (teardown() also closes them);
+# --test-timeout: nor may a test that waits forever.
+node --test --test-concurrency=1 --test-force-exit --test-timeout=180000 --test-reporter=spec "${files[@]}" |
 	tee "$work/results.txt"
 node_rc=${PIPESTATUS[0]}
 elapsed=$(($(date +%s) - start))
