@@ -77,6 +77,8 @@ suite readme bash test/readme.sh
 suite unit make -s -C test unit
 suite fuzz make -s -C test fuzz-smoke
 suite cluster bash test/cluster/run.sh
+suite bridge bash bridge/test/run.sh
+suite bridge-asan bash bridge/test/run.sh --asan
 suite browser bash test/browser/run.sh
 
 echo

@@ -37,6 +37,27 @@ hub_init(void)
 	map_init(&tabs);
 }
 
+static void catalog_loaded(void *arg, PGresult *res, const char *error);
+
+/* catalog_loaded's argument when only the catalog, not the rows, is to be read */
+#define REFRESH_ONLY ((void *) 1)
+
+/*
+ * Read laniakea.tracked again, at most once a second: a join or NOTIFY named
+ * a table the bridge does not know, which may have been tracked since.
+ */
+static void
+refresh_catalog(void)
+{
+	static lws_usec_t last;
+	lws_usec_t	now = lws_now_usecs();
+
+	if (!db_ready() || now - last < LWS_US_PER_SEC)
+		return;
+	last = now;
+	db_query(catalog_query, 0, NULL, catalog_loaded, REFRESH_ONLY);
+}
+
 static char *
 topic_of(const table *t, const char *key)
 {
@@ -265,7 +286,13 @@ hub_attach(channel *ch, const char *topic)
 	name = colon ? strndup(rest, (size_t) (colon - rest)) : strdup(rest);
 	t = catalog_find(name);
 	free(name);
-	if (!t || (colon && colon[1] == '\0'))
+	if (!t)
+	{
+		/* perhaps tracked since the catalog was read: the client's rejoin will see */
+		refresh_catalog();
+		return "unmatched topic";
+	}
+	if (colon && colon[1] == '\0')
 		return "unmatched topic";
 	if (colon)
 	{
@@ -499,8 +526,13 @@ notify_row(json_t *entry, uint64_t ts)
 	table	   *t;
 	tab		   *tb;
 
-	if (!tname || !key || !(t = catalog_find(tname)))
+	if (!tname || !key)
 		return;
+	if (!(t = catalog_find(tname)))
+	{
+		refresh_catalog();
+		return;
+	}
 	tb = tab_get(t, false);
 	if (!row_get(t, key, false) && !tab_active(tb))
 		return;
@@ -574,13 +606,27 @@ hub_on_notify(const char *payload)
 
 /* ---- (re)connection ---- */
 
+static bool
+same_layout(const table *a, const table *b)
+{
+	if (a == b)
+		return true;
+	if (a->ncol != b->ncol || strcmp(a->key_type, b->key_type) != 0)
+		return false;
+	for (int i = 0; i < a->ncol; i++)
+		if (a->cols[i].kind != b->cols[i].kind || strcmp(a->cols[i].name, b->cols[i].name) != 0)
+			return false;
+	return true;
+}
+
 static void
 resync_row(const char *key, void *value, void *arg)
 {
 	row		   *r = value;
 	table	   *t = catalog_find(r->t->name);
 
-	if (t)
+	/* cells and pending deltas are laid out by the old columns: keep them if they changed */
+	if (t && same_layout(r->t, t))
 		r->t = t;
 	if (r->subs.count || r->waiting.count)
 		load_row(r);
@@ -592,7 +638,7 @@ resync_tab(const char *key, void *value, void *arg)
 	tab		   *tb = value;
 	table	   *t = catalog_find(tb->t->name);
 
-	if (t)
+	if (t && same_layout(tb->t, t))
 		tb->t = t;
 	if (tab_active(tb))
 		load_tab(tb);
@@ -607,6 +653,8 @@ catalog_loaded(void *arg, PGresult *res, const char *error)
 				 res ? PQresultErrorMessage(res) : error);
 		return;
 	}
+	if (arg == REFRESH_ONLY)
+		return;
 	/* NOTIFYs sent while we were away are lost: re-read every subscribed row */
 	map_each(&rows, resync_row, NULL);
 	map_each(&tabs, resync_tab, NULL);

@@ -45,6 +45,25 @@ describe('joins and deltas', () => {
 		await disconnect(socket);
 	});
 
+	test('table_tracked_after_startup_is_joinable_on_the_rejoin', async () => {
+		const name = `late_${Date.now()}`;
+		await sql(`CREATE TABLE ${name} (id text PRIMARY KEY, c gcounter)`);
+		await sql(`SELECT laniakea.track('${name}')`);
+		await sql(`INSERT INTO ${name} VALUES ('k', '{"z":4}')`);
+		const socket = await connect(bridge);
+		// the first join may come before the bridge has read the catalog again:
+		// it is refused and the bridge re-reads; the phoenix client rejoins
+		const ch = socket.channel(`crdt:${name}:k`, { node: 'late', caps: CAPS.full });
+		const replies = [];
+		ch.join().receive('ok', (r) => replies.push(['ok', r])).receive('error', (e) => replies.push(['error', e]));
+		await waitFor(() => replies.some(([s]) => s === 'ok'), { timeout: 8000, what: 'a successful rejoin' });
+		const [, reply] = replies.find(([s]) => s === 'ok');
+		assert.deepEqual(reply.state, { c: { z: 4 } });
+		assert.ok(replies.filter(([s]) => s === 'error').every(([, e]) => e.reason === 'unmatched topic'));
+		await disconnect(socket);
+		await sql(`DROP TABLE ${name}`);
+	});
+
 	test('schema_qualified_table_with_integer_key_joins', async () => {
 		const id = 100000 + Math.floor(Math.random() * 1e6);
 		await sql("INSERT INTO app.items (id, votes) VALUES ($1, '{\"p\":{\"a\":3}}')", [id]);
