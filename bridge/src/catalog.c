@@ -30,6 +30,14 @@ static int	ntables;
 static char *ext_schema;
 static bool loaded;
 
+typedef struct retired_catalog
+{
+	table	   *tables;
+	struct retired_catalog *next;
+} retired_catalog;
+
+static retired_catalog *retired;	/* replaced catalogs that topics may still use */
+
 static char *
 quote_ident(const char *s)
 {
@@ -183,14 +191,23 @@ catalog_load(PGresult *res)
 
 	/*
 	 * A reconnect usually reads the same catalog again: keep the one rows and
-	 * channels point at instead of leaking a copy per reconnect.  A changed
-	 * catalog replaces it, and the old one stays allocated: topics may still
-	 * point at its tables.
+	 * channels point at instead of a copy per reconnect.  A changed catalog
+	 * replaces it, and the old one is retired, not freed: topics may still
+	 * point at its tables.  Catalogs change rarely (a table tracked or
+	 * untracked), so the retired ones stay small.
 	 */
 	if (loaded && same_tables(tables, ntables, ts, nt))
 	{
 		free_tables(ts, nt);
 		return true;
+	}
+	if (loaded)
+	{
+		retired_catalog *old = malloc(sizeof(retired_catalog));
+
+		old->tables = tables;
+		old->next = retired;
+		retired = old;
 	}
 	tables = ts;
 	ntables = nt;
