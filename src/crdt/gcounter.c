@@ -414,6 +414,31 @@ lk_gcounter_absorb(lk_gcounter *acc, const lk_gcounter *in, const lk_alloc *a, l
 	return LK_OK;
 }
 
+/* Node ids are short: an inline loop beats a libc memcmp call per entry. */
+static inline bool
+same_bytes(const uint8_t *a, const char *b, size_t n)
+{
+	const uint8_t *c = (const uint8_t *) b;
+
+	while (n >= 8)
+	{
+		uint64_t	x,
+					y;
+
+		memcpy(&x, a, 8);
+		memcpy(&y, c, 8);
+		if (x != y)
+			return false;
+		a += 8;
+		c += 8;
+		n -= 8;
+	}
+	while (n--)
+		if (*a++ != *c++)
+			return false;
+	return true;
+}
+
 lk_code
 lk_gcounter_absorb_body(lk_gcounter *acc, lk_reader *r, const char *tname,
 						const lk_alloc *a, lk_error *err)
@@ -440,7 +465,7 @@ lk_gcounter_absorb_body(lk_gcounter *acc, lk_reader *r, const char *tname,
 			uint64_t	count;
 
 			if (!lk_read_u8(r, &len) || len != acc->e[i].node.len ||
-				!lk_read_bytes(r, len, &p) || memcmp(p, acc->e[i].node.p, len) != 0 ||
+				!lk_read_bytes(r, len, &p) || !same_bytes(p, acc->e[i].node.p, len) ||
 				!lk_read_varint(r, &count))
 				break;
 			if (count > acc->e[i].count)

@@ -55,6 +55,22 @@ grow(const lk_alloc *a, void *arr, uint32_t n, uint32_t *cap, size_t elsize)
 	return p;
 }
 
+/* Size an empty array for n items up front: one allocation instead of log2(n) copies. */
+static void *
+reserve_arr(const lk_alloc *a, void *arr, uint32_t used, uint32_t *cap, uint64_t n, size_t elsize)
+{
+	void	   *p;
+
+	if (n <= *cap)
+		return arr;
+	p = lk_malloc(a, (size_t) n * elsize);
+	if (used)
+		memcpy(p, arr, (size_t) used * elsize);
+	lk_free(a, arr);
+	*cap = (uint32_t) n;
+	return p;
+}
+
 static uint32_t
 push_node(lk_orset *s, lk_str id, const lk_alloc *a)
 {
@@ -321,6 +337,8 @@ lk_orset_decode(const uint8_t *buf, size_t len, const lk_alloc *a, lk_orset *out
 		return bad(out, a, err, "The element count exceeds the limit.");
 	if (nelems > (uint64_t) (r.end - r.p) / 3)
 		return bad(out, a, err, "The element count exceeds the data.");
+	out->elems = reserve_arr(a, out->elems, out->nelems, &out->cap_elems, nelems, sizeof(lk_oelem));
+	out->dots = reserve_arr(a, out->dots, out->ndots, &out->cap_dots, nelems, sizeof(lk_dot));
 	for (uint64_t i = 0; i < nelems; i++)
 	{
 		uint64_t	elen,
@@ -866,6 +884,10 @@ lk_orset_merge(const lk_orset *a, const lk_orset *b, const lk_alloc *al, lk_orse
 				k = 0;
 
 	lk_orset_init(out);
+	out->nodes = reserve_arr(al, NULL, 0, &out->cap_nodes, (uint64_t) a->nnodes + b->nnodes, sizeof(lk_onode));
+	out->ranges = reserve_arr(al, NULL, 0, &out->cap_ranges, (uint64_t) a->nranges + b->nranges, sizeof(lk_range));
+	out->elems = reserve_arr(al, NULL, 0, &out->cap_elems, (uint64_t) a->nelems + b->nelems, sizeof(lk_oelem));
+	out->dots = reserve_arr(al, NULL, 0, &out->cap_dots, (uint64_t) a->ndots + b->ndots, sizeof(lk_dot));
 	while (i < a->nnodes || k < b->nnodes)
 	{
 		int			c = i == a->nnodes ? 1 : k == b->nnodes ? -1 :
