@@ -42,7 +42,14 @@ FORMAT_SRCS = $(CORE_SRCS) $(PG_SRCS) $(wildcard src/crdt/*.h src/pg/*.h bridge/
 format:
 	clang-format -i $(FORMAT_SRCS)
 
+BRIDGE_SRCS = $(wildcard bridge/src/*.c)
+
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 		--suppress=missingIncludeSystem -Isrc/crdt src/crdt
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+		--suppress=missingIncludeSystem --library=bridge/cppcheck.cfg \
+		-Isrc/crdt -Ibridge/src bridge/src
 	clang-tidy --quiet $(CORE_SRCS) -- -Isrc/crdt -std=c11
+	clang-tidy --quiet $(BRIDGE_SRCS) -- -Ibridge/src -Isrc/crdt \
+		$(shell pkg-config --cflags libpq) -std=gnu11 -D_GNU_SOURCE

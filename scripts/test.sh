@@ -61,6 +61,10 @@ fi
 port=$(scripts/cluster.sh start "$work/pg") || { echo "0 passed, 1 failed"; exit 1; }
 export PGHOST=$work/pg/sock PGPORT=$port PGUSER=postgres
 
+lint() {
+	if make -s lint; then echo "lint: 1 passed, 0 failed"; else echo "lint: 0 passed, 1 failed"; return 1; fi
+}
+
 regress() {
 	local status
 	make -s installcheck >"$work/regress.out" 2>&1
@@ -72,6 +76,7 @@ regress() {
 }
 
 suite regress regress
+suite lint lint
 suite dump_restore bash test/dump_restore.sh "$PGHOST" "$PGPORT"
 suite readme bash test/readme.sh
 suite unit make -s -C test unit

@@ -979,8 +979,11 @@ closed(conn *c)
 	ip_add(c->ip, -1);
 	M.connections--;
 	lws_sul_cancel(&c->timer);
-	while (c->channels.head)
-		channel_free(lws_container_of(c->channels.head, channel, conn_link));
+	lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, c->channels.head)
+	{
+		channel_free(lws_container_of(d, channel, conn_link));
+	}
+	lws_end_foreach_dll_safe(d, d1);
 	lws_dll2_remove(&c->all_link);
 	c->wsi = NULL;
 	conn_unref(c);
