@@ -1,9 +1,11 @@
 // The process around the protocol: flags and --help, /healthz and /metrics,
 // the per-address connection limit, startup and graceful shutdown.
 import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
 import net from 'node:net';
 import { after, describe, test } from 'node:test';
 import {
+	BRIDGE_BIN, DATABASE_URL, sleep,
 	CAPS, connect, disconnect, freePort, join, rawTcp, rawWs, runBridge, sql, startBridge, teardown, tryWs, uniqueKey, waitFor,
 	withTimeout,
 } from './lib/harness.mjs';
@@ -68,6 +70,27 @@ describe('command line', () => {
 		const env = await runBridge([], { LANIAKEA_MAX_PER_IP: 'many' });
 		assert.equal(env.code, 2);
 		assert.match(env.stderr, /invalid value "many" for LANIAKEA_MAX_PER_IP/);
+	});
+
+	test('two_bridge_processes_share_one_port', async () => {
+		const a = await startBridge({ name: 'share-a' });
+		const b = spawn(BRIDGE_BIN, ['--port', String(a.port)], {
+			env: { ...process.env, DATABASE_URL }, stdio: 'ignore',
+		});
+		try {
+			await sleep(1000);
+			assert.equal(b.exitCode, null, 'the second process on the same port is still running');
+			const sockets = [];
+			for (let i = 0; i < 40; i++) sockets.push(await connect(a));
+			await waitFor(() => {
+				const out = execFileSync('ss', ['-Htnp', 'state', 'established', `( sport = :${a.port} )`]).toString();
+				const pids = new Set([...out.matchAll(/pid=(\d+)/g)].map((m) => m[1]));
+				return pids.has(String(a.proc.pid)) && pids.has(String(b.pid));
+			}, { what: 'connections served by both processes' });
+			for (const s of sockets) await disconnect(s);
+		} finally {
+			b.kill('SIGTERM');
+		}
 	});
 
 	test('port_that_cannot_be_bound_exits_1', async () => {
