@@ -26,7 +26,7 @@ all: bridge
 bridge:
 	$(MAKE) -C bridge
 
-.PHONY: bridge unit fuzz-smoke bench format lint
+.PHONY: bridge unit fuzz-smoke bench bench-types bench-track bench-bridge format lint
 
 unit:
 	$(MAKE) -C test unit
@@ -34,8 +34,17 @@ unit:
 fuzz-smoke:
 	$(MAKE) -C test fuzz-smoke
 
-bench:
+# every benchmark: the types (bench/run.sh), tracked tables, the bridge's fan-out
+bench: bench-types bench-track bench-bridge
+
+bench-types:
 	bash bench/run.sh
+
+bench-track:
+	bash bench/track/run.sh
+
+bench-bridge:
+	bash bench/bridge/run.sh
 
 FORMAT_SRCS = $(CORE_SRCS) $(PG_SRCS) $(wildcard src/crdt/*.h src/pg/*.h bridge/src/*.[ch])
 

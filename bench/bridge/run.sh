@@ -28,11 +28,9 @@ PEER_DIR=${PEER_DIR:-/tmp/lk-peer}; BRIDGE=$root/bridge/laniakea-bridge
 ulimit -n "$(ulimit -Hn)"
 [ -x "$BRIDGE" ] || { echo "build first: make" >&2; exit 1; }
 if [ ! -d "$PEER_DIR/node_modules/ws" ]; then
-  mkdir -p "$PEER_DIR"; cp /work/shared/peers/node-bridge/{package.json,package-lock.json,bridge.mjs} "$PEER_DIR/"
+  mkdir -p "$PEER_DIR"; cp "${LK_PEERS:-$root/../shared/peers}"/node-bridge/{package.json,package-lock.json,bridge.mjs} "$PEER_DIR/"
   (cd "$PEER_DIR" && npm ci --no-audit --no-fund >/dev/null)
 fi
-SHIM=$PEER_DIR/reuseport_shim.so   # see reuseport_shim.c: lws 4.1.6 does not set SO_REUSEPORT
-cc -shared -fPIC -O2 -o "$SHIM" "$here/reuseport_shim.c" -ldl
 cp "$here/load.mjs" "$PEER_DIR/lk-load.mjs"   # resolves `ws` from the peer's node_modules
 stamp=$(date -u +%Y%m%dT%H%M%SZ); out=$root/bench/out/bridge-$stamp; mkdir -p "$out"
 dir=$(mktemp -d /tmp/lk-bridge.XXXXXX)
@@ -66,10 +64,9 @@ wait_http() { for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$WSP/healthz"
 start_server() { # kind
   case $1 in
   bridge1|bridge2)
-    local n=${1#bridge} pre=
-    [ "$n" -gt 1 ] && pre=$SHIM
+    local n=${1#bridge}
     for i in $(seq 1 "$n"); do
-      LD_PRELOAD=$pre "$BRIDGE" --port "$WSP" --db "$DBURL" --max-per-ip 1000000 --idle-timeout 120 --log-level warn >>"$out/$1.log" 2>&1 &
+      "$BRIDGE" --port "$WSP" --db "$DBURL" --max-per-ip 1000000 --idle-timeout 120 --log-level warn >>"$out/$1.log" 2>&1 &
       pids+=($!)
     done ;;
   peer)
