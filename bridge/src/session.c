@@ -777,14 +777,7 @@ handle_join(conn *c, wire_msg *m)
 	{
 		M.join_errors_total++;
 		reply_error(c, m, err);
-		lws_dll2_remove(&ch->conn_link);
-		free(ch->pending.buckets);
-		if (ch->have)
-			json_decref(ch->have);
-		free(ch->topic);
-		free(ch->join_ref);
-		free(ch->join_msg_ref);
-		free(ch);
+		channel_free(ch);		/* never attached: hub_detach has nothing to undo */
 	}
 }
 

@@ -85,12 +85,9 @@ typedef struct counter_agg
 static counter_agg *
 agg_new(FunctionCallInfo fcinfo, lk_kind kind)
 {
-	MemoryContext aggctx;
-	counter_agg *agg;
+	MemoryContext aggctx = lk_pg_agg_context(fcinfo);
+	counter_agg *agg = MemoryContextAlloc(aggctx, sizeof(counter_agg));
 
-	if (!AggCheckCallContext(fcinfo, &aggctx))
-		elog(ERROR, "counter aggregate function called in non-aggregate context");
-	agg = MemoryContextAlloc(aggctx, sizeof(counter_agg));
 	lk_pg_context_alloc(&agg->alloc, aggctx);
 	lk_state_init(&agg->acc, kind);
 	return agg;

@@ -101,6 +101,16 @@ lk_pg_arg_state(FunctionCallInfo fcinfo, int n, lk_kind kind, lk_state *out)
 	lk_pg_check(lk_state_decode(p, len, kind, &lk_pg_alloc, out, &err), &err);
 }
 
+MemoryContext
+lk_pg_agg_context(FunctionCallInfo fcinfo)
+{
+	MemoryContext aggctx;
+
+	if (!AggCheckCallContext(fcinfo, &aggctx))
+		elog(ERROR, "laniakea aggregate function called in non-aggregate context");
+	return aggctx;
+}
+
 void
 lk_pg_buf_init(lk_buf *b, size_t cap)
 {

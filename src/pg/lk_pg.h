@@ -49,6 +49,9 @@ lk_pg_bytes(struct varlena *v, size_t *len)
 /* Decode argument n, expected to be of the given kind (0: any). */
 void		lk_pg_arg_state(FunctionCallInfo fcinfo, int n, lk_kind kind, lk_state *out);
 
+/* The aggregate context of an aggregate support function; an error elsewhere. */
+MemoryContext lk_pg_agg_context(FunctionCallInfo fcinfo);
+
 /* Encode a state into a new varlena. */
 struct varlena *lk_pg_state_datum(const lk_state *s);
 

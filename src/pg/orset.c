@@ -127,12 +127,9 @@ typedef struct orset_agg
 static orset_agg *
 orset_agg_new(FunctionCallInfo fcinfo)
 {
-	MemoryContext aggctx;
-	orset_agg  *agg;
+	MemoryContext aggctx = lk_pg_agg_context(fcinfo);
+	orset_agg  *agg = MemoryContextAllocZero(aggctx, sizeof(orset_agg));
 
-	if (!AggCheckCallContext(fcinfo, &aggctx))
-		elog(ERROR, "orset aggregate function called in non-aggregate context");
-	agg = MemoryContextAllocZero(aggctx, sizeof(orset_agg));
 	lk_pg_context_alloc(&agg->alloc, aggctx);
 	return agg;
 }
