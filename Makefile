@@ -26,7 +26,7 @@ all: bridge
 bridge:
 	$(MAKE) -C bridge
 
-.PHONY: bridge unit fuzz-smoke bench bench-types bench-track bench-bridge format lint
+.PHONY: bridge unit fuzz-smoke bench bench-types bench-track bench-bridge soak format lint
 
 unit:
 	$(MAKE) -C test unit
@@ -45,6 +45,10 @@ bench-track:
 
 bench-bridge:
 	bash bench/bridge/run.sh
+
+# the long replication soak (not in CI): 4 nodes, more clients and operations
+soak:
+	bash test/cluster/soak.sh
 
 FORMAT_SRCS = $(CORE_SRCS) $(PG_SRCS) $(wildcard src/crdt/*.h src/pg/*.h bridge/src/*.[ch])
 
