@@ -9,6 +9,7 @@ command -v chromium >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install
 [ -d node_modules ] || npm ci --silent --no-audit --no-fund
 [ -d "$top/client/node_modules" ] || (cd "$top/client" && npm ci --silent --no-audit --no-fund)
 
+export PGOPTIONS='-c client_min_messages=warning'
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS lk_browser" -c "CREATE DATABASE lk_browser" &&
 	psql -X -q -d lk_browser -v ON_ERROR_STOP=1 -c "CREATE EXTENSION laniakea" -f "$top/examples/demo.sql" >/dev/null ||
 	{ echo "browser: 0 passed, 1 failed"; exit 1; }
