@@ -20,6 +20,9 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initi
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies: a changed struct must rebuild every object
+$(OBJS): $(wildcard src/crdt/*.h src/pg/*.h)
+
 # `make` also builds the bridge (bridge/laniakea-bridge)
 all: bridge
 

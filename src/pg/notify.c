@@ -340,8 +340,14 @@ notify_trigger(PG_FUNCTION_ARGS)
 		if (nnull)
 			continue;
 		np = lk_pg_bytes(column_bytes(nd), &nlen);
-		lk_pg_check(lk_state_decode(np, nlen, tr->crdt[i].kind, &lk_pg_alloc, &ns, &err), &err);
-		if (!onull)
+		if (onull)
+		{
+			/* the whole new state is the delta: keep its bytes, no decoding */
+			delta = MemoryContextAlloc(TopTransactionContext, VARHDRSZ + nlen);
+			SET_VARSIZE(delta, VARHDRSZ + nlen);
+			memcpy(VARDATA(delta), np, nlen);
+		}
+		else
 		{
 			size_t		olen;
 			const uint8_t *op = lk_pg_bytes(column_bytes(od), &olen);
@@ -350,13 +356,13 @@ notify_trigger(PG_FUNCTION_ARGS)
 
 			if (olen == nlen && memcmp(op, np, nlen) == 0)
 				continue;
+			lk_pg_check(lk_state_decode(np, nlen, tr->crdt[i].kind, &lk_pg_alloc, &ns, &err), &err);
 			lk_pg_check(lk_state_decode(op, olen, tr->crdt[i].kind, &lk_pg_alloc, &os, &err), &err);
 			lk_pg_check(lk_state_delta(&os, &ns, &lk_pg_alloc, &d, &err), &err);
-			ns = d;
+			old = MemoryContextSwitchTo(TopTransactionContext);
+			delta = lk_pg_state_datum(&d);
+			MemoryContextSwitchTo(old);
 		}
-		old = MemoryContextSwitchTo(TopTransactionContext);
-		delta = lk_pg_state_datum(&ns);
-		MemoryContextSwitchTo(old);
 		c->col_json[c->ncol] = tr->crdt[i].json_name;
 		c->kinds[c->ncol] = tr->crdt[i].kind;
 		c->deltas[c->ncol] = delta;
@@ -369,7 +375,7 @@ notify_trigger(PG_FUNCTION_ARGS)
 	c->level = GetCurrentTransactionNestLevel();
 	c->topic = MemoryContextStrdup(TopTransactionContext,
 								   psprintf("crdt:%s:%s", tr->name, key));
-	c->table_json = json_string(TopTransactionContext, tr->name);
+	c->table_json = tr->name_json;
 	c->key_json = json_string(TopTransactionContext, key);
 	record(c);
 	return PointerGetDatum(NULL);

@@ -156,6 +156,7 @@ build(tracked_rel *tr, Relation rel)
 						RelationGetRelationName(rel))));
 	tr->name = strcmp(nsp, "public") == 0 ? pstrdup(RelationGetRelationName(rel)) :
 		psprintf("%s.%s", nsp, RelationGetRelationName(rel));
+	tr->name_json = json_string(tr->name);
 	tr->upsert = NULL;
 	MemoryContextSwitchTo(old);
 }

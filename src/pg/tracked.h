@@ -34,6 +34,7 @@ typedef struct tracked_rel
 	int			ncrdt;
 	tracked_column *crdt;		/* in attnum order */
 	char	   *name;			/* relation name, schema-qualified unless public */
+	char	   *name_json;		/* the same as a JSON string literal */
 	SPIPlanPtr	upsert;			/* made on first use, see merge_trigger.c */
 } tracked_rel;
 
