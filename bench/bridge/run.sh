@@ -10,7 +10,7 @@
 # RSS again (idle bytes per connection), then drive NOTIFYs with pgbench at a fixed rate:
 #   low  — max(1, LOW_SUBFRAMES/N) NOTIFYs/s: commit->receive latency p50/p95/p99 at the clients;
 #   high — HIGH_SUBFRAMES/N NOTIFYs/s (offered frames/s = HIGH_SUBFRAMES): frames/s received
-#          (run last: clients that fall behind keep a backlog; PERF=1 profiles the bridge here).
+#          (run last: clients that fall behind keep a backlog; PERF=1 profiles the bridge here, PERF=low at the low rate).
 # Each (server, N) block uses its own port (WS_PORT + block), so sockets of a killed
 # server still closing cannot block the next bind.
 # Input, identical for both servers: SELECT pg_notify('laniakea', <payload>) where the
@@ -24,7 +24,7 @@ here=$(cd "$(dirname "$0")" && pwd); root=$(cd "$here/../.." && pwd)
 NS=${NS:-"1000 10000"}; SERVERS=${SERVERS:-"bridge1 bridge2 peer"}
 DUR=${DUR:-5}; LOW_SUBFRAMES=${LOW_SUBFRAMES:-5000}; HIGH_SUBFRAMES=${HIGH_SUBFRAMES:-400000}
 PGP=${PGPORT_BENCH:-60120}; WSP0=${WS_PORT:-61100}; WSP=$WSP0; block=0
-PEER_DIR=${PEER_DIR:-/tmp/lk-peer}; BRIDGE=$root/bridge/laniakea-bridge
+LOADGEN=${LOADGEN:-c}; PEER_DIR=${PEER_DIR:-/tmp/lk-peer}; BRIDGE=$root/bridge/laniakea-bridge
 ulimit -n "$(ulimit -Hn)"
 [ -x "$BRIDGE" ] || { echo "build first: make" >&2; exit 1; }
 if [ ! -d "$PEER_DIR/node_modules/ws" ]; then
@@ -34,6 +34,7 @@ fi
 cp "$here/load.mjs" "$PEER_DIR/lk-load.mjs"   # resolves `ws` from the peer's node_modules
 stamp=$(date -u +%Y%m%dT%H%M%SZ); out=$root/bench/out/bridge-$stamp; mkdir -p "$out"
 dir=$(mktemp -d /tmp/lk-bridge.XXXXXX)
+[ "$LOADGEN" = c ] && cc -O2 -Wall -o "$dir/loadgen" "$here/loadgen.c"
 pids=(); loadpid=
 stop_servers() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done; pids=(); }
 cleanup() {
@@ -91,8 +92,13 @@ for server in $SERVERS; do
     tag=$server-$N; WSP=$((WSP0 + block)); block=$((block + 1))
     start_server "$server"
     rss0=$(rss_kb "${pids[@]}")
-    W=$(( N <= 2000 ? 2 : 4 ))
-    coproc LG { cd "$PEER_DIR" && exec node lk-load.mjs "ws://127.0.0.1:$WSP/socket/websocket?vsn=2.0.0" crdt:bench:1 "$N" "$W" 2>>"$out/load-$tag.err"; }
+    if [ "$LOADGEN" = c ]; then
+      W=${WORKERS:-2}
+      coproc LG { exec "$dir/loadgen" 127.0.0.1 "$WSP" "/socket/websocket?vsn=2.0.0" crdt:bench:1 "$N" "$W" 2>>"$out/load-$tag.err"; }
+    else
+      W=$(( N <= 2000 ? 2 : 4 ))
+      coproc LG { cd "$PEER_DIR" && exec node lk-load.mjs "ws://127.0.0.1:$WSP/socket/websocket?vsn=2.0.0" crdt:bench:1 "$N" "$W" 2>>"$out/load-$tag.err"; }
+    fi
     loadpid=$LG_PID
     read -r _ conn failed <<<"$(lg connect)"
     [ "$conn" = "$N" ] || { echo "$tag: only $conn of $N subscribers joined ($failed failed)" >&2; exit 1; }
@@ -104,7 +110,7 @@ for server in $SERVERS; do
         mode=${run%:*} rate=${run#*:}
         case " $modes " in *" $mode "*) ;; *) continue ;; esac
         perfpid=
-        if [ -n "${PERF:-}" ] && [ "$server" != peer ] && [ "$rate" != "$low" ]; then
+        if [ -n "${PERF:-}" ] && [ "$server" != peer ] && { { [ "$PERF" = low ] && [ "$rate" = "$low" ] && [ "$mode" = notify ]; } || { [ "$PERF" != low ] && [ "$rate" != "$low" ]; }; }; then
           perf record -q -F 499 -g -o "$out/perf-$tag.data" -p "$(IFS=,; echo "${pids[*]}")" -- sleep "$DUR" 2>/dev/null & perfpid=$!
         fi
         drive "$out/$mode.sql" "$rate"

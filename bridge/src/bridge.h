@@ -101,6 +101,7 @@ typedef struct conn
 	size_t		rx_len;
 	lws_sorted_usec_list_t timer;
 	bool		closing;
+	bool		want_write;		/* lws_callback_on_writable asked, not yet served */
 	lws_dll2_t	all_link;		/* in the list of every conn */
 } conn;
 
