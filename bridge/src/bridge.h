@@ -102,6 +102,7 @@ typedef struct conn
 	lws_sorted_usec_list_t timer;
 	bool		closing;
 	bool		want_write;		/* lws_callback_on_writable asked, not yet served */
+	bool		unmasked;		/* sent an unmasked frame: close with 1002 */
 	lws_dll2_t	all_link;		/* in the list of every conn */
 } conn;
 

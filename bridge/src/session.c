@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "guard.h"
 #include "metrics.h"
 #include "wire.h"
 
@@ -884,8 +885,9 @@ filter(struct lws *wsi, pss *p)
 		const char *tok = NULL;
 
 		tok = lws_get_urlarg_by_name(wsi, "token=", token, sizeof(token));
-		if (!tok && lws_hdr_copy(wsi, token, sizeof(token), WSI_TOKEN_PROTOCOL) > 0)
-			tok = from_protocol = auth_token_from_protocols(token);
+		/* the guard's copy: lws keeps only the first 126 bytes of this header */
+		if (!tok && guard_protocol(lws_get_socket_fd(wsi)))
+			tok = from_protocol = auth_token_from_protocols(guard_protocol(lws_get_socket_fd(wsi)));
 		if (!auth_verify(CFG.jwt_secret, tok, &p->claims, &why))
 		{
 			free(from_protocol);
@@ -1015,6 +1017,8 @@ static int
 writeable(struct lws *wsi, conn *c)
 {
 	c->want_write = false;
+	if (c->unmasked)
+		close_conn(c, LWS_CLOSE_STATUS_PROTOCOL_ERR, "client frames must be masked");
 	if (c->closing && c->ring_count == 0)
 		return -1;
 	if (c->ring_count == 0)
@@ -1056,6 +1060,24 @@ closed(conn *c)
 	conn_unref(c);
 }
 
+/*
+ * The guard cut an unmasked frame out of c's input: fail the connection (RFC
+ * 6455 5.1) at the next writable event.  The guard reports from inside lws's
+ * read, before lws has served the frames that preceded the bad one in the same
+ * read; closing later lets their replies go out first.
+ */
+static void
+unmasked_frame(void *user)
+{
+	conn	   *c = user;
+
+	if (!c->wsi || c->unmasked)
+		return;
+	M.protocol_errors_total++;
+	c->unmasked = true;
+	request_write(c);
+}
+
 static int
 callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
@@ -1069,6 +1091,10 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 				map_init(&per_ip);
 				ip_map_ready = true;
 			}
+			guard_init(unmasked_frame);
+			break;
+		case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+			guard_watch((int) (intptr_t) in);
 			break;
 		case LWS_CALLBACK_HTTP:
 			return http_serve(wsi, &p->http, (const char *) in);
@@ -1093,6 +1119,7 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 				p->c = c;
 				ip_add(c->ip, 1);
 				lws_dll2_add_tail(&c->all_link, &all_conns);
+				guard_bind(lws_get_socket_fd(wsi), c);
 				M.connections++;
 				M.connections_total++;
 				break;
@@ -1102,6 +1129,7 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 		case LWS_CALLBACK_SERVER_WRITEABLE:
 			return p->c ? writeable(wsi, p->c) : -1;
 		case LWS_CALLBACK_CLOSED:
+			guard_bind(lws_get_socket_fd(wsi), NULL);
 			if (p->c)
 				closed(p->c);
 			p->c = NULL;

@@ -106,12 +106,9 @@ describe('broken clients', () => {
 	});
 
 	// RFC 6455 5.1: a server must close the connection on an unmasked client
-	// frame.  libwebsockets 4.1 never checks the MASK bit on the server side
-	// (lws_ws_rx_sm only records it) and has no API that tells the bridge, so
-	// the frame is served: a known defect.
-	test('unmasked_client_frame_closes_that_connection', {
-		todo: 'libwebsockets 4.1 serves unmasked client frames and gives the bridge no way to tell',
-	}, async () => {
+	// frame.  libwebsockets 4.1 never checks the MASK bit; the bridge's guard
+	// (src/guard.c) cuts the frame out and the session closes with 1002.
+	test('unmasked_client_frame_closes_that_connection_with_1002', async () => {
 		const sock = await rawTcp(bridge);
 		sock.write(wsFrame(JSON.stringify([null, '1', 'phoenix', 'heartbeat', {}])));
 		await waitFor(() => sock.frames.length === 1, { what: 'the heartbeat reply' });
@@ -119,6 +116,37 @@ describe('broken clients', () => {
 		await withTimeout(sock.ended, 2000, 'the bridge to drop the connection');
 		const replies = sock.frames.filter((f) => f.opcode === 1).map((f) => JSON.parse(f.data.toString()));
 		assert.deepEqual(replies.map((r) => r[1]), ['1'], 'the unmasked frame was not served');
+		const close = sock.frames.find((f) => f.opcode === 8);
+		assert.ok(close, 'a close frame');
+		assert.equal(close.data.readUInt16BE(0), 1002);
+	});
+
+	test('frames_before_an_unmasked_one_in_the_same_packet_are_served', async () => {
+		const sock = await rawTcp(bridge);
+		sock.write(Buffer.concat([
+			wsFrame(JSON.stringify([null, '1', 'phoenix', 'heartbeat', {}])),
+			wsFrame(JSON.stringify([null, '2', 'phoenix', 'heartbeat', {}]), { mask: false }),
+			wsFrame(JSON.stringify([null, '3', 'phoenix', 'heartbeat', {}])),
+		]));
+		await withTimeout(sock.ended, 2000, 'the bridge to drop the connection');
+		const replies = sock.frames.filter((f) => f.opcode === 1).map((f) => JSON.parse(f.data.toString()));
+		assert.deepEqual(replies.map((r) => r[1]), ['1'], 'only the frame before the unmasked one was served');
+		assert.equal(sock.frames.find((f) => f.opcode === 8)?.data.readUInt16BE(0), 1002);
+	});
+
+	test('masked_frames_split_at_every_byte_are_served', async () => {
+		// the guard holds back a frame header split across reads; it must never stall one
+		const sock = await rawTcp(bridge);
+		sock.setNoDelay(true);
+		const bytes = Buffer.concat([1, 2].map((r) => wsFrame(JSON.stringify([null, String(r), 'phoenix', 'heartbeat', { pad: 'x'.repeat(200 * r) }]))));
+		for (let i = 0; i < bytes.length; i++) {
+			sock.write(bytes.subarray(i, i + 1));
+			if (i < 24) await sleep(5);	// the headers, one TCP segment per byte
+		}
+		await waitFor(() => sock.frames.filter((f) => f.opcode === 1).length === 2, { what: 'both heartbeat replies' });
+		const replies = sock.frames.filter((f) => f.opcode === 1).map((f) => JSON.parse(f.data.toString()));
+		assert.deepEqual(replies.map((r) => r[1]), ['1', '2']);
+		sock.destroy();
 	});
 
 	test('unmasked_client_frame_leaves_other_clients_unaffected', async () => {
