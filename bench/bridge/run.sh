@@ -86,6 +86,9 @@ drive() { # sqlfile rate -> sets REP, CPU, T0
   REP=$(lg report); CPU=$(( $(cpu_ticks "${pids[@]}") - c0 ))
 }
 echo "# bench/bridge $(date -u +%FT%TZ) dur=${DUR}s nproc=$(nproc) load_before=$(cut -d' ' -f1-3 /proc/loadavg)" | tee "$out/table.md"
+# the kernel's floor: bare send() of one 60-byte message to each of 5000 loopback sockets
+cc -O2 -Wall -o "$dir/sendfloor" "$here/sendfloor.c"
+"$dir/sendfloor" 5000 10 60 | tee -a "$out/table.md"
 echo "server N workers connected socks_per_proc rss0_kb rssN_kb mode rate sent frames frames_per_s expected p50 p95 p99 samples server_cpu_s load1" >"$out/raw.txt"
 for server in $SERVERS; do
   for N in $NS; do
