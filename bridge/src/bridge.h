@@ -42,6 +42,8 @@ typedef struct row
 	cell	   *cells;			/* t->ncol */
 	lws_dll2_owner_t subs;		/* channels joined to this row topic */
 	lws_dll2_owner_t waiting;	/* channels whose join waits for the load */
+	uint64_t	version;		/* bumped whenever cells change */
+	struct fragment *frags;		/* encodings shared by throttled subscribers (fragment.h) */
 	bool		pinned;			/* its table topic has subscribers */
 	bool		loaded;
 	bool		loading;
@@ -82,7 +84,7 @@ typedef struct channel
 	lws_dll2_t	conn_link;		/* in conn->channels */
 	map			pending;		/* row topic → pending */
 	size_t		pending_bytes;
-	lws_usec_t	last_flush;
+	uint64_t	last_tick;		/* the grid point of the last flush (throttled profiles) */
 	lws_usec_t	due;			/* 0: nothing scheduled */
 } channel;
 

@@ -17,6 +17,7 @@
 
 #include "arena.h"
 #include "db.h"
+#include "fragment.h"
 #include "lk_json.h"
 #include "metrics.h"
 #include "wire.h"
@@ -100,6 +101,7 @@ row_maybe_free(row *r)
 	if (r->subs.count || r->waiting.count || r->pinned || r->loading)
 		return;
 	map_del(&rows, r->topic);
+	fragment_free_all(r);
 	for (int i = 0; i < r->t->ncol; i++)
 		cell_clear(&r->cells[i]);
 	free(r->cells);
@@ -148,6 +150,7 @@ merge_texts(row *r, PGresult *res, int tuple, int first_col)
 								   &err) == LK_OK)
 			cell_merge(&r->cells[i], r->t->cols[i].kind, &s, arena_alloc(a));
 	}
+	r->version++;
 	arena_free(a);
 }
 
@@ -455,6 +458,7 @@ apply(table *t, const char *key, lk_state *deltas, uint64_t ts, const lk_alloc *
 	for (int i = 0; i < t->ncol; i++)
 		if (deltas[i].kind)
 			cell_merge(&r->cells[i], t->cols[i].kind, &deltas[i], a);
+	r->version++;
 	if (r->subs.count)
 		rf = delta_frame(r->topic, r, deltas);
 	if (tb && tb->subs.count)

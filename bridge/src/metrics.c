@@ -47,6 +47,11 @@ metrics_render(lk_buf *b)
 	line(b, "laniakea_pushes_total", "counter", "Client pushes executed.", M.pushes_total);
 	line(b, "laniakea_push_errors_total", "counter", "Client pushes refused or failed.", M.push_errors_total);
 	line(b, "laniakea_pg_reconnects_total", "counter", "Reconnections to PostgreSQL.", M.pg_reconnects_total);
+	line(b, "laniakea_fragments_encoded_total", "counter",
+		 "Rows encoded for throttled (constrained, minimal) subscribers.", M.fragments_encoded_total);
+	line(b, "laniakea_fragments_shared_total", "counter",
+		 "Encodings of rows reused for another throttled subscriber with the same content.",
+		 M.fragments_shared_total);
 	line(b, "laniakea_culled_clients_total", "counter",
 		 "Clients that fell behind their pending cap and were resent full state.", M.culled_total);
 	line(b, "laniakea_protocol_errors_total", "counter", "Connections closed for a bad frame.",

@@ -22,6 +22,8 @@ typedef struct metrics
 	uint64_t	pg_reconnects_total;
 	uint64_t	culled_total;	/* clients dropped or resent full state for lagging */
 	uint64_t	protocol_errors_total;
+	uint64_t	fragments_encoded_total;	/* throttled subscribers' row encodings made */
+	uint64_t	fragments_shared_total; /* ... and reused for another subscriber */
 	/* NOTIFY commit → frame queued, in microseconds: sum, count and buckets */
 	uint64_t	lag_us_sum;
 	uint64_t	lag_count;

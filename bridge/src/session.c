@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "fragment.h"
 #include "guard.h"
 #include "metrics.h"
 #include "wire.h"
@@ -268,7 +269,8 @@ channel_joined(channel *ch)
 	lk_buf_put_u8(&b, '}');
 	lk_buf_put_u8(&b, '\0');
 	ch->joined = true;
-	ch->last_flush = lws_now_usecs();
+	if (profile_period(ch->prof))
+		ch->last_tick = (uint64_t) lws_now_usecs() / (uint64_t) profile_period(ch->prof);
 	M.joins_total++;
 	send_and_release(c, wire_reply(ch->join_ref, ch->join_msg_ref, ch->topic, true,
 								   (const char *) b.data));
@@ -317,6 +319,23 @@ mark_resync(const char *key, void *value, void *arg)
 	p->resync = true;
 }
 
+/*
+ * Throttled channels flush on a grid of their period (multiples of it on the
+ * monotonic clock), at most once per grid point: the subscribers of a row that
+ * keep up then flush together with the same content and share one encoding
+ * (fragment.h).  Within any second that is at most 1000 / period flushes,
+ * plus one where a window spans both ends.
+ */
+static lws_usec_t
+next_tick(const channel *ch, lws_usec_t period)
+{
+	uint64_t	tick = (uint64_t) lws_now_usecs() / (uint64_t) period + 1;
+
+	if (tick <= ch->last_tick)
+		tick = ch->last_tick + 1;
+	return (lws_usec_t) (tick * (uint64_t) period);
+}
+
 static void
 schedule(channel *ch)
 {
@@ -332,9 +351,7 @@ schedule(channel *ch)
 	}
 	if (ch->due == 0)
 	{
-		lws_usec_t	now = lws_now_usecs();
-
-		ch->due = ch->last_flush + period > now ? ch->last_flush + period : now;
+		ch->due = next_tick(ch, period);
 		arm_timer(c);
 	}
 }
@@ -467,35 +484,50 @@ row_html(lk_buf *out, const row *r, const lk_alloc *a)
 	lk_json_put_string(out, lk_str_make((const char *) h.data, h.len));
 }
 
-/* One pending row as a batch member or event payload. */
-static void
-pending_json(lk_buf *b, channel *ch, pending *p, const lk_alloc *a)
+/*
+ * One pending row as a batch member or event payload: r's cached fragment when
+ * another subscriber had the same content, else encoded here and cached.
+ */
+static const fragment *
+pending_fragment(channel *ch, pending *p, frag_kind *kind)
 {
 	row		   *r = p->r;
 	bool		full = p->resync || ch->prof == PROFILE_MINIMAL;
+	const fragment *f;
+	lk_buf		b;
+	arena	   *ar;
 	bool		first = true;
 
-	lk_buf_put_str(b, "{\"key\":");
-	wire_string(b, r->key);
-	lk_buf_put_str(b, full ? ",\"state\":{" : ",\"deltas\":{");
+	*kind = !full ? FRAG_DELTA : ch->prof == PROFILE_MINIMAL ? FRAG_STATE_HTML : FRAG_STATE;
+	if ((f = fragment_find(r, *kind, p->cells)) != NULL)
+		return f;
+	ar = arena_new();
+	lk_buf_init(&b, &lk_std_alloc, 256);
+	lk_buf_put_str(&b, "{\"key\":");
+	wire_string(&b, r->key);
+	lk_buf_put_str(&b, full ? ",\"state\":{" : ",\"deltas\":{");
 	for (int i = 0; i < r->t->ncol; i++)
 	{
 		if (!full && !p->cells[i].bytes)
 			continue;
 		if (!first)
-			lk_buf_put_u8(b, ',');
+			lk_buf_put_u8(&b, ',');
 		first = false;
-		wire_string(b, r->t->cols[i].name);
-		lk_buf_put_u8(b, ':');
-		cell_json(full ? &r->cells[i] : &p->cells[i], r->t->cols[i].kind, a, b);
+		wire_string(&b, r->t->cols[i].name);
+		lk_buf_put_u8(&b, ':');
+		cell_json(full ? &r->cells[i] : &p->cells[i], r->t->cols[i].kind, arena_alloc(ar), &b);
 	}
-	lk_buf_put_u8(b, '}');
-	if (ch->prof == PROFILE_MINIMAL)
+	lk_buf_put_u8(&b, '}');
+	if (*kind == FRAG_STATE_HTML)
 	{
-		lk_buf_put_str(b, ",\"html\":");
-		row_html(b, r, a);
+		lk_buf_put_str(&b, ",\"html\":");
+		row_html(&b, r, arena_alloc(ar));
 	}
-	lk_buf_put_u8(b, '}');
+	lk_buf_put_u8(&b, '}');
+	f = fragment_store(r, *kind, p->cells, &b);
+	lk_free(&lk_std_alloc, b.data);
+	arena_free(ar);
+	return f;
 }
 
 typedef struct flush_ctx
@@ -523,15 +555,14 @@ flush_channel(channel *ch)
 {
 	conn	   *c = ch->conn;
 	flush_ctx	fc = {ch, NULL, 0};
-	arena	   *ar;
 	bool		batch = ch->tb && ch->prof != PROFILE_FULL;
 	size_t		sent = 0;
+	frag_kind	k;
 
 	if (ch->pending.count == 0 || !c->wsi)
 		return;
 	fc.v = malloc(ch->pending.count * sizeof(pending *));
 	map_each(&ch->pending, collect_pending, &fc);
-	ar = arena_new();
 	if (batch)
 	{
 		lk_buf		b;
@@ -541,9 +572,11 @@ flush_channel(channel *ch)
 		lk_buf_put_str(&b, "{\"rows\":[");
 		for (size_t i = 0; i < fc.n; i++)
 		{
+			const fragment *f = pending_fragment(ch, fc.v[i], &k);
+
 			if (i)
 				lk_buf_put_u8(&b, ',');
-			pending_json(&b, ch, fc.v[i], arena_alloc(ar));
+			lk_buf_put(&b, f->json.data, f->json.len);
 		}
 		lk_buf_put_str(&b, "]}");
 		wire_end(&b);
@@ -556,12 +589,19 @@ flush_channel(channel *ch)
 		for (; sent < fc.n && c->ring_count < CONN_RING - 4; sent++)
 		{
 			pending    *p = fc.v[sent];
+			const fragment *f = pending_fragment(ch, p, &k);
+			const char *event = k == FRAG_DELTA ? "delta" : "state";
 			lk_buf		b;
-			bool		full = p->resync || ch->prof == PROFILE_MINIMAL;
 
-			lk_buf_init(&b, &lk_std_alloc, 256);
-			wire_begin(&b, NULL, NULL, ch->topic, full ? "state" : "delta");
-			pending_json(&b, ch, p, arena_alloc(ar));
+			if (!ch->tb)
+			{
+				/* a row topic: the frame itself is shared */
+				send_and_release(c, fragment_frame(p->r, k, event));
+				continue;
+			}
+			lk_buf_init(&b, &lk_std_alloc, f->json.len + 64);
+			wire_begin(&b, NULL, NULL, ch->topic, event);
+			lk_buf_put(&b, f->json.data, f->json.len);
 			wire_end(&b);
 			send_and_release(c, frame_from_buf(&b));
 			lk_free(&lk_std_alloc, b.data);
@@ -573,9 +613,9 @@ flush_channel(channel *ch)
 		map_del(&ch->pending, fc.v[i]->r->topic);
 		pending_free(NULL, fc.v[i], NULL);
 	}
-	arena_free(ar);
 	free(fc.v);
-	ch->last_flush = lws_now_usecs();
+	if (ch->due)
+		ch->last_tick = ch->due / profile_period(ch->prof);
 	ch->due = 0;
 	if (ch->pending.count)
 		schedule(ch);
@@ -596,7 +636,7 @@ timer_fired(lws_sorted_usec_list_t *sul)
 			if (c->ring_count < CONN_RING / 2)
 				flush_channel(ch);
 			else
-				ch->due = now + profile_period(ch->prof);	/* behind: try again later */
+				ch->due = next_tick(ch, profile_period(ch->prof));	/* behind: try again later */
 		}
 	}
 	lws_end_foreach_dll_safe(d, d1);

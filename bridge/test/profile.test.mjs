@@ -141,6 +141,36 @@ describe('profile rates under a burst', () => {
 		await bridge.stop();
 	});
 
+	test('throttled_subscribers_of_a_row_share_one_encoding_per_flush', async () => {
+		const bridge = await startBridge({ name: 'shared' });
+		const key = uniqueKey('share');
+		await sql('INSERT INTO feed (id) VALUES ($1)', [key]);
+		const topic = `crdt:feed:${key}`;
+		const constrained = [];
+		const minimal = [];
+		for (let i = 0; i < 12; i++) {
+			const socket = await connect(bridge);
+			(i < 8 ? constrained : minimal).push(await join(socket, topic, { node: `s${i}`, caps: i < 8 ? CAPS.constrained : CAPS.minimal }));
+		}
+		const before = (await bridge.metrics()).samples;
+		const updates = 4;
+		for (let u = 0; u < updates; u++) {
+			await sql("UPDATE feed SET likes = increment(likes, 'share', 1) WHERE id = $1", [key]);
+			await sleep(1100); // longer than the minimal period: each update is a flush of its own
+		}
+		const want = { share: updates };
+		const seen = (s) => s.channel.events.reduce((v, e) => gcMerge(v, e.event === 'delta' ? e.payload.deltas.likes : e.payload.state.likes), {});
+		await waitFor(() => [...constrained, ...minimal].every((s) => gcValue(seen(s)) === updates), { what: 'every subscriber to converge' });
+		for (const s of [...constrained, ...minimal]) assert.deepEqual(seen(s), want);
+		const after = (await bridge.metrics()).samples;
+		const encoded = after.laniakea_fragments_encoded_total - before.laniakea_fragments_encoded_total;
+		const shared = after.laniakea_fragments_shared_total - before.laniakea_fragments_shared_total;
+		// per update: one delta encoding for the 8 constrained, one state+HTML for the 4 minimal
+		assert.ok(encoded >= 2 && encoded <= 2 * updates + 2, `${encoded} encodings for ${updates} updates`);
+		assert.ok(shared >= (7 + 3) * updates - 6, `${shared} shared encodings`);
+		await bridge.stop();
+	});
+
 	test('minimal_html_is_escaped', async () => {
 		const bridge = await startBridge({ name: 'html' });
 		const key = uniqueKey('html');

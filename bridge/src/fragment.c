@@ -1,0 +1,114 @@
+/*
+ * fragment.c — per-row cache of throttled subscribers' encodings.
+ */
+#include "fragment.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+#include "wire.h"
+
+static fragment *
+slot(row *r, frag_kind k)
+{
+	if (!r->frags)
+		r->frags = calloc(FRAG_KINDS, sizeof(fragment));
+	return &r->frags[k];
+}
+
+static bool
+cells_equal(const cell *a, const cell *b, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (a[i].len != b[i].len || (a[i].len && memcmp(a[i].bytes, b[i].bytes, a[i].len) != 0))
+			return false;
+	return true;
+}
+
+static void
+clear(fragment *f, int ncol)
+{
+	if (f->cells)
+	{
+		for (int i = 0; i < ncol; i++)
+			cell_clear(&f->cells[i]);
+		free(f->cells);
+	}
+	lk_free(&lk_std_alloc, f->json.data);
+	frame_unref(f->frame);
+	memset(f, 0, sizeof(*f));
+}
+
+const fragment *
+fragment_find(row *r, frag_kind k, const cell *pending)
+{
+	fragment   *f = r->frags ? &r->frags[k] : NULL;
+	bool		fresh;
+
+	if (!f || !f->valid)
+		return NULL;
+	fresh = k == FRAG_DELTA ? cells_equal(f->cells, pending, r->t->ncol) : f->version == r->version;
+	if (!fresh)
+		return NULL;
+	M.fragments_shared_total++;
+	return f;
+}
+
+const fragment *
+fragment_store(row *r, frag_kind k, const cell *pending, const lk_buf *json)
+{
+	fragment   *f = slot(r, k);
+
+	clear(f, r->t->ncol);
+	f->valid = true;
+	f->version = r->version;
+	if (k == FRAG_DELTA)
+	{
+		f->cells = calloc(r->t->ncol, sizeof(cell));
+		for (int i = 0; i < r->t->ncol; i++)
+			if (pending[i].len)
+			{
+				f->cells[i].bytes = malloc(pending[i].len);
+				memcpy(f->cells[i].bytes, pending[i].bytes, pending[i].len);
+				f->cells[i].len = pending[i].len;
+			}
+	}
+	lk_buf_init(&f->json, &lk_std_alloc, json->len + 1);
+	lk_buf_put(&f->json, json->data, json->len);
+	M.fragments_encoded_total++;
+	return f;
+}
+
+frame *
+fragment_frame(row *r, frag_kind k, const char *event)
+{
+	fragment   *f = &r->frags[k];
+
+	if (!f->frame || strcmp(f->event, event) != 0)
+	{
+		lk_buf		b;
+
+		frame_unref(f->frame);
+		lk_buf_init(&b, &lk_std_alloc, f->json.len + 64);
+		wire_begin(&b, NULL, NULL, r->topic, event);
+		lk_buf_put(&b, f->json.data, f->json.len);
+		wire_end(&b);
+		f->frame = frame_from_buf(&b);
+		f->event = event;
+		lk_free(&lk_std_alloc, b.data);
+	}
+	frame_ref(f->frame);
+	return f->frame;
+}
+
+void
+fragment_free_all(row *r)
+{
+	if (!r->frags)
+		return;
+	for (int k = 0; k < FRAG_KINDS; k++)
+		clear(&r->frags[k], r->t->ncol);
+	free(r->frags);
+	r->frags = NULL;
+}
