@@ -13,8 +13,10 @@
  *  - HTTP: the request's header lines are read as they pass, unchanged.  The
  *    Sec-WebSocket-Protocol value is kept whole (lws is told to truncate its
  *    own copy, main.c), and at the end of an upgrade request the mode turns to
- *    WebSocket.  A request body is skipped by Content-Length; a chunked body
- *    ends the following (no upgrade can follow one).
+ *    WebSocket.  Request bodies are skipped as lws reads them (Content-Length
+ *    only).  Should lws upgrade a connection the guard did not see upgrade
+ *    (guard_upgraded), the two read the requests differently and the
+ *    connection fails: lws may hold unchecked frames.
  *  - WebSocket: frame headers are tracked across reads.  A frame without the
  *    mask bit is cut out of what lws sees, header and payload, and reported
  *    once, so the session closes with 1002.  Frames before it are served; of
@@ -49,8 +51,9 @@ typedef struct watch
 {
 	unsigned char mode;
 	bool		upgrade;		/* the current request asks for a WebSocket */
-	bool		chunked;
+	bool		length_seen;	/* the request had a Content-Length header */
 	bool		violated;		/* an unmasked frame was seen */
+	bool		reported;		/* ... and the session was told */
 	bool		dropping;		/* the current frame's payload is cut out */
 	unsigned char held_len;
 	unsigned char held[MAX_FRAME_HEADER];	/* an incomplete frame header */
@@ -79,6 +82,23 @@ static watch *
 lookup(int fd)
 {
 	return fd >= 0 && (size_t) fd < table_len ? table[fd] : NULL;
+}
+
+static void
+report(watch *w)
+{
+	if (w->violated && w->user && !w->reported && on_violation)
+	{
+		w->reported = true;
+		on_violation(w->user);
+	}
+}
+
+static void
+violation(watch *w)
+{
+	w->violated = true;
+	report(w);
 }
 
 static void
@@ -135,8 +155,27 @@ guard_bind(int fd, void *user)
 	if (!w)
 		return;
 	w->user = user;
-	if (user && w->violated && on_violation)
-		on_violation(user);
+	report(w);
+}
+
+void
+guard_upgraded(int fd)
+{
+	watch	   *w = lookup(fd);
+
+	if (!w || w->mode == MODE_WS)
+		return;
+
+	/*
+	 * lws upgraded a connection whose requests the guard read differently (an
+	 * earlier request's body, say): what lws read past the upgrade request went
+	 * unchecked, so the connection fails as if a frame had been unmasked.
+	 */
+	free_request(w);
+	w->mode = MODE_WS;
+	w->left = 0;
+	w->held_len = 0;
+	violation(w);
 }
 
 const char *
@@ -174,15 +213,14 @@ header_line(watch *w)
 		free_request(w);
 		if (w->upgrade)
 			w->mode = MODE_WS;
-		else if (w->chunked)
-			w->mode = MODE_OFF;
 		else
 		{
 			w->left = w->content_length;
-			w->content_length = 0;
 			free(w->protocol);
 			w->protocol = NULL;
 		}
+		w->content_length = 0;
+		w->length_seen = false;
 		return;
 	}
 	if ((v = header_value(line, len, "sec-websocket-protocol")) != NULL)
@@ -203,11 +241,15 @@ header_line(watch *w)
 		w->protocol = p;
 	}
 	else if ((v = header_value(line, len, "upgrade")) != NULL)
-		w->upgrade = w->upgrade || strcasestr(v, "websocket") != NULL;
-	else if ((v = header_value(line, len, "content-length")) != NULL)
-		w->content_length = strtoull(v, NULL, 10);
-	else if (header_value(line, len, "transfer-encoding") != NULL)
-		w->chunked = true;
+		w->upgrade = strcasecmp(v, "websocket") == 0;	/* lws's test */
+	else if ((v = header_value(line, len, "content-length")) != NULL && !w->length_seen)
+	{
+		/* as lws reads it: the first header only, and not a value of 32 bytes or more */
+		w->length_seen = true;
+		if (strlen(v) < 32)
+			w->content_length = strtoull(v, NULL, 10);
+	}
+	/* Transfer-Encoding: lws reads no chunked request body, so neither does the guard */
 }
 
 /* Read header lines from p[0..n); return how many bytes were HTTP. */
@@ -258,16 +300,6 @@ scan_http(watch *w, const unsigned char *p, size_t n)
 		w->line[w->line_len] = '\0';
 	}
 	return i;
-}
-
-static void
-violation(watch *w)
-{
-	if (w->violated)
-		return;
-	w->violated = true;
-	if (w->user && on_violation)
-		on_violation(w->user);
 }
 
 /*
@@ -341,10 +373,16 @@ recv(int fd, void *buf, size_t len, int flags)
 
 	if (!real_recv)
 		real_recv = (recv_fn) dlsym(RTLD_NEXT, "recv");
-	if (!w || w->mode == MODE_OFF || (flags & MSG_PEEK) || len <= MAX_FRAME_HEADER)
+	if (!w || w->mode == MODE_OFF || (flags & MSG_PEEK))
 		return real_recv(fd, buf, len, flags);
 
 	held = w->held_len;
+	if (len <= held)
+	{
+		/* held bytes are an incomplete frame header: nothing lws can use yet */
+		errno = EAGAIN;
+		return -1;
+	}
 	memcpy(p, w->held, held);
 	n = real_recv(fd, p + held, len - held, flags);
 	if (n <= 0)

@@ -14,7 +14,10 @@
 
 #include <stddef.h>
 
-/* Called once per connection, at the first unmasked frame, with guard_bind's user. */
+/*
+ * Called once per connection, with guard_bind's user, at the first unmasked
+ * frame (or when lws upgraded a connection the guard could not follow).
+ */
 typedef void (*guard_violation_fn) (void *user);
 
 void		guard_init(guard_violation_fn on_unmasked);
@@ -24,6 +27,12 @@ void		guard_watch(int fd);
 
 /* Attach the session to report violations to (at once if one was already seen). */
 void		guard_bind(int fd, void *user);
+
+/*
+ * lws upgraded fd.  The guard normally saw the upgrade request end already; if
+ * it did not, it lost track of the request boundaries and reports a violation.
+ */
+void		guard_upgraded(int fd);
 
 /* Stop following fd; closing the socket does this too. */
 void		guard_forget(int fd);

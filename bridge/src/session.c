@@ -1160,6 +1160,7 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 				ip_add(c->ip, 1);
 				lws_dll2_add_tail(&c->all_link, &all_conns);
 				guard_bind(lws_get_socket_fd(wsi), c);
+				guard_upgraded(lws_get_socket_fd(wsi));
 				M.connections++;
 				M.connections_total++;
 				break;

@@ -134,6 +134,20 @@ describe('broken clients', () => {
 		assert.equal(sock.frames.find((f) => f.opcode === 8)?.data.readUInt16BE(0), 1002);
 	});
 
+	test('unmasked_frame_after_a_keep_alive_request_still_closes_with_1002', async () => {
+		// requests whose framing headers lws reads its own way: the guard must read
+		// them the same way and still see the upgrade that follows
+		for (const extra of ['Transfer-Encoding: chunked', 'Content-Length: 0\r\nContent-Length: 300',
+			`Content-Length: ${'0'.repeat(29)}300`]) {
+			const sock = await rawTcp(bridge, { before: `GET /healthz HTTP/1.1\r\nHost: x\r\n${extra}\r\n\r\n` });
+			sock.write(wsFrame(JSON.stringify([null, '1', 'phoenix', 'heartbeat', {}]), { mask: false }));
+			await withTimeout(sock.ended, 2000, `the bridge to drop the connection (${extra})`);
+			assert.deepEqual(sock.frames.filter((f) => f.opcode === 1), [], `the unmasked frame was not served (${extra})`);
+			assert.equal(sock.frames.find((f) => f.opcode === 8)?.data.readUInt16BE(0), 1002, extra);
+		}
+		await goodClientStillWorks();
+	});
+
 	test('masked_frames_split_at_every_byte_are_served', async () => {
 		// the guard holds back a frame header split across reads; it must never stall one
 		const sock = await rawTcp(bridge);

@@ -3,11 +3,12 @@
 # example, valid and invalid.  The files are committed; rerun this script
 # (from test/fuzz) only to change them.  Binary seeds are printf escapes,
 # text seeds are literal JSON.  "split-*" seeds are [k][k bytes][rest]: two
-# binary values for the targets' lattice checks.
+# binary values for the targets' lattice checks.  fuzz_guard's seeds are
+# described with their section below.
 set -e
 cd "$(dirname "$0")/corpus"
 rm -rf gcounter pncounter orset
-mkdir -p fuzz_gcounter fuzz_pncounter fuzz_orset
+mkdir -p fuzz_gcounter fuzz_pncounter fuzz_orset fuzz_guard
 b() { printf "$2" > "$1"; }			# binary seed
 t() { printf '%s' "$2" > "$1"; }	# text seed
 
@@ -100,3 +101,43 @@ t json-bad-duplicate-element '{"c":{"a":[[1,2]]},"e":{"x":{"a":[1]},"x":{"a":[2]
 t json-bad-duplicate-node '{"c":{"a":[[1,1]],"\u0061":[[2,2]]}}'
 t json-bad-nul-element '{"e":{"x\u0000":{}}}'
 t json-bad-seq-too-big '{"c":{"a":[[1,9223372036854775808]]}}'
+cd ..
+
+# fuzz_guard (see fuzz_guard.c): a flags byte, then either raw chunks
+# [len][recv size][len bytes] ("raw-*", flags bit 0 clear) or the bytes a built
+# stream is made from ("built-*": [schedule length][schedule][protocol length]
+# [keep-alive body length][body] then per frame [byte 0][shape][length][mask][payload];
+# the schedule is pairs [write size][recv size]).  A recv size byte s reads 15 + s
+# bytes below 128, 15 + (s - 128) * 32 above; a write size byte w writes w + 1
+# bytes below 128, (w - 127) * 32 above.
+c() {	# a raw chunk: its recv size byte, then its bytes as printf escapes
+	printf "\\$(printf %03o "$(printf "$2" | wc -c)")\\$(printf %03o "$1")$2"
+}
+rep() { printf "%${2}s" '' | tr ' ' "$1"; }	# $1 repeated $2 times
+
+REQ='GET /socket/websocket?vsn=2.0.0 HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n'
+TOKEN=$(rep t 150)
+cd fuzz_guard
+{ printf '\000'; c 255 "${REQ}Sec-WebSocket-Protocol: phoenix\r\n\r\n"
+	c 0 '\201\205abcdhello'; c 1 '\211\200abcd'
+	c 255 "\202\376\000\202abcd$(rep x 130)"; } > raw-masked-frames
+{ printf '\004'; c 255 "${REQ}\r\n"; c 127 '\201\005hello\201\205abcdhello'
+	c 0 '\210\202abcd\003\350'; } > raw-unmasked-then-close
+{ printf '\002'; for b in '\202' '\376' '\000' '\003' 'a' 'b' 'c' 'd' 'xyz'; do c 0 "$b"; done
+	c 0 '\201\002hi'; } > raw-split-header
+{ printf '\002'; c 3 '\202\377\000\000\000\000\000\000\000\020abcd'; c 3 "$(rep y 16)"; } > raw-64bit-length
+{ printf '\000'; c 40 'GET /health HTTP/1.1\r\nContent-Length: 5\r\n\r\n\201\005ab'
+	c 255 "${REQ}\r\n"; c 0 '\201\003abc'; } > raw-keepalive-then-upgrade
+{ printf '\000'; c 50 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n'; c 0 '\201\002hi'; } > raw-chunked
+{ printf '\000'; c 255 "$(printf '%s' "$REQ" | sed 's/\\r//g')"
+	c 5 "Sec-WebSocket-Protocol: phoenix, $(rep a 60)"; c 5 "$(rep b 80)\n"
+	c 5 "sec-websocket-protocol:\t${TOKEN}\n\n"; c 200 '\201\200abcd'; } > raw-long-protocol-bare-lf
+{ printf '\002'; c 0 '\r\n\r\n\000\377\177\200'; c 128 "$(rep '\377' 20)"; } > raw-garbage
+printf '\001\000\000\201\000\005abcdhello\211\000\000wxyz\202\100\040abcd' > built-masked
+printf '\001\010\000\000\001\001\017\010\377\377\200\201\000\005abcdhello\202\140\001abcdP\212\000\000abcd' > built-split
+printf '\101\004\003\000\000\040\040\201\000\005abcdhello\201\200\003abc\210\000\002abcd\003\350\202\000\001abcdz' > built-unmasked
+printf '\071\002\007\020\050\020CCCCCCCCCCCCCCCC\201\000\003abcdxyz' > built-keepalive-bare-lf-two-protocols
+printf '\305\002\000\001\000\201\200\002hi\210\000\000abcd\201\000\001abcdz' > built-late-bind-unmasked
+# protocol lines of 8192 bytes with LF, 8193 with CR LF: the guard's line limit
+printf '\021\000\375\201\000\005abcdhello\201\200\002hi' > built-line-at-limit
+printf '\101\000\375\201\000\005abcdhello\201\200\002hi' > built-line-past-limit

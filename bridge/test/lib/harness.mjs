@@ -454,26 +454,40 @@ export function wsFrame(payload, { opcode = 1, mask = true, fin = true } = {}) {
 
 // A TCP socket that has done the WebSocket handshake by hand.  Frames from
 // the server are parsed into sock.frames ({opcode, text}); sock.closed
-// resolves when the TCP connection ends.
-export function rawTcp(bridge, { query = '' } = {}) {
+// resolves when the TCP connection ends.  `before`: a plain HTTP request sent
+// first on the same connection; its response is read (by Content-Length)
+// before the upgrade request goes out.
+export function rawTcp(bridge, { query = '', before = null } = {}) {
 	return withTimeout(new Promise((resolve, reject) => {
 		const sock = net.connect(bridge.port, '127.0.0.1');
 		openRaw.add(sock);
 		const key = crypto.randomBytes(16).toString('base64');
 		let buf = Buffer.alloc(0);
 		let upgraded = false;
+		let pending = before;
 		sock.frames = [];
 		sock.bytesIn = 0;
 		sock.ended = new Promise((r) => sock.once("close", r));
 		sock.on('error', () => {});
-		sock.on('connect', () => {
-			sock.write(`GET /socket/websocket?vsn=2.0.0${query} HTTP/1.1\r\nHost: 127.0.0.1:${bridge.port}\r\n` +
-				`Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\n` +
-				'Sec-WebSocket-Version: 13\r\n\r\n');
-		});
+		const upgrade = () => sock.write(`GET /socket/websocket?vsn=2.0.0${query} HTTP/1.1\r\nHost: 127.0.0.1:${bridge.port}\r\n` +
+			`Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\n` +
+			'Sec-WebSocket-Version: 13\r\n\r\n');
+		sock.on('connect', () => (pending ? sock.write(pending) : upgrade()));
 		sock.on('data', (chunk) => {
 			sock.bytesIn += chunk.length;
 			buf = Buffer.concat([buf, chunk]);
+			if (pending) {
+				const end = buf.indexOf('\r\n\r\n');
+				if (end < 0) return;
+				const head = buf.subarray(0, end).toString();
+				const length = Number((/\r\ncontent-length:\s*(\d+)/i.exec(head) || [0, 0])[1]);
+				if (buf.length < end + 4 + length) return;
+				if (!/^HTTP\/1\.1 200/.test(head)) return reject(new Error(`the request before the upgrade failed: ${head}`));
+				buf = buf.subarray(end + 4 + length);
+				pending = null;
+				upgrade();
+				return;
+			}
 			if (!upgraded) {
 				const end = buf.indexOf('\r\n\r\n');
 				if (end < 0) return;
