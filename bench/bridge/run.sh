@@ -2,7 +2,7 @@
 # laniakea-bridge fan-out vs the Node peer (shared/peers/node-bridge), same NOTIFY input.
 #
 #   bench/bridge/run.sh       # ≈4–5 min; env: NS="1000 10000" SERVERS="bridge1 bridge2 peer"
-#                             #   DUR=5 LOW_SUBFRAMES=5000 HIGH_SUBFRAMES=400000 PEER_DIR=/tmp/lk-peer PERF=1
+#                             #   DUR=5 LOW_SUBFRAMES=20000 HIGH_SUBFRAMES=400000 PEER_DIR=/tmp/lk-peer PERF=1
 #
 # For each server (Laniakea bridge with 1 process, with 2 processes on one port via
 # SO_REUSEPORT, the Node peer) and each N: start the server fresh, read its RSS, connect N
@@ -22,7 +22,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); root=$(cd "$here/../.." && pwd)
 NS=${NS:-"1000 10000"}; SERVERS=${SERVERS:-"bridge1 bridge2 peer"}
-DUR=${DUR:-5}; LOW_SUBFRAMES=${LOW_SUBFRAMES:-5000}; HIGH_SUBFRAMES=${HIGH_SUBFRAMES:-400000}
+DUR=${DUR:-5}; LOW_SUBFRAMES=${LOW_SUBFRAMES:-20000}; HIGH_SUBFRAMES=${HIGH_SUBFRAMES:-400000}
 PGP=${PGPORT_BENCH:-60120}; WSP0=${WS_PORT:-61100}; WSP=$WSP0; block=0
 LOADGEN=${LOADGEN:-c}; PEER_DIR=${PEER_DIR:-/tmp/lk-peer}; BRIDGE=$root/bridge/laniakea-bridge
 ulimit -n "$(ulimit -Hn)"
