@@ -84,7 +84,7 @@ typedef struct channel
 	lws_dll2_t	conn_link;		/* in conn->channels */
 	map			pending;		/* row topic → pending */
 	size_t		pending_bytes;
-	uint64_t	last_tick;		/* the grid point of the last flush (throttled profiles) */
+	lws_usec_t	last_flush;		/* when it last flushed (throttled profiles) */
 	lws_usec_t	due;			/* 0: nothing scheduled */
 } channel;
 
@@ -104,7 +104,8 @@ typedef struct conn
 	lws_sorted_usec_list_t timer;
 	bool		closing;
 	bool		want_write;		/* lws_callback_on_writable asked, not yet served */
-	bool		unmasked;		/* sent an unmasked frame: close with 1002 */
+	const char *fail_reason;	/* a protocol violation: close with 1002 and this */
+	bool		ignore_input;	/* serve none of its frames (the guard could not check them) */
 	lws_dll2_t	all_link;		/* in the list of every conn */
 } conn;
 

@@ -13,10 +13,9 @@
  *  - HTTP: the request's header lines are read as they pass, unchanged.  The
  *    Sec-WebSocket-Protocol value is kept whole (lws is told to truncate its
  *    own copy, main.c), and at the end of an upgrade request the mode turns to
- *    WebSocket.  Request bodies are skipped as lws reads them (Content-Length
- *    only).  Should lws upgrade a connection the guard did not see upgrade
- *    (guard_upgraded), the two read the requests differently and the
- *    connection fails: lws may hold unchecked frames.
+ *    WebSocket.  Only GET and HEAD requests without a body are followed (see
+ *    lose()); should lws upgrade a connection the guard did not see upgrade
+ *    (guard_upgraded), the session fails it.
  *  - WebSocket: frame headers are tracked across reads.  A frame without the
  *    mask bit is cut out of what lws sees, header and payload, and reported
  *    once, so the session closes with 1002.  Frames before it are served; of
@@ -51,14 +50,14 @@ typedef struct watch
 {
 	unsigned char mode;
 	bool		upgrade;		/* the current request asks for a WebSocket */
-	bool		length_seen;	/* the request had a Content-Length header */
+	bool		request_line;	/* the next line starts a request */
+	bool		refuse;			/* hang up: an upgrade the bridge does not serve */
 	bool		violated;		/* an unmasked frame was seen */
 	bool		reported;		/* ... and the session was told */
 	bool		dropping;		/* the current frame's payload is cut out */
 	unsigned char held_len;
 	unsigned char held[MAX_FRAME_HEADER];	/* an incomplete frame header */
-	uint64_t	left;			/* payload (WebSocket) or body (HTTP) bytes still to come */
-	uint64_t	content_length;
+	uint64_t	left;			/* payload bytes of the current frame still to come */
 	char	   *line;			/* the header line being read */
 	size_t		line_len;
 	char	   *protocol;
@@ -144,7 +143,10 @@ guard_watch(int fd)
 	guard_forget(fd);
 	table[fd] = calloc(1, sizeof(watch));
 	if (table[fd])
+	{
 		table[fd]->mode = MODE_HTTP;
+		table[fd]->request_line = true;
+	}
 }
 
 void
@@ -158,24 +160,28 @@ guard_bind(int fd, void *user)
 	report(w);
 }
 
-void
+bool
 guard_upgraded(int fd)
 {
 	watch	   *w = lookup(fd);
 
-	if (!w || w->mode == MODE_WS)
-		return;
+	if (!w)
+		return false;
+	if (w->mode == MODE_WS)
+		return true;
 
 	/*
-	 * lws upgraded a connection whose requests the guard read differently (an
-	 * earlier request's body, say): what lws read past the upgrade request went
-	 * unchecked, so the connection fails as if a frame had been unmasked.
+	 * The guard stopped following this connection (a request it cannot frame
+	 * as lws does) or read it differently: what lws read past the upgrade
+	 * request went unchecked.  From here on only a close frame goes on.
 	 */
 	free_request(w);
 	w->mode = MODE_WS;
 	w->left = 0;
 	w->held_len = 0;
-	violation(w);
+	w->violated = true;
+	w->reported = true;
+	return false;
 }
 
 const char *
@@ -199,6 +205,23 @@ header_value(const char *line, size_t len, const char *name)
 	return line;
 }
 
+/*
+ * The guard follows only what it can frame exactly as lws does: GET and HEAD
+ * requests without a body, then an upgrade to WebSocket.  Anything else (a
+ * body, whose length lws and the guard might read differently; an upgrade to
+ * h2c) ends the following, and lws upgrading such a connection later fails it
+ * (guard_upgraded).  Browsers and the phoenix client never send such requests
+ * on the connection they upgrade.
+ */
+static void
+lose(watch *w)
+{
+	free_request(w);
+	free(w->protocol);
+	w->protocol = NULL;
+	w->mode = MODE_OFF;
+}
+
 /* A complete header line (NUL-terminated, without its CR LF). */
 static void
 header_line(watch *w)
@@ -207,20 +230,25 @@ header_line(watch *w)
 	size_t		len = w->line_len;
 	const char *v;
 
+	if (w->request_line && len > 0)
+	{
+		w->request_line = false;
+		if (strncmp(line, "GET ", 4) != 0 && strncmp(line, "HEAD ", 5) != 0)
+			lose(w);
+		return;
+	}
 	if (len == 0)
 	{
-		/* the end of a request's header */
+		/* the end of a request's header (or an empty line before a request line) */
 		free_request(w);
+		w->request_line = true;
 		if (w->upgrade)
 			w->mode = MODE_WS;
 		else
 		{
-			w->left = w->content_length;
 			free(w->protocol);
 			w->protocol = NULL;
 		}
-		w->content_length = 0;
-		w->length_seen = false;
 		return;
 	}
 	if ((v = header_value(line, len, "sec-websocket-protocol")) != NULL)
@@ -241,15 +269,22 @@ header_line(watch *w)
 		w->protocol = p;
 	}
 	else if ((v = header_value(line, len, "upgrade")) != NULL)
-		w->upgrade = strcasecmp(v, "websocket") == 0;	/* lws's test */
-	else if ((v = header_value(line, len, "content-length")) != NULL && !w->length_seen)
 	{
-		/* as lws reads it: the first header only, and not a value of 32 bytes or more */
-		w->length_seen = true;
-		if (strlen(v) < 32)
-			w->content_length = strtoull(v, NULL, 10);
+		/*
+		 * lws would switch an h2c upgrade to HTTP/2, whose frames the guard does
+		 * not read: the connection is hung up before lws sees the request end.
+		 */
+		if (strcasecmp(v, "websocket") != 0)
+		{
+			lose(w);
+			w->refuse = true;
+		}
+		else
+			w->upgrade = true;
 	}
-	/* Transfer-Encoding: lws reads no chunked request body, so neither does the guard */
+	else if (header_value(line, len, "content-length") != NULL ||
+			 header_value(line, len, "transfer-encoding") != NULL)
+		lose(w);
 }
 
 /* Read header lines from p[0..n); return how many bytes were HTTP. */
@@ -262,14 +297,6 @@ scan_http(watch *w, const unsigned char *p, size_t n)
 	{
 		unsigned char c;
 
-		if (w->left)
-		{
-			size_t		k = n - i < w->left ? n - i : (size_t) w->left;
-
-			i += k;
-			w->left -= k;
-			continue;
-		}
 		c = p[i++];
 		if (c == '\n')
 		{
@@ -390,6 +417,11 @@ recv(int fd, void *buf, size_t len, int flags)
 	w->held_len = 0;
 	n += (ssize_t) held;
 	http = w->mode == MODE_HTTP ? scan_http(w, p, (size_t) n) : 0;
+	if (w->refuse)
+	{
+		errno = ECONNRESET;
+		return -1;
+	}
 	if (w->mode == MODE_WS)
 		out = filter_frames(w, p, (size_t) n, http, http);
 	else

@@ -12,12 +12,10 @@
 #ifndef BRIDGE_GUARD_H
 #define BRIDGE_GUARD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
-/*
- * Called once per connection, with guard_bind's user, at the first unmasked
- * frame (or when lws upgraded a connection the guard could not follow).
- */
+/* Called once per connection, with guard_bind's user, at the first unmasked frame. */
 typedef void (*guard_violation_fn) (void *user);
 
 void		guard_init(guard_violation_fn on_unmasked);
@@ -29,10 +27,12 @@ void		guard_watch(int fd);
 void		guard_bind(int fd, void *user);
 
 /*
- * lws upgraded fd.  The guard normally saw the upgrade request end already; if
- * it did not, it lost track of the request boundaries and reports a violation.
+ * lws upgraded fd.  True when the guard saw the upgrade request end and checks
+ * the frames; false when it was not following (a request it does not frame,
+ * see guard.c): then frames lws already read went unchecked and the session
+ * must fail the connection without serving them.
  */
-void		guard_upgraded(int fd);
+bool		guard_upgraded(int fd);
 
 /* Stop following fd; closing the socket does this too. */
 void		guard_forget(int fd);

@@ -269,8 +269,7 @@ channel_joined(channel *ch)
 	lk_buf_put_u8(&b, '}');
 	lk_buf_put_u8(&b, '\0');
 	ch->joined = true;
-	if (profile_period(ch->prof))
-		ch->last_tick = (uint64_t) lws_now_usecs() / (uint64_t) profile_period(ch->prof);
+	ch->last_flush = lws_now_usecs();
 	M.joins_total++;
 	send_and_release(c, wire_reply(ch->join_ref, ch->join_msg_ref, ch->topic, true,
 								   (const char *) b.data));
@@ -321,19 +320,22 @@ mark_resync(const char *key, void *value, void *arg)
 
 /*
  * Throttled channels flush on a grid of their period (multiples of it on the
- * monotonic clock), at most once per grid point: the subscribers of a row that
- * keep up then flush together with the same content and share one encoding
- * (fragment.h).  Within any second that is at most 1000 / period flushes,
- * plus one where a window spans both ends.
+ * monotonic clock): the subscribers of a row that keep up then flush together
+ * with the same content and share one encoding (fragment.h).  The next flush
+ * is the first grid point at least 0.9 period after the last one really ran,
+ * so a flush that ran late does not let the next follow at once: a constrained
+ * channel gets at most 11 frames in any second, a minimal one frames at least
+ * 0.9 s apart.  A flush more than 0.1 period late skips one grid point.
  */
 static lws_usec_t
 next_tick(const channel *ch, lws_usec_t period)
 {
-	uint64_t	tick = (uint64_t) lws_now_usecs() / (uint64_t) period + 1;
+	lws_usec_t	earliest = ch->last_flush + period - period / 10;
+	lws_usec_t	now = lws_now_usecs();
 
-	if (tick <= ch->last_tick)
-		tick = ch->last_tick + 1;
-	return (lws_usec_t) (tick * (uint64_t) period);
+	if (earliest < now)
+		earliest = now;
+	return (earliest + period - 1) / period * period;
 }
 
 static void
@@ -614,8 +616,7 @@ flush_channel(channel *ch)
 		pending_free(NULL, fc.v[i], NULL);
 	}
 	free(fc.v);
-	if (ch->due)
-		ch->last_tick = ch->due / profile_period(ch->prof);
+	ch->last_flush = lws_now_usecs();
 	ch->due = 0;
 	if (ch->pending.count)
 		schedule(ch);
@@ -915,6 +916,9 @@ filter(struct lws *wsi, pss *p)
 	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
 		strncmp(uri, "/socket/websocket", 17) != 0)
 		return reject(wsi, "not the socket endpoint");
+	/* an HTTP/2 stream (after an h2c upgrade): its bytes never pass the guard */
+	if (lws_get_network_wsi(wsi) != wsi)
+		return reject(wsi, "WebSocket over HTTP/2 is not served");
 	lws_get_peer_simple(wsi, ip, sizeof(ip));
 	if (ip_count(ip) >= CFG.max_per_ip)
 		return reject(wsi, "too many connections from this address");
@@ -943,6 +947,9 @@ receive(struct lws *wsi, conn *c, const char *in, size_t len)
 {
 	size_t		remaining = lws_remaining_packet_payload(wsi);
 	bool		ok = true;
+
+	if (c->ignore_input)
+		return 0;
 
 	if (lws_frame_is_binary(wsi))
 	{
@@ -1057,8 +1064,8 @@ static int
 writeable(struct lws *wsi, conn *c)
 {
 	c->want_write = false;
-	if (c->unmasked)
-		close_conn(c, LWS_CLOSE_STATUS_PROTOCOL_ERR, "client frames must be masked");
+	if (c->fail_reason)
+		close_conn(c, LWS_CLOSE_STATUS_PROTOCOL_ERR, c->fail_reason);
 	if (c->closing && c->ring_count == 0)
 		return -1;
 	if (c->ring_count == 0)
@@ -1101,21 +1108,25 @@ closed(conn *c)
 }
 
 /*
- * The guard cut an unmasked frame out of c's input: fail the connection (RFC
- * 6455 5.1) at the next writable event.  The guard reports from inside lws's
- * read, before lws has served the frames that preceded the bad one in the same
- * read; closing later lets their replies go out first.
+ * Fail c with 1002 at its next writable event.  The guard reports from inside
+ * lws's read, before lws has served the frames that preceded the bad one in
+ * the same read; closing later lets their replies go out first.
  */
+static void
+fail_protocol(conn *c, const char *reason)
+{
+	if (!c->wsi || c->fail_reason)
+		return;
+	M.protocol_errors_total++;
+	c->fail_reason = reason;
+	request_write(c);
+}
+
+/* The guard cut an unmasked frame out of c's input (RFC 6455 5.1). */
 static void
 unmasked_frame(void *user)
 {
-	conn	   *c = user;
-
-	if (!c->wsi || c->unmasked)
-		return;
-	M.protocol_errors_total++;
-	c->unmasked = true;
-	request_write(c);
+	fail_protocol(user, "client frames must be masked");
 }
 
 static int
@@ -1160,7 +1171,12 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 				ip_add(c->ip, 1);
 				lws_dll2_add_tail(&c->all_link, &all_conns);
 				guard_bind(lws_get_socket_fd(wsi), c);
-				guard_upgraded(lws_get_socket_fd(wsi));
+				if (!guard_upgraded(lws_get_socket_fd(wsi)))
+				{
+					/* frames lws already read were not checked: serve none of them */
+					c->ignore_input = true;
+					fail_protocol(c, "the handshake could not be checked");
+				}
 				M.connections++;
 				M.connections_total++;
 				break;

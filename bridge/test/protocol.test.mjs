@@ -1,6 +1,7 @@
 // Broken clients: each bad frame closes that connection with the right code,
 // and a well-behaved client on the same bridge keeps getting its deltas.
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import {
 	CAPS, connect, join, rawFrame, rawTcp, rawWs, sleep, sql, startBridge, teardown, uniqueKey, waitFor, withTimeout, wsFrame,
@@ -146,6 +147,30 @@ describe('broken clients', () => {
 			assert.equal(sock.frames.find((f) => f.opcode === 8)?.data.readUInt16BE(0), 1002, extra);
 		}
 		await goodClientStillWorks();
+	});
+
+	test('h2c_upgrade_is_hung_up', async () => {
+		// lws 4.1 would switch the connection to HTTP/2, which the guard cannot read
+		const sock = net.connect(bridge.port, '127.0.0.1');
+		let got = '';
+		sock.on('data', (d) => { got += d.toString('latin1'); });
+		sock.on('error', () => {});
+		const ended = new Promise((r) => sock.once('close', r));
+		sock.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n' +
+			'HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n');
+		await withTimeout(ended, 2000, 'the bridge to hang up');
+		assert.doesNotMatch(got, /^HTTP\/1\.1 101/, 'no switch to HTTP/2');
+		await goodClientStillWorks();
+	});
+
+	test('request_with_a_body_header_before_an_upgrade_fails_the_websocket_with_1002', async () => {
+		// a request body the guard does not frame: it stops following, so lws's
+		// upgrade after it is failed rather than served unchecked
+		const sock = await rawTcp(bridge, { before: 'GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n' });
+		sock.write(wsFrame(JSON.stringify([null, '1', 'phoenix', 'heartbeat', {}])));
+		await withTimeout(sock.ended, 2000, 'the bridge to drop the connection');
+		assert.deepEqual(sock.frames.filter((f) => f.opcode === 1), [], 'not even a masked frame is served');
+		assert.equal(sock.frames.find((f) => f.opcode === 8)?.data.readUInt16BE(0), 1002);
 	});
 
 	test('masked_frames_split_at_every_byte_are_served', async () => {
