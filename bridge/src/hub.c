@@ -422,11 +422,7 @@ delta_frame(const char *topic, const row *r, const lk_state *deltas)
 	{
 		if (deltas[i].kind == 0)
 			continue;
-		if (!first)
-			lk_buf_put_u8(&b, ',');
-		first = false;
-		wire_string(&b, r->t->cols[i].name);
-		lk_buf_put_u8(&b, ':');
+		wire_member(&b, &first, r->t->cols[i].name);
 		lk_state_to_json(&deltas[i], &b);
 	}
 	lk_buf_put_str(&b, "}}");

@@ -158,13 +158,12 @@ channel_free(channel *ch)
 static void
 columns_json(lk_buf *b, const table *t)
 {
+	bool		first = true;
+
 	lk_buf_put_str(b, "\"columns\":{");
 	for (int i = 0; i < t->ncol; i++)
 	{
-		if (i)
-			lk_buf_put_u8(b, ',');
-		wire_string(b, t->cols[i].name);
-		lk_buf_put_u8(b, ':');
+		wire_member(b, &first, t->cols[i].name);
 		wire_string(b, lk_kind_name(t->cols[i].kind));
 	}
 	lk_buf_put_u8(b, '}');
@@ -174,6 +173,8 @@ columns_json(lk_buf *b, const table *t)
 static void
 row_json(lk_buf *b, const row *r, json_t *have, const lk_alloc *a)
 {
+	bool		first = true;
+
 	lk_buf_put_str(b, "{\"key\":");
 	wire_string(b, r->key);
 	lk_buf_put_str(b, have ? ",\"delta\":{" : ",\"state\":{");
@@ -182,10 +183,7 @@ row_json(lk_buf *b, const row *r, json_t *have, const lk_alloc *a)
 		const column *col = &r->t->cols[i];
 		json_t	   *h = have ? json_object_get(have, col->name) : NULL;
 
-		if (i)
-			lk_buf_put_u8(b, ',');
-		wire_string(b, col->name);
-		lk_buf_put_u8(b, ':');
+		wire_member(b, &first, col->name);
 		if (h)
 		{
 			char	   *text = json_dumps(h, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -512,11 +510,7 @@ pending_fragment(channel *ch, pending *p, frag_kind *kind)
 	{
 		if (!full && !p->cells[i].bytes)
 			continue;
-		if (!first)
-			lk_buf_put_u8(&b, ',');
-		first = false;
-		wire_string(&b, r->t->cols[i].name);
-		lk_buf_put_u8(&b, ':');
+		wire_member(&b, &first, r->t->cols[i].name);
 		cell_json(full ? &r->cells[i] : &p->cells[i], r->t->cols[i].kind, arena_alloc(ar), &b);
 	}
 	lk_buf_put_u8(&b, '}');

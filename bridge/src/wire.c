@@ -73,6 +73,16 @@ wire_string(lk_buf *b, const char *s)
 	lk_json_put_string(b, lk_str_make(s, strlen(s)));
 }
 
+void
+wire_member(lk_buf *b, bool *first, const char *name)
+{
+	if (!*first)
+		lk_buf_put_u8(b, ',');
+	*first = false;
+	wire_string(b, name);
+	lk_buf_put_u8(b, ':');
+}
+
 static void
 ref_or_null(lk_buf *b, const char *ref)
 {

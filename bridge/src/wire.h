@@ -36,6 +36,9 @@ void		wire_end(lk_buf *b);
 /* A JSON string literal of a C string. */
 void		wire_string(lk_buf *b, const char *s);
 
+/* `"name":` of an object being written, after a comma unless *first (then cleared). */
+void		wire_member(lk_buf *b, bool *first, const char *name);
+
 /* A phx_reply with status "ok" or "error" and a response object given as JSON text. */
 frame	   *wire_reply(const char *join_ref, const char *ref, const char *topic, bool ok,
 					   const char *response_json);
