@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bare_state.h"
 #include "lk_alloc.h"
 #include "lk_buf.h"
 #include "lk_error.h"
@@ -113,18 +114,14 @@ fz_buf(void)
 	return b;
 }
 
-/* The operations of one type, on opaque states of `size` bytes. */
+/*
+ * What differs between the types: their kind, for lk_state's dispatch (see
+ * bare_state.h), and an operation.  States are opaque blobs of the kind's
+ * struct.
+ */
 typedef struct fz_ops
 {
-	size_t		size;
-	void		(*init) (void *s);
-	lk_code		(*decode) (const uint8_t *p, size_t n, void *out, lk_error *err);
-	lk_code		(*encode) (const void *s, lk_buf *b, lk_error *err);
-	lk_code		(*parse) (const char *p, size_t n, void *out, lk_error *err);
-	void		(*to_json) (const void *s, lk_buf *b);
-	lk_code		(*merge) (const void *a, const void *b, void *out, lk_error *err);
-	lk_code		(*delta) (const void *old, const void *nw, void *out, lk_error *err);
-	lk_code		(*leq) (const void *a, const void *b, bool *out, lk_error *err);
+	lk_kind		kind;
 	/* an operation on s; *out = s after it; errors allowed: rc reports them */
 	lk_code		(*op) (const void *s, uint8_t choice, void *out, lk_error *err);
 } fz_ops;
@@ -132,9 +129,9 @@ typedef struct fz_ops
 static void *
 fz_state(const fz_ops *o)
 {
-	void	   *s = lk_malloc(A, o->size);
+	void	   *s = lk_malloc(A, bare_size(o->kind));
 
-	o->init(s);
+	bare_init(o->kind, s);
 	return s;
 }
 
@@ -144,7 +141,7 @@ fz_encode(const fz_ops *o, const void *s, const char *what)
 	lk_buf		b = fz_buf();
 	lk_error	err;
 
-	if (o->encode(s, &b, &err) != LK_OK)
+	if (bare_encode(o->kind, s, &b, &err) != LK_OK)
 		fz_die(what, (const uint8_t *) err.detail, strlen(err.detail), NULL, 0);
 	return b;
 }
@@ -154,7 +151,7 @@ fz_text(const fz_ops *o, const void *s)
 {
 	lk_buf		b = fz_buf();
 
-	o->to_json(s, &b);
+	bare_to_json(o->kind, s, &b);
 	return b;
 }
 
@@ -168,7 +165,7 @@ fz_check_canonical(const fz_ops *o, const void *s)
 	lk_buf		again;
 	lk_error	err;
 
-	if (o->decode(bin.data, bin.len, back, &err) != LK_OK)
+	if (bare_decode(o->kind, bin.data, bin.len, A, back, &err) != LK_OK)
 		fz_die("decode(encode(s)) failed", bin.data, bin.len,
 			   (const uint8_t *) err.detail, strlen(err.detail));
 	again = fz_encode(o, back, "re-encode failed");
@@ -176,7 +173,7 @@ fz_check_canonical(const fz_ops *o, const void *s)
 	again = fz_text(o, back);
 	fz_same("to_json(decode(encode(s))) != to_json(s)", &again, &text);
 
-	if (o->parse((const char *) text.data, text.len, back, &err) != LK_OK)
+	if (bare_parse(o->kind, (const char *) text.data, text.len, A, back, &err) != LK_OK)
 		fz_die("parse(to_json(s)) failed", text.data, text.len,
 			   (const uint8_t *) err.detail, strlen(err.detail));
 	again = fz_encode(o, back, "encode of parsed state failed");
@@ -218,11 +215,12 @@ fz_check_op(const fz_ops *o, const void *s, uint8_t choice)
 		return;
 	}
 	fz_check_canonical(o, out);
-	FZ_ASSERT(o->leq(s, out, &leq, &err) == LK_OK && leq, "an operation did not inflate");
-	FZ_ASSERT(o->delta(s, out, d, &err) == LK_OK, "delta failed");
-	FZ_ASSERT(o->merge(s, d, m, &err) == LK_OK && fz_equal(o, m, out),
+	FZ_ASSERT(bare_leq(o->kind, s, out, A, &leq, &err) == LK_OK && leq,
+			  "an operation did not inflate");
+	FZ_ASSERT(bare_delta(o->kind, s, out, A, d, &err) == LK_OK, "delta failed");
+	FZ_ASSERT(bare_merge(o->kind, s, d, A, m, &err) == LK_OK && fz_equal(o, m, out),
 			  "merge(s, delta(s, op(s))) != op(s)");
-	FZ_ASSERT(o->delta(out, s, back, &err) == LK_OK && fz_equal(o, back, bottom),
+	FZ_ASSERT(bare_delta(o->kind, out, s, A, back, &err) == LK_OK && fz_equal(o, back, bottom),
 			  "delta(op(s), s) is not empty");
 }
 
@@ -239,8 +237,9 @@ fz_check_lattice(const fz_ops *o, const void *a, const void *b, uint8_t choice)
 	lk_code		rc;
 
 	/* a merge may exceed a limit; then it must fail both ways round */
-	rc = o->merge(a, b, ab, &err);
-	FZ_ASSERT(rc == o->merge(b, a, ba, &err), "merge(a, b) and merge(b, a) disagree on failing");
+	rc = bare_merge(o->kind, a, b, A, ab, &err);
+	FZ_ASSERT(rc == bare_merge(o->kind, b, a, A, ba, &err),
+			  "merge(a, b) and merge(b, a) disagree on failing");
 	if (rc != LK_OK)
 	{
 		FZ_ASSERT(rc == LK_ERR_LIMIT, "merge failed with something other than a limit");
@@ -248,14 +247,18 @@ fz_check_lattice(const fz_ops *o, const void *a, const void *b, uint8_t choice)
 	}
 	fz_check_canonical(o, ab);
 	FZ_ASSERT(fz_equal(o, ab, ba), "merge is not commutative");
-	FZ_ASSERT(o->merge(a, a, aa, &err) == LK_OK && fz_equal(o, aa, a), "merge is not idempotent");
-	FZ_ASSERT(o->leq(a, ab, &leq, &err) == LK_OK && leq, "a <= merge(a, b) does not hold");
-	FZ_ASSERT(o->leq(b, ab, &leq, &err) == LK_OK && leq, "b <= merge(a, b) does not hold");
-	FZ_ASSERT(o->delta(a, b, d, &err) == LK_OK, "delta failed");
+	FZ_ASSERT(bare_merge(o->kind, a, a, A, aa, &err) == LK_OK && fz_equal(o, aa, a),
+			  "merge is not idempotent");
+	FZ_ASSERT(bare_leq(o->kind, a, ab, A, &leq, &err) == LK_OK && leq,
+			  "a <= merge(a, b) does not hold");
+	FZ_ASSERT(bare_leq(o->kind, b, ab, A, &leq, &err) == LK_OK && leq,
+			  "b <= merge(a, b) does not hold");
+	FZ_ASSERT(bare_delta(o->kind, a, b, A, d, &err) == LK_OK, "delta failed");
 	fz_check_canonical(o, d);
-	FZ_ASSERT(o->merge(a, d, ad, &err) == LK_OK && fz_equal(o, ad, ab),
+	FZ_ASSERT(bare_merge(o->kind, a, d, A, ad, &err) == LK_OK && fz_equal(o, ad, ab),
 			  "merge(a, delta(a, b)) != merge(a, b)");
-	FZ_ASSERT(o->leq(d, ab, &leq, &err) == LK_OK && leq, "delta(a, b) <= merge(a, b) does not hold");
+	FZ_ASSERT(bare_leq(o->kind, d, ab, A, &leq, &err) == LK_OK && leq,
+			  "delta(a, b) <= merge(a, b) does not hold");
 	fz_check_op(o, ab, choice);
 }
 
@@ -269,7 +272,7 @@ fz_run(const fz_ops *o, const uint8_t *data, size_t size)
 
 	/* the input as a binary value */
 	live = fz_live;
-	rc = o->decode(data, size, s, &err);
+	rc = bare_decode(o->kind, data, size, A, s, &err);
 	if (rc == LK_OK)
 	{
 		lk_buf		bin = fz_encode(o, s, "encode of a decoded state failed");
@@ -287,7 +290,7 @@ fz_run(const fz_ops *o, const uint8_t *data, size_t size)
 	}
 
 	/* the input as text */
-	rc = o->parse((const char *) data, size, s, &err);
+	rc = bare_parse(o->kind, (const char *) data, size, A, s, &err);
 	if (rc == LK_OK)
 	{
 		fz_check_canonical(o, s);
@@ -307,8 +310,8 @@ fz_run(const fz_ops *o, const uint8_t *data, size_t size)
 		void	   *a = fz_state(o),
 				   *b = fz_state(o);
 
-		if (o->decode(data + 1, k, a, &err) == LK_OK &&
-			o->decode(data + 1 + k, size - 1 - k, b, &err) == LK_OK)
+		if (bare_decode(o->kind, data + 1, k, A, a, &err) == LK_OK &&
+			bare_decode(o->kind, data + 1 + k, size - 1 - k, A, b, &err) == LK_OK)
 			fz_check_lattice(o, a, b, (uint8_t) (size ^ k));
 	}
 	fz_reset();

@@ -5,58 +5,6 @@
 #include "fuzz_common.h"
 #include "gcounter.h"
 
-static void
-init(void *s)
-{
-	lk_gcounter_init(s);
-}
-
-static lk_code
-decode(const uint8_t *p, size_t n, void *out, lk_error *err)
-{
-	return lk_gcounter_decode(p, n, A, out, err);
-}
-
-static lk_code
-encode(const void *s, lk_buf *b, lk_error *err)
-{
-	return lk_gcounter_encode(s, b, err);
-}
-
-static lk_code
-parse(const char *p, size_t n, void *out, lk_error *err)
-{
-	return lk_gcounter_parse(p, n, A, out, err);
-}
-
-static void
-to_json(const void *s, lk_buf *b)
-{
-	lk_gcounter_to_json(s, b);
-}
-
-static lk_code
-merge(const void *a, const void *b, void *out, lk_error *err)
-{
-	return lk_gcounter_merge(a, b, A, out, err);
-}
-
-static lk_code
-delta(const void *old, const void *nw, void *out, lk_error *err)
-{
-	(void) err;
-	lk_gcounter_delta(old, nw, A, out);
-	return LK_OK;
-}
-
-static lk_code
-leq(const void *a, const void *b, bool *out, lk_error *err)
-{
-	(void) err;
-	*out = lk_gcounter_leq(a, b);
-	return LK_OK;
-}
-
 /* Increment a copy as one of two nodes, by a small or a huge amount. */
 static lk_code
 op(const void *s, uint8_t choice, void *out, lk_error *err)
@@ -73,9 +21,7 @@ op(const void *s, uint8_t choice, void *out, lk_error *err)
 								 choice & 2 ? INT64_MAX : 1 + (choice >> 2), A, err);
 }
 
-static const fz_ops ops = {
-	sizeof(lk_gcounter), init, decode, encode, parse, to_json, merge, delta, leq, op,
-};
+static const fz_ops ops = {LK_GCOUNTER, op};
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -5,54 +5,6 @@
 #include "fuzz_common.h"
 #include "orset.h"
 
-static void
-init(void *s)
-{
-	lk_orset_init(s);
-}
-
-static lk_code
-decode(const uint8_t *p, size_t n, void *out, lk_error *err)
-{
-	return lk_orset_decode(p, n, A, out, err);
-}
-
-static lk_code
-encode(const void *s, lk_buf *b, lk_error *err)
-{
-	return lk_orset_encode(s, b, err);
-}
-
-static lk_code
-parse(const char *p, size_t n, void *out, lk_error *err)
-{
-	return lk_orset_parse(p, n, A, out, err);
-}
-
-static void
-to_json(const void *s, lk_buf *b)
-{
-	lk_orset_to_json(s, b);
-}
-
-static lk_code
-merge(const void *a, const void *b, void *out, lk_error *err)
-{
-	return lk_orset_merge(a, b, A, out, err);
-}
-
-static lk_code
-delta(const void *old, const void *nw, void *out, lk_error *err)
-{
-	return lk_orset_delta(old, nw, A, out, err);
-}
-
-static lk_code
-leq(const void *a, const void *b, bool *out, lk_error *err)
-{
-	return lk_orset_leq(a, b, A, out, err);
-}
-
 /* Every element but elem holds the same dots in a and b. */
 static bool
 others_unchanged(const lk_orset *a, const lk_orset *b, lk_str elem)
@@ -112,9 +64,7 @@ op(const void *s, uint8_t choice, void *out, lk_error *err)
 	return LK_OK;
 }
 
-static const fz_ops ops = {
-	sizeof(lk_orset), init, decode, encode, parse, to_json, merge, delta, leq, op,
-};
+static const fz_ops ops = {LK_ORSET, op};
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

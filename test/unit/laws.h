@@ -3,19 +3,22 @@
  * once against a table of the type's operations and run by each type's
  * suite under the type's own test names (gcounter_merge_commutative, ...).
  *
- * States are opaque here: blobs of ops->size bytes in the test arena.
+ * States are opaque here: blobs of the kind's struct in the test arena.
  */
 #ifndef LK_TEST_LAWS_H
 #define LK_TEST_LAWS_H
 
 #include "gen.h"
+#include "lk_format.h"
 
+/*
+ * Only what differs between the types is here: decoding, encoding, text,
+ * merge, delta and order go through lk_state's dispatch on kind (see
+ * bare_state.h), the same code the hosts run.
+ */
 typedef struct crdt_ops
 {
-	const char *name;
-	size_t		size;			/* sizeof the state struct */
-	void		(*init) (void *s);	/* the empty state, bottom of the lattice */
-	void		(*free) (void *s);
+	lk_kind		kind;
 
 	/* A random valid state over the universe (reachable or arbitrary). */
 	void		(*gen) (lk_rng *r, const gen_universe *u, void *out);
@@ -26,14 +29,6 @@ typedef struct crdt_ops
 	 */
 	void		(*ref) (lk_rng *r, const gen_universe *u, lk_buf *json, lk_buf *bin,
 						lk_buf *loose, int nloose);
-
-	lk_code		(*decode) (const uint8_t *p, size_t n, void *out, lk_error *err);
-	lk_code		(*encode) (const void *s, lk_buf *b, lk_error *err);
-	lk_code		(*parse) (const char *p, size_t n, void *out, lk_error *err);
-	void		(*to_json) (const void *s, lk_buf *b);
-	lk_code		(*merge) (const void *a, const void *b, void *out, lk_error *err);
-	lk_code		(*delta) (const void *old, const void *newer, void *out, lk_error *err);
-	lk_code		(*leq) (const void *a, const void *b, bool *out, lk_error *err);
 
 	/*
 	 * A random operation on s as node: *out is the new state and *d the

@@ -13,64 +13,6 @@
 
 /* ---- the ops table ---- */
 
-static void
-gc_init(void *s)
-{
-	lk_gcounter_init(s);
-}
-
-static void
-gc_free(void *s)
-{
-	lk_gcounter_free(T, s);
-}
-
-static lk_code
-gc_decode(const uint8_t *p, size_t n, void *out, lk_error *err)
-{
-	return lk_gcounter_decode(p, n, T, out, err);
-}
-
-static lk_code
-gc_encode(const void *s, lk_buf *b, lk_error *err)
-{
-	return lk_gcounter_encode(s, b, err);
-}
-
-static lk_code
-gc_parse(const char *p, size_t n, void *out, lk_error *err)
-{
-	return lk_gcounter_parse(p, n, T, out, err);
-}
-
-static void
-gc_to_json(const void *s, lk_buf *b)
-{
-	lk_gcounter_to_json(s, b);
-}
-
-static lk_code
-gc_merge(const void *a, const void *b, void *out, lk_error *err)
-{
-	return lk_gcounter_merge(a, b, T, out, err);
-}
-
-static lk_code
-gc_delta(const void *old, const void *newer, void *out, lk_error *err)
-{
-	(void) err;
-	lk_gcounter_delta(old, newer, T, out);
-	return LK_OK;
-}
-
-static lk_code
-gc_leq(const void *a, const void *b, bool *out, lk_error *err)
-{
-	(void) err;
-	*out = lk_gcounter_leq(a, b);
-	return LK_OK;
-}
-
 static lk_gcounter
 gc_copy(const lk_gcounter *g)
 {
@@ -167,10 +109,7 @@ gc_ref(lk_rng *r, const gen_universe *u, lk_buf *json, lk_buf *bin, lk_buf *loos
 		ref_gc_json_noncanonical(r, &g, u, &loose[i]);
 }
 
-static const crdt_ops gcounter_ops = {
-	"gcounter", sizeof(lk_gcounter), gc_init, gc_free, gc_gen, gc_ref,
-	gc_decode, gc_encode, gc_parse, gc_to_json, gc_merge, gc_delta, gc_leq, gc_op,
-};
+static const crdt_ops gcounter_ops = {LK_GCOUNTER, gc_gen, gc_ref, gc_op};
 
 /* ---- helpers ---- */
 

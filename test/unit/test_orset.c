@@ -15,60 +15,6 @@
 
 /* ---- the ops table ---- */
 
-static void
-os_init(void *s)
-{
-	lk_orset_init(s);
-}
-
-static void
-os_free(void *s)
-{
-	lk_orset_free(T, s);
-}
-
-static lk_code
-os_decode(const uint8_t *p, size_t n, void *out, lk_error *err)
-{
-	return lk_orset_decode(p, n, T, out, err);
-}
-
-static lk_code
-os_encode(const void *s, lk_buf *b, lk_error *err)
-{
-	return lk_orset_encode(s, b, err);
-}
-
-static lk_code
-os_parse(const char *p, size_t n, void *out, lk_error *err)
-{
-	return lk_orset_parse(p, n, T, out, err);
-}
-
-static void
-os_to_json(const void *s, lk_buf *b)
-{
-	lk_orset_to_json(s, b);
-}
-
-static lk_code
-os_merge(const void *a, const void *b, void *out, lk_error *err)
-{
-	return lk_orset_merge(a, b, T, out, err);
-}
-
-static lk_code
-os_delta(const void *old, const void *newer, void *out, lk_error *err)
-{
-	return lk_orset_delta(old, newer, T, out, err);
-}
-
-static lk_code
-os_leq(const void *a, const void *b, bool *out, lk_error *err)
-{
-	return lk_orset_leq(a, b, T, out, err);
-}
-
 /* Add (two times in three) or remove a universe element as node. */
 static lk_code
 os_op(lk_rng *r, const gen_universe *u, const void *s, lk_str node, void *out, void *d,
@@ -171,10 +117,7 @@ os_ref(lk_rng *r, const gen_universe *u, lk_buf *json, lk_buf *bin, lk_buf *loos
 		ref_orset_json_noncanonical(r, &o, u, &loose[i]);
 }
 
-static const crdt_ops orset_ops = {
-	"orset", sizeof(lk_orset), os_init, os_free, os_gen, os_ref,
-	os_decode, os_encode, os_parse, os_to_json, os_merge, os_delta, os_leq, os_op,
-};
+static const crdt_ops orset_ops = {LK_ORSET, os_gen, os_ref, os_op};
 
 /* ---- helpers ---- */
 

@@ -12,64 +12,6 @@
 
 /* ---- the ops table ---- */
 
-static void
-pn_init(void *s)
-{
-	lk_pncounter_init(s);
-}
-
-static void
-pn_free(void *s)
-{
-	lk_pncounter_free(T, s);
-}
-
-static lk_code
-pn_decode(const uint8_t *p, size_t n, void *out, lk_error *err)
-{
-	return lk_pncounter_decode(p, n, T, out, err);
-}
-
-static lk_code
-pn_encode(const void *s, lk_buf *b, lk_error *err)
-{
-	return lk_pncounter_encode(s, b, err);
-}
-
-static lk_code
-pn_parse(const char *p, size_t n, void *out, lk_error *err)
-{
-	return lk_pncounter_parse(p, n, T, out, err);
-}
-
-static void
-pn_to_json(const void *s, lk_buf *b)
-{
-	lk_pncounter_to_json(s, b);
-}
-
-static lk_code
-pn_merge(const void *a, const void *b, void *out, lk_error *err)
-{
-	return lk_pncounter_merge(a, b, T, out, err);
-}
-
-static lk_code
-pn_delta(const void *old, const void *newer, void *out, lk_error *err)
-{
-	(void) err;
-	lk_pncounter_delta(old, newer, T, out);
-	return LK_OK;
-}
-
-static lk_code
-pn_leq(const void *a, const void *b, bool *out, lk_error *err)
-{
-	(void) err;
-	*out = lk_pncounter_leq(a, b);
-	return LK_OK;
-}
-
 static lk_gcounter
 half_copy(const lk_gcounter *g)
 {
@@ -223,10 +165,7 @@ pn_ref(lk_rng *r, const gen_universe *u, lk_buf *json, lk_buf *bin, lk_buf *loos
 	}
 }
 
-static const crdt_ops pncounter_ops = {
-	"pncounter", sizeof(lk_pncounter), pn_init, pn_free, pn_gen, pn_ref,
-	pn_decode, pn_encode, pn_parse, pn_to_json, pn_merge, pn_delta, pn_leq, pn_op,
-};
+static const crdt_ops pncounter_ops = {LK_PNCOUNTER, pn_gen, pn_ref, pn_op};
 
 /* ---- helpers ---- */
 
