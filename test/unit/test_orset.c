@@ -10,6 +10,7 @@
 #include "laws.h"
 #include "lk_limits.h"
 #include "orset.h"
+#include "orset_check.h"
 
 #define MAX		((uint64_t) LK_COUNT_MAX)
 
@@ -1084,36 +1085,6 @@ orset_parse_rejects_overlong_elements(void)
 }
 
 /* ---- properties beyond the laws ---- */
-
-/* Every element but elem holds the same dots, named by node id, in a and b. */
-static bool
-others_unchanged(const lk_orset *a, const lk_orset *b, lk_str elem)
-{
-	uint32_t	i = 0,
-				k = 0;
-
-	for (;;)
-	{
-		while (i < a->nelems && lk_str_eq(a->elems[i].s, elem))
-			i++;
-		while (k < b->nelems && lk_str_eq(b->elems[k].s, elem))
-			k++;
-		if (i == a->nelems || k == b->nelems)
-			return i == a->nelems && k == b->nelems;
-		if (!lk_str_eq(a->elems[i].s, b->elems[k].s) || a->elems[i].nd != b->elems[k].nd)
-			return false;
-		for (uint32_t d = 0; d < a->elems[i].nd; d++)
-		{
-			const lk_dot *x = &a->dots[a->elems[i].d_off + d];
-			const lk_dot *y = &b->dots[b->elems[k].d_off + d];
-
-			if (x->seq != y->seq || !lk_str_eq(a->nodes[x->node].id, b->nodes[y->node].id))
-				return false;
-		}
-		i++;
-		k++;
-	}
-}
 
 /* The highest sequence number of node the context has seen, 0 for none. */
 static uint64_t
