@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # laniakea-bridge fan-out vs the Node peer (shared/peers/node-bridge), same NOTIFY input.
 #
-#   bench/bridge/run.sh       # ≈4–5 min; env: NS="1000 10000" SERVERS="bridge1 bridge2 peer"
-#                             #   DUR=5 LOW_SUBFRAMES=20000 HIGH_SUBFRAMES=400000 PEER_DIR=/tmp/lk-peer PERF=1
+#   bench/bridge/run.sh       # ≈5 min; env: NS="1000 10000" SERVERS="bridge1 bridge2 peer"
+#                             #   DUR=5 LOW_SUBFRAMES=20000 HIGH_SUBFRAMES=400000 PEER_DIR=/tmp/lk-peer PERF=1|low
+#                             #   LOADGEN=c|node WORKERS=2 (load generator processes, C)
 #
 # For each server (Laniakea bridge with 1 process, with 2 processes on one port via
 # SO_REUSEPORT, the Node peer) and each N: start the server fresh, read its RSS, connect N
-# subscribers (Node `ws` workers, raw Phoenix V2 frames, all joined to crdt:bench:1), read
+# subscribers (loadgen.c: forked epoll workers, raw Phoenix V2 frames, all joined to
+# crdt:bench:1; LOADGEN=node uses load.mjs, which saturates first), read
 # RSS again (idle bytes per connection), then drive NOTIFYs with pgbench at a fixed rate:
 #   low  — max(1, LOW_SUBFRAMES/N) NOTIFYs/s: commit->receive latency p50/p95/p99 at the clients;
 #   high — HIGH_SUBFRAMES/N NOTIFYs/s (offered frames/s = HIGH_SUBFRAMES): frames/s received
@@ -18,7 +20,8 @@
 # bridge ignores), and the delta {"c":{"n1":<unix µs at commit>}} carries the commit time
 # (also in "ts"). A third run (bridge only, "trigger") drives the real path: UPDATE of the
 # tracked table bench, whose C trigger emits the NOTIFY (no top-level topic: the peer
-# drops it). Outputs: bench/out/bridge-<stamp>/.
+# drops it). First of all, sendfloor.c measures a bare loopback send() (the floor under
+# fan-out latency). Outputs: bench/out/bridge-<stamp>/.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); root=$(cd "$here/../.." && pwd)
 NS=${NS:-"1000 10000"}; SERVERS=${SERVERS:-"bridge1 bridge2 peer"}
