@@ -56,7 +56,7 @@ fragment_find(row *r, frag_kind k, const cell *pending)
 }
 
 const fragment *
-fragment_store(row *r, frag_kind k, const cell *pending, const lk_buf *json)
+fragment_store(row *r, frag_kind k, const cell *pending, lk_buf *json)
 {
 	fragment   *f = slot(r, k);
 
@@ -74,28 +74,32 @@ fragment_store(row *r, frag_kind k, const cell *pending, const lk_buf *json)
 				f->cells[i].len = pending[i].len;
 			}
 	}
-	lk_buf_init(&f->json, &lk_std_alloc, json->len + 1);
-	lk_buf_put(&f->json, json->data, json->len);
+	f->json = *json;
+	memset(json, 0, sizeof(*json));
 	M.fragments_encoded_total++;
 	return f;
 }
 
+const char *
+fragment_event(frag_kind k)
+{
+	return k == FRAG_DELTA ? "delta" : "state";
+}
+
 frame *
-fragment_frame(row *r, frag_kind k, const char *event)
+fragment_frame(row *r, frag_kind k)
 {
 	fragment   *f = &r->frags[k];
 
-	if (!f->frame || strcmp(f->event, event) != 0)
+	if (!f->frame)
 	{
 		lk_buf		b;
 
-		frame_unref(f->frame);
 		lk_buf_init(&b, &lk_std_alloc, f->json.len + 64);
-		wire_begin(&b, NULL, NULL, r->topic, event);
+		wire_begin(&b, NULL, NULL, r->topic, fragment_event(k));
 		lk_buf_put(&b, f->json.data, f->json.len);
 		wire_end(&b);
 		f->frame = frame_from_buf(&b);
-		f->event = event;
 		lk_free(&lk_std_alloc, b.data);
 	}
 	frame_ref(f->frame);

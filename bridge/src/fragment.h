@@ -31,7 +31,6 @@ typedef struct fragment
 	cell	   *cells;			/* FRAG_DELTA: the pending deltas encoded (t->ncol) */
 	lk_buf		json;
 	frame	   *frame;			/* the row topic's frame around json, once built */
-	const char *event;			/* that frame's event */
 } fragment;
 
 /*
@@ -41,11 +40,14 @@ typedef struct fragment
  */
 const fragment *fragment_find(row *r, frag_kind k, const cell *pending);
 
-/* Cache json (copied) as r's fragment of kind k, encoded from the given content. */
-const fragment *fragment_store(row *r, frag_kind k, const cell *pending, const lk_buf *json);
+/* Cache json (its buffer is taken) as r's fragment of kind k, encoded from the given content. */
+const fragment *fragment_store(row *r, frag_kind k, const cell *pending, lk_buf *json);
+
+/* The event a fragment of kind k is sent as: "delta" or "state". */
+const char *fragment_event(frag_kind k);
 
 /* The frame [null,null,r->topic,event,json]: shared, one reference for the caller. */
-frame	   *fragment_frame(row *r, frag_kind k, const char *event);
+frame	   *fragment_frame(row *r, frag_kind k);
 
 /* Forget r's fragments (its columns changed, or it is freed). */
 void		fragment_free_all(row *r);

@@ -521,7 +521,6 @@ pending_fragment(channel *ch, pending *p, frag_kind *kind)
 	}
 	lk_buf_put_u8(&b, '}');
 	f = fragment_store(r, *kind, p->cells, &b);
-	lk_free(&lk_std_alloc, b.data);
 	arena_free(ar);
 	return f;
 }
@@ -586,17 +585,16 @@ flush_channel(channel *ch)
 		{
 			pending    *p = fc.v[sent];
 			const fragment *f = pending_fragment(ch, p, &k);
-			const char *event = k == FRAG_DELTA ? "delta" : "state";
 			lk_buf		b;
 
 			if (!ch->tb)
 			{
 				/* a row topic: the frame itself is shared */
-				send_and_release(c, fragment_frame(p->r, k, event));
+				send_and_release(c, fragment_frame(p->r, k));
 				continue;
 			}
 			lk_buf_init(&b, &lk_std_alloc, f->json.len + 64);
-			wire_begin(&b, NULL, NULL, ch->topic, event);
+			wire_begin(&b, NULL, NULL, ch->topic, fragment_event(k));
 			lk_buf_put(&b, f->json.data, f->json.len);
 			wire_end(&b);
 			send_and_release(c, frame_from_buf(&b));
@@ -992,6 +990,7 @@ receive(struct lws *wsi, conn *c, const char *in, size_t len)
  */
 #define GATHER_MAX (64 * 1024)
 
+/* A server text frame's header for a payload under 64 KiB (all a gathered write holds). */
 static size_t
 ws_text_header(unsigned char *h, size_t len)
 {
@@ -1001,17 +1000,10 @@ ws_text_header(unsigned char *h, size_t len)
 		h[1] = (unsigned char) len;
 		return 2;
 	}
-	if (len < 65536)
-	{
-		h[1] = 126;
-		h[2] = (unsigned char) (len >> 8);
-		h[3] = (unsigned char) len;
-		return 4;
-	}
-	h[1] = 127;
-	for (int i = 0; i < 8; i++)
-		h[2 + i] = (unsigned char) ((uint64_t) len >> (56 - 8 * i));
-	return 10;
+	h[1] = 126;
+	h[2] = (unsigned char) (len >> 8);
+	h[3] = (unsigned char) len;
+	return 4;
 }
 
 static frame *
@@ -1032,7 +1024,7 @@ write_queued(struct lws *wsi, conn *c)
 	size_t		used = 0;
 	frame	   *f = c->ring[c->ring_head];
 
-	if (c->ring_count == 1 || f->len + 10 > GATHER_MAX)
+	if (c->ring_count == 1 || f->len + 4 > GATHER_MAX)
 	{
 		int			n;
 
@@ -1044,7 +1036,7 @@ write_queued(struct lws *wsi, conn *c)
 	while (c->ring_count > 0)
 	{
 		f = c->ring[c->ring_head];
-		if (used + f->len + 10 > GATHER_MAX)
+		if (used + f->len + 4 > GATHER_MAX)
 			break;
 		used += ws_text_header(gather + used, f->len);
 		memcpy(gather + used, f->data, f->len);

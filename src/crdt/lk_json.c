@@ -153,34 +153,6 @@ read_hex4(lk_json *j, uint32_t *out)
 	return LK_OK;
 }
 
-static size_t
-put_utf8(char *out, uint32_t cp)
-{
-	if (cp < 0x80)
-	{
-		out[0] = (char) cp;
-		return 1;
-	}
-	if (cp < 0x800)
-	{
-		out[0] = (char) (0xc0 | (cp >> 6));
-		out[1] = (char) (0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000)
-	{
-		out[0] = (char) (0xe0 | (cp >> 12));
-		out[1] = (char) (0x80 | ((cp >> 6) & 0x3f));
-		out[2] = (char) (0x80 | (cp & 0x3f));
-		return 3;
-	}
-	out[0] = (char) (0xf0 | (cp >> 18));
-	out[1] = (char) (0x80 | ((cp >> 12) & 0x3f));
-	out[2] = (char) (0x80 | ((cp >> 6) & 0x3f));
-	out[3] = (char) (0x80 | (cp & 0x3f));
-	return 4;
-}
-
 lk_code
 lk_json_string(lk_json *j, lk_str *out)
 {
@@ -301,7 +273,7 @@ lk_json_string(lk_json *j, lk_str *out)
 					}
 					cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
 				}
-				n += put_utf8(dst + n, cp);
+				n += lk_utf8_put(dst + n, cp);
 				continue;
 			default:
 				rc = lk_json_error(j, "invalid escape sequence");

@@ -1,5 +1,5 @@
 /*
- * lk_str.c — UTF-8 validation and the node id and element rules.
+ * lk_str.c — UTF-8 validation and encoding, and the node id and element rules.
  */
 #include "lk_str.h"
 
@@ -51,6 +51,34 @@ lk_utf8_valid(const char *s, size_t len)
 			return false;
 	}
 	return true;
+}
+
+size_t
+lk_utf8_put(char *out, uint32_t cp)
+{
+	if (cp < 0x80)
+	{
+		out[0] = (char) cp;
+		return 1;
+	}
+	if (cp < 0x800)
+	{
+		out[0] = (char) (0xc0 | (cp >> 6));
+		out[1] = (char) (0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000)
+	{
+		out[0] = (char) (0xe0 | (cp >> 12));
+		out[1] = (char) (0x80 | ((cp >> 6) & 0x3f));
+		out[2] = (char) (0x80 | (cp & 0x3f));
+		return 3;
+	}
+	out[0] = (char) (0xf0 | (cp >> 18));
+	out[1] = (char) (0x80 | ((cp >> 12) & 0x3f));
+	out[2] = (char) (0x80 | ((cp >> 6) & 0x3f));
+	out[3] = (char) (0x80 | (cp & 0x3f));
+	return 4;
 }
 
 lk_code

@@ -85,6 +85,9 @@ lk_str_quote_len(lk_str s)
 /* True when p[0..len) is well-formed UTF-8 (no surrogates, no overlongs). */
 bool		lk_utf8_valid(const char *p, size_t len);
 
+/* Write code point cp (at most 0x10FFFF) as UTF-8 at out; returns its 1 to 4 bytes. */
+size_t		lk_utf8_put(char *out, uint32_t cp);
+
 /*
  * A node id is 1 to LK_NODE_ID_MAX bytes of UTF-8 with no control character
  * (C0, DEL, C1).  Returns LK_OK or LK_ERR_VALUE with a message naming what.

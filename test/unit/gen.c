@@ -48,34 +48,6 @@ static const uint32_t cps[] = {
 	0x80, 0xe9, 0x7ff, 0x800, 0x65e5, 0xfffd, 0xffff, 0x10000, 0x1f680, 0x10ffff,
 };
 
-static size_t
-utf8_put(char *out, uint32_t cp)
-{
-	if (cp < 0x80)
-	{
-		out[0] = (char) cp;
-		return 1;
-	}
-	if (cp < 0x800)
-	{
-		out[0] = (char) (0xc0 | (cp >> 6));
-		out[1] = (char) (0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000)
-	{
-		out[0] = (char) (0xe0 | (cp >> 12));
-		out[1] = (char) (0x80 | ((cp >> 6) & 0x3f));
-		out[2] = (char) (0x80 | (cp & 0x3f));
-		return 3;
-	}
-	out[0] = (char) (0xf0 | (cp >> 18));
-	out[1] = (char) (0x80 | ((cp >> 12) & 0x3f));
-	out[2] = (char) (0x80 | ((cp >> 6) & 0x3f));
-	out[3] = (char) (0x80 | (cp & 0x3f));
-	return 4;
-}
-
 /* Decode one code point of valid UTF-8 at p; returns its length. */
 static size_t
 utf8_get(const unsigned char *p, uint32_t *cp)
@@ -137,7 +109,7 @@ gen_element(lk_rng *r)
 	len = (size_t) lk_rng_below(r, 7);
 	s = lk_malloc(T, len * 4 + 1);
 	for (size_t i = 0; i < len; i++)
-		n += utf8_put(s + n, cps[lk_rng_below(r, sizeof(cps) / sizeof(cps[0]))]);
+		n += lk_utf8_put(s + n, cps[lk_rng_below(r, sizeof(cps) / sizeof(cps[0]))]);
 	return lk_str_make(s, n);
 }
 
