@@ -3,10 +3,10 @@
 // add-wins set, the end of the replication echo, and the same new key
 // inserted on two nodes at once.
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const { startMesh, sleep } = require('./lib/cluster');
+const { meshPerFile, sleep } = require('./lib/cluster');
 const {
   Model,
   params,
@@ -23,17 +23,8 @@ const {
 const P = params();
 const seed = seedFromEnv();
 let mesh;
-
-// every node's initdb and start, and the mesh
-before(
-  async () => {
-    mesh = await startMesh({ nnodes: P.nodes, name: 'convergence' });
-  },
-  { timeout: 300000 },
-);
-
-after(async () => {
-  if (mesh) await mesh.destroy();
+meshPerFile({ nnodes: P.nodes, name: 'convergence' }, (m) => {
+  mesh = m;
 });
 
 test('concurrent increments, decrements, adds and removes on every node converge to exactly the acknowledged operations, add wins', async (t) => {

@@ -3,9 +3,9 @@
 // SIGKILL.  Every node keeps writing throughout; after the fault ends the
 // mesh must converge to exactly the operations that committed.
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { startMesh, sleep } = require('./lib/cluster');
+const { meshPerFile, sleep } = require('./lib/cluster');
 const {
   Model,
   SQL,
@@ -24,17 +24,8 @@ const {
 const P = params();
 const seed = seedFromEnv();
 let mesh;
-
-// every node's initdb and start, and the mesh
-before(
-  async () => {
-    mesh = await startMesh({ nnodes: P.nodes, name: 'faults' });
-  },
-  { timeout: 300000 },
-);
-
-after(async () => {
-  if (mesh) await mesh.destroy();
+meshPerFile({ nnodes: P.nodes, name: 'faults' }, (m) => {
+  mesh = m;
 });
 
 test('partition: a node cut off while every node writes converges after healing, counters exact, add wins', async (t) => {

@@ -2,9 +2,9 @@
 // Replication settings and repair: subscriptions in binary mode, and
 // anti-entropy with laniakea.reconcile where replication cannot help.
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { startMesh, PUBLICATION, quoteLiteral } = require('./lib/cluster');
+const { meshPerFile, PUBLICATION, quoteLiteral } = require('./lib/cluster');
 const {
   Model,
   params,
@@ -21,17 +21,8 @@ const {
 const P = params();
 const seed = seedFromEnv();
 let mesh;
-
-// every node's initdb and start, and the mesh
-before(
-  async () => {
-    mesh = await startMesh({ nnodes: P.nodes, name: 'replication' });
-  },
-  { timeout: 300000 },
-);
-
-after(async () => {
-  if (mesh) await mesh.destroy();
+meshPerFile({ nnodes: P.nodes, name: 'replication' }, (m) => {
+  mesh = m;
 });
 
 test('subscriptions with binary = true carry the CRDT columns in binary form and converge exactly', async (t) => {

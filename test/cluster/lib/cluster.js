@@ -459,4 +459,21 @@ async function startMesh({ nnodes = 3, name = 'mesh', binary = false } = {}) {
   return mesh;
 }
 
-module.exports = { startMesh, Mesh, Node, sleep, subName, DB, PUBLICATION, TABLES, quoteLiteral };
+// The mesh of a test file: started before its tests (every node's initdb and
+// start take a while), handed over with set, destroyed after them.
+function meshPerFile(opts, set) {
+  const { before, after } = require('node:test');
+  let mesh;
+  before(
+    async () => {
+      mesh = await startMesh(opts);
+      set(mesh);
+    },
+    { timeout: 300000 },
+  );
+  after(async () => {
+    if (mesh) await mesh.destroy();
+  });
+}
+
+module.exports = { startMesh, meshPerFile, Mesh, Node, sleep, subName, DB, PUBLICATION, TABLES, quoteLiteral };
