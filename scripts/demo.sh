@@ -22,7 +22,7 @@ if [ "${1:-}" = stop ]; then
 fi
 
 bash scripts/deps.sh
-export PATH=/usr/lib/postgresql/15/bin:$PATH
+export PATH=${PGBIN:-/usr/lib/postgresql/15/bin}:$PATH
 make -s >/dev/null
 make -s install >/dev/null
 (cd client && npm ci --silent --no-audit --no-fund)

@@ -25,6 +25,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 	$SUDO apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# PGXS must find the PostgreSQL 15 pg_config first
-export PATH=/usr/lib/postgresql/15/bin:$PATH
+# PGXS must find the PostgreSQL 15 pg_config first (PGBIN: another copy of it)
+export PATH=${PGBIN:-/usr/lib/postgresql/15/bin}:$PATH
 command -v pg_config >/dev/null

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 top=$(pwd)
 
 bash scripts/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
-export PATH=/usr/lib/postgresql/15/bin:$PATH
+export PATH=${PGBIN:-/usr/lib/postgresql/15/bin}:$PATH
 
 passed=0
 failed=0
