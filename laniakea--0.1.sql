@@ -397,6 +397,20 @@ CREATE TABLE laniakea.tracked (
 );
 SELECT pg_catalog.pg_extension_config_dump('laniakea.tracked', '');
 
+-- Deleted rows: per key, the causal length of its last deletion (even).  A
+-- row's own causal length is its laniakea_cl column (odd); docs/replication.md.
+CREATE TABLE laniakea.tombstones (
+	nsp text COLLATE "C" NOT NULL,
+	rel text COLLATE "C" NOT NULL,
+	key text COLLATE "C" NOT NULL,
+	cl bigint NOT NULL CONSTRAINT tombstones_cl_even CHECK (cl > 0 AND cl % 2 = 0),
+	deleted_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (nsp, rel, key)
+);
+COMMENT ON TABLE laniakea.tombstones IS
+	'deleted rows of tracked tables: publish it with them; collect with laniakea.collect_tombstones';
+SELECT pg_catalog.pg_extension_config_dump('laniakea.tombstones', '');
+
 CREATE FUNCTION laniakea.merge_trigger() RETURNS trigger
 	AS 'MODULE_PATHNAME' LANGUAGE C;
 COMMENT ON FUNCTION laniakea.merge_trigger() IS
@@ -404,7 +418,19 @@ COMMENT ON FUNCTION laniakea.merge_trigger() IS
 CREATE FUNCTION laniakea.notify_trigger() RETURNS trigger
 	AS 'MODULE_PATHNAME' LANGUAGE C;
 COMMENT ON FUNCTION laniakea.notify_trigger() IS
-	'AFTER INSERT OR UPDATE: NOTIFY laniakea with the row''s deltas at commit';
+	'AFTER INSERT OR UPDATE OR DELETE (rows) and AFTER TRUNCATE: NOTIFY laniakea with the changes at commit';
+CREATE FUNCTION laniakea.delete_trigger() RETURNS trigger
+	AS 'MODULE_PATHNAME' LANGUAGE C;
+COMMENT ON FUNCTION laniakea.delete_trigger() IS
+	'BEFORE DELETE (rows) and BEFORE TRUNCATE: record the deletions in laniakea.tombstones';
+CREATE FUNCTION laniakea.tombstone_trigger() RETURNS trigger
+	AS 'MODULE_PATHNAME' LANGUAGE C;
+COMMENT ON FUNCTION laniakea.tombstone_trigger() IS
+	'BEFORE INSERT OR UPDATE OR DELETE on laniakea.tombstones: tombstones only rise, and delete the rows they outrank';
+
+CREATE TRIGGER laniakea_tombstone BEFORE INSERT OR UPDATE OR DELETE ON laniakea.tombstones
+	FOR EACH ROW EXECUTE FUNCTION laniakea.tombstone_trigger();
+ALTER TABLE laniakea.tombstones ENABLE ALWAYS TRIGGER laniakea_tombstone;
 
 CREATE FUNCTION laniakea.drop_triggers(tbl regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -412,7 +438,8 @@ DECLARE
 	t name;
 BEGIN
 	FOR t IN SELECT tgname FROM pg_trigger
-			 WHERE tgrelid = tbl AND tgname IN ('laniakea_merge', 'laniakea_notify') LOOP
+			 WHERE tgrelid = tbl AND tgname IN ('laniakea_merge', 'laniakea_notify', 'laniakea_delete',
+												'laniakea_truncate', 'laniakea_notify_truncate') LOOP
 		EXECUTE format('DROP TRIGGER %I ON %s', t, tbl);
 	END LOOP;
 END $$;
@@ -423,6 +450,7 @@ DECLARE
 	key name;
 	cols name[];
 	nkeys int;
+	trig name;
 BEGIN
 	IF (SELECT relkind FROM pg_class WHERE oid = tbl) <> 'r' THEN
 		RAISE EXCEPTION 'cannot track "%"', tbl
@@ -448,20 +476,41 @@ BEGIN
 			USING ERRCODE = 'invalid_table_definition';
 	END IF;
 
+	-- the row's causal length: 1 for the rows there are; an INSERT leaves it NULL
+	-- and the merge trigger sets it (docs/replication.md)
+	IF NOT EXISTS (SELECT FROM pg_attribute
+				   WHERE attrelid = tbl AND attname = 'laniakea_cl' AND NOT attisdropped) THEN
+		EXECUTE format('ALTER TABLE %s ADD COLUMN laniakea_cl bigint NOT NULL DEFAULT 1', tbl);
+		EXECUTE format('ALTER TABLE %s ALTER COLUMN laniakea_cl DROP DEFAULT', tbl);
+	ELSIF (SELECT atttypid FROM pg_attribute
+		   WHERE attrelid = tbl AND attname = 'laniakea_cl' AND NOT attisdropped) <> 'bigint'::regtype THEN
+		RAISE EXCEPTION 'column "laniakea_cl" of table "%" is not of type bigint', tbl
+			USING ERRCODE = 'invalid_table_definition',
+				  DETAIL = 'Laniakea keeps each row''s causal length in a bigint column of that name.';
+	END IF;
+
 	PERFORM laniakea.drop_triggers(tbl);
 	EXECUTE format('CREATE TRIGGER laniakea_merge BEFORE INSERT OR UPDATE ON %s '
 				   'FOR EACH ROW EXECUTE FUNCTION laniakea.merge_trigger()', tbl);
-	EXECUTE format('CREATE TRIGGER laniakea_notify AFTER INSERT OR UPDATE ON %s '
+	EXECUTE format('CREATE TRIGGER laniakea_delete BEFORE DELETE ON %s '
+				   'FOR EACH ROW EXECUTE FUNCTION laniakea.delete_trigger()', tbl);
+	EXECUTE format('CREATE TRIGGER laniakea_truncate BEFORE TRUNCATE ON %s '
+				   'FOR EACH STATEMENT EXECUTE FUNCTION laniakea.delete_trigger()', tbl);
+	EXECUTE format('CREATE TRIGGER laniakea_notify AFTER INSERT OR UPDATE OR DELETE ON %s '
 				   'FOR EACH ROW EXECUTE FUNCTION laniakea.notify_trigger()', tbl);
+	EXECUTE format('CREATE TRIGGER laniakea_notify_truncate AFTER TRUNCATE ON %s '
+				   'FOR EACH STATEMENT EXECUTE FUNCTION laniakea.notify_trigger()', tbl);
 	-- ALWAYS: they must fire in the logical replication apply worker too
-	EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER laniakea_merge', tbl);
-	EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER laniakea_notify', tbl);
+	FOREACH trig IN ARRAY ARRAY['laniakea_merge', 'laniakea_delete', 'laniakea_truncate',
+								'laniakea_notify', 'laniakea_notify_truncate'] LOOP
+		EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', tbl, trig);
+	END LOOP;
 
 	INSERT INTO laniakea.tracked VALUES (tbl, key, cols)
 	ON CONFLICT ON CONSTRAINT tracked_pkey DO UPDATE SET key_column = EXCLUDED.key_column, crdt_columns = EXCLUDED.crdt_columns;
 END $$;
 COMMENT ON FUNCTION laniakea.track(regclass) IS
-	'install the merge and notify triggers on a table and register it for the bridge (idempotent)';
+	'add laniakea_cl, install the merge, delete and notify triggers on a table and register it for the bridge (idempotent)';
 
 CREATE FUNCTION laniakea.untrack(tbl regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -475,17 +524,32 @@ END $$;
 COMMENT ON FUNCTION laniakea.untrack(regclass) IS 'remove what laniakea.track installed';
 
 -- Anti-entropy: merge every row of source (a copy of a peer's table, or a
--- postgres_fdw foreign table pointing at it) into a tracked table.  The merge
--- trigger turns each colliding INSERT into a merge; columns match by name.
-CREATE FUNCTION laniakea.reconcile(target regclass, source regclass) RETURNS bigint
+-- postgres_fdw foreign table pointing at it) into a tracked table, after the
+-- peer's tombstones of that table when they are given (a copy of, or a foreign
+-- table on, its laniakea.tombstones).  The merge trigger turns each colliding
+-- INSERT into a merge and discards rows a tombstone outranks; a tombstone
+-- deletes the rows it outranks.  Columns match by name.
+CREATE FUNCTION laniakea.reconcile(target regclass, source regclass, tombstones regclass DEFAULT NULL)
+RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	cols text;
 	n bigint;
+	nsp text;
+	rel text;
 BEGIN
 	IF NOT EXISTS (SELECT FROM laniakea.tracked t WHERE t.tbl = target) THEN
 		RAISE EXCEPTION 'table "%" is not tracked', target
 			USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Call laniakea.track first.';
+	END IF;
+	IF tombstones IS NOT NULL THEN
+		SELECT c.relname, ns.nspname INTO rel, nsp
+		FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE c.oid = target;
+		EXECUTE format('INSERT INTO laniakea.tombstones AS t (nsp, rel, key, cl, deleted_at) '
+					   'SELECT nsp, rel, key, cl, deleted_at FROM %s WHERE nsp = $1 AND rel = $2 '
+					   'ON CONFLICT (nsp, rel, key) DO UPDATE SET cl = EXCLUDED.cl, deleted_at = EXCLUDED.deleted_at '
+					   'WHERE (t.cl, EXCLUDED.deleted_at) < (EXCLUDED.cl, t.deleted_at)', tombstones)
+		USING nsp, rel;
 	END IF;
 	SELECT string_agg(quote_ident(t.attname), ', ' ORDER BY t.attnum) INTO cols
 	FROM pg_attribute t JOIN pg_attribute s ON s.attrelid = source AND s.attname = t.attname
@@ -495,8 +559,18 @@ BEGIN
 	EXECUTE format('INSERT INTO %s (%s) SELECT %s FROM %s', target, cols, cols, source);
 	RETURN n;
 END $$;
-COMMENT ON FUNCTION laniakea.reconcile(regclass, regclass) IS
-	'merge all rows of source into the tracked table target; returns the number of source rows';
+COMMENT ON FUNCTION laniakea.reconcile(regclass, regclass, regclass) IS
+	'merge the tombstones and then all rows of source into the tracked table target; returns the number of source rows';
+
+-- Tombstones let a node discard stale copies of a deleted row; once every
+-- node has applied every change older than the horizon, they have done that.
+CREATE FUNCTION laniakea.collect_tombstones(older_than interval DEFAULT '7 days') RETURNS bigint
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+	WITH gone AS (DELETE FROM laniakea.tombstones WHERE deleted_at < now() - older_than RETURNING 1)
+	SELECT count(*) FROM gone
+$$;
+COMMENT ON FUNCTION laniakea.collect_tombstones(interval) IS
+	'delete this node''s tombstones older than the horizon; returns how many';
 
 -- A dropped table leaves no row behind in laniakea.tracked.
 CREATE FUNCTION laniakea.forget_dropped() RETURNS event_trigger

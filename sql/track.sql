@@ -49,7 +49,7 @@ SELECT id, likes, total FROM app.items WHERE id = 'd';
 -- reconcile merges a copy of a peer's rows
 CREATE TABLE peer_copy (LIKE app.items);
 ALTER TABLE peer_copy DROP COLUMN total;
-INSERT INTO peer_copy (id, title, likes) VALUES ('a', 'Banana', '{"n1":100}'), ('e', 'Elder', '{"p":1}');
+INSERT INTO peer_copy (id, title, likes, laniakea_cl) VALUES ('a', 'Banana', '{"n1":100}', 1), ('e', 'Elder', '{"p":1}', 1);
 SELECT laniakea.reconcile('app.items', 'peer_copy');
 SELECT id, title, likes FROM app.items ORDER BY id;
 SELECT laniakea.reconcile('no_pk', 'peer_copy');

@@ -3,6 +3,7 @@
  * mapping from core errors to SQLSTATEs.
  */
 #include "lk_pg.h"
+#include "notify.h"
 
 #include "access/xlog.h"
 #include "mb/pg_wchar.h"
@@ -12,7 +13,6 @@
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
-void		lk_notify_init(void);
 
 static char *node_id_setting = NULL;
 
@@ -205,6 +205,6 @@ _PG_init(void)
 							   PGC_USERSET,
 							   0,
 							   check_node_id, NULL, show_node_id);
-	MarkGUCPrefixReserved("laniakea");
 	lk_notify_init();
+	MarkGUCPrefixReserved("laniakea");
 }

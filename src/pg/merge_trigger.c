@@ -15,7 +15,15 @@
  * PostgreSQL's to handle) and the original row is skipped.  A new key inserted
  * locally takes the fast path: one index probe, no SPI.  Replication (session
  * role replica) always takes the upsert, which cannot fail on the key.
+ *
+ * Causal length (laniakea_cl, tombstone.c) comes first: of two versions of a
+ * row, the one of the later incarnation wins whole, and a state of an
+ * incarnation this node has deleted is discarded (NULL).  An INSERT of a key
+ * that is absent here takes the incarnation after its last deletion when it
+ * leaves laniakea_cl NULL (every local INSERT does), and is discarded when its
+ * own is not above that deletion's (a stale replicated or pushed row).
  */
+#include "tombstone.h"
 #include "tracked.h"
 
 #include "access/genam.h"
@@ -91,6 +99,45 @@ merge_values(lk_kind kind, Datum a, Datum b)
 	return PointerGetDatum(lk_pg_state_datum(&m));
 }
 
+/* A row's causal length is odd: an even one is a tombstone's, not a row's. */
+static void
+check_alive(Relation rel, int64 cl)
+{
+	if (cl % 2 == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid %s " INT64_FORMAT " for a row of tracked table \"%s\"",
+						TRACKED_CL_COLUMN, cl, RelationGetRelationName(rel)),
+				 errdetail("A row's causal length is odd and positive; even ones are deletions.")));
+}
+
+/*
+ * The row an INSERT of a key absent here stores, or NULL when a tombstone
+ * outranks it: its causal length, left NULL, becomes the incarnation after
+ * the key's last deletion.
+ */
+static HeapTuple
+resolve_insert(tracked_rel *tr, Relation rel, HeapTuple tup, const char *key)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int64		cl = tracked_row_cl(tr, tup, desc);
+	int64		dead = tombstone_cl(tr, key);
+	int			attnum;
+	Datum		value;
+	bool		isnull = false;
+
+	if (cl != 0 && cl <= dead)
+		return NULL;
+	if (cl != 0)
+	{
+		check_alive(rel, cl);
+		return tup;
+	}
+	attnum = tr->cl_attnum;
+	value = Int64GetDatum(dead + 1);
+	return heap_modify_tuple_by_cols(tup, desc, 1, &attnum, &value, &isnull);
+}
+
 static HeapTuple
 merge_update(tracked_rel *tr, Relation rel, HeapTuple oldtup, HeapTuple newtup)
 {
@@ -106,8 +153,35 @@ merge_update(tracked_rel *tr, Relation rel, HeapTuple oldtup, HeapTuple newtup)
 	bool		same = true;
 	int			order = 0;
 
+	int64		ocl = tracked_row_cl(tr, oldtup, desc);
+	int64		ncl = tracked_row_cl(tr, newtup, desc);
+
 	heap_deform_tuple(oldtup, desc, ov, on);
 	heap_deform_tuple(newtup, desc, nv, nn);
+
+	/* the causal length: which incarnation of the row, if they differ */
+	if (ncl == 0)
+	{
+		/* left NULL: the incarnation there is */
+		nv[tr->cl_attnum - 1] = ov[tr->cl_attnum - 1];
+		nn[tr->cl_attnum - 1] = false;
+		repl[tr->cl_attnum - 1] = true;
+		ncl = ocl;
+	}
+	if (ncl != ocl)
+	{
+		if (!replicated)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot change column \"%s\" of tracked table \"%s\"",
+							TRACKED_CL_COLUMN, RelationGetRelationName(rel)),
+					 errdetail("It counts the row's deletions and is kept by Laniakea's triggers.")));
+		if (ncl < ocl)
+			return NULL;		/* a state of an incarnation this node has deleted */
+		check_alive(rel, ncl);
+		/* a later incarnation replaces this one, whole */
+		return heap_modify_tuple(newtup, desc, nv, nn, repl);
+	}
 
 	/* the other columns: which version, if they differ */
 	for (int i = 0; i < natts && order == 0; i++)
@@ -115,6 +189,7 @@ merge_update(tracked_rel *tr, Relation rel, HeapTuple oldtup, HeapTuple newtup)
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 
 		if (!is_plain_column(att) || column_kind(tr, att->attnum) ||
+			att->attnum == tr->cl_attnum ||
 			same_value(att, ov[i], on[i], nv[i], nn[i]))
 			continue;
 		if (!replicated)
@@ -155,6 +230,8 @@ merge_update(tracked_rel *tr, Relation rel, HeapTuple oldtup, HeapTuple newtup)
 				}
 			}
 		}
+		else if (att->attnum == tr->cl_attnum)
+			 /* equal, settled above */ ;
 		else if (order <= 0 && !same_value(att, ov[i], on[i], nv[i], nn[i]))
 		{
 			/* the existing version of the other columns wins */
@@ -202,15 +279,13 @@ key_exists(tracked_rel *tr, Relation rel, Datum key)
  * inserts that need not be.
  */
 static void
-lock_key(tracked_rel *tr, Relation rel, Datum key)
+lock_key(tracked_rel *tr, Relation rel, const char *text)
 {
 	LOCKTAG		tag;
-	char	   *text = OutputFunctionCall(&tr->key_out, key);
 	uint32		h = DatumGetUInt32(hash_any((const unsigned char *) text, (int) strlen(text)));
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, RelationGetRelid(rel), h, 3);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
-	pfree(text);
 }
 
 static SPIPlanPtr
@@ -316,6 +391,7 @@ merge_trigger(PG_FUNCTION_ARGS)
 	tracked_rel *tr;
 	bool		isnull;
 	Datum		key;
+	char	   *key_text;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
@@ -329,13 +405,15 @@ merge_trigger(PG_FUNCTION_ARGS)
 		return PointerGetDatum(merge_update(tr, td->tg_relation, td->tg_trigtuple,
 											td->tg_newtuple));
 
-	if (upsert_depth > 0)
-		return PointerGetDatum(td->tg_trigtuple);
 	key = heap_getattr(td->tg_trigtuple, tr->key_attnum, RelationGetDescr(td->tg_relation),
 					   &isnull);
-
 	if (isnull)
-		return PointerGetDatum(td->tg_trigtuple);
+		return PointerGetDatum(td->tg_trigtuple);	/* the primary key refuses it */
+	key_text = OutputFunctionCall(&tr->key_out, key);
+
+	/* our own upsert's INSERT: the key was absent when it looked */
+	if (upsert_depth > 0)
+		return PointerGetDatum(resolve_insert(tr, td->tg_relation, td->tg_trigtuple, key_text));
 
 	/*
 	 * The probe leaves a moment between not finding the key and this row's
@@ -346,10 +424,10 @@ merge_trigger(PG_FUNCTION_ARGS)
 	 * insert through the upsert, whose INSERT ... ON CONFLICT has no such
 	 * moment at all: an apply worker's error would hold up replication.
 	 */
-	lock_key(tr, td->tg_relation, key);
+	lock_key(tr, td->tg_relation, key_text);
 	if (SessionReplicationRole != SESSION_REPLICATION_ROLE_REPLICA &&
 		!key_exists(tr, td->tg_relation, key))
-		return PointerGetDatum(td->tg_trigtuple);
+		return PointerGetDatum(resolve_insert(tr, td->tg_relation, td->tg_trigtuple, key_text));
 	upsert(tr, td->tg_relation, td->tg_trigtuple);
 	return PointerGetDatum(NULL);
 }

@@ -19,6 +19,7 @@
 #include "utils/syscache.h"
 
 static HTAB *rels = NULL;
+static uint32 builds = 0;
 static Oid	type_oids[4];		/* indexed by lk_kind */
 static bool types_valid = false;
 
@@ -89,6 +90,7 @@ tracked_kind_of(Oid typid)
 	return 0;
 }
 
+/* In CurrentMemoryContext. */
 static char *
 json_string(const char *s)
 {
@@ -104,7 +106,7 @@ static void
 build(tracked_rel *tr, Relation rel)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
-	MemoryContext old = MemoryContextSwitchTo(CacheMemoryContext);
+	MemoryContext old = MemoryContextSwitchTo(tr->cxt);
 	Relation	index;
 	Oid			opfamily,
 				out_func;
@@ -133,15 +135,19 @@ build(tracked_rel *tr, Relation rel)
 	tr->key_eq_proc = get_opcode(get_opfamily_member(opfamily, tr->key_type, tr->key_type,
 													 BTEqualStrategyNumber));
 	getTypeOutputInfo(tr->key_type, &out_func, &varlena);
-	fmgr_info_cxt(out_func, &tr->key_out, CacheMemoryContext);
+	fmgr_info_cxt(out_func, &tr->key_out, tr->cxt);
 
 	tr->ncrdt = 0;
+	tr->cl_attnum = 0;
 	tr->crdt = palloc(sizeof(tracked_column) * desc->natts);
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 		lk_kind		kind = att->attisdropped ? 0 : tracked_kind_of(att->atttypid);
 
+		if (!att->attisdropped && att->atttypid == INT8OID &&
+			strcmp(NameStr(att->attname), TRACKED_CL_COLUMN) == 0)
+			tr->cl_attnum = att->attnum;
 		if (kind == 0)
 			continue;
 		tr->crdt[tr->ncrdt].attnum = att->attnum;
@@ -154,20 +160,28 @@ build(tracked_rel *tr, Relation rel)
 				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
 				 errmsg("table \"%s\" has no gcounter, pncounter or orset column",
 						RelationGetRelationName(rel))));
-	tr->name = strcmp(nsp, "public") == 0 ? pstrdup(RelationGetRelationName(rel)) :
-		psprintf("%s.%s", nsp, RelationGetRelationName(rel));
+	tr->generation = ++builds;
+	tr->nspname = pstrdup(nsp);
+	tr->relname = pstrdup(RelationGetRelationName(rel));
+	tr->name = strcmp(nsp, "public") == 0 ? pstrdup(tr->relname) :
+		psprintf("%s.%s", nsp, tr->relname);
 	tr->name_json = json_string(tr->name);
-	tr->upsert = NULL;
 	MemoryContextSwitchTo(old);
 }
 
+/* Drop what an entry holds, leaving it empty for build. */
 static void
 release(tracked_rel *tr)
 {
 	if (tr->upsert)
 		SPI_freeplan(tr->upsert);
+	if (tr->purge)
+		SPI_freeplan(tr->purge);
+	if (tr->cxt)
+		MemoryContextDelete(tr->cxt);
 	tr->upsert = NULL;
-	/* the strings and arrays stay in CacheMemoryContext: small, and rebuilt rarely */
+	tr->purge = NULL;
+	tr->cxt = NULL;
 }
 
 tracked_rel *
@@ -195,12 +209,16 @@ tracked_rel_get(Relation rel)
 		release(tr);
 	tr->valid = false;
 	tr->upsert = NULL;
+	tr->purge = NULL;
+	tr->cxt = AllocSetContextCreate(CacheMemoryContext, "laniakea tracked relation",
+									ALLOCSET_SMALL_SIZES);
 	PG_TRY();
 	{
 		build(tr, rel);
 	}
 	PG_CATCH();
 	{
+		release(tr);
 		hash_search(rels, &relid, HASH_REMOVE, NULL);
 		PG_RE_THROW();
 	}
@@ -218,4 +236,34 @@ tracked_key_text(tracked_rel *tr, HeapTuple tuple, TupleDesc desc)
 	if (isnull)
 		return pstrdup("");
 	return OutputFunctionCall(&tr->key_out, key);
+}
+
+void
+tracked_require_cl(tracked_rel *tr)
+{
+	if (tr->cl_attnum == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+				 errmsg("tracked table \"%s\" has no column \"%s\"", tr->name, TRACKED_CL_COLUMN),
+				 errdetail("Deletes of a tracked table converge through the causal length of its rows."),
+				 errhint("Call laniakea.track again to add it.")));
+}
+
+int64
+tracked_row_cl(tracked_rel *tr, HeapTuple tuple, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		d;
+
+	tracked_require_cl(tr);
+	d = heap_getattr(tuple, tr->cl_attnum, desc, &isnull);
+	if (isnull)
+		return 0;
+	if (DatumGetInt64(d) < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid %s " INT64_FORMAT " in tracked table \"%s\"",
+						TRACKED_CL_COLUMN, DatumGetInt64(d), tr->name),
+				 errdetail("A causal length is positive: odd while the row exists, even once deleted.")));
+	return DatumGetInt64(d);
 }

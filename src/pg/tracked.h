@@ -22,10 +22,15 @@ typedef struct tracked_column
 	char	   *json_name;		/* the column name as a JSON string literal */
 } tracked_column;
 
+/* The column laniakea.track adds: the row's causal length (docs/replication.md) */
+#define TRACKED_CL_COLUMN "laniakea_cl"
+
 typedef struct tracked_rel
 {
 	Oid			relid;			/* hash key */
 	bool		valid;
+	uint32		generation;		/* changes whenever the entry is rebuilt */
+	MemoryContext cxt;			/* everything below lives here; dropped on rebuild */
 	AttrNumber	key_attnum;
 	Oid			key_type;
 	Oid			pk_index;
@@ -33,9 +38,13 @@ typedef struct tracked_rel
 	FmgrInfo	key_out;		/* the key type's output function */
 	int			ncrdt;
 	tracked_column *crdt;		/* in attnum order */
+	AttrNumber	cl_attnum;		/* laniakea_cl; 0 if the table lacks it */
+	char	   *nspname;		/* schema and relation name: a tombstone's address */
+	char	   *relname;
 	char	   *name;			/* relation name, schema-qualified unless public */
 	char	   *name_json;		/* the same as a JSON string literal */
 	SPIPlanPtr	upsert;			/* made on first use, see merge_trigger.c */
+	SPIPlanPtr	purge;			/* made on first use, see tombstone.c */
 } tracked_rel;
 
 /*
@@ -49,5 +58,15 @@ lk_kind		tracked_kind_of(Oid typid);
 
 /* The key of a row as text (its type's output function). */
 char	   *tracked_key_text(tracked_rel *tr, HeapTuple tuple, TupleDesc desc);
+
+/* An error when the table has no laniakea_cl column (tracked by an old version). */
+void		tracked_require_cl(tracked_rel *tr);
+
+/*
+ * The causal length of a row, 0 when the column is NULL (an INSERT that left
+ * it to the trigger).  Errors as tracked_require_cl, and when it is not
+ * positive.
+ */
+int64		tracked_row_cl(tracked_rel *tr, HeapTuple tuple, TupleDesc desc);
 
 #endif

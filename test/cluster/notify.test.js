@@ -163,3 +163,136 @@ test('a delta over the 8000-byte NOTIFY limit commits and is notified as a refer
     }
   }
 });
+
+test('a DELETE notifies the row deleted with the causal length of its tombstone, where it is made and where the tombstone arrives', async (t) => {
+  const [n1, n2] = mesh.nodes;
+  await insertRows(n1, ['note-del']);
+  await mesh.waitQuiescent();
+  const l1 = await listen(n1);
+  const l2 = await listen(n2);
+  const since = Date.now();
+  await n1.query("DELETE FROM items WHERE id = 'note-del'");
+  for (const l of [l1, l2]) {
+    const { payload, entry } = await waitEntry(l, 'note-del');
+    checkPayload(payload, since);
+    t.diagnostic(`${l.node.name}: ${JSON.stringify(entry)}`);
+    assert.deepEqual(entry, { topic: 'crdt:items:note-del', table: 'items', key: 'note-del', cl: 2, deleted: true });
+  }
+  await mesh.waitQuiescent();
+  // inserted again: the next incarnation, whose deltas are whole states
+  const from = [l1.payloads.length, l2.payloads.length];
+  await n2.query("INSERT INTO items (id, hits) VALUES ('note-del', increment('{}'::gcounter, 2))");
+  for (const [i, l] of [l1, l2].entries()) {
+    const { entry } = await waitEntry(l, 'note-del', from[i]);
+    assert.equal(entry.cl, 3, JSON.stringify(entry));
+    assert.deepEqual(entry.deltas.hits, { n2: 2 });
+    assert.equal(entry.deleted, undefined);
+  }
+  // deleted and inserted again in one transaction: one entry, the new incarnation
+  await mesh.waitQuiescent();
+  const from2 = l1.payloads.length;
+  await n1.query(
+    "BEGIN; UPDATE items SET hits = increment(hits, 1) WHERE id = 'note-del'; DELETE FROM items WHERE id = 'note-del'; INSERT INTO items (id, hits) VALUES ('note-del', increment('{}'::gcounter, 7)); COMMIT",
+  );
+  const { entry } = await waitEntry(l1, 'note-del', from2);
+  assert.deepEqual(entry, {
+    topic: 'crdt:items:note-del',
+    table: 'items',
+    key: 'note-del',
+    cl: 5,
+    deltas: { hits: { n1: 7 }, stock: {}, tags: {} },
+  });
+});
+
+test('TRUNCATE notifies the table once where it runs; elsewhere each row arrives deleted', async (t) => {
+  const [n1, n2] = mesh.nodes;
+  for (const n of mesh.nodes) {
+    await n.query('CREATE TABLE notes (id int PRIMARY KEY, c gcounter)');
+    await n.query("SELECT laniakea.track('notes')");
+  }
+  await n1.query(`ALTER PUBLICATION lk_pub ADD TABLE notes`);
+  await n2.query(`ALTER SUBSCRIPTION lk_sub_n2_from_n1 REFRESH PUBLICATION WITH (copy_data = false)`);
+  await n1.query("INSERT INTO notes VALUES (1, '{}'), (2, '{}')");
+  await mesh.waitQuiescent();
+  for (;;) {
+    if ((await n2.one('SELECT count(*)::int AS c FROM notes')).c === 2) break;
+    await sleep(50);
+  }
+  const l1 = await listen(n1);
+  const l2 = await listen(n2);
+  // rows changed before the TRUNCATE in its transaction are not reported
+  await n1.query("BEGIN; UPDATE notes SET c = increment(c, 5) WHERE id = 1; TRUNCATE notes; INSERT INTO notes VALUES (3, '{}'); COMMIT");
+  const deadline = Date.now() + 15000;
+  while (l1.payloads.length === 0 && Date.now() < deadline) await sleep(20);
+  const rows = l1.payloads.flatMap((p) => JSON.parse(p).rows).filter((e) => e.table === 'notes');
+  t.diagnostic(JSON.stringify(rows));
+  assert.deepEqual(rows, [
+    { topic: 'crdt:notes', table: 'notes', truncated: true },
+    { topic: 'crdt:notes:3', table: 'notes', key: '3', deltas: { c: {} } },
+  ]);
+  for (const key of ['1', '2']) {
+    const { entry } = await waitEntry(l2, key);
+    assert.deepEqual(entry, { topic: `crdt:notes:${key}`, table: 'notes', key, cl: 2, deleted: true });
+  }
+});
+
+test('a row that gains CRDT columns within its transaction notifies every column (no crash)', async () => {
+  const [n1] = mesh.nodes;
+  await n1.query('CREATE TABLE grows (id int PRIMARY KEY, a gcounter)');
+  await n1.query("SELECT laniakea.track('grows')");
+  await n1.query("INSERT INTO grows VALUES (1, '{}')");
+  const l1 = await listen(n1);
+  const cols = Array.from({ length: 8 }, (_, i) => `c${i + 1}`);
+  await n1.query(
+    `BEGIN; UPDATE grows SET a = '{"n":1}';
+     ALTER TABLE grows ${cols.map((c) => `ADD ${c} gcounter`).join(', ')};
+     UPDATE grows SET a = '{"n":2}', ${cols.map((c) => `${c} = '{"n":1}'`).join(', ')};
+     COMMIT`,
+  );
+  const { entry } = await waitEntry(l1, '1');
+  const want = { a: { n: 2 } };
+  for (const c of cols) want[c] = { n: 1 };
+  assert.deepEqual(entry.deltas, want);
+});
+
+test('tables whose topics look alike are coalesced apart: a table "a:b" and a table "a"', async () => {
+  const [n1] = mesh.nodes;
+  await n1.query('CREATE TABLE "a:b" (id text PRIMARY KEY, x gcounter)');
+  await n1.query('CREATE TABLE a (id text PRIMARY KEY, x orset)');
+  await n1.query(`SELECT laniakea.track('"a:b"'), laniakea.track('a')`);
+  const l1 = await listen(n1);
+  // both rows have the topic string "crdt:a:b:c", and columns of one name and two types
+  await n1.query(
+    `BEGIN; INSERT INTO "a:b" VALUES ('c', '{"n":1}'); INSERT INTO a VALUES ('b:c', add('{}'::orset, 'e', 'n')); COMMIT`,
+  );
+  const deadline = Date.now() + 15000;
+  while (l1.payloads.length === 0 && Date.now() < deadline) await sleep(20);
+  const rows = l1.payloads.flatMap((p) => JSON.parse(p).rows).sort((x, y) => x.table.localeCompare(y.table));
+  assert.equal(rows.length, 2, JSON.stringify(rows));
+  assert.deepEqual(
+    rows.map((e) => [e.table, e.key, e.deltas]),
+    [
+      ['a', 'b:c', { x: { c: { n: [[1, 1]] }, e: { e: { n: [1] } } } }],
+      ['a:b', 'c', { x: { n: 1 } }],
+    ],
+  );
+});
+
+test('past laniakea.notify_memory a transaction sends one resync entry per table instead of its rows', async () => {
+  const [n1] = mesh.nodes;
+  await n1.query('CREATE TABLE bulk (id int PRIMARY KEY, c gcounter NOT NULL DEFAULT \'{}\')');
+  await n1.query("SELECT laniakea.track('bulk')");
+  await n1.query('INSERT INTO bulk (id) SELECT generate_series(1, 5000)');
+  const l1 = await listen(n1);
+  await n1.query(
+    "BEGIN; SET LOCAL laniakea.notify_memory = '64kB'; UPDATE bulk SET c = increment(c, 1); UPDATE items SET hits = increment(hits, 1) WHERE id = 'note-a'; COMMIT",
+  );
+  const deadline = Date.now() + 15000;
+  while (l1.payloads.length === 0 && Date.now() < deadline) await sleep(20);
+  await sleep(200);
+  const rows = l1.payloads.flatMap((p) => JSON.parse(p).rows).sort((x, y) => x.table.localeCompare(y.table));
+  assert.deepEqual(rows, [
+    { topic: 'crdt:bulk', table: 'bulk', resync: true },
+    { topic: 'crdt:items', table: 'items', resync: true },
+  ]);
+});

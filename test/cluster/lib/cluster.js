@@ -38,6 +38,10 @@ SELECT laniakea.track('items');
 CREATE TABLE lk_oplog (id text PRIMARY KEY);
 `;
 const TABLES = ['items'];
+// What every node publishes: the tracked tables and the tombstones of their
+// deleted rows, inserts and updates only (docs/replication.md: deletes travel
+// as tombstones).
+const PUBLISHED = [...TABLES, 'laniakea.tombstones'];
 
 // Server options of every node.  autovacuum is off because the echo test
 // compares WAL positions over seconds and autovacuum writes WAL on its own
@@ -209,9 +213,19 @@ class Node {
     await this.closePool();
   }
 
-  // Restart after kill9: same directory, port and options.
-  async restart() {
-    await this.start();
+  // Restart after kill9: same directory, port and options.  Backends that
+  // outlived their postmaster hold its lock file and shared memory until they
+  // notice and exit, so a start right after the kill is retried for a while.
+  async restart({ timeoutMs = 20000 } = {}) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await this.start();
+      } catch (e) {
+        if (Date.now() > deadline) throw e;
+        await sleep(250);
+      }
+    }
   }
 }
 
@@ -310,12 +324,14 @@ class Mesh {
     await this.waitConnected({ expect: (x) => (!off ? n - 1 : x === victim ? 0 : n - 2) });
   }
 
-  // Contents of the tracked tables: a digest that is equal iff the rows are byte-equal.
+  // Contents of the tracked tables and the tombstones: a digest that is
+  // equal iff the rows are byte-equal.
   async signature(node) {
     const parts = [];
-    for (const t of TABLES) {
+    for (const t of PUBLISHED) {
+      const order = t === 'laniakea.tombstones' ? 'nsp, rel, key' : 'id';
       const r = await node.one(
-        `SELECT count(*)::int AS n, md5(coalesce(string_agg(t::text, E'\\n' ORDER BY id), '')) AS md5 FROM ${t} t`,
+        `SELECT count(*)::int AS n, md5(coalesce(string_agg(t::text, E'\\n' ORDER BY ${order}), '')) AS md5 FROM ${t} t`,
       );
       parts.push(`${t}:${r.n}:${r.md5}`);
     }
@@ -446,7 +462,7 @@ async function startMesh({ nnodes = 3, name = 'mesh', binary = false } = {}) {
       await n.query('CREATE EXTENSION laniakea');
       await n.query('CREATE EXTENSION pg_walinspect');
       await n.query(SCHEMA);
-      await n.query(`CREATE PUBLICATION ${PUBLICATION} FOR TABLE ${TABLES.join(', ')}`);
+      await n.query(`CREATE PUBLICATION ${PUBLICATION} FOR TABLE ${PUBLISHED.join(', ')} WITH (publish = 'insert, update')`);
       const id = await n.one('SHOW laniakea.node_id');
       if (id['laniakea.node_id'] !== n.name) throw new Error(`${n.name}: node_id is ${id['laniakea.node_id']}`);
     }
@@ -476,4 +492,4 @@ function meshPerFile(opts, set) {
   });
 }
 
-module.exports = { startMesh, meshPerFile, Mesh, Node, sleep, subName, DB, PUBLICATION, TABLES, quoteLiteral };
+module.exports = { startMesh, meshPerFile, Mesh, Node, sleep, subName, DB, PUBLICATION, TABLES, PUBLISHED, quoteLiteral };

@@ -1,0 +1,134 @@
+--
+-- Deletes of tracked tables: causal length, tombstones, what replication does
+--
+\set SHOW_CONTEXT never
+
+CREATE TABLE d (id int PRIMARY KEY, c gcounter, s orset, note text);
+SELECT laniakea.track('d');
+-- track adds the causal length: 1 for the rows there are, NOT NULL, no default
+SELECT attname, format_type(atttypid, atttypmod), attnotnull, atthasdef
+FROM pg_attribute WHERE attrelid = 'd'::regclass AND attname = 'laniakea_cl';
+
+-- a row starts at 1; a DELETE leaves a tombstone one above it
+INSERT INTO d (id, c) VALUES (1, '{"a":1}'), (2, '{"a":2}');
+SELECT id, c, laniakea_cl FROM d ORDER BY id;
+DELETE FROM d WHERE id = 1;
+SELECT nsp, rel, key, cl FROM laniakea.tombstones;
+SELECT count(*) AS deleted_rows_are_gone FROM d WHERE id = 1;
+
+-- an INSERT after the DELETE is the next incarnation, starting afresh
+INSERT INTO d (id, c) VALUES (1, '{"b":5}');
+SELECT id, c, laniakea_cl FROM d WHERE id = 1;
+DELETE FROM d WHERE id = 1;
+INSERT INTO d VALUES (1, '{"b":6}');
+SELECT id, c, laniakea_cl FROM d WHERE id = 1;
+SELECT key, cl FROM laniakea.tombstones ORDER BY key;
+
+-- nobody changes the causal length by hand, nor inserts a deleted one
+UPDATE d SET laniakea_cl = 7 WHERE id = 1;
+UPDATE d SET laniakea_cl = laniakea_cl, c = increment(c, 'x', 1) WHERE id = 1;
+INSERT INTO d (id, c, laniakea_cl) VALUES (3, '{}', 2);
+INSERT INTO d (id, c, laniakea_cl) VALUES (3, '{}', 0);
+INSERT INTO d (id, c, laniakea_cl) VALUES (3, '{}', -5);
+-- an INSERT naming an incarnation a tombstone outranks is discarded
+INSERT INTO d (id, c, laniakea_cl) VALUES (2, '{"late":1}', 1);
+DELETE FROM d WHERE id = 2;
+INSERT INTO d (id, c, laniakea_cl) VALUES (2, '{"late":1}', 1);
+SELECT count(*) AS stale_insert_discarded FROM d WHERE id = 2;
+INSERT INTO d (id, c, laniakea_cl) VALUES (2, '{"next":1}', 3);
+SELECT id, c, laniakea_cl FROM d WHERE id = 2;
+
+-- replication: a stale row is discarded, a later incarnation replaces the row
+-- whole, the same one merges; a replicated DELETE is skipped (tombstones carry it)
+SET session_replication_role = replica;
+INSERT INTO d (id, c, note, laniakea_cl) VALUES (2, '{"old":9}', 'old', 1);
+SELECT id, c, note, laniakea_cl FROM d WHERE id = 2;
+INSERT INTO d (id, c, note, laniakea_cl) VALUES (2, '{"peer":1}', NULL, 3);
+SELECT id, c, note, laniakea_cl FROM d WHERE id = 2;
+INSERT INTO d (id, c, note, laniakea_cl) VALUES (2, '{"newer":1}', 'newer', 5);
+SELECT id, c, note, laniakea_cl FROM d WHERE id = 2;
+UPDATE d SET c = '{"stale":1}', laniakea_cl = 3 WHERE id = 2;
+SELECT id, c, note, laniakea_cl FROM d WHERE id = 2;
+DELETE FROM d WHERE id = 2;
+SELECT count(*) AS replicated_delete_skipped FROM d WHERE id = 2;
+
+-- a replicated tombstone deletes the rows it outranks, only once, and only rises
+INSERT INTO laniakea.tombstones (nsp, rel, key, cl) VALUES ('public', 'd', '2', 4);
+SELECT count(*) AS outranked_row_kept FROM d WHERE id = 2;
+INSERT INTO laniakea.tombstones (nsp, rel, key, cl) VALUES ('public', 'd', '2', 6);
+SELECT count(*) AS row_deleted FROM d WHERE id = 2;
+INSERT INTO laniakea.tombstones (nsp, rel, key, cl, deleted_at) VALUES ('public', 'd', '2', 4, '2000-01-01');
+SELECT key, cl FROM laniakea.tombstones WHERE key = '2';
+-- of two deletions of one incarnation, the earlier time stays on every node
+INSERT INTO laniakea.tombstones (nsp, rel, key, cl, deleted_at) VALUES ('public', 'd', '2', 6, '2001-01-01');
+INSERT INTO laniakea.tombstones (nsp, rel, key, cl, deleted_at) VALUES ('public', 'd', '2', 6, '2002-01-01');
+SELECT key, cl, deleted_at FROM laniakea.tombstones WHERE key = '2';
+-- a tombstone of a table this node does not have waits; collection is local
+INSERT INTO laniakea.tombstones (nsp, rel, key, cl) VALUES ('elsewhere', 'gone', 'k', 2);
+DELETE FROM laniakea.tombstones;
+SELECT count(*) AS replicated_collection_skipped FROM laniakea.tombstones;
+RESET session_replication_role;
+INSERT INTO laniakea.tombstones (nsp, rel, key, cl, deleted_at) VALUES ('public', 'd', '9', 3, '2000-01-01');
+
+-- TRUNCATE leaves a tombstone for every row
+INSERT INTO d (id, c) SELECT i, '{}' FROM generate_series(10, 14) i;
+TRUNCATE d;
+SELECT count(*) AS rows_left FROM d;
+SELECT key, cl FROM laniakea.tombstones WHERE rel = 'd' ORDER BY key::int;
+INSERT INTO d (id, c) VALUES (10, '{"again":1}');
+SELECT id, c, laniakea_cl FROM d;
+
+-- the delete trigger works inside a transaction with DDL, and rolls back with it
+BEGIN;
+ALTER TABLE d ADD COLUMN extra gcounter;
+DELETE FROM d WHERE id = 10;
+SELECT count(*) FROM laniakea.tombstones WHERE key = '10' AND cl = 4;
+ROLLBACK;
+SELECT id, laniakea_cl FROM d;
+SELECT cl FROM laniakea.tombstones WHERE key = '10';
+
+-- collecting tombstones: by age
+SELECT laniakea.collect_tombstones('1 hour');
+UPDATE laniakea.tombstones SET deleted_at = now() - interval '2 hours', cl = cl + 2 WHERE key IN ('11', '12');
+SELECT laniakea.collect_tombstones('1 hour');
+SELECT key FROM laniakea.tombstones WHERE rel = 'd' ORDER BY key::int;
+SELECT laniakea.collect_tombstones();
+
+-- a table whose laniakea_cl is gone (or was never added) is told how to fix it
+CREATE TABLE old_style (id int PRIMARY KEY, c gcounter);
+SELECT laniakea.track('old_style');
+ALTER TABLE old_style DROP COLUMN laniakea_cl;
+INSERT INTO old_style VALUES (1, '{}');
+DELETE FROM old_style;
+SELECT laniakea.track('old_style');
+INSERT INTO old_style VALUES (1, '{}');
+DELETE FROM old_style;
+CREATE TABLE wrong_cl (id int PRIMARY KEY, c gcounter, laniakea_cl text);
+SELECT laniakea.track('wrong_cl');
+
+-- reconcile repairs deletes too, from a copy of a peer's tombstones
+CREATE TABLE peer_rows (LIKE d);
+CREATE TABLE peer_tombs (LIKE laniakea.tombstones);
+INSERT INTO d (id, c) VALUES (20, '{"a":1}'), (21, '{"a":1}');
+INSERT INTO peer_rows (id, c, laniakea_cl) VALUES (20, '{"p":1}', 1), (22, '{"p":2}', 1);
+INSERT INTO peer_tombs VALUES ('public', 'd', '21', 2, now()), ('public', 'd', '22', 2, now()), ('public', 'other', '20', 8, now());
+SELECT laniakea.reconcile('d', 'peer_rows', 'peer_tombs');
+SELECT id, c, laniakea_cl FROM d WHERE id >= 20 ORDER BY id;
+SELECT key, cl FROM laniakea.tombstones WHERE rel = 'd' AND key::int >= 20 ORDER BY key;
+
+-- untrack leaves the column and the tombstones; deletes are plain again
+SELECT laniakea.untrack('d');
+DELETE FROM d WHERE id = 20;
+SELECT count(*) AS no_new_tombstone FROM laniakea.tombstones WHERE key = '20';
+
+-- the trigger functions refuse to be used any other way
+CREATE TABLE misuse (id int PRIMARY KEY, c gcounter);
+CREATE TRIGGER wrong AFTER DELETE ON misuse FOR EACH ROW EXECUTE FUNCTION laniakea.delete_trigger();
+INSERT INTO misuse VALUES (1, '{}');
+DELETE FROM misuse;
+DROP TRIGGER wrong ON misuse;
+CREATE TRIGGER wrong BEFORE TRUNCATE ON misuse FOR EACH STATEMENT EXECUTE FUNCTION laniakea.tombstone_trigger();
+TRUNCATE misuse;
+
+DROP TABLE d, old_style, wrong_cl, peer_rows, peer_tombs, misuse;
+DELETE FROM laniakea.tombstones;

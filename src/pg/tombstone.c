@@ -1,0 +1,474 @@
+/*
+ * tombstone.c — deletes that converge: the tombstones of tracked tables.
+ *
+ * Every row carries its causal length in laniakea_cl (odd: the row exists);
+ * a DELETE raises it to the next even number, kept in laniakea.tombstones
+ * keyed by (schema, table, key text).  States of a smaller causal length are
+ * stale: the merge trigger discards them, and a tombstone deletes the rows
+ * it outranks wherever it arrives.  So a DELETE concurrent with an UPDATE
+ * ends deleted on every node, a stale UPDATE never resurrects the row, and a
+ * later INSERT starts the next incarnation (docs/replication.md).
+ *
+ * Deletes of tracked rows are not replicated as deletes: a replicated DELETE
+ * carries only the key, not which incarnation it ended, so the apply
+ * worker's deletes are skipped and the tombstone, replicated as a row of
+ * laniakea.tombstones, does the work.
+ *
+ * Three triggers live here, all ENABLE ALWAYS:
+ *   laniakea_delete     BEFORE DELETE on a tracked table (row level): write
+ *                       the tombstone, let the delete through;
+ *   laniakea_truncate   BEFORE TRUNCATE on it: a tombstone for every row;
+ *   laniakea_tombstone  BEFORE INSERT, UPDATE or DELETE on laniakea.tombstones:
+ *                       a tombstone only rises (a replicated one is merged
+ *                       like a row), deletes the rows it outranks, and is
+ *                       collected by each node for itself.
+ */
+#include "notify.h"
+#include "tombstone.h"
+#include "tracked.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+/* laniakea.tombstones' columns */
+#define T_NSP 1
+#define T_REL 2
+#define T_KEY 3
+#define T_CL 4
+#define T_DELETED_AT 5
+
+static Oid	tombs_relid = InvalidOid;
+static Oid	tombs_index = InvalidOid;
+
+/* The tombstone whose rows purge() deletes, while it does. */
+static int64 purging_cl = 0;
+
+/* A tombstone is being written by the deletion it records: nothing to purge. */
+static bool own_write = false;
+
+/* >0 while a replicated tombstone is merged by our own upsert */
+static int	upsert_depth = 0;
+
+int64
+tombstone_purging_cl(void)
+{
+	return purging_cl;
+}
+
+static void
+tombs_invalidate(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == tombs_relid)
+		tombs_relid = tombs_index = InvalidOid;
+}
+
+static void
+tombs_lookup(void)
+{
+	static bool registered = false;
+	Relation	rel;
+	Oid			relid;
+
+	if (OidIsValid(tombs_relid))
+		return;
+	if (!registered)
+	{
+		CacheRegisterRelcacheCallback(tombs_invalidate, (Datum) 0);
+		registered = true;
+	}
+	relid = get_relname_relid("tombstones", get_namespace_oid("laniakea", false));
+	if (!OidIsValid(relid))
+		elog(ERROR, "table laniakea.tombstones does not exist");
+	rel = table_open(relid, AccessShareLock);
+	RelationGetIndexList(rel);	/* fills rd_pkindex */
+	tombs_index = rel->rd_pkindex;
+	table_close(rel, AccessShareLock);
+	tombs_relid = relid;
+}
+
+static void
+text_key(ScanKey k, AttrNumber attno, const char *s)
+{
+	ScanKeyEntryInitialize(k, 0, attno, BTEqualStrategyNumber, InvalidOid, C_COLLATION_OID,
+						   F_TEXTEQ, CStringGetTextDatum(s));
+}
+
+static int64
+tombstone_cl_at(const char *nsp, const char *relname, const char *key)
+{
+	Relation	rel;
+	ScanKeyData skey[3];
+	SysScanDesc scan;
+	SnapshotData dirty;
+	HeapTuple	tup;
+	int64		cl = 0;
+
+	tombs_lookup();
+	rel = table_open(tombs_relid, AccessShareLock);
+	text_key(&skey[0], T_NSP, nsp);
+	text_key(&skey[1], T_REL, relname);
+	text_key(&skey[2], T_KEY, key);
+
+	/*
+	 * A dirty snapshot returns both versions of a tombstone another
+	 * transaction is raising: the greater one counts.
+	 */
+	InitDirtySnapshot(dirty);
+	scan = systable_beginscan(rel, tombs_index, true, &dirty, 3, skey);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, T_CL, RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			cl = Max(cl, DatumGetInt64(d));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return cl;
+}
+
+int64
+tombstone_cl(tracked_rel *tr, const char *key)
+{
+	return tombstone_cl_at(tr->nspname, tr->relname, key);
+}
+
+/* ---- writing tombstones ---- */
+
+/*
+ * Of two tombstones of one key, the greater causal length wins, and of the
+ * same one the earlier deletion time: every node ends with the same row.
+ */
+#define UPSERT_TOMBSTONE \
+	"INSERT INTO laniakea.tombstones AS t (nsp, rel, key, cl%s) %s " \
+	"ON CONFLICT (nsp, rel, key) DO UPDATE SET cl = EXCLUDED.cl, deleted_at = EXCLUDED.deleted_at " \
+	"WHERE (t.cl, EXCLUDED.deleted_at) < (EXCLUDED.cl, t.deleted_at)"
+
+static void
+spi_connect(void)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+static SPIPlanPtr
+keep_plan(const char *sql, int nargs, Oid *types)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+	return plan;
+}
+
+/* Execute plan with own_write set, so the tombstone trigger purges nothing. */
+static void
+execute_own(SPIPlanPtr plan, Datum *args, int expected)
+{
+	own_write = true;
+	PG_TRY();
+	{
+		int			rc = SPI_execute_plan(plan, args, NULL, false, 0);
+
+		if (rc != expected)
+			elog(ERROR, "writing a tombstone failed: %s", SPI_result_code_string(rc));
+	}
+	PG_FINALLY();
+	{
+		own_write = false;
+	}
+	PG_END_TRY();
+}
+
+/* The tombstone of one row this transaction deletes. */
+static void
+put_tombstone(tracked_rel *tr, const char *key, int64 cl)
+{
+	static SPIPlanPtr plan = NULL;
+	Datum		args[4];
+
+	spi_connect();
+	if (plan == NULL)
+	{
+		Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, INT8OID};
+
+		plan = keep_plan(psprintf(UPSERT_TOMBSTONE, "", "VALUES ($1, $2, $3, $4)"), 4, types);
+	}
+	args[0] = CStringGetTextDatum(tr->nspname);
+	args[1] = CStringGetTextDatum(tr->relname);
+	args[2] = CStringGetTextDatum(key);
+	args[3] = Int64GetDatum(cl);
+	execute_own(plan, args, SPI_OK_INSERT);
+	SPI_finish();
+}
+
+/* A tombstone for every row of a table about to be truncated: O(rows). */
+static void
+put_table_tombstones(tracked_rel *tr, Relation rel)
+{
+	char	   *from;
+	char	   *sql;
+	Datum		args[2];
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	SPIPlanPtr	plan;
+
+	from = psprintf("SELECT $1, $2, %s::text, %s + 1 FROM ONLY %s.%s",
+					quote_identifier(NameStr(TupleDescAttr(RelationGetDescr(rel), tr->key_attnum - 1)->attname)),
+					TRACKED_CL_COLUMN,
+					quote_identifier(tr->nspname), quote_identifier(tr->relname));
+	sql = psprintf(UPSERT_TOMBSTONE, "", from);
+	spi_connect();
+	plan = SPI_prepare(sql, 2, types);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+	args[0] = CStringGetTextDatum(tr->nspname);
+	args[1] = CStringGetTextDatum(tr->relname);
+	execute_own(plan, args, SPI_OK_INSERT);
+	SPI_finish();
+}
+
+/* ---- what a tombstone does where it arrives ---- */
+
+/* Is relid registered in laniakea.tracked? */
+static bool
+is_tracked(Oid relid)
+{
+	static SPIPlanPtr plan = NULL;
+	Datum		arg = ObjectIdGetDatum(relid);
+	bool		found;
+
+	if (plan == NULL)
+	{
+		Oid			type = OIDOID;
+
+		plan = keep_plan("SELECT FROM laniakea.tracked WHERE tbl = $1", 1, &type);
+	}
+	if (SPI_execute_plan(plan, &arg, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reading laniakea.tracked failed");
+	found = SPI_processed > 0;
+	return found;
+}
+
+/* Delete the rows of (nsp, rel, key) older than a tombstone of causal length cl. */
+static void
+purge(const char *nsp, const char *relname, const char *key, int64 cl)
+{
+	Oid			nspoid = get_namespace_oid(nsp, true);
+	Oid			relid = OidIsValid(nspoid) ? get_relname_relid(relname, nspoid) : InvalidOid;
+	Relation	rel;
+	tracked_rel *tr;
+	Datum		args[2];
+	uint64		deleted = 0;
+
+	if (!OidIsValid(relid))
+		return;					/* a table this node does not have: the tombstone waits */
+	spi_connect();
+	if (!is_tracked(relid))
+	{
+		SPI_finish();
+		return;
+	}
+	rel = table_open(relid, RowExclusiveLock);
+	tr = tracked_rel_get(rel);
+	if (tr->purge == NULL)
+	{
+		Oid			types[2] = {TEXTOID, INT8OID};
+		MemoryContext old = MemoryContextSwitchTo(tr->cxt);
+		char	   *sql = psprintf("DELETE FROM ONLY %s.%s WHERE %s = $1::%s AND %s < $2",
+								   quote_identifier(tr->nspname), quote_identifier(tr->relname),
+								   quote_identifier(NameStr(TupleDescAttr(RelationGetDescr(rel), tr->key_attnum - 1)->attname)),
+								   format_type_be_qualified(tr->key_type),
+								   TRACKED_CL_COLUMN);
+
+		MemoryContextSwitchTo(old);
+		tr->purge = keep_plan(sql, 2, types);
+	}
+	args[0] = CStringGetTextDatum(key);
+	args[1] = Int64GetDatum(cl);
+	purging_cl = cl;
+	PG_TRY();
+	{
+		if (SPI_execute_plan(tr->purge, args, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "deleting the rows of a tombstone failed");
+		deleted = SPI_processed;
+	}
+	PG_FINALLY();
+	{
+		purging_cl = 0;
+	}
+	PG_END_TRY();
+	/* no row here: listeners still learn that this incarnation is gone */
+	if (deleted == 0)
+		notify_deleted(tr, key, cl);
+	table_close(rel, NoLock);
+	SPI_finish();
+}
+
+/* Merge a replicated tombstone into this node's (INSERT … ON CONFLICT). */
+static void
+merge_replicated(HeapTuple tup, TupleDesc desc)
+{
+	static SPIPlanPtr plan = NULL;
+	Datum		args[5];
+	bool		isnull;
+
+	spi_connect();
+	if (plan == NULL)
+	{
+		Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID};
+
+		plan = keep_plan(psprintf(UPSERT_TOMBSTONE, ", deleted_at", "VALUES ($1, $2, $3, $4, $5)"),
+						 5, types);
+	}
+	for (int i = 0; i < 5; i++)
+		args[i] = heap_getattr(tup, i + 1, desc, &isnull);
+	upsert_depth++;
+	PG_TRY();
+	{
+		if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "merging a tombstone failed");
+	}
+	PG_FINALLY();
+	{
+		upsert_depth--;
+	}
+	PG_END_TRY();
+	SPI_finish();
+}
+
+static int64
+cl_of(HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, T_CL, desc, &isnull);
+
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
+/* Is new above old in UPSERT_TOMBSTONE's order? */
+static bool
+rises(HeapTuple old, HeapTuple new, TupleDesc desc)
+{
+	int64		ocl = cl_of(old, desc),
+				ncl = cl_of(new, desc);
+	bool		onull,
+				nnull;
+	Datum		oat = heap_getattr(old, T_DELETED_AT, desc, &onull);
+	Datum		nat = heap_getattr(new, T_DELETED_AT, desc, &nnull);
+
+	if (ncl != ocl)
+		return ncl > ocl;
+	return !nnull && !onull && DatumGetTimestampTz(nat) < DatumGetTimestampTz(oat);
+}
+
+static char *
+text_of(HeapTuple tup, TupleDesc desc, AttrNumber attno)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, attno, desc, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+PG_FUNCTION_INFO_V1(tombstone_trigger);
+Datum
+tombstone_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	HeapTuple	newtup;
+	bool		replicated;
+	char	   *nsp,
+			   *relname,
+			   *key;
+	int64		cl;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("laniakea.tombstone_trigger() must be fired BEFORE INSERT OR UPDATE OR DELETE FOR EACH ROW")));
+	desc = RelationGetDescr(td->tg_relation);
+	replicated = SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA && upsert_depth == 0;
+
+	/* every node collects its own tombstones, when it knows every peer has them */
+	if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		return PointerGetDatum(replicated ? NULL : td->tg_trigtuple);
+
+	newtup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
+	cl = cl_of(newtup, desc);
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event) && !rises(td->tg_trigtuple, newtup, desc))
+		return PointerGetDatum(NULL);	/* a tombstone only rises: this ends the echo */
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event) && replicated)
+	{
+		/* an INSERT of a key this node has must merge, never fail on the key */
+		merge_replicated(newtup, desc);
+		return PointerGetDatum(NULL);
+	}
+	nsp = text_of(newtup, desc, T_NSP);
+	relname = text_of(newtup, desc, T_REL);
+	key = text_of(newtup, desc, T_KEY);
+	/*
+	 * The tombstone rises: delete the rows it outranks.  An INSERT that ON
+	 * CONFLICT will find no higher than the tombstone there has nothing to
+	 * do.  The CHECK constraint rejects a malformed tombstone after us.
+	 */
+	if (!own_write && nsp && relname && key && cl > 0 && cl % 2 == 0 &&
+		(TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? cl > cl_of(td->tg_trigtuple, desc) :
+		 tombstone_cl_at(nsp, relname, key) < cl))
+		purge(nsp, relname, key, cl);
+	return PointerGetDatum(newtup);
+}
+
+PG_FUNCTION_INFO_V1(delete_trigger);
+Datum
+delete_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	tracked_rel *tr;
+	HeapTuple	old;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
+		!(TRIGGER_FIRED_FOR_ROW(td->tg_event) ? TRIGGER_FIRED_BY_DELETE(td->tg_event) :
+		  TRIGGER_FIRED_BY_TRUNCATE(td->tg_event)))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("laniakea.delete_trigger() must be fired BEFORE DELETE FOR EACH ROW, or BEFORE TRUNCATE FOR EACH STATEMENT")));
+	rel = td->tg_relation;
+	tr = tracked_rel_get(rel);
+	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+	{
+		tracked_require_cl(tr);
+		put_table_tombstones(tr, rel);
+		return PointerGetDatum(NULL);
+	}
+	old = td->tg_trigtuple;
+	if (purging_cl)
+		return PointerGetDatum(old);	/* our own purge: its tombstone is written */
+
+	/*
+	 * A replicated DELETE names a key, not the incarnation it ended: the
+	 * tombstone that travels with it does the work.
+	 */
+	if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)
+		return PointerGetDatum(NULL);
+	put_tombstone(tr, tracked_key_text(tr, old, RelationGetDescr(rel)),
+				  tracked_row_cl(tr, old, RelationGetDescr(rel)) + 1);
+	return PointerGetDatum(old);
+}
