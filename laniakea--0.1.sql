@@ -397,15 +397,18 @@ CREATE TABLE laniakea.tracked (
 );
 SELECT pg_catalog.pg_extension_config_dump('laniakea.tracked', '');
 
--- Deleted rows: per key, the causal length of its last deletion (even).  A
--- row's own causal length is its laniakea_cl column (odd); docs/replication.md.
+-- Deleted rows: one row per deletion of a key, with the causal length it
+-- reached (even); a key's tombstone is its greatest.  A row's own causal
+-- length is its laniakea_cl column (odd); docs/replication.md.  Rows are only
+-- ever inserted (and collected), never updated, so a deletion never waits on
+-- another node's: see tombstone.c.
 CREATE TABLE laniakea.tombstones (
 	nsp text COLLATE "C" NOT NULL,
 	rel text COLLATE "C" NOT NULL,
 	key text COLLATE "C" NOT NULL,
 	cl bigint NOT NULL CONSTRAINT tombstones_cl_even CHECK (cl > 0 AND cl % 2 = 0),
 	deleted_at timestamptz NOT NULL DEFAULT now(),
-	PRIMARY KEY (nsp, rel, key)
+	PRIMARY KEY (nsp, rel, key, cl)
 );
 COMMENT ON TABLE laniakea.tombstones IS
 	'deleted rows of tracked tables: publish it with them; collect with laniakea.collect_tombstones';
@@ -426,7 +429,7 @@ COMMENT ON FUNCTION laniakea.delete_trigger() IS
 CREATE FUNCTION laniakea.tombstone_trigger() RETURNS trigger
 	AS 'MODULE_PATHNAME' LANGUAGE C;
 COMMENT ON FUNCTION laniakea.tombstone_trigger() IS
-	'BEFORE INSERT OR UPDATE OR DELETE on laniakea.tombstones: tombstones only rise, and delete the rows they outrank';
+	'BEFORE INSERT OR UPDATE OR DELETE on laniakea.tombstones: a tombstone deletes the rows it outranks; replicated ones merge';
 
 CREATE TRIGGER laniakea_tombstone BEFORE INSERT OR UPDATE OR DELETE ON laniakea.tombstones
 	FOR EACH ROW EXECUTE FUNCTION laniakea.tombstone_trigger();
@@ -547,8 +550,8 @@ BEGIN
 		FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE c.oid = target;
 		EXECUTE format('INSERT INTO laniakea.tombstones AS t (nsp, rel, key, cl, deleted_at) '
 					   'SELECT nsp, rel, key, cl, deleted_at FROM %s WHERE nsp = $1 AND rel = $2 '
-					   'ON CONFLICT (nsp, rel, key) DO UPDATE SET cl = EXCLUDED.cl, deleted_at = EXCLUDED.deleted_at '
-					   'WHERE (t.cl, EXCLUDED.deleted_at) < (EXCLUDED.cl, t.deleted_at)', tombstones)
+					   'ON CONFLICT (nsp, rel, key, cl) DO UPDATE SET deleted_at = EXCLUDED.deleted_at '
+					   'WHERE EXCLUDED.deleted_at < t.deleted_at', tombstones)
 		USING nsp, rel;
 	END IF;
 	SELECT string_agg(quote_ident(t.attname), ', ' ORDER BY t.attnum) INTO cols
@@ -564,13 +567,19 @@ COMMENT ON FUNCTION laniakea.reconcile(regclass, regclass, regclass) IS
 
 -- Tombstones let a node discard stale copies of a deleted row; once every
 -- node has applied every change older than the horizon, they have done that.
+-- A deletion below a later one of the same key says nothing more: it goes too.
 CREATE FUNCTION laniakea.collect_tombstones(older_than interval DEFAULT '7 days') RETURNS bigint
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-	WITH gone AS (DELETE FROM laniakea.tombstones WHERE deleted_at < now() - older_than RETURNING 1)
+	WITH gone AS (
+		DELETE FROM laniakea.tombstones t
+		WHERE t.deleted_at < now() - older_than
+			OR EXISTS (SELECT FROM laniakea.tombstones u
+					   WHERE (u.nsp, u.rel, u.key) = (t.nsp, t.rel, t.key) AND u.cl > t.cl)
+		RETURNING 1)
 	SELECT count(*) FROM gone
 $$;
 COMMENT ON FUNCTION laniakea.collect_tombstones(interval) IS
-	'delete this node''s tombstones older than the horizon; returns how many';
+	'delete this node''s tombstones older than the horizon, and those a later deletion of their key supersedes; returns how many';
 
 -- A dropped table leaves no row behind in laniakea.tracked.
 CREATE FUNCTION laniakea.forget_dropped() RETURNS event_trigger

@@ -22,7 +22,7 @@ SELECT id, c, laniakea_cl FROM d WHERE id = 1;
 DELETE FROM d WHERE id = 1;
 INSERT INTO d VALUES (1, '{"b":6}');
 SELECT id, c, laniakea_cl FROM d WHERE id = 1;
-SELECT key, cl FROM laniakea.tombstones ORDER BY key;
+SELECT key, cl FROM laniakea.tombstones ORDER BY key, cl;
 
 -- nobody changes the causal length by hand, nor inserts a deleted one
 UPDATE d SET laniakea_cl = 7 WHERE id = 1;
@@ -52,17 +52,21 @@ SELECT id, c, note, laniakea_cl FROM d WHERE id = 2;
 DELETE FROM d WHERE id = 2;
 SELECT count(*) AS replicated_delete_skipped FROM d WHERE id = 2;
 
--- a replicated tombstone deletes the rows it outranks, only once, and only rises
+-- a replicated tombstone deletes the rows it outranks, and no other
 INSERT INTO laniakea.tombstones (nsp, rel, key, cl) VALUES ('public', 'd', '2', 4);
 SELECT count(*) AS outranked_row_kept FROM d WHERE id = 2;
 INSERT INTO laniakea.tombstones (nsp, rel, key, cl) VALUES ('public', 'd', '2', 6);
 SELECT count(*) AS row_deleted FROM d WHERE id = 2;
-INSERT INTO laniakea.tombstones (nsp, rel, key, cl, deleted_at) VALUES ('public', 'd', '2', 4, '2000-01-01');
-SELECT key, cl FROM laniakea.tombstones WHERE key = '2';
--- of two deletions of one incarnation, the earlier time stays on every node
-INSERT INTO laniakea.tombstones (nsp, rel, key, cl, deleted_at) VALUES ('public', 'd', '2', 6, '2001-01-01');
-INSERT INTO laniakea.tombstones (nsp, rel, key, cl, deleted_at) VALUES ('public', 'd', '2', 6, '2002-01-01');
-SELECT key, cl, deleted_at FROM laniakea.tombstones WHERE key = '2';
+-- one row per deletion; the key's tombstone is the greatest
+SELECT key, cl FROM laniakea.tombstones WHERE key = '2' ORDER BY cl;
+-- the same deletion twice (two nodes deleted one incarnation): the earlier time stays
+INSERT INTO laniakea.tombstones (nsp, rel, key, cl, deleted_at) VALUES ('public', 'd', '2', 8, '2001-01-01');
+INSERT INTO laniakea.tombstones (nsp, rel, key, cl, deleted_at) VALUES ('public', 'd', '2', 8, '2002-01-01');
+INSERT INTO laniakea.tombstones (nsp, rel, key, cl, deleted_at) VALUES ('public', 'd', '2', 8, '2000-06-01');
+SELECT key, cl, deleted_at FROM laniakea.tombstones WHERE key = '2' AND cl = 8;
+-- a replicated change of a tombstone's causal length is not one
+UPDATE laniakea.tombstones SET cl = 10 WHERE key = '2' AND cl = 8;
+SELECT max(cl) FROM laniakea.tombstones WHERE key = '2';
 -- a tombstone of a table this node does not have waits; collection is local
 INSERT INTO laniakea.tombstones (nsp, rel, key, cl) VALUES ('elsewhere', 'gone', 'k', 2);
 DELETE FROM laniakea.tombstones;
@@ -74,7 +78,7 @@ INSERT INTO laniakea.tombstones (nsp, rel, key, cl, deleted_at) VALUES ('public'
 INSERT INTO d (id, c) SELECT i, '{}' FROM generate_series(10, 14) i;
 TRUNCATE d;
 SELECT count(*) AS rows_left FROM d;
-SELECT key, cl FROM laniakea.tombstones WHERE rel = 'd' ORDER BY key::int;
+SELECT key, max(cl) AS cl FROM laniakea.tombstones WHERE rel = 'd' GROUP BY key ORDER BY key::int;
 INSERT INTO d (id, c) VALUES (10, '{"again":1}');
 SELECT id, c, laniakea_cl FROM d;
 
@@ -85,11 +89,16 @@ DELETE FROM d WHERE id = 10;
 SELECT count(*) FROM laniakea.tombstones WHERE key = '10' AND cl = 4;
 ROLLBACK;
 SELECT id, laniakea_cl FROM d;
-SELECT cl FROM laniakea.tombstones WHERE key = '10';
+SELECT cl FROM laniakea.tombstones WHERE key = '10' ORDER BY cl;
 
--- collecting tombstones: by age
+-- tombstones are not edited by hand
+UPDATE laniakea.tombstones SET cl = 20 WHERE key = '11';
+
+-- collecting tombstones: by age, and those a later deletion of the key supersedes
+SELECT key, cl FROM laniakea.tombstones WHERE rel = 'd' ORDER BY key::int, cl;
 SELECT laniakea.collect_tombstones('1 hour');
-UPDATE laniakea.tombstones SET deleted_at = now() - interval '2 hours', cl = cl + 2 WHERE key IN ('11', '12');
+SELECT key, cl FROM laniakea.tombstones WHERE rel = 'd' ORDER BY key::int, cl;
+INSERT INTO laniakea.tombstones SELECT 'public', 'd', k, 4, now() - interval '2 hours' FROM unnest('{11,12}'::text[]) k;
 SELECT laniakea.collect_tombstones('1 hour');
 SELECT key FROM laniakea.tombstones WHERE rel = 'd' ORDER BY key::int;
 SELECT laniakea.collect_tombstones();
@@ -114,7 +123,7 @@ INSERT INTO peer_rows (id, c, laniakea_cl) VALUES (20, '{"p":1}', 1), (22, '{"p"
 INSERT INTO peer_tombs VALUES ('public', 'd', '21', 2, now()), ('public', 'd', '22', 2, now()), ('public', 'other', '20', 8, now());
 SELECT laniakea.reconcile('d', 'peer_rows', 'peer_tombs');
 SELECT id, c, laniakea_cl FROM d WHERE id >= 20 ORDER BY id;
-SELECT key, cl FROM laniakea.tombstones WHERE rel = 'd' AND key::int >= 20 ORDER BY key;
+SELECT key, cl FROM laniakea.tombstones WHERE rel = 'd' AND key::int >= 20 ORDER BY key, cl;
 
 -- untrack leaves the column and the tombstones; deletes are plain again
 SELECT laniakea.untrack('d');

@@ -19,9 +19,17 @@
  *                       the tombstone, let the delete through;
  *   laniakea_truncate   BEFORE TRUNCATE on it: a tombstone for every row;
  *   laniakea_tombstone  BEFORE INSERT, UPDATE or DELETE on laniakea.tombstones:
- *                       a tombstone only rises (a replicated one is merged
- *                       like a row), deletes the rows it outranks, and is
- *                       collected by each node for itself.
+ *                       a new tombstone deletes the rows it outranks, a
+ *                       replicated one is merged like a row, and each node
+ *                       collects its own.
+ *
+ * Tombstones are one row per deletion, (schema, table, key, causal length),
+ * only ever inserted: a key's tombstone is its greatest.  A table of one row
+ * per key, raised in place, would deadlock: a local DELETE holds the row's
+ * lock when it writes the tombstone, and an apply worker raising the same
+ * tombstone would hold the tombstone's lock while it deletes the row.  With
+ * inserts only, the apply worker deletes the row (in its BEFORE INSERT
+ * trigger) before it holds anything of the tombstone.
  */
 #include "notify.h"
 #include "tombstone.h"
@@ -36,6 +44,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -122,10 +131,7 @@ tombstone_cl_at(const char *nsp, const char *relname, const char *key)
 	text_key(&skey[1], T_REL, relname);
 	text_key(&skey[2], T_KEY, key);
 
-	/*
-	 * A dirty snapshot returns both versions of a tombstone another
-	 * transaction is raising: the greater one counts.
-	 */
+	/* one row per deletion: the greatest counts */
 	InitDirtySnapshot(dirty);
 	scan = systable_beginscan(rel, tombs_index, true, &dirty, 3, skey);
 	while (HeapTupleIsValid(tup = systable_getnext(scan)))
@@ -150,13 +156,13 @@ tombstone_cl(tracked_rel *tr, const char *key)
 /* ---- writing tombstones ---- */
 
 /*
- * Of two tombstones of one key, the greater causal length wins, and of the
- * same one the earlier deletion time: every node ends with the same row.
+ * A deletion recorded twice (by two nodes deleting one incarnation) keeps the
+ * earlier time on every node, so that every node ends with the same row.
  */
 #define UPSERT_TOMBSTONE \
 	"INSERT INTO laniakea.tombstones AS t (nsp, rel, key, cl%s) %s " \
-	"ON CONFLICT (nsp, rel, key) DO UPDATE SET cl = EXCLUDED.cl, deleted_at = EXCLUDED.deleted_at " \
-	"WHERE (t.cl, EXCLUDED.deleted_at) < (EXCLUDED.cl, t.deleted_at)"
+	"ON CONFLICT (nsp, rel, key, cl) DO UPDATE SET deleted_at = EXCLUDED.deleted_at " \
+	"WHERE EXCLUDED.deleted_at < t.deleted_at"
 
 static void
 spi_connect(void)
@@ -360,19 +366,25 @@ cl_of(HeapTuple tup, TupleDesc desc)
 	return isnull ? 0 : DatumGetInt64(d);
 }
 
-/* Is new above old in UPSERT_TOMBSTONE's order? */
+/* An UPDATE of a tombstone that only moves its time earlier: the merge of a duplicate. */
 static bool
-rises(HeapTuple old, HeapTuple new, TupleDesc desc)
+only_earlier(HeapTuple old, HeapTuple new, TupleDesc desc)
 {
-	int64		ocl = cl_of(old, desc),
-				ncl = cl_of(new, desc);
 	bool		onull,
 				nnull;
 	Datum		oat = heap_getattr(old, T_DELETED_AT, desc, &onull);
 	Datum		nat = heap_getattr(new, T_DELETED_AT, desc, &nnull);
 
-	if (ncl != ocl)
-		return ncl > ocl;
+	for (AttrNumber a = T_NSP; a <= T_CL; a++)
+	{
+		bool		n1,
+					n2;
+		Datum		d1 = heap_getattr(old, a, desc, &n1);
+		Datum		d2 = heap_getattr(new, a, desc, &n2);
+
+		if (n1 || n2 || !datumIsEqual(d1, d2, a == T_CL, a == T_CL ? sizeof(int64) : -1))
+			return false;
+	}
 	return !nnull && !onull && DatumGetTimestampTz(nat) < DatumGetTimestampTz(oat);
 }
 
@@ -410,11 +422,24 @@ tombstone_trigger(PG_FUNCTION_ARGS)
 	if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
 		return PointerGetDatum(replicated ? NULL : td->tg_trigtuple);
 
-	newtup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		/*
+		 * Only the merge of a duplicate deletion, to its earlier time, changes
+		 * a tombstone; a replicated one that does not is the end of the echo.
+		 */
+		if (only_earlier(td->tg_trigtuple, td->tg_newtuple, desc))
+			return PointerGetDatum(td->tg_newtuple);
+		if (replicated)
+			return PointerGetDatum(NULL);
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot change a tombstone"),
+				 errdetail("Tombstones record deletions: insert a new one, or collect old ones with laniakea.collect_tombstones().")));
+	}
+	newtup = td->tg_trigtuple;
 	cl = cl_of(newtup, desc);
-	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event) && !rises(td->tg_trigtuple, newtup, desc))
-		return PointerGetDatum(NULL);	/* a tombstone only rises: this ends the echo */
-	if (TRIGGER_FIRED_BY_INSERT(td->tg_event) && replicated)
+	if (replicated)
 	{
 		/* an INSERT of a key this node has must merge, never fail on the key */
 		merge_replicated(newtup, desc);
@@ -424,13 +449,11 @@ tombstone_trigger(PG_FUNCTION_ARGS)
 	relname = text_of(newtup, desc, T_REL);
 	key = text_of(newtup, desc, T_KEY);
 	/*
-	 * The tombstone rises: delete the rows it outranks.  An INSERT that ON
-	 * CONFLICT will find no higher than the tombstone there has nothing to
-	 * do.  The CHECK constraint rejects a malformed tombstone after us.
+	 * A deletion above the key's tombstone here: delete the rows it outranks.
+	 * The CHECK constraint rejects a malformed tombstone after us.
 	 */
 	if (!own_write && nsp && relname && key && cl > 0 && cl % 2 == 0 &&
-		(TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? cl > cl_of(td->tg_trigtuple, desc) :
-		 tombstone_cl_at(nsp, relname, key) < cl))
+		tombstone_cl_at(nsp, relname, key) < cl)
 		purge(nsp, relname, key, cl);
 	return PointerGetDatum(newtup);
 }

@@ -26,14 +26,14 @@ async function waitFor(what, fn, timeoutMs = 30000) {
   }
 }
 
-// The row of key on a node ({cl, hits} or null) and its tombstone (0 if none).
+// The row of key on a node ({cl, hits} or null) and its tombstone (the greatest deletion, 0 if none).
 async function rowOf(node, key) {
   const r = await node.query('SELECT laniakea_cl::int AS cl, hits::text AS hits FROM items WHERE id = $1', [key]);
-  const t = await node.query(
-    "SELECT cl::int AS cl FROM laniakea.tombstones WHERE nsp = 'public' AND rel = 'items' AND key = $1",
+  const t = await node.one(
+    "SELECT coalesce(max(cl), 0)::int AS cl FROM laniakea.tombstones WHERE nsp = 'public' AND rel = 'items' AND key = $1",
     [key],
   );
-  return { row: r.rows[0] || null, tomb: t.rows[0] ? t.rows[0].cl : 0 };
+  return { row: r.rows[0] || null, tomb: t.cl };
 }
 
 async function expectEverywhere(key, want) {

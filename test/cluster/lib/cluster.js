@@ -70,13 +70,16 @@ function portFree(port) {
 }
 
 // Ports in 57000-57999 (this harness's range), scanning from LK_CLUSTER_PORT.
+// Ports in 57000-57999, from LK_CLUSTER_PORT or a start that differs per
+// process, so that two runs on one machine seldom reach for the same port
+// between checking it and binding it.
 async function freePorts(n) {
   const ports = [];
-  let p = Number(process.env.LK_CLUSTER_PORT || 57100);
-  while (ports.length < n) {
-    if (p > 57999) throw new Error('no free port in 57000-57999');
+  const start = Number(process.env.LK_CLUSTER_PORT || 57000 + (process.pid % 900));
+  for (let i = 0; ports.length < n; i++) {
+    if (i >= 1000) throw new Error('no free port in 57000-57999');
+    const p = 57000 + ((start - 57000 + i) % 1000);
     if (await portFree(p)) ports.push(p);
-    p++;
   }
   return ports;
 }
@@ -329,7 +332,7 @@ class Mesh {
   async signature(node) {
     const parts = [];
     for (const t of PUBLISHED) {
-      const order = t === 'laniakea.tombstones' ? 'nsp, rel, key' : 'id';
+      const order = t === 'laniakea.tombstones' ? 'nsp, rel, key, cl' : 'id';
       const r = await node.one(
         `SELECT count(*)::int AS n, md5(coalesce(string_agg(t::text, E'\\n' ORDER BY ${order}), '')) AS md5 FROM ${t} t`,
       );
