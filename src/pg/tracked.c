@@ -19,7 +19,7 @@
 #include "utils/syscache.h"
 
 static HTAB *rels = NULL;
-static Oid	type_oids[4];		/* indexed by lk_kind */
+static Oid	type_oids[LK_KIND_MAX + 1];	/* indexed by lk_kind */
 static bool types_valid = false;
 
 static void
@@ -76,14 +76,14 @@ tracked_kind_of(Oid typid)
 			CacheRegisterSyscacheCallback(TYPEOID, types_invalidate, (Datum) 0);
 			registered = true;
 		}
-		for (lk_kind k = LK_GCOUNTER; k <= LK_ORSET; k++)
+		for (lk_kind k = LK_GCOUNTER; k <= LK_KIND_MAX; k++)
 			type_oids[k] = OidIsValid(nsp) ?
 				GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
 								CStringGetDatum(lk_kind_name(k)), ObjectIdGetDatum(nsp)) :
 				InvalidOid;
 		types_valid = true;
 	}
-	for (lk_kind k = LK_GCOUNTER; k <= LK_ORSET; k++)
+	for (lk_kind k = LK_GCOUNTER; k <= LK_KIND_MAX; k++)
 		if (OidIsValid(typid) && typid == type_oids[k])
 			return k;
 	return 0;
@@ -152,7 +152,7 @@ build(tracked_rel *tr, Relation rel)
 	if (tr->ncrdt == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
-				 errmsg("table \"%s\" has no gcounter, pncounter or orset column",
+				 errmsg("table \"%s\" has no gcounter, pncounter, orset or lwwreg column",
 						RelationGetRelationName(rel))));
 	tr->name = strcmp(nsp, "public") == 0 ? pstrdup(RelationGetRelationName(rel)) :
 		psprintf("%s.%s", nsp, RelationGetRelationName(rel));
