@@ -273,15 +273,17 @@ CREATE FUNCTION cardinality(s orset) RETURNS integer
 -- lwwreg operations
 ------------------------------------------------------------------------
 -- The forms without a clock read the wall clock through this backend's
--- hybrid logical clock, so they are STABLE.  The form with a clock refuses
--- one more than 5 minutes ahead of the server's clock (lk_lwwreg_check_clock):
--- its result depends only on its arguments, but whether it accepts them
--- depends on the time, so it is STABLE too.
+-- hybrid logical clock, so they are STABLE, and PARALLEL RESTRICTED: a
+-- parallel worker would start a clock of its own, which need not follow the
+-- session's.  The form with a clock refuses one more than 5 minutes ahead of
+-- the server's clock (lk_lwwreg_check_clock): its result depends only on its
+-- arguments, but whether it accepts them depends on the time, so it is STABLE
+-- too.
 CREATE FUNCTION set(r lwwreg, value text) RETURNS lwwreg
-	AS 'MODULE_PATHNAME', 'lwwreg_set' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'lwwreg_set' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
 COMMENT ON FUNCTION set(lwwreg, text) IS 'write a value as laniakea.node_id, at max(now, the register''s clock + 1)';
 CREATE FUNCTION set(r lwwreg, value text, node text) RETURNS lwwreg
-	AS 'MODULE_PATHNAME', 'lwwreg_set_node' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'lwwreg_set_node' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
 COMMENT ON FUNCTION set(lwwreg, text, text) IS 'write a value as the given node, at max(now, the register''s clock + 1)';
 CREATE FUNCTION set(r lwwreg, value text, node text, clock bigint) RETURNS lwwreg
 	AS 'MODULE_PATHNAME', 'lwwreg_set_clock' LANGUAGE C STABLE STRICT PARALLEL SAFE;

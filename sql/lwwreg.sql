@@ -73,6 +73,9 @@ SELECT clock(set(r, 'fix')) = clock(r) + 1 AS just_past_a_future_clock, get(r ||
 -- but the backend's clock does not follow that register into the future
 SELECT clock(set('{}'::lwwreg, 'x')) <= (extract(epoch FROM clock_timestamp()) * 1000000)::bigint + 1000000
 	AS own_clock_stays_near_the_wall_clock;
+-- the clock lives in the session's backend: no parallel worker runs a set of its own
+SELECT oid::regprocedure, provolatile, proparallel FROM pg_proc
+	WHERE proname = 'set' AND proargtypes[0] = 'lwwreg'::regtype ORDER BY pronargs;
 -- one backend's sets get strictly increasing clocks, however fast they come
 SELECT count(*) AS sets, bool_and(c > prev) AS strictly_increasing
 	FROM (SELECT c, lag(c) OVER (ORDER BY i) AS prev
