@@ -360,7 +360,8 @@ CREATE AGGREGATE merge_agg(orset) (
 COMMENT ON AGGREGATE merge_agg(orset) IS 'join of all non-null orset states; NULL for none';
 -- lwwreg: the join picks one of its inputs, so the state is the type itself
 -- and merge is the transition and the combine function (as max(text) is
--- built on text_larger): no allocation per row, nothing to serialize.
+-- built on text_larger): nothing is encoded per row, a row is copied only
+-- when it becomes the latest write, and there is nothing to serialize.
 CREATE AGGREGATE merge_agg(lwwreg) (
 	SFUNC = merge,
 	STYPE = lwwreg,
