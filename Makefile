@@ -10,7 +10,7 @@ CORE_SRCS = $(wildcard src/crdt/*.c)
 PG_SRCS = $(wildcard src/pg/*.c)
 OBJS = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 
-REGRESS = gcounter pncounter orset aggregate binary_input track deletes notify
+REGRESS = gcounter pncounter orset lwwreg aggregate binary_input track deletes notify
 
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -Isrc/crdt

@@ -84,6 +84,32 @@ CREATE TYPE orset (
 );
 
 ------------------------------------------------------------------------
+-- type lwwreg
+------------------------------------------------------------------------
+CREATE TYPE lwwreg;
+
+CREATE FUNCTION lwwreg_in(cstring, oid, integer) RETURNS lwwreg
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION lwwreg_out(lwwreg) RETURNS cstring
+	AS 'MODULE_PATHNAME', 'crdt_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION lwwreg_recv(internal, oid, integer) RETURNS lwwreg
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION lwwreg_send(lwwreg) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'crdt_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- Values under 127 bytes keep PostgreSQL's 1-byte short header (stored
+-- unaligned) and are read in place; the format has no aligned fields.
+CREATE TYPE lwwreg (
+	INPUT = lwwreg_in,
+	OUTPUT = lwwreg_out,
+	RECEIVE = lwwreg_recv,
+	SEND = lwwreg_send,
+	INTERNALLENGTH = VARIABLE,
+	ALIGNMENT = int4,
+	STORAGE = extended
+);
+
+------------------------------------------------------------------------
 -- functions shared by all types
 ------------------------------------------------------------------------
 CREATE FUNCTION merge(gcounter, gcounter) RETURNS gcounter
@@ -167,6 +193,34 @@ CREATE FUNCTION orset_hash(orset) RETURNS integer
 CREATE FUNCTION orset_hash_extended(orset, bigint) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'crdt_hash_extended' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
+-- the join is one of the two states: returned as it came, not re-encoded
+CREATE FUNCTION merge(lwwreg, lwwreg) RETURNS lwwreg
+	AS 'MODULE_PATHNAME', 'lwwreg_merge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION merge(lwwreg, lwwreg) IS 'join of two lwwreg states: the later write (also the || operator)';
+CREATE FUNCTION delta(old lwwreg, new lwwreg) RETURNS lwwreg
+	AS 'MODULE_PATHNAME', 'crdt_delta' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION delta(lwwreg, lwwreg) IS 'smallest d with merge(old, d) = merge(old, new): new if it is later, else empty';
+CREATE FUNCTION lwwreg_le(lwwreg, lwwreg) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_leq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION lwwreg_eq(lwwreg, lwwreg) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_eq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION lwwreg_ne(lwwreg, lwwreg) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_ne' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION lwwreg_cmp(lwwreg, lwwreg) RETURNS integer
+	AS 'MODULE_PATHNAME', 'crdt_cmp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION lwwreg_bytes_lt(lwwreg, lwwreg) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_lt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION lwwreg_bytes_le(lwwreg, lwwreg) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION lwwreg_bytes_ge(lwwreg, lwwreg) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION lwwreg_bytes_gt(lwwreg, lwwreg) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'crdt_gt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION lwwreg_hash(lwwreg) RETURNS integer
+	AS 'MODULE_PATHNAME', 'crdt_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION lwwreg_hash_extended(lwwreg, bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'crdt_hash_extended' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
 ------------------------------------------------------------------------
 -- gcounter and pncounter operations
 ------------------------------------------------------------------------
@@ -214,6 +268,36 @@ CREATE FUNCTION elements(s orset) RETURNS text[]
 COMMENT ON FUNCTION elements(orset) IS 'the elements, sorted by the bytes of their UTF-8';
 CREATE FUNCTION cardinality(s orset) RETURNS integer
 	AS 'MODULE_PATHNAME', 'orset_cardinality' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+------------------------------------------------------------------------
+-- lwwreg operations
+------------------------------------------------------------------------
+-- The forms without a clock read the wall clock through this backend's
+-- hybrid logical clock, so they are STABLE, and PARALLEL RESTRICTED: a
+-- parallel worker would start a clock of its own, which need not follow the
+-- session's.  The form with a clock refuses one more than 5 minutes ahead of
+-- the server's clock (lk_lwwreg_check_clock): its result depends only on its
+-- arguments, but whether it accepts them depends on the time, so it is STABLE
+-- too.
+CREATE FUNCTION set(r lwwreg, value text) RETURNS lwwreg
+	AS 'MODULE_PATHNAME', 'lwwreg_set' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION set(lwwreg, text) IS 'write a value as laniakea.node_id, at max(now, the register''s clock + 1)';
+CREATE FUNCTION set(r lwwreg, value text, node text) RETURNS lwwreg
+	AS 'MODULE_PATHNAME', 'lwwreg_set_node' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION set(lwwreg, text, text) IS 'write a value as the given node, at max(now, the register''s clock + 1)';
+CREATE FUNCTION set(r lwwreg, value text, node text, clock bigint) RETURNS lwwreg
+	AS 'MODULE_PATHNAME', 'lwwreg_set_clock' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION set(lwwreg, text, text, bigint) IS
+	'write a value as the given node at max(clock, the register''s clock + 1); clock in microseconds since 1970, at most 5 minutes ahead';
+CREATE FUNCTION get(r lwwreg) RETURNS text
+	AS 'MODULE_PATHNAME', 'lwwreg_get' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION get(lwwreg) IS 'the value written last; NULL for the empty register';
+CREATE FUNCTION clock(r lwwreg) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'lwwreg_clock' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION clock(lwwreg) IS 'the clock of the last write, microseconds since 1970; NULL for the empty register';
+CREATE FUNCTION node(r lwwreg) RETURNS text
+	AS 'MODULE_PATHNAME', 'lwwreg_node' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION node(lwwreg) IS 'the node id of the last write; NULL for the empty register';
 
 ------------------------------------------------------------------------
 -- aggregates
@@ -274,6 +358,17 @@ CREATE AGGREGATE merge_agg(orset) (
 	PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE merge_agg(orset) IS 'join of all non-null orset states; NULL for none';
+-- lwwreg: the join picks one of its inputs, so the state is the type itself
+-- and merge is the transition and the combine function (as max(text) is
+-- built on text_larger): nothing is encoded per row, a row is copied only
+-- when it becomes the latest write, and there is nothing to serialize.
+CREATE AGGREGATE merge_agg(lwwreg) (
+	SFUNC = merge,
+	STYPE = lwwreg,
+	COMBINEFUNC = merge,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE merge_agg(lwwreg) IS 'join of all non-null lwwreg states (the latest write); NULL for none';
 
 ------------------------------------------------------------------------
 -- operators, operator classes and casts
@@ -383,6 +478,41 @@ CREATE OPERATOR CLASS orset_hash_ops DEFAULT FOR TYPE orset USING hash AS
 CREATE CAST (orset AS jsonb) WITH INOUT AS ASSIGNMENT;
 CREATE CAST (jsonb AS orset) WITH INOUT;
 
+CREATE OPERATOR || (LEFTARG = lwwreg, RIGHTARG = lwwreg, FUNCTION = merge, COMMUTATOR = ||);
+CREATE OPERATOR = (
+	LEFTARG = lwwreg, RIGHTARG = lwwreg, FUNCTION = lwwreg_eq,
+	COMMUTATOR = =, NEGATOR = <>, RESTRICT = eqsel, JOIN = eqjoinsel, HASHES, MERGES
+);
+CREATE OPERATOR <> (
+	LEFTARG = lwwreg, RIGHTARG = lwwreg, FUNCTION = lwwreg_ne,
+	COMMUTATOR = <>, NEGATOR = =, RESTRICT = neqsel, JOIN = neqjoinsel
+);
+-- the lattice order: b already contains a (for lwwreg a total order: b is a later write)
+CREATE OPERATOR <= (LEFTARG = lwwreg, RIGHTARG = lwwreg, FUNCTION = lwwreg_le);
+-- an arbitrary total order (of the encodings) so states sort; not the lattice
+CREATE OPERATOR ~<~ (LEFTARG = lwwreg, RIGHTARG = lwwreg, FUNCTION = lwwreg_bytes_lt,
+	COMMUTATOR = ~>~, NEGATOR = ~>=~, RESTRICT = scalarltsel, JOIN = scalarltjoinsel);
+CREATE OPERATOR ~<=~ (LEFTARG = lwwreg, RIGHTARG = lwwreg, FUNCTION = lwwreg_bytes_le,
+	COMMUTATOR = ~>=~, NEGATOR = ~>~, RESTRICT = scalarlesel, JOIN = scalarlejoinsel);
+CREATE OPERATOR ~>=~ (LEFTARG = lwwreg, RIGHTARG = lwwreg, FUNCTION = lwwreg_bytes_ge,
+	COMMUTATOR = ~<=~, NEGATOR = ~<~, RESTRICT = scalargesel, JOIN = scalargejoinsel);
+CREATE OPERATOR ~>~ (LEFTARG = lwwreg, RIGHTARG = lwwreg, FUNCTION = lwwreg_bytes_gt,
+	COMMUTATOR = ~<~, NEGATOR = ~<=~, RESTRICT = scalargtsel, JOIN = scalargtjoinsel);
+CREATE OPERATOR CLASS lwwreg_ops DEFAULT FOR TYPE lwwreg USING btree AS
+	OPERATOR 1 ~<~,
+	OPERATOR 2 ~<=~,
+	OPERATOR 3 =,
+	OPERATOR 4 ~>=~,
+	OPERATOR 5 ~>~,
+	FUNCTION 1 lwwreg_cmp(lwwreg, lwwreg);
+CREATE OPERATOR CLASS lwwreg_hash_ops DEFAULT FOR TYPE lwwreg USING hash AS
+	OPERATOR 1 =,
+	FUNCTION 1 lwwreg_hash(lwwreg),
+	FUNCTION 2 lwwreg_hash_extended(lwwreg, bigint);
+-- through the canonical text: jsonb_out's spacing is accepted on input
+CREATE CAST (lwwreg AS jsonb) WITH INOUT AS ASSIGNMENT;
+CREATE CAST (jsonb AS lwwreg) WITH INOUT;
+
 ------------------------------------------------------------------------
 -- tracked tables: delta NOTIFY and merge on apply
 ------------------------------------------------------------------------
@@ -473,9 +603,9 @@ BEGIN
 	FROM pg_attribute
 	WHERE attrelid = tbl AND attnum > 0 AND NOT attisdropped
 		AND atttypid IN ('@extschema@.gcounter'::regtype, '@extschema@.pncounter'::regtype,
-						 '@extschema@.orset'::regtype);
+						 '@extschema@.orset'::regtype, '@extschema@.lwwreg'::regtype);
 	IF cols IS NULL THEN
-		RAISE EXCEPTION 'table "%" has no gcounter, pncounter or orset column', tbl
+		RAISE EXCEPTION 'table "%" has no gcounter, pncounter, orset or lwwreg column', tbl
 			USING ERRCODE = 'invalid_table_definition';
 	END IF;
 

@@ -20,5 +20,10 @@ WITH base AS (SELECT add('{}'::orset, 'milk', 'node-a') AS s),
      b AS (SELECT add(s, 'milk', 'node-b') AS s FROM base)
 SELECT elements(a.s || b.s) AS list, a.s || b.s AS state FROM a, b;
 
+-- A plain value: the later write wins, whichever copy is merged into which
+WITH a AS (SELECT set('{}'::lwwreg, 'Buy milk', 'node-a') AS r),
+     b AS (SELECT set(r, 'Buy oat milk', 'node-b') AS r FROM a)
+SELECT get(a.r || b.r) AS title, get(b.r || a.r) AS same_title FROM a, b;
+
 -- Replicas merged in one aggregate, in parallel where the planner wants
 SELECT merge_agg(v) FROM (VALUES ('{"a":1,"b":7}'::gcounter), ('{"a":4}'), ('{"c":2}')) t(v);

@@ -67,6 +67,33 @@ SELECT laniakea.track('gone');
 DROP TABLE gone;
 SELECT count(*) AS rows_for_dropped_table FROM laniakea.tracked;
 
+-- lwwreg columns are CRDT columns: a row keeps the latest write of each
+CREATE TABLE app.todos (id int PRIMARY KEY, title lwwreg NOT NULL DEFAULT '{}', done lwwreg);
+SELECT laniakea.track('app.todos');
+SELECT crdt_columns FROM laniakea.tracked WHERE tbl = 'app.todos'::regclass;
+SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'app.todos'::regclass ORDER BY tgname;
+INSERT INTO app.todos VALUES (1, set('{}'::lwwreg, 'buy milk', 'n1', 1000), set('{}'::lwwreg, 'no', 'n1', 1000));
+-- an UPDATE to an earlier write is merged away
+WITH u AS (UPDATE app.todos SET title = set('{}'::lwwreg, 'stale', 'n2', 500) WHERE id = 1 RETURNING 1)
+SELECT count(*) AS rows_updated FROM u;
+SELECT id, title, done FROM app.todos;
+-- a set on the stored register wins, whatever its clock argument, and so does one at the wall clock
+UPDATE app.todos SET title = set(title, 'buy oat milk', 'n2', 1) WHERE id = 1;
+UPDATE app.todos SET done = set(done, 'yes', 'n3') WHERE id = 1;
+SELECT id, title, get(done), node(done), clock(done) > 1000 AS later FROM app.todos;
+-- an INSERT of an existing key merges: an earlier write loses, a later one wins, ties go to the node id
+INSERT INTO app.todos VALUES (1, '{"c":1,"n":"n9","v":"old"}', '{"c":9000000000000000,"n":"n9","v":"later"}');
+SELECT id, title, done FROM app.todos;
+INSERT INTO app.todos VALUES (2, '{"c":5,"n":"a","v":"from a"}'), (2, '{"c":5,"n":"b","v":"from b"}'),
+	(2, '{"c":5,"n":"a","v":"from a, again"}');
+SELECT id, title, done FROM app.todos WHERE id = 2;
+-- reconcile merges a peer's registers
+CREATE TABLE peer_todos (id int, title lwwreg, done lwwreg);
+INSERT INTO peer_todos VALUES (2, '{"c":6,"n":"z","v":"peer"}', '{}'), (3, '{"c":1,"n":"z","v":"new row"}', NULL);
+SELECT laniakea.reconcile('app.todos', 'peer_todos');
+SELECT id, get(title) AS title, get(done) AS done FROM app.todos ORDER BY id;
+DROP TABLE app.todos, peer_todos;
+
 -- the trigger functions refuse to be used any other way
 CREATE TABLE misuse (id int PRIMARY KEY, c gcounter);
 CREATE TRIGGER wrong AFTER INSERT ON misuse FOR EACH ROW EXECUTE FUNCTION laniakea.merge_trigger();

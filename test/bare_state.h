@@ -36,6 +36,8 @@ bare_size(lk_kind kind)
 			return sizeof(lk_pncounter);
 		case LK_ORSET:
 			return sizeof(lk_orset);
+		case LK_LWWREG:
+			return sizeof(lk_lwwreg);
 	}
 	return 0;
 }

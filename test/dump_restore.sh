@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# pg_dump / restore round trips of a table holding all three types, in the
+# pg_dump / restore round trips of a table holding all four types, in the
 # custom (binary COPY inside) and plain (text COPY) formats.  Every restored
 # row must be byte-equal to the original.
 #   test/dump_restore.sh SOCKET_DIR PORT
@@ -15,20 +15,22 @@ trap 'rm -rf "$work"' EXIT
 psql -d postgres -c "DROP DATABASE IF EXISTS lk_dump_src" -c "CREATE DATABASE lk_dump_src"
 psql -d lk_dump_src <<'SQL'
 CREATE EXTENSION laniakea;
-CREATE TABLE crdts (id int PRIMARY KEY, g gcounter, p pncounter, s orset);
+CREATE TABLE crdts (id int PRIMARY KEY, g gcounter, p pncounter, s orset, r lwwreg);
 INSERT INTO crdts
 	SELECT i,
 		increment(increment('{}'::gcounter, 'node-' || (i % 7), i), E'nöde "quoted"\\', 1),
 		decrement(increment('{}'::pncounter, 'a', i), 'b', 9223372036854775807),
-		remove(add(add('{}'::orset, E'line\nbreak ' || i, 'n' || (i % 3)), 'é' || i, 'm'), 'é' || (i - 1))
+		remove(add(add('{}'::orset, E'line\nbreak ' || i, 'n' || (i % 3)), 'é' || i, 'm'), 'é' || (i - 1)),
+		set('{}'::lwwreg, E'tab\t"é" ' || repeat('v', i), 'n' || (i % 3), 1700000000000000 + i)
 	FROM generate_series(1, 500) i;
-INSERT INTO crdts VALUES (0, NULL, NULL, NULL), (-1, '{}', '{}', '{}');
+INSERT INTO crdts VALUES (0, NULL, NULL, NULL, NULL), (-1, '{}', '{}', '{}', '{}');
 SQL
 
 fingerprint() {
 	psql -d "$1" -At -c "SELECT md5(string_agg(id || ':' || coalesce(encode(gcounter_send(g), 'hex'), 'null') || ':'
 		|| coalesce(encode(pncounter_send(p), 'hex'), 'null') || ':'
-		|| coalesce(encode(orset_send(s), 'hex'), 'null'), ',' ORDER BY id)) FROM crdts"
+		|| coalesce(encode(orset_send(s), 'hex'), 'null') || ':'
+		|| coalesce(encode(lwwreg_send(r), 'hex'), 'null'), ',' ORDER BY id)) FROM crdts"
 }
 want=$(fingerprint lk_dump_src)
 

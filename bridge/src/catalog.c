@@ -73,7 +73,7 @@ format(const char *fmt, ...)
 static lk_kind
 kind_named(const char *typname)
 {
-	for (lk_kind k = LK_GCOUNTER; k <= LK_ORSET; k++)
+	for (lk_kind k = LK_GCOUNTER; k <= LK_KIND_MAX; k++)
 		if (strcmp(lk_kind_name(k), typname) == 0)
 			return k;
 	return 0;

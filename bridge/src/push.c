@@ -4,16 +4,19 @@
  * Every push is an UPDATE of the row (the merge trigger merges what is set
  * with what is there) that falls back to an INSERT when the row does not
  * exist yet.  Identifiers come from the catalog; everything the client sent
- * travels as a parameter.  A client contributes only its own node's counts
- * and dots, and an orset delta's context may cover other nodes' dots only
- * where the bridge has seen them: it may remove what it observed, nothing
- * else.
+ * travels as a parameter.  A client contributes only its own node's counts,
+ * dots and register writes, and an orset delta's context may cover other
+ * nodes' dots only where the bridge has seen them: it may remove what it
+ * observed, nothing else.  A register write may not be dated more than
+ * LK_LWWREG_MAX_AHEAD_US ahead of the bridge's clock: it would beat every
+ * honest write until then.
  */
 #include "bridge.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "arena.h"
 #include "db.h"
@@ -102,6 +105,16 @@ context_seen(const lk_orset *d, uint32_t di, const lk_orset *s)
 	return true;
 }
 
+/* The wall clock in µs since the Unix epoch. */
+static int64_t
+wall_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* NULL when the delta only carries what this client may contribute. */
 static const char *
 ownership_error(const lk_state *d, const char *node, row *r, int col, const lk_alloc *a)
@@ -132,6 +145,12 @@ ownership_error(const lk_state *d, const char *node, row *r, int col, const lk_a
 						return "delta context covers dots the server has not seen";
 				return NULL;
 			}
+		case LK_LWWREG:
+			if (d->u.lw.present && !lk_str_eq(d->u.lw.node, me))
+				return "delta is a write of another node";
+			if (lk_lwwreg_check_clock(&d->u.lw, wall_us(), LK_LWWREG_MAX_AHEAD_US, NULL) != LK_OK)
+				return "delta clock is too far in the future";
+			return NULL;
 	}
 	return "unknown type";
 }
@@ -227,7 +246,8 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 		json_t	   *by = json_object_get(payload, "by");
 		bool		down = event[0] == 'd';
 
-		if (col->kind == LK_ORSET || (down && col->kind != LK_PNCOUNTER))
+		if ((col->kind != LK_GCOUNTER && col->kind != LK_PNCOUNTER) ||
+			(down && col->kind != LK_PNCOUNTER))
 			REFUSE(down ? "decrement needs a pncounter column" :
 						"increment needs a counter column");
 		if (by && (!json_is_integer(by) || json_integer_value(by) <= 0))

@@ -459,7 +459,13 @@ row_html(lk_buf *out, const row *r, const lk_alloc *a)
 		lk_buf_put_str(&h, col->kind == LK_ORSET ? "<ul class=\"lk-" : "<span class=\"lk-");
 		html_escape(&h, col->name, strlen(col->name));
 		lk_buf_put_str(&h, "\">");
-		if (col->kind == LK_ORSET)
+		if (col->kind == LK_LWWREG)
+		{
+			if (s.u.lw.present)
+				html_escape(&h, s.u.lw.value.p, s.u.lw.value.len);
+			lk_buf_put_str(&h, "</span>");
+		}
+		else if (col->kind == LK_ORSET)
 		{
 			for (uint32_t e = 0; e < s.u.os.nelems; e++)
 			{

@@ -1,5 +1,6 @@
 // Client pushes: every kind, what reaches SQL and the other subscribers, the
-// error replies, and deltas that try to speak for another node.
+// error replies, and deltas that try to speak for another node or, for a
+// register, to date a write in the future.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -194,5 +195,88 @@ describe('pushes', () => {
 		assert.deepEqual(removal, { c: { other: [[1, 1]] } });
 		assert.deepEqual(await push(channel, 'merge', { column: 'tags', delta: removal }), { status: 'ok', response: {} });
 		assert.deepEqual((await sql('SELECT elements(tags) AS e FROM counters WHERE id = $1', [key])).rows[0].e, []);
+	});
+
+	const nowUs = () => Date.now() * 1000;
+
+	async function joinedNote(me, caps = CAPS.full) {
+		const key = uniqueKey('n');
+		const s = await connect(bridge);
+		const { channel, reply } = await join(s, `crdt:notes:${key}`, { node: me, caps });
+		return { key, channel, reply };
+	}
+
+	test('lwwreg_merge_push_of_own_write_reaches_sql_and_other_clients_and_the_later_write_wins', async () => {
+		const { key, channel, reply } = await joinedNote('me');
+		assert.deepEqual(reply.columns, { title: 'lwwreg' });
+		assert.deepEqual(reply.state.title, {});
+		const other = await join(await connect(bridge), `crdt:notes:${key}`, { node: 'other', caps: CAPS.full });
+		const first = { c: nowUs(), n: 'me', v: 'buy milk' };
+		assert.deepEqual(await push(channel, 'merge', { column: 'title', delta: first }), { status: 'ok', response: {} });
+		assert.deepEqual((await rowState('notes', key, ['title'])).title, first);
+		await waitFor(() => other.channel.events.length >= 1, { what: 'the other client to get the write' });
+		assert.deepEqual(other.channel.events[0].payload.deltas, { title: first });
+		// an earlier write merges but does not win; the same write again is idempotent
+		assert.equal((await push(channel, 'merge', { column: 'title', delta: { ...first, c: first.c - 1, v: 'older' } })).status, 'ok');
+		assert.equal((await push(channel, 'merge', { column: 'title', delta: first })).status, 'ok');
+		assert.deepEqual((await rowState('notes', key, ['title'])).title, first);
+		// a later one replaces it, and the other client learns it
+		const second = { c: first.c + 1, n: 'me', v: 'buy oat milk' };
+		assert.equal((await push(channel, 'merge', { column: 'title', delta: second })).status, 'ok');
+		assert.equal((await sql('SELECT get(title) AS v FROM notes WHERE id = $1', [key])).rows[0].v, 'buy oat milk');
+		await waitFor(() => other.channel.events.some((e) => e.payload.deltas.title.v === 'buy oat milk'),
+			{ what: 'the other client to get the later write' });
+		// the empty register carries nothing and is accepted
+		assert.equal((await push(channel, 'merge', { column: 'title', delta: {} })).status, 'ok');
+	});
+
+	test('lwwreg_merge_push_of_another_nodes_write_is_rejected', async () => {
+		const { key, channel } = await joinedNote('me');
+		assert.deepEqual(await push(channel, 'merge', { column: 'title', delta: { c: nowUs(), n: 'other', v: 'forged' } }),
+			{ status: 'error', response: { reason: 'delta is a write of another node' } });
+		assert.equal((await sql('SELECT count(*)::int AS n FROM notes WHERE id = $1', [key])).rows[0].n, 0);
+	});
+
+	test('lwwreg_merge_push_dated_more_than_five_minutes_ahead_is_rejected', async () => {
+		const { key, channel } = await joinedNote('me');
+		for (const c of [nowUs() + 6 * 60 * 1000000, 4611686018427387904]) {
+			assert.deepEqual(await push(channel, 'merge', { column: 'title', delta: { c, n: 'me', v: 'from the future' } }),
+				{ status: 'error', response: { reason: 'delta clock is too far in the future' } }, String(c));
+		}
+		assert.equal((await sql('SELECT count(*)::int AS n FROM notes WHERE id = $1', [key])).rows[0].n, 0);
+		// a little ahead (a client's clock may run fast) is accepted
+		const soon = { c: nowUs() + 60 * 1000000, n: 'me', v: 'soon' };
+		assert.equal((await push(channel, 'merge', { column: 'title', delta: soon })).status, 'ok');
+		assert.deepEqual((await rowState('notes', key, ['title'])).title, soon);
+	});
+
+	test('lwwreg_push_errors_name_the_problem', async () => {
+		const { channel } = await joinedNote('me');
+		for (const [what, event, payload, reason] of [
+			['increment on a register', 'increment', { column: 'title', by: 1 }, 'increment needs a counter column'],
+			['decrement on a register', 'decrement', { column: 'title', by: 1 }, 'decrement needs a pncounter column'],
+			['add on a register', 'add', { column: 'title', element: 'x' }, 'add and remove need an orset column'],
+		]) {
+			assert.deepEqual(await push(channel, event, payload), { status: 'error', response: { reason } }, what);
+		}
+		for (const [what, delta, detail] of [
+			['missing value', { c: 1, n: 'me' }, 'Invalid register at position 0: "v" is missing; a register has all of "c", "n" and "v", or none.'],
+			['negative clock', { c: -1, n: 'me', v: 'x' }, 'The clock at position 5 is negative.'],
+			['value not a string', { c: 1, n: 'me', v: 7 }, 'Unexpected character "7" at position 20: expected a string.'],
+		]) {
+			assert.deepEqual(await push(channel, 'merge', { column: 'title', delta }),
+				{ status: 'error', response: { reason: `invalid delta: ${detail}` } }, what);
+		}
+	});
+
+	test('lwwreg_minimal_profile_gets_the_value_as_escaped_html', async () => {
+		const key = uniqueKey('n');
+		await sql("INSERT INTO notes (id, title) VALUES ($1, set('{}'::lwwreg, '<b>\"milk\" & ''eggs''</b>', 'n', 1))", [key]);
+		const s = await connect(bridge);
+		const { channel } = await join(s, `crdt:notes:${key}`, { node: 'me', caps: CAPS.minimal });
+		await sql("UPDATE notes SET title = set(title, '<i>bread</i> & jam', 'n') WHERE id = $1", [key]);
+		const e = await waitFor(() => channel.events.find((x) => x.event === 'state'), { what: 'a state event' });
+		assert.equal(e.payload.html, '<span class="lk-title">&lt;i&gt;bread&lt;/i&gt; &amp; jam</span>');
+		assert.equal(e.payload.state.title.v, '<i>bread</i> & jam');
 	});
 });

@@ -26,5 +26,9 @@ CREATE SCHEMA app;
 CREATE TABLE app.items (id integer PRIMARY KEY, votes pncounter NOT NULL DEFAULT '{}');
 SELECT laniakea.track('app.items');
 
+-- Registers: row topics crdt:notes:<id>.
+CREATE TABLE notes (id text PRIMARY KEY, title lwwreg NOT NULL DEFAULT '{}');
+SELECT laniakea.track('notes');
+
 -- Not tracked: the bridge must not expose it.
 CREATE TABLE plain (id text PRIMARY KEY, hits gcounter NOT NULL DEFAULT '{}');

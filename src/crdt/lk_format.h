@@ -12,6 +12,7 @@
  *                  nodes strictly ascending in lk_str_cmp order.
  * pncounter body:  P as a gcounter body, then N as a gcounter body.
  * orset body:      see orset.h.
+ * lwwreg body:     see lwwreg.h.
  */
 #ifndef LK_FORMAT_H
 #define LK_FORMAT_H
@@ -26,8 +27,12 @@ typedef enum lk_kind
 {
 	LK_GCOUNTER = 1,
 	LK_PNCOUNTER = 2,
-	LK_ORSET = 3
+	LK_ORSET = 3,
+	LK_LWWREG = 4
 } lk_kind;
+
+/* The highest kind: loops over every kind run LK_GCOUNTER ..= LK_KIND_MAX. */
+#define LK_KIND_MAX LK_LWWREG
 
 static inline uint8_t
 lk_format_byte(lk_kind kind)

@@ -14,6 +14,8 @@ lk_kind_name(lk_kind kind)
 			return "pncounter";
 		case LK_ORSET:
 			return "orset";
+		case LK_LWWREG:
+			return "lwwreg";
 	}
 	return NULL;
 }
@@ -33,6 +35,9 @@ lk_state_init(lk_state *s, lk_kind kind)
 		case LK_ORSET:
 			lk_orset_init(&s->u.os);
 			break;
+		case LK_LWWREG:
+			lk_lwwreg_init(&s->u.lw);
+			break;
 	}
 }
 
@@ -49,6 +54,9 @@ lk_state_free(const lk_alloc *a, lk_state *s)
 			break;
 		case LK_ORSET:
 			lk_orset_free(a, &s->u.os);
+			break;
+		case LK_LWWREG:
+			lk_lwwreg_free(a, &s->u.lw);
 			break;
 	}
 }
@@ -73,6 +81,8 @@ lk_state_decode(const uint8_t *buf, size_t len, lk_kind kind, const lk_alloc *a,
 			return lk_pncounter_decode(buf, len, a, &out->u.pn, err);
 		case LK_ORSET:
 			return lk_orset_decode(buf, len, a, &out->u.os, err);
+		case LK_LWWREG:
+			return lk_lwwreg_decode(buf, len, a, &out->u.lw, err);
 	}
 	return lk_fail(err, LK_ERR_VALUE, "unknown CRDT kind", NULL);
 }
@@ -88,6 +98,8 @@ lk_state_encode(const lk_state *s, lk_buf *b, lk_error *err)
 			return lk_pncounter_encode(&s->u.pn, b, err);
 		case LK_ORSET:
 			return lk_orset_encode(&s->u.os, b, err);
+		case LK_LWWREG:
+			return lk_lwwreg_encode(&s->u.lw, b, err);
 	}
 	return lk_fail(err, LK_ERR_VALUE, "unknown CRDT kind", NULL);
 }
@@ -105,6 +117,8 @@ lk_state_parse(lk_kind kind, const char *text, size_t len, const lk_alloc *a,
 			return lk_pncounter_parse(text, len, a, &out->u.pn, err);
 		case LK_ORSET:
 			return lk_orset_parse(text, len, a, &out->u.os, err);
+		case LK_LWWREG:
+			return lk_lwwreg_parse(text, len, a, &out->u.lw, err);
 	}
 	return lk_fail(err, LK_ERR_VALUE, "unknown CRDT kind", NULL);
 }
@@ -122,6 +136,9 @@ lk_state_to_json(const lk_state *s, lk_buf *b)
 			break;
 		case LK_ORSET:
 			lk_orset_to_json(&s->u.os, b);
+			break;
+		case LK_LWWREG:
+			lk_lwwreg_to_json(&s->u.lw, b);
 			break;
 	}
 }
@@ -153,6 +170,9 @@ lk_state_merge(const lk_state *x, const lk_state *y, const lk_alloc *a, lk_state
 			return lk_pncounter_merge(&x->u.pn, &y->u.pn, a, &out->u.pn, err);
 		case LK_ORSET:
 			return lk_orset_merge(&x->u.os, &y->u.os, a, &out->u.os, err);
+		case LK_LWWREG:
+			lk_lwwreg_merge(&x->u.lw, &y->u.lw, &out->u.lw);
+			return LK_OK;
 	}
 	return lk_fail(err, LK_ERR_VALUE, "unknown CRDT kind", NULL);
 }
@@ -176,6 +196,9 @@ lk_state_delta(const lk_state *old, const lk_state *newer, const lk_alloc *a, lk
 			return LK_OK;
 		case LK_ORSET:
 			return lk_orset_delta(&old->u.os, &newer->u.os, a, &out->u.os, err);
+		case LK_LWWREG:
+			lk_lwwreg_delta(&old->u.lw, &newer->u.lw, &out->u.lw);
+			return LK_OK;
 	}
 	return lk_fail(err, LK_ERR_VALUE, "unknown CRDT kind", NULL);
 }
@@ -197,6 +220,9 @@ lk_state_leq(const lk_state *x, const lk_state *y, const lk_alloc *a, bool *out,
 			return LK_OK;
 		case LK_ORSET:
 			return lk_orset_leq(&x->u.os, &y->u.os, a, out, err);
+		case LK_LWWREG:
+			*out = lk_lwwreg_leq(&x->u.lw, &y->u.lw);
+			return LK_OK;
 	}
 	return lk_fail(err, LK_ERR_VALUE, "unknown CRDT kind", NULL);
 }

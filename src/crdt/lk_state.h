@@ -1,9 +1,9 @@
 /*
  * lk_state.h — any CRDT state, tagged by its kind.
  *
- * The hosts mostly treat the three types alike (decode, encode, text, merge,
+ * The hosts mostly treat the four types alike (decode, encode, text, merge,
  * delta, order).  This one dispatch point lets src/pg bind a single fmgr
- * function to all three SQL types, and lets the bridge handle a state whose
+ * function to all four SQL types, and lets the bridge handle a state whose
  * kind it learns from the format byte.
  */
 #ifndef LK_STATE_H
@@ -11,6 +11,7 @@
 
 #include "gcounter.h"
 #include "lk_format.h"
+#include "lwwreg.h"
 #include "orset.h"
 #include "pncounter.h"
 
@@ -22,10 +23,11 @@ typedef struct lk_state
 		lk_gcounter gc;
 		lk_pncounter pn;
 		lk_orset	os;
+		lk_lwwreg	lw;
 	}			u;
 } lk_state;
 
-/* "gcounter", "pncounter", "orset"; NULL for anything else. */
+/* "gcounter", "pncounter", "orset", "lwwreg"; NULL for anything else. */
 const char *lk_kind_name(lk_kind kind);
 
 /* The empty state (bottom of the lattice) of a kind. */

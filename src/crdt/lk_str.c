@@ -1,7 +1,10 @@
 /*
- * lk_str.c — UTF-8 validation and encoding, and the node id and element rules.
+ * lk_str.c — UTF-8 validation and encoding, and the rules for node ids, orset
+ * elements and lwwreg values.
  */
 #include "lk_str.h"
+
+#include <stdio.h>
 
 #include "lk_limits.h"
 
@@ -105,16 +108,42 @@ lk_node_id_check(lk_str node, lk_error *err)
 	return LK_OK;
 }
 
+/*
+ * Text a state holds: what (the message's subject, "orset element") and
+ * an_what (the detail's, "An element") name it in errors.
+ */
+static lk_code
+text_check(lk_str s, uint32_t max, const char *what, const char *an_what, lk_error *err)
+{
+	char		msg[64];
+
+	if (s.len > max)
+	{
+		snprintf(msg, sizeof(msg), "%s is too long", what);
+		return lk_fail(err, LK_ERR_LIMIT, msg, "%s has at most %u bytes; this one has %u.",
+					   an_what, max, s.len);
+	}
+	if (!lk_utf8_valid(s.p, s.len))
+	{
+		snprintf(msg, sizeof(msg), "%s is not valid UTF-8", what);
+		return lk_fail(err, LK_ERR_VALUE, msg, NULL);
+	}
+	if (s.len && memchr(s.p, '\0', s.len))
+	{
+		snprintf(msg, sizeof(msg), "%s contains a NUL character", what);
+		return lk_fail(err, LK_ERR_VALUE, msg, NULL);
+	}
+	return LK_OK;
+}
+
 lk_code
 lk_element_check(lk_str elem, lk_error *err)
 {
-	if (elem.len > LK_ELEMENT_MAX)
-		return lk_fail(err, LK_ERR_LIMIT, "orset element is too long",
-					   "An element has at most %d bytes; this one has %u.",
-					   LK_ELEMENT_MAX, elem.len);
-	if (!lk_utf8_valid(elem.p, elem.len))
-		return lk_fail(err, LK_ERR_VALUE, "orset element is not valid UTF-8", NULL);
-	if (elem.len && memchr(elem.p, '\0', elem.len))
-		return lk_fail(err, LK_ERR_VALUE, "orset element contains a NUL character", NULL);
-	return LK_OK;
+	return text_check(elem, LK_ELEMENT_MAX, "orset element", "An element", err);
+}
+
+lk_code
+lk_value_check(lk_str value, lk_error *err)
+{
+	return text_check(value, LK_VALUE_MAX, "lwwreg value", "A value", err);
 }

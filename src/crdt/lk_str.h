@@ -1,6 +1,6 @@
 /*
- * lk_str.h — borrowed byte strings, their order, and the rules for node ids
- * and orset elements.
+ * lk_str.h — borrowed byte strings, their order, and the rules for node ids,
+ * orset elements and lwwreg values.
  *
  * An lk_str never owns its bytes: decoded states point into the buffer they
  * were decoded from (or into an argument), so whoever owns that buffer keeps
@@ -96,5 +96,8 @@ lk_code		lk_node_id_check(lk_str node, lk_error *err);
 
 /* An element is at most LK_ELEMENT_MAX bytes of UTF-8 with no NUL (text cannot hold one). */
 lk_code		lk_element_check(lk_str elem, lk_error *err);
+
+/* An lwwreg value: the element rules with LK_VALUE_MAX bytes. */
+lk_code		lk_value_check(lk_str value, lk_error *err);
 
 #endif

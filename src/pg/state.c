@@ -1,8 +1,8 @@
 /*
- * state.c — what all three types share: text and binary I/O, merge, delta,
+ * state.c — what all four types share: text and binary I/O, merge, delta,
  * the lattice order, equality and hashing.
  *
- * One C function serves the three SQL types wherever the kind can be read
+ * One C function serves the four SQL types wherever the kind can be read
  * from the value's format byte; only input and receive, which start from
  * bytes of no known type, have one entry point per type.
  */
@@ -62,6 +62,13 @@ orset_in(PG_FUNCTION_ARGS)
 	return state_in(fcinfo, LK_ORSET);
 }
 
+PG_FUNCTION_INFO_V1(lwwreg_in);
+Datum
+lwwreg_in(PG_FUNCTION_ARGS)
+{
+	return state_in(fcinfo, LK_LWWREG);
+}
+
 PG_FUNCTION_INFO_V1(gcounter_recv);
 Datum
 gcounter_recv(PG_FUNCTION_ARGS)
@@ -81,6 +88,13 @@ Datum
 orset_recv(PG_FUNCTION_ARGS)
 {
 	return state_recv(fcinfo, LK_ORSET);
+}
+
+PG_FUNCTION_INFO_V1(lwwreg_recv);
+Datum
+lwwreg_recv(PG_FUNCTION_ARGS)
+{
+	return state_recv(fcinfo, LK_LWWREG);
 }
 
 PG_FUNCTION_INFO_V1(crdt_out);

@@ -20,7 +20,7 @@
 
 static HTAB *rels = NULL;
 static uint32 builds = 0;
-static Oid	type_oids[4];		/* indexed by lk_kind */
+static Oid	type_oids[LK_KIND_MAX + 1];	/* indexed by lk_kind */
 static bool types_valid = false;
 
 static void
@@ -77,14 +77,14 @@ tracked_kind_of(Oid typid)
 			CacheRegisterSyscacheCallback(TYPEOID, types_invalidate, (Datum) 0);
 			registered = true;
 		}
-		for (lk_kind k = LK_GCOUNTER; k <= LK_ORSET; k++)
+		for (lk_kind k = LK_GCOUNTER; k <= LK_KIND_MAX; k++)
 			type_oids[k] = OidIsValid(nsp) ?
 				GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
 								CStringGetDatum(lk_kind_name(k)), ObjectIdGetDatum(nsp)) :
 				InvalidOid;
 		types_valid = true;
 	}
-	for (lk_kind k = LK_GCOUNTER; k <= LK_ORSET; k++)
+	for (lk_kind k = LK_GCOUNTER; k <= LK_KIND_MAX; k++)
 		if (OidIsValid(typid) && typid == type_oids[k])
 			return k;
 	return 0;
@@ -158,7 +158,7 @@ build(tracked_rel *tr, Relation rel)
 	if (tr->ncrdt == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
-				 errmsg("table \"%s\" has no gcounter, pncounter or orset column",
+				 errmsg("table \"%s\" has no gcounter, pncounter, orset or lwwreg column",
 						RelationGetRelationName(rel))));
 	tr->generation = ++builds;
 	tr->nspname = pstrdup(nsp);

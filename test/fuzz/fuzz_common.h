@@ -1,5 +1,5 @@
 /*
- * fuzz_common.h — what the three libFuzzer targets share.
+ * fuzz_common.h — what the CRDT types' libFuzzer targets share.
  *
  * Each target hands every input to its type's binary decoder and its text
  * parser.  Whatever either accepts must be canonical and round-trip:

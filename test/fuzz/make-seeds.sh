@@ -8,7 +8,7 @@
 set -e
 cd "$(dirname "$0")/corpus"
 rm -rf gcounter pncounter orset
-mkdir -p fuzz_gcounter fuzz_pncounter fuzz_orset fuzz_guard
+mkdir -p fuzz_gcounter fuzz_pncounter fuzz_orset fuzz_lwwreg fuzz_guard
 b() { printf "$2" > "$1"; }			# binary seed
 t() { printf '%s' "$2" > "$1"; }	# text seed
 
@@ -101,6 +101,41 @@ t json-bad-duplicate-element '{"c":{"a":[[1,2]]},"e":{"x":{"a":[1]},"x":{"a":[2]
 t json-bad-duplicate-node '{"c":{"a":[[1,1]],"\u0061":[[2,2]]}}'
 t json-bad-nul-element '{"e":{"x\u0000":{}}}'
 t json-bad-seq-too-big '{"c":{"a":[[1,9223372036854775808]]}}'
+cd ..
+
+cd fuzz_lwwreg
+b bin-empty '\024\000'
+b bin-write '\024\001\005\001a\001x'
+b bin-max-clock "\024\001$MAX\001a\000"
+b bin-escapes '\024\001\200\200\200\200\200\200\200\001\002n\303\251\004\012"\\\001'
+b bin-bad-tag '\024\002'
+b bin-bad-kind '\023\000\000'
+b bin-bad-missing-tag '\024'
+b bin-bad-clock-2p63 "\024\001$P63\001a\000"
+b bin-bad-overlong-clock '\024\001\205\000\001a\000'
+b bin-bad-empty-node '\024\001\005\000\000'
+b bin-bad-control-node '\024\001\005\001\012\000'
+b bin-bad-nul-value '\024\001\005\001a\003x\000y'
+b bin-bad-utf8-value '\024\001\005\001a\001\377'
+b bin-bad-value-too-long '\024\001\005\001a\201\200\100'
+b bin-bad-trailing '\024\000\000'
+b split-two '\007\024\001\005\001a\001x\024\001\006\001b\001y'
+b split-clock-tie '\007\024\001\005\001a\001x\024\001\005\001b\001x'
+b split-node-tie '\007\024\001\005\001a\001x\024\001\005\001a\002xy'
+b split-empty '\002\024\000\024\001\003\001a\000'
+t json-empty '{}'
+t json-example '{"c":5,"n":"a","v":"x"}'
+t json-loose ' { "v" : "x" , "n" :"\u0061", "\u0063" : -0 } '
+t json-escapes '{"c":1700000000000000,"n":"n\u00e9","v":"q\"\\\/\n\u0001\ud83d\ude80日本"}'
+t json-max-clock '{"c":9223372036854775807,"n":"a","v":""}'
+t json-bad-missing '{"c":1,"n":"a"}'
+t json-bad-unknown-key '{"c":1,"n":"a","v":"x","w":1}'
+t json-bad-duplicate '{"c":1,"\u0063":2,"n":"a","v":"x"}'
+t json-bad-negative-clock '{"c":-1,"n":"a","v":"x"}'
+t json-bad-clock-too-big '{"c":9223372036854775808,"n":"a","v":"x"}'
+t json-bad-nul-value '{"c":1,"n":"a","v":"\u0000"}'
+t json-bad-empty-node '{"c":1,"n":"","v":"x"}'
+t json-bad-value-type '{"c":1,"n":"a","v":null}'
 cd ..
 
 # fuzz_guard (see fuzz_guard.c): a flags byte, then either raw chunks

@@ -8,11 +8,11 @@
  * escape, the 255-byte id.
  *
  * The reference ("ref_") structures describe a state as plain arrays.  Their
- * encoders are written here from the format description in lk_format.h and
- * orset.h, independently of the core, so a test can hold the core's codecs
- * against a second implementation.  The noncanonical writers render a state
+ * encoders are written here from the format description in lk_format.h,
+ * orset.h and lwwreg.h, independently of the core, so a test can hold the
+ * core's codecs against a second implementation.  The noncanonical writers render a state
  * as valid but unnormalized JSON: keys shuffled, whitespace, gratuitous
- * escapes, zero entries, split and overlapping ranges, repeated dots.
+ * escapes, zero entries, split and overlapping ranges, repeated dots, "-0".
  */
 #ifndef LK_TEST_GEN_H
 #define LK_TEST_GEN_H
@@ -97,6 +97,29 @@ void		ref_orset_binary(const ref_orset *o, lk_buf *b);
 void		ref_orset_json(const ref_orset *o, lk_buf *b);
 void		ref_orset_json_noncanonical(lk_rng *r, const ref_orset *o, const gen_universe *u,
 										lk_buf *b);
+
+/* ---- lwwreg ---- */
+
+/* A clock, biased to a few small values (so writes tie), varint edges and the maximum. */
+uint64_t	gen_clock(lk_rng *r);
+
+/* A register value: a universe element, rarely one of GEN_LONG_VALUE bytes. */
+#define GEN_LONG_VALUE	5000
+lk_str		gen_value(lk_rng *r, const gen_universe *u);
+
+typedef struct ref_lwwreg
+{
+	bool		present;
+	uint64_t	clock;			/* 0 .. 2^63-1 */
+	lk_str		node;
+	lk_str		value;
+} ref_lwwreg;
+
+/* Empty one time in five, else a write by a universe node. */
+void		ref_lwwreg_make(lk_rng *r, const gen_universe *u, ref_lwwreg *w);
+void		ref_lwwreg_binary(const ref_lwwreg *w, lk_buf *b);
+void		ref_lwwreg_json(const ref_lwwreg *w, lk_buf *b);
+void		ref_lwwreg_json_noncanonical(lk_rng *r, const ref_lwwreg *w, lk_buf *b);
 
 /* ---- JSON text pieces ---- */
 

@@ -232,6 +232,27 @@ element_rules_bound_length_and_reject_nul_and_invalid_utf8(void)
 }
 
 static void
+value_rules_bound_length_and_reject_nul_and_invalid_utf8(void)
+{
+	char	   *v = lk_malloc(T, LK_VALUE_MAX + 1);
+	lk_error	err;
+
+	memset(v, 'v', LK_VALUE_MAX + 1);
+	CHECK_RC(lk_value_check(cstr(""), &err), LK_OK);
+	CHECK_RC(lk_value_check(cstr("\x01\x1f\x7f\xc2\x80"), &err), LK_OK);
+	/* longer than any element: the value limit is its own */
+	CHECK_RC(lk_value_check(lk_str_make(v, LK_ELEMENT_MAX + 1), &err), LK_OK);
+	CHECK_RC(lk_value_check(lk_str_make(v, LK_VALUE_MAX), &err), LK_OK);
+	CHECK_RC(lk_value_check(lk_str_make(v, LK_VALUE_MAX + 1), &err), LK_ERR_LIMIT);
+	CHECK_ERR(&err, LK_ERR_LIMIT, "lwwreg value is too long",
+			  "A value has at most 1048576 bytes; this one has 1048577.");
+	CHECK_RC(lk_value_check(lk_str_make("a\0b", 3), &err), LK_ERR_VALUE);
+	CHECK_ERR(&err, LK_ERR_VALUE, "lwwreg value contains a NUL character", "");
+	CHECK_RC(lk_value_check(cstr("\xc0\x80"), &err), LK_ERR_VALUE);
+	CHECK_ERR(&err, LK_ERR_VALUE, "lwwreg value is not valid UTF-8", "");
+}
+
+static void
 str_order_is_bytewise_with_shorter_prefix_first(void)
 {
 	CHECK(lk_str_cmp(cstr(""), cstr("a")) < 0);
@@ -624,6 +645,10 @@ state_decode_takes_the_kind_from_the_format_byte(void)
 	CHECK_OK(STATE_DECODE("\x13\x01\x01" "a" "\x01\x00\x00\x01\x01" "x" "\x01\x00\x01", 0, &s, &err),
 			 &err);
 	CHECK(s.kind == LK_ORSET && s.u.os.nelems == 1);
+	CHECK_OK(STATE_DECODE("\x14\x01\x05\x01" "a" "\x01" "x", 0, &s, &err), &err);
+	CHECK(s.kind == LK_LWWREG && s.u.lw.present && s.u.lw.clock == 5);
+	CHECK_OK(STATE_DECODE("\x13\x01\x01" "a" "\x01\x00\x00\x01\x01" "x" "\x01\x00\x01", 0, &s, &err),
+			 &err);
 	b = lk_tbuf();
 	lk_state_to_json(&s, &b);
 	CHECK_BYTES(b.data, b.len, "{\"c\":{\"a\":[[1,1]]},\"e\":{\"x\":{\"a\":[1]}}}", 39);
@@ -639,8 +664,10 @@ state_decode_rejects_unknown_and_unexpected_kinds(void)
 	lk_state	s;
 	lk_error	err;
 
-	CHECK_RC(STATE_DECODE("\x14\x00", 0, &s, &err), LK_ERR_BINARY);
-	CHECK_ERR(&err, LK_ERR_BINARY, "invalid binary CRDT value", "Unknown kind 4 in the format byte.");
+	CHECK_RC(STATE_DECODE("\x15\x00", 0, &s, &err), LK_ERR_BINARY);
+	CHECK_ERR(&err, LK_ERR_BINARY, "invalid binary CRDT value", "Unknown kind 5 in the format byte.");
+	CHECK_RC(STATE_DECODE("\x1f\x00", 0, &s, &err), LK_ERR_BINARY);
+	CHECK_ERR(&err, LK_ERR_BINARY, "invalid binary CRDT value", "Unknown kind 15 in the format byte.");
 	CHECK_RC(STATE_DECODE("\x10\x00", 0, &s, &err), LK_ERR_BINARY);
 	CHECK_ERR(&err, LK_ERR_BINARY, "invalid binary CRDT value", "Unknown kind 0 in the format byte.");
 	/* the kind is known but the version is not: the type's decoder says so */
@@ -651,6 +678,8 @@ state_decode_rejects_unknown_and_unexpected_kinds(void)
 	/* asked for an orset, handed a gcounter */
 	CHECK_RC(STATE_DECODE("\x11\x00", LK_ORSET, &s, &err), LK_ERR_BINARY);
 	CHECK_ERR(&err, LK_ERR_BINARY, "invalid binary orset value", "The value is of another type.");
+	CHECK_RC(STATE_DECODE("\x13\x00\x00", LK_LWWREG, &s, &err), LK_ERR_BINARY);
+	CHECK_ERR(&err, LK_ERR_BINARY, "invalid binary lwwreg value", "The value is of another type.");
 }
 
 static void
@@ -676,6 +705,8 @@ state_operations_refuse_mixed_kinds(void)
 	CHECK_OK(lk_state_leq(&g, &out, T, &leq, &err), &err);
 	CHECK(leq);
 	CHECK(strcmp(lk_kind_name(LK_ORSET), "orset") == 0 && lk_kind_name((lk_kind) 9) == NULL);
+	CHECK(strcmp(lk_kind_name(LK_LWWREG), "lwwreg") == 0 && LK_KIND_MAX == LK_LWWREG);
+	CHECK(lk_kind_name((lk_kind) (LK_KIND_MAX + 1)) == NULL && lk_kind_name((lk_kind) 0) == NULL);
 }
 
 static void
@@ -690,6 +721,7 @@ state_init_is_the_empty_state_of_each_kind(void)
 		{LK_GCOUNTER, "\x11\x00", 2},
 		{LK_PNCOUNTER, "\x12\x00\x00", 3},
 		{LK_ORSET, "\x13\x00\x00", 3},
+		{LK_LWWREG, "\x14\x00", 2},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
@@ -716,6 +748,7 @@ static const lk_test_case tests[] = {
 	LK_TEST(utf8_validation_rejects_overlongs_surrogates_and_truncation),
 	LK_TEST(node_id_rules_reject_empty_long_invalid_and_control),
 	LK_TEST(element_rules_bound_length_and_reject_nul_and_invalid_utf8),
+	LK_TEST(value_rules_bound_length_and_reject_nul_and_invalid_utf8),
 	LK_TEST(str_order_is_bytewise_with_shorter_prefix_first),
 	LK_TEST(json_writer_escapes_exactly_what_json_stringify_escapes),
 	LK_TEST(json_reader_decodes_every_escape),
