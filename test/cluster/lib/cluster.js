@@ -31,7 +31,8 @@ CREATE TABLE items (
 	id text PRIMARY KEY,
 	hits gcounter NOT NULL DEFAULT '{}',
 	stock pncounter NOT NULL DEFAULT '{}',
-	tags orset NOT NULL DEFAULT '{}'
+	tags orset NOT NULL DEFAULT '{}',
+	title lwwreg
 );
 SELECT laniakea.track('items');
 -- local only, never published: which operations committed (see workload.js)
