@@ -565,6 +565,11 @@ CREATE TRIGGER laniakea_tombstone BEFORE INSERT OR UPDATE OR DELETE ON laniakea.
 	FOR EACH ROW EXECUTE FUNCTION laniakea.tombstone_trigger();
 ALTER TABLE laniakea.tombstones ENABLE ALWAYS TRIGGER laniakea_tombstone;
 
+CREATE FUNCTION laniakea.check_trackable(tbl regclass) RETURNS void
+	AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
+COMMENT ON FUNCTION laniakea.check_trackable(regclass) IS
+	'error unless the triggers of laniakea.track can serve the table (key, CRDT columns)';
+
 CREATE FUNCTION laniakea.drop_triggers(tbl regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -620,6 +625,17 @@ BEGIN
 		RAISE EXCEPTION 'column "laniakea_cl" of table "%" is not of type bigint', tbl
 			USING ERRCODE = 'invalid_table_definition',
 				  DETAIL = 'Laniakea keeps each row''s causal length in a bigint column of that name.';
+	ELSE
+		-- untrack left a default for plain inserts; tracked, an insert leaves it to the trigger
+		EXECUTE format('ALTER TABLE %s ALTER COLUMN laniakea_cl DROP DEFAULT', tbl);
+	END IF;
+	PERFORM laniakea.check_trackable(tbl);
+	IF EXISTS (SELECT FROM pg_publication p
+			   WHERE p.pubtruncate AND (p.puballtables OR EXISTS (
+					SELECT FROM pg_publication_rel r WHERE r.prpubid = p.oid AND r.prrelid = tbl))) THEN
+		RAISE WARNING 'a publication of table "%" publishes TRUNCATE', tbl
+			USING DETAIL = 'Subscribers refuse a replicated TRUNCATE of a tracked table, and their replication stops there.',
+				  HINT = 'ALTER PUBLICATION ... SET (publish = ''insert, update'').';
 	END IF;
 
 	PERFORM laniakea.drop_triggers(tbl);
@@ -653,8 +669,14 @@ BEGIN
 	END IF;
 	PERFORM laniakea.drop_triggers(tbl);
 	DELETE FROM laniakea.tracked t WHERE t.tbl = untrack.tbl;
+	-- plain inserts work again; the causal lengths and tombstones stay for a later track
+	IF EXISTS (SELECT FROM pg_attribute
+			   WHERE attrelid = tbl AND attname = 'laniakea_cl' AND NOT attisdropped) THEN
+		EXECUTE format('ALTER TABLE %s ALTER COLUMN laniakea_cl SET DEFAULT 1', tbl);
+	END IF;
 END $$;
-COMMENT ON FUNCTION laniakea.untrack(regclass) IS 'remove what laniakea.track installed';
+COMMENT ON FUNCTION laniakea.untrack(regclass) IS
+	'remove the triggers laniakea.track installed (laniakea_cl stays, defaulting to 1)';
 
 -- Anti-entropy: merge every row of source (a copy of a peer's table, or a
 -- postgres_fdw foreign table pointing at it) into a tracked table, after the
@@ -711,10 +733,16 @@ $$;
 COMMENT ON FUNCTION laniakea.collect_tombstones(interval) IS
 	'delete this node''s tombstones older than the horizon, and those a later deletion of their key supersedes; returns how many';
 
--- A dropped table leaves no row behind in laniakea.tracked.
+-- A dropped table leaves no row behind in laniakea.tracked, nor tombstones
+-- that a later table of its name would inherit.  SECURITY DEFINER: whoever
+-- may drop the table may drop its bookkeeping.
 CREATE FUNCTION laniakea.forget_dropped() RETURNS event_trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+	DELETE FROM laniakea.tombstones t
+	USING pg_event_trigger_dropped_objects() d
+	WHERE d.object_type = 'table' AND t.nsp = d.schema_name AND t.rel = d.object_name
+		AND d.objid IN (SELECT tbl::oid FROM laniakea.tracked);
 	DELETE FROM laniakea.tracked t
 	WHERE t.tbl::oid IN (SELECT objid FROM pg_event_trigger_dropped_objects() WHERE object_type = 'table');
 END $$;

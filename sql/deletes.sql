@@ -38,9 +38,12 @@ SELECT count(*) AS stale_insert_discarded FROM d WHERE id = 2;
 INSERT INTO d (id, c, laniakea_cl) VALUES (2, '{"next":1}', 3);
 SELECT id, c, laniakea_cl FROM d WHERE id = 2;
 
--- replication: a stale row is discarded, a later incarnation replaces the row
--- whole, the same one merges; a replicated DELETE is skipped (tombstones carry it)
+-- replication (an apply worker: replica role and a replication origin): a
+-- stale row is discarded, a later incarnation replaces the row whole, the
+-- same one merges; a replicated DELETE is skipped (tombstones carry it)
+SELECT pg_replication_origin_create('lk_peer') IS NOT NULL AS origin;
 SET session_replication_role = replica;
+SELECT pg_replication_origin_session_setup('lk_peer');
 INSERT INTO d (id, c, note, laniakea_cl) VALUES (2, '{"old":9}', 'old', 1);
 SELECT id, c, note, laniakea_cl FROM d WHERE id = 2;
 INSERT INTO d (id, c, note, laniakea_cl) VALUES (2, '{"peer":1}', NULL, 3);
@@ -71,6 +74,16 @@ SELECT max(cl) FROM laniakea.tombstones WHERE key = '2';
 INSERT INTO laniakea.tombstones (nsp, rel, key, cl) VALUES ('elsewhere', 'gone', 'k', 2);
 DELETE FROM laniakea.tombstones;
 SELECT count(*) AS replicated_collection_skipped FROM laniakea.tombstones;
+-- a replicated TRUNCATE is refused: its deletions travel as tombstones
+TRUNCATE d;
+SELECT pg_replication_origin_session_reset();
+RESET session_replication_role;
+
+-- an operator's session in replica role (no origin) deletes as any session does
+SET session_replication_role = replica;
+INSERT INTO d (id, c) VALUES (30, '{}');
+DELETE FROM d WHERE id = 30;
+SELECT key, cl FROM laniakea.tombstones WHERE key = '30';
 RESET session_replication_role;
 INSERT INTO laniakea.tombstones (nsp, rel, key, cl, deleted_at) VALUES ('public', 'd', '9', 3, '2000-01-01');
 
@@ -130,6 +143,72 @@ SELECT laniakea.untrack('d');
 DELETE FROM d WHERE id = 20;
 SELECT count(*) AS no_new_tombstone FROM laniakea.tombstones WHERE key = '20';
 
+-- a key is printed the same whatever the session's settings: a timestamp key
+-- deleted under one DateStyle and TimeZone is found again under another
+CREATE TABLE stamped (at timestamptz PRIMARY KEY, c gcounter);
+SELECT laniakea.track('stamped');
+SET DateStyle = 'SQL, DMY';
+SET TimeZone = 'Europe/Paris';
+INSERT INTO stamped VALUES ('2024-01-02 03:04:05.678901+00', '{"a":1}');
+DELETE FROM stamped;
+SELECT key, cl FROM laniakea.tombstones WHERE rel = 'stamped';
+SET DateStyle = 'German';
+SET TimeZone = 'America/New_York';
+INSERT INTO stamped VALUES ('2024-01-02 03:04:05.678901+00', '{"b":1}');
+SELECT laniakea_cl FROM stamped;
+RESET DateStyle;
+RESET TimeZone;
+-- keys whose equal values can print differently cannot track deletions
+CREATE TABLE by_numeric (k numeric PRIMARY KEY, c gcounter);
+SELECT laniakea.track('by_numeric');
+CREATE TABLE by_float (k float8 PRIMARY KEY, c gcounter);
+SELECT laniakea.track('by_float');
+CREATE COLLATION lk_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE TABLE by_ci_text (k text COLLATE lk_ci PRIMARY KEY, c gcounter);
+SELECT laniakea.track('by_ci_text');
+SELECT count(*) AS not_tracked FROM laniakea.tracked WHERE tbl::text LIKE 'by_%';
+
+-- limits: a key of at most 2048 bytes, a causal length of at most 2^62
+CREATE TABLE long_keys (k text PRIMARY KEY, c gcounter);
+SELECT laniakea.track('long_keys');
+INSERT INTO long_keys VALUES (repeat('k', 2048), '{}');
+INSERT INTO long_keys VALUES (repeat('k', 2049), '{}');
+DELETE FROM long_keys;
+SELECT length(key) FROM laniakea.tombstones WHERE rel = 'long_keys';
+INSERT INTO long_keys (k, c, laniakea_cl) VALUES ('big', '{}', 4611686018427387905);
+INSERT INTO long_keys (k, c, laniakea_cl) VALUES ('big', '{}', 4611686018427387903);
+DELETE FROM long_keys WHERE k = 'big';
+SELECT cl FROM laniakea.tombstones WHERE rel = 'long_keys' AND key = 'big';
+
+-- a role with rights on the table only deletes and truncates (tombstones are
+-- written with the rights of their owner)
+CREATE ROLE lk_app;
+CREATE TABLE owned (id int PRIMARY KEY, c gcounter);
+SELECT laniakea.track('owned');
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON owned TO lk_app;
+GRANT USAGE ON SCHEMA public TO lk_app;
+\c -
+SET ROLE lk_app;
+INSERT INTO owned VALUES (1, '{"a":1}'), (2, '{}');
+DELETE FROM owned WHERE id = 1;
+INSERT INTO owned VALUES (1, '{"b":1}');
+TRUNCATE owned;
+RESET ROLE;
+SELECT key, cl FROM laniakea.tombstones WHERE rel = 'owned' ORDER BY key, cl;
+
+-- a tracked table's relcache entry rebuilt while a tombstone deletes its row
+-- (a user trigger that changes the table's rights, in the middle)
+CREATE FUNCTION regrant() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE 'GRANT SELECT ON owned TO PUBLIC';
+	EXECUTE 'REVOKE SELECT ON owned FROM PUBLIC';
+	RETURN OLD;
+END $$;
+CREATE TRIGGER a_regrant BEFORE DELETE ON owned FOR EACH ROW EXECUTE FUNCTION regrant();
+INSERT INTO owned VALUES (5, '{}');
+INSERT INTO laniakea.tombstones (nsp, rel, key, cl) VALUES ('public', 'owned', '5', 2);
+SELECT count(*) AS purged FROM owned WHERE id = 5;
+
 -- the trigger functions refuse to be used any other way
 CREATE TABLE misuse (id int PRIMARY KEY, c gcounter);
 CREATE TRIGGER wrong AFTER DELETE ON misuse FOR EACH ROW EXECUTE FUNCTION laniakea.delete_trigger();
@@ -139,5 +218,24 @@ DROP TRIGGER wrong ON misuse;
 CREATE TRIGGER wrong BEFORE TRUNCATE ON misuse FOR EACH STATEMENT EXECUTE FUNCTION laniakea.tombstone_trigger();
 TRUNCATE misuse;
 
-DROP TABLE d, old_style, wrong_cl, peer_rows, peer_tombs, misuse;
+-- untrack leaves laniakea_cl defaulting to 1: plain inserts work
+SELECT laniakea.untrack('owned');
+INSERT INTO owned (id) VALUES (9);
+SELECT id, laniakea_cl FROM owned WHERE id = 9;
+SELECT laniakea.track('owned');
+INSERT INTO owned (id) VALUES (10);
+SELECT id, laniakea_cl FROM owned WHERE id >= 9 ORDER BY id;
+
+-- dropping a tracked table drops its tombstones
+SELECT count(*) > 0 AS has_tombstones FROM laniakea.tombstones WHERE rel = 'long_keys';
+DROP TABLE long_keys;
+SELECT count(*) AS tombstones_left FROM laniakea.tombstones WHERE rel = 'long_keys';
+
+DROP TABLE d, old_style, wrong_cl, peer_rows, peer_tombs, misuse, stamped, by_numeric, by_float,
+	by_ci_text, owned;
+DROP FUNCTION regrant();
+DROP COLLATION lk_ci;
+REVOKE USAGE ON SCHEMA public FROM lk_app;
+DROP ROLE lk_app;
+SELECT pg_replication_origin_drop('lk_peer');
 DELETE FROM laniakea.tombstones;

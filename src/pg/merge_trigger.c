@@ -409,7 +409,7 @@ merge_trigger(PG_FUNCTION_ARGS)
 					   &isnull);
 	if (isnull)
 		return PointerGetDatum(td->tg_trigtuple);	/* the primary key refuses it */
-	key_text = OutputFunctionCall(&tr->key_out, key);
+	key_text = tracked_key_out(tr, key);
 
 	/* our own upsert's INSERT: the key was absent when it looked */
 	if (upsert_depth > 0)

@@ -57,6 +57,7 @@ typedef struct rel_names
 	char	   *table_json;
 	char	   *prefix;			/* "crdt:<table>" */
 	bool		resync;			/* send the table as a "resync" entry */
+	bool		resync_packed;	/* one was packed in this flush */
 	int			ncol;
 	char	  **col_json;		/* by position in tracked_rel.crdt */
 	struct rel_names *next;
@@ -410,7 +411,7 @@ pack_table(packer *p, lk_buf *entry, const rel_names *rn, const char *what)
 }
 
 static void
-pack_row(packer *p, lk_buf *entry, const change *c)
+pack_row(packer *p, lk_buf *entry, change *c)
 {
 	entry->len = 0;
 	entry_json(entry, c, false);
@@ -420,9 +421,10 @@ pack_row(packer *p, lk_buf *entry, const change *c)
 		entry_json(entry, c, true);
 		if (entry->len > room(p))
 		{
-			ereport(WARNING,
-					(errmsg("laniakea: key of %s is too long to notify", c->rel->table_json),
-					 errdetail("Listeners must resynchronize the table to see this change.")));
+			/* not even its reference fits: the table's readers re-read it */
+			if (!c->rel->resync_packed)
+				pack_table(p, entry, c->rel, "resync");
+			c->rel->resync_packed = true;
 			return;
 		}
 	}

@@ -43,12 +43,14 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "replication/origin.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -61,6 +63,7 @@
 
 static Oid	tombs_relid = InvalidOid;
 static Oid	tombs_index = InvalidOid;
+static Oid	tombs_owner = InvalidOid;
 
 /* The tombstone whose rows purge() deletes, while it does. */
 static int64 purging_cl = 0;
@@ -104,8 +107,47 @@ tombs_lookup(void)
 	rel = table_open(relid, AccessShareLock);
 	RelationGetIndexList(rel);	/* fills rd_pkindex */
 	tombs_index = rel->rd_pkindex;
+	tombs_owner = rel->rd_rel->relowner;
 	table_close(rel, AccessShareLock);
 	tombs_relid = relid;
+}
+
+/*
+ * Is this change being applied from another node (a logical replication
+ * apply or table sync worker), rather than made here?  A session that only
+ * sets session_replication_role = replica, as operators do for data fixes,
+ * is making its changes here.
+ */
+static bool
+applying(void)
+{
+	return replorigin_session_origin != InvalidRepOriginId;
+}
+
+typedef struct as_owner
+{
+	Oid			user;
+	int			sec;
+} as_owner;
+
+/*
+ * Tombstones are the extension's bookkeeping: anyone who may delete from a
+ * tracked table writes them, with the rights of laniakea.tombstones' owner
+ * (as foreign key checks run with the referenced table owner's).
+ */
+static void
+become_owner(as_owner *saved)
+{
+	tombs_lookup();
+	GetUserIdAndSecContext(&saved->user, &saved->sec);
+	SetUserIdAndSecContext(tombs_owner, saved->sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}
+
+static void
+restore_user(const as_owner *saved)
+{
+	SetUserIdAndSecContext(saved->user, saved->sec);
 }
 
 static void
@@ -182,23 +224,48 @@ keep_plan(const char *sql, int nargs, Oid *types)
 	return plan;
 }
 
-/* Execute plan with own_write set, so the tombstone trigger purges nothing. */
+/*
+ * Insert tombstones with sql, prepared once into *cached (or each time when
+ * cached is NULL), as the tombstones' owner, with own_write set so that the
+ * tombstone trigger purges nothing, and the canonical settings pinned so
+ * that keys print as tracked_key_text prints them.  Within SPI.
+ */
 static void
-execute_own(SPIPlanPtr plan, Datum *args, int expected)
+write_as_owner(SPIPlanPtr *cached, const char *sql, int nargs, Oid *types, Datum *args)
 {
+	as_owner	saved;
+	int			nest = tracked_pin_settings();
+
+	become_owner(&saved);
 	own_write = true;
 	PG_TRY();
 	{
-		int			rc = SPI_execute_plan(plan, args, NULL, false, 0);
+		SPIPlanPtr	plan = cached ? *cached : NULL;
+		int			rc;
 
-		if (rc != expected)
+		if (plan == NULL)
+		{
+			plan = SPI_prepare(sql, nargs, types);
+			if (plan == NULL)
+				elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
+					 SPI_result_code_string(SPI_result));
+			if (cached)
+			{
+				SPI_keepplan(plan);
+				*cached = plan;
+			}
+		}
+		rc = SPI_execute_plan(plan, args, NULL, false, 0);
+		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "writing a tombstone failed: %s", SPI_result_code_string(rc));
 	}
 	PG_FINALLY();
 	{
 		own_write = false;
+		restore_user(&saved);
 	}
 	PG_END_TRY();
+	tracked_unpin_settings(nest);
 }
 
 /* The tombstone of one row this transaction deletes. */
@@ -206,20 +273,15 @@ static void
 put_tombstone(tracked_rel *tr, const char *key, int64 cl)
 {
 	static SPIPlanPtr plan = NULL;
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, INT8OID};
 	Datum		args[4];
 
-	spi_connect();
-	if (plan == NULL)
-	{
-		Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, INT8OID};
-
-		plan = keep_plan(psprintf(UPSERT_TOMBSTONE, "", "VALUES ($1, $2, $3, $4)"), 4, types);
-	}
 	args[0] = CStringGetTextDatum(tr->nspname);
 	args[1] = CStringGetTextDatum(tr->relname);
 	args[2] = CStringGetTextDatum(key);
 	args[3] = Int64GetDatum(cl);
-	execute_own(plan, args, SPI_OK_INSERT);
+	spi_connect();
+	write_as_owner(&plan, psprintf(UPSERT_TOMBSTONE, "", "VALUES ($1, $2, $3, $4)"), 4, types, args);
 	SPI_finish();
 }
 
@@ -227,47 +289,50 @@ put_tombstone(tracked_rel *tr, const char *key, int64 cl)
 static void
 put_table_tombstones(tracked_rel *tr, Relation rel)
 {
-	char	   *from;
-	char	   *sql;
-	Datum		args[2];
 	Oid			types[2] = {TEXTOID, TEXTOID};
-	SPIPlanPtr	plan;
+	Datum		args[2];
+	char	   *from = psprintf("SELECT $1, $2, %s::text, %s + 1 FROM ONLY %s.%s",
+								quote_identifier(NameStr(TupleDescAttr(RelationGetDescr(rel), tr->key_attnum - 1)->attname)),
+								TRACKED_CL_COLUMN,
+								quote_identifier(tr->nspname), quote_identifier(tr->relname));
 
-	from = psprintf("SELECT $1, $2, %s::text, %s + 1 FROM ONLY %s.%s",
-					quote_identifier(NameStr(TupleDescAttr(RelationGetDescr(rel), tr->key_attnum - 1)->attname)),
-					TRACKED_CL_COLUMN,
-					quote_identifier(tr->nspname), quote_identifier(tr->relname));
-	sql = psprintf(UPSERT_TOMBSTONE, "", from);
-	spi_connect();
-	plan = SPI_prepare(sql, 2, types);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
 	args[0] = CStringGetTextDatum(tr->nspname);
 	args[1] = CStringGetTextDatum(tr->relname);
-	execute_own(plan, args, SPI_OK_INSERT);
+	spi_connect();
+	write_as_owner(NULL, psprintf(UPSERT_TOMBSTONE, "", from), 2, types, args);
 	SPI_finish();
 }
 
 /* ---- what a tombstone does where it arrives ---- */
 
-/* Is relid registered in laniakea.tracked? */
+/* Is relid registered in laniakea.tracked?  (Read as the extension's tables' owner.) */
 static bool
 is_tracked(Oid relid)
 {
 	static SPIPlanPtr plan = NULL;
 	Datum		arg = ObjectIdGetDatum(relid);
-	bool		found;
+	as_owner	saved;
+	volatile int rc = 0;
 
-	if (plan == NULL)
+	become_owner(&saved);
+	PG_TRY();
 	{
-		Oid			type = OIDOID;
+		if (plan == NULL)
+		{
+			Oid			type = OIDOID;
 
-		plan = keep_plan("SELECT FROM laniakea.tracked WHERE tbl = $1", 1, &type);
+			plan = keep_plan("SELECT FROM laniakea.tracked WHERE tbl = $1", 1, &type);
+		}
+		rc = SPI_execute_plan(plan, &arg, NULL, true, 1);
 	}
-	if (SPI_execute_plan(plan, &arg, NULL, true, 1) != SPI_OK_SELECT)
+	PG_FINALLY();
+	{
+		restore_user(&saved);
+	}
+	PG_END_TRY();
+	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "reading laniakea.tracked failed");
-	found = SPI_processed > 0;
-	return found;
+	return SPI_processed > 0;
 }
 
 /* Delete the rows of (nsp, rel, key) older than a tombstone of causal length cl. */
@@ -280,6 +345,7 @@ purge(const char *nsp, const char *relname, const char *key, int64 cl)
 	tracked_rel *tr;
 	Datum		args[2];
 	uint64		deleted = 0;
+	int			nest;
 
 	if (!OidIsValid(relid))
 		return;					/* a table this node does not have: the tombstone waits */
@@ -307,6 +373,8 @@ purge(const char *nsp, const char *relname, const char *key, int64 cl)
 	args[0] = CStringGetTextDatum(key);
 	args[1] = Int64GetDatum(cl);
 	purging_cl = cl;
+	/* the key parses as tracked_key_text printed it */
+	nest = tracked_pin_settings();
 	PG_TRY();
 	{
 		if (SPI_execute_plan(tr->purge, args, NULL, false, 0) != SPI_OK_DELETE)
@@ -318,6 +386,7 @@ purge(const char *nsp, const char *relname, const char *key, int64 cl)
 		purging_cl = 0;
 	}
 	PG_END_TRY();
+	tracked_unpin_settings(nest);
 	/* no row here: listeners still learn that this incarnation is gone */
 	if (deleted == 0)
 		notify_deleted(tr, key, cl);
@@ -332,26 +401,29 @@ merge_replicated(HeapTuple tup, TupleDesc desc)
 	static SPIPlanPtr plan = NULL;
 	Datum		args[5];
 	bool		isnull;
+	as_owner	saved;
 
 	spi_connect();
-	if (plan == NULL)
-	{
-		Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID};
-
-		plan = keep_plan(psprintf(UPSERT_TOMBSTONE, ", deleted_at", "VALUES ($1, $2, $3, $4, $5)"),
-						 5, types);
-	}
 	for (int i = 0; i < 5; i++)
 		args[i] = heap_getattr(tup, i + 1, desc, &isnull);
+	become_owner(&saved);
 	upsert_depth++;
 	PG_TRY();
 	{
+		if (plan == NULL)
+		{
+			Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID};
+
+			plan = keep_plan(psprintf(UPSERT_TOMBSTONE, ", deleted_at", "VALUES ($1, $2, $3, $4, $5)"),
+							 5, types);
+		}
 		if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "merging a tombstone failed");
 	}
 	PG_FINALLY();
 	{
 		upsert_depth--;
+		restore_user(&saved);
 	}
 	PG_END_TRY();
 	SPI_finish();
@@ -416,7 +488,7 @@ tombstone_trigger(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("laniakea.tombstone_trigger() must be fired BEFORE INSERT OR UPDATE OR DELETE FOR EACH ROW")));
 	desc = RelationGetDescr(td->tg_relation);
-	replicated = SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA && upsert_depth == 0;
+	replicated = applying() && upsert_depth == 0;
 
 	/* every node collects its own tombstones, when it knows every peer has them */
 	if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
@@ -477,6 +549,18 @@ delete_trigger(PG_FUNCTION_ARGS)
 	tr = tracked_rel_get(rel);
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 	{
+		/*
+		 * A TRUNCATE that arrives by replication would delete rows the
+		 * publisher never had, and its tombstones come back to it: two nodes
+		 * publishing TRUNCATE to each other truncate each other for ever.
+		 */
+		if (applying())
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot apply a replicated TRUNCATE of tracked table \"%s\"",
+							RelationGetRelationName(rel)),
+					 errdetail("The deletions a TRUNCATE makes reach other nodes as tombstones."),
+					 errhint("Publish tracked tables with (publish = 'insert, update') on the publisher; replication resumes once it no longer sends the TRUNCATE.")));
 		tracked_require_cl(tr);
 		put_table_tombstones(tr, rel);
 		return PointerGetDatum(NULL);
@@ -489,7 +573,7 @@ delete_trigger(PG_FUNCTION_ARGS)
 	 * A replicated DELETE names a key, not the incarnation it ended: the
 	 * tombstone that travels with it does the work.
 	 */
-	if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)
+	if (applying())
 		return PointerGetDatum(NULL);
 	put_tombstone(tr, tracked_key_text(tr, old, RelationGetDescr(rel)),
 				  tracked_row_cl(tr, old, RelationGetDescr(rel)) + 1);

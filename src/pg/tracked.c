@@ -6,12 +6,15 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/nbtree.h"
+#include "access/xact.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -20,6 +23,99 @@
 
 static HTAB *rels = NULL;
 static uint32 builds = 0;
+
+/*
+ * Plans of rebuilt entries.  A rebuild can happen while a plan runs (a relcache
+ * invalidation processed inside the statement the plan executes), so plans are
+ * freed at the end of the transaction, not at the rebuild.
+ */
+static List *retired_plans = NIL;
+
+/*
+ * Settings that change how a value prints or parses.  A key's text is the
+ * address of its tombstones and the name of its lock on every node and in
+ * every session, so it is printed and parsed under these, whatever the
+ * session's (or the apply worker's database default) settings are.
+ */
+static const struct
+{
+	const char *name;
+	const char *value;
+}			canonical_settings[] =
+{
+	{"DateStyle", "ISO, YMD"},
+	{"IntervalStyle", "postgres"},
+	{"TimeZone", "UTC"},
+	{"extra_float_digits", "3"},
+	{"bytea_output", "hex"},
+	{"lc_monetary", "C"},
+};
+
+/* Key types whose text form no setting changes: no need to pin them. */
+static bool
+prints_plainly(Oid type)
+{
+	switch (getBaseType(type))
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+		case TEXTOID:
+		case VARCHAROID:
+		case NAMEOID:
+		case UUIDOID:
+		case BOOLOID:
+		case CHAROID:
+			return true;
+		default:
+			return false;
+	}
+}
+
+int
+tracked_pin_settings(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	for (size_t i = 0; i < lengthof(canonical_settings); i++)
+		(void) set_config_option(canonical_settings[i].name, canonical_settings[i].value,
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+void
+tracked_unpin_settings(int nest)
+{
+	AtEOXact_GUC(true, nest);
+}
+
+static void
+free_retired_plans(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PARALLEL_COMMIT && event != XACT_EVENT_PARALLEL_ABORT &&
+		event != XACT_EVENT_PREPARE)
+		return;
+	foreach(lc, retired_plans)
+		SPI_freeplan((SPIPlanPtr) lfirst(lc));
+	list_free(retired_plans);
+	retired_plans = NIL;
+}
+
+static void
+retire_plan(SPIPlanPtr plan)
+{
+	MemoryContext old;
+
+	if (plan == NULL)
+		return;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	retired_plans = lappend(retired_plans, plan);
+	MemoryContextSwitchTo(old);
+}
 static Oid	type_oids[LK_KIND_MAX + 1];	/* indexed by lk_kind */
 static bool types_valid = false;
 
@@ -129,9 +225,22 @@ build(tracked_rel *tr, Relation rel)
 	tr->pk_index = rel->rd_pkindex;
 	tr->key_attnum = index->rd_index->indkey.values[0];
 	opfamily = index->rd_opfamily[0];
-	index_close(index, AccessShareLock);
-
 	tr->key_type = TupleDescAttr(desc, tr->key_attnum - 1)->atttypid;
+
+	/*
+	 * A deleted key is found again by its text: equal keys must print alike.
+	 * Where equality is image equality (the test deduplication uses), they do.
+	 */
+	if (!_bt_allequalimage(index, false))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("primary key of table \"%s\" cannot identify deleted rows",
+						RelationGetRelationName(rel)),
+				 errdetail("Values of its type %s can be equal without being identical (as numeric 1.0 and 1.00 are), so a deletion recorded under one would miss the other.",
+						   format_type_be(tr->key_type)),
+				 errhint("Use a key of a type such as bigint, text or uuid, with a deterministic collation.")));
+	index_close(index, AccessShareLock);
+	tr->key_plain = prints_plainly(tr->key_type);
 	tr->key_eq_proc = get_opcode(get_opfamily_member(opfamily, tr->key_type, tr->key_type,
 													 BTEqualStrategyNumber));
 	getTypeOutputInfo(tr->key_type, &out_func, &varlena);
@@ -173,10 +282,8 @@ build(tracked_rel *tr, Relation rel)
 static void
 release(tracked_rel *tr)
 {
-	if (tr->upsert)
-		SPI_freeplan(tr->upsert);
-	if (tr->purge)
-		SPI_freeplan(tr->purge);
+	retire_plan(tr->upsert);
+	retire_plan(tr->purge);
 	if (tr->cxt)
 		MemoryContextDelete(tr->cxt);
 	tr->upsert = NULL;
@@ -201,6 +308,7 @@ tracked_rel_get(Relation rel)
 		rels = hash_create("laniakea tracked relations", 16, &ctl,
 						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 		CacheRegisterRelcacheCallback(rel_invalidate, (Datum) 0);
+		RegisterXactCallback(free_retired_plans, NULL);
 	}
 	tr = hash_search(rels, &relid, HASH_ENTER, &found);
 	if (found && tr->valid)
@@ -228,6 +336,29 @@ tracked_rel_get(Relation rel)
 }
 
 char *
+tracked_key_out(tracked_rel *tr, Datum key)
+{
+	char	   *text;
+	int			nest;
+
+	if (tr->key_plain)
+		text = OutputFunctionCall(&tr->key_out, key);
+	else
+	{
+		nest = tracked_pin_settings();
+		text = OutputFunctionCall(&tr->key_out, key);
+		tracked_unpin_settings(nest);
+	}
+	if (strlen(text) > TRACKED_KEY_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("key of tracked table \"%s\" is too long", tr->name),
+				 errdetail("Its text is %zu bytes; a tracked table's key is at most %d, so that its tombstone fits an index.",
+						   strlen(text), TRACKED_KEY_MAX)));
+	return text;
+}
+
+char *
 tracked_key_text(tracked_rel *tr, HeapTuple tuple, TupleDesc desc)
 {
 	bool		isnull;
@@ -235,7 +366,7 @@ tracked_key_text(tracked_rel *tr, HeapTuple tuple, TupleDesc desc)
 
 	if (isnull)
 		return pstrdup("");
-	return OutputFunctionCall(&tr->key_out, key);
+	return tracked_key_out(tr, key);
 }
 
 void
@@ -259,11 +390,27 @@ tracked_row_cl(tracked_rel *tr, HeapTuple tuple, TupleDesc desc)
 	d = heap_getattr(tuple, tr->cl_attnum, desc, &isnull);
 	if (isnull)
 		return 0;
-	if (DatumGetInt64(d) < 1)
+	if (DatumGetInt64(d) < 1 || DatumGetInt64(d) > TRACKED_CL_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid %s " INT64_FORMAT " in tracked table \"%s\"",
 						TRACKED_CL_COLUMN, DatumGetInt64(d), tr->name),
-				 errdetail("A causal length is positive: odd while the row exists, even once deleted.")));
+				 errdetail("A causal length is between 1 and 2^62: odd while the row exists, even once deleted.")));
 	return DatumGetInt64(d);
+}
+
+/*
+ * laniakea.check_trackable(tbl): the checks every trigger of a tracked table
+ * makes on first use (a single-column primary key whose equal values print
+ * alike, a CRDT column), made at laniakea.track time.
+ */
+PG_FUNCTION_INFO_V1(check_trackable);
+Datum
+check_trackable(PG_FUNCTION_ARGS)
+{
+	Relation	rel = table_open(PG_GETARG_OID(0), AccessShareLock);
+
+	(void) tracked_rel_get(rel);
+	table_close(rel, AccessShareLock);
+	PG_RETURN_VOID();
 }

@@ -24,6 +24,10 @@ typedef struct tracked_column
 
 /* The column laniakea.track adds: the row's causal length (docs/replication.md) */
 #define TRACKED_CL_COLUMN "laniakea_cl"
+/* Far above any count of deletions, and far enough below INT64_MAX to add to */
+#define TRACKED_CL_MAX (INT64CONST(1) << 62)
+/* Bytes of a key's text: its tombstone's index entry must fit a btree page */
+#define TRACKED_KEY_MAX 2048
 
 typedef struct tracked_rel
 {
@@ -36,6 +40,7 @@ typedef struct tracked_rel
 	Oid			pk_index;
 	RegProcedure key_eq_proc;	/* btree equality of the key type */
 	FmgrInfo	key_out;		/* the key type's output function */
+	bool		key_plain;		/* its text depends on no setting */
 	int			ncrdt;
 	tracked_column *crdt;		/* in attnum order */
 	AttrNumber	cl_attnum;		/* laniakea_cl; 0 if the table lacks it */
@@ -56,8 +61,20 @@ tracked_rel *tracked_rel_get(Relation rel);
 /* The CRDT kind of a column type, or 0 for any other type. */
 lk_kind		tracked_kind_of(Oid typid);
 
-/* The key of a row as text (its type's output function). */
+/*
+ * The key of a row as text: its type's output function under the canonical
+ * settings, so every session and node prints one key alike.  Errors (54000)
+ * past TRACKED_KEY_MAX bytes.  "" for a NULL key.
+ */
 char	   *tracked_key_text(tracked_rel *tr, HeapTuple tuple, TupleDesc desc);
+char	   *tracked_key_out(tracked_rel *tr, Datum key);
+
+/*
+ * Pin the settings that change how values print and parse (DateStyle,
+ * TimeZone, ...) to fixed values until tracked_unpin_settings(nest).
+ */
+int			tracked_pin_settings(void);
+void		tracked_unpin_settings(int nest);
 
 /* An error when the table has no laniakea_cl column (tracked by an old version). */
 void		tracked_require_cl(tracked_rel *tr);
