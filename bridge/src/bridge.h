@@ -25,7 +25,14 @@
 #include "frame.h"
 #include "map.h"
 
-#define CONN_RING 64			/* frames queued per client before deltas are merged instead */
+/*
+ * A client's outgoing queue: deltas stop being queued (and are merged
+ * instead) once it holds CONN_RING / 2 frames, and the bridge stops reading
+ * from the client at that point too (session.c).  Replies are never dropped:
+ * the queue grows past CONN_RING for them, bounded by what the client may
+ * have unanswered.
+ */
+#define CONN_RING 64
 
 typedef enum profile
 {
@@ -96,13 +103,16 @@ typedef struct conn
 	char	   *node;			/* node id for pushes: the token's, or the first join's */
 	json_t	   *claims;			/* verified token claims; NULL in development mode */
 	lws_dll2_owner_t channels;
-	frame	   *ring[CONN_RING];
+	frame	  **ring;			/* ring_cap slots, ring_count used from ring_head */
 	int			ring_head,
-				ring_count;
+				ring_count,
+				ring_cap;
 	char	   *rx;				/* a message arriving in fragments */
 	size_t		rx_len;
 	lws_sorted_usec_list_t timer;
-	bool		closing;
+	bool		closing;		/* a close is queued behind the frames in the ring */
+	bool		close_asked;	/* ... and lws was told to send it */
+	bool		rx_paused;		/* not read from until its queue drains */
 	bool		want_write;		/* lws_callback_on_writable asked, not yet served */
 	const char *fail_reason;	/* a protocol violation: close with 1002 and this */
 	bool		ignore_input;	/* serve none of its frames (the guard could not check them) */

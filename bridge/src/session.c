@@ -2,12 +2,24 @@
  * session.c — WebSocket connections, their channels, and what each client
  * is sent and when.
  *
- * Outgoing frames wait in a small per-connection ring.  A full-profile
- * channel gets the shared broadcast frame while its ring has room; once the
- * client falls behind, or for throttled profiles, deltas are merged into the
- * channel's pending state instead, so memory per client is bounded by state
- * size, not by the message rate.  Past --pending-cap bytes the pending deltas
- * are dropped and the client is resent full state when it can take it.
+ * Outgoing frames wait in a per-connection ring.  A full-profile channel
+ * gets the shared broadcast frame while its ring is less than half full; once
+ * the client falls behind, or for throttled profiles, deltas are merged into
+ * the channel's pending state instead, so memory per client is bounded by
+ * state size, not by the message rate.  Past --pending-cap bytes the pending
+ * deltas are dropped and the client is resent full state when it can take it.
+ *
+ * Replies cannot be merged, so the bridge stops reading from a client whose
+ * ring is half full (lws rx flow control) and reads on once it has drained:
+ * a client that sends faster than it reads is slowed down by TCP, and a burst
+ * of any length is answered in full and in order.  The ring grows past
+ * CONN_RING only for replies the client is owed, which its pending bound
+ * limits.
+ *
+ * A close goes out after the frames queued before it, and lws then reads
+ * (and drops) what the client still sends until it answers the close: closing
+ * a socket with unread input makes the kernel reset the connection, and the
+ * client would lose the replies and the close frame it had not read yet.
  */
 #include "bridge.h"
 
@@ -44,7 +56,8 @@ conn_unref(conn *c)
 	if (--c->refs > 0)
 		return;
 	for (int i = 0; i < c->ring_count; i++)
-		frame_unref(c->ring[(c->ring_head + i) % CONN_RING]);
+		frame_unref(c->ring[(c->ring_head + i) % c->ring_cap]);
+	free(c->ring);
 	free(c->rx);
 	free(c->node);
 	if (c->claims)
@@ -63,13 +76,50 @@ request_write(conn *c)
 	}
 }
 
+/* Copy the ring in order into n slots (n >= ring_count). */
+static void
+ring_resize(conn *c, int n)
+{
+	frame	  **r = malloc((size_t) n * sizeof(frame *));
+
+	for (int i = 0; i < c->ring_count; i++)
+		r[i] = c->ring[(c->ring_head + i) % c->ring_cap];
+	free(c->ring);
+	c->ring = r;
+	c->ring_head = 0;
+	c->ring_cap = n;
+}
+
 static void
 ring_push(conn *c, frame *f)
 {
-	c->ring[(c->ring_head + c->ring_count) % CONN_RING] = f;
+	if (c->ring_count == c->ring_cap)
+		ring_resize(c, c->ring_cap * 2);
+	c->ring[(c->ring_head + c->ring_count) % c->ring_cap] = f;
 	c->ring_count++;
 }
 
+static void
+rx_pause(conn *c)
+{
+	if (!c->rx_paused && c->wsi)
+	{
+		c->rx_paused = true;
+		lws_rx_flow_control(c->wsi, 0);
+	}
+}
+
+static void
+rx_resume(conn *c)
+{
+	if (c->rx_paused && c->wsi)
+	{
+		c->rx_paused = false;
+		lws_rx_flow_control(c->wsi, 1);
+	}
+}
+
+/* Queue a close behind what the ring holds; input is ignored from here on. */
 static void
 close_conn(conn *c, enum lws_close_status status, const char *reason)
 {
@@ -77,7 +127,9 @@ close_conn(conn *c, enum lws_close_status status, const char *reason)
 		return;
 	c->closing = true;
 	lws_close_reason(c->wsi, status, (unsigned char *) reason, strlen(reason));
-	lws_callback_on_writable(c->wsi);
+	/* lws must read on to see the client's answer to the close */
+	rx_resume(c);
+	request_write(c);
 }
 
 void
@@ -85,13 +137,6 @@ conn_send(conn *c, frame *f)
 {
 	if (!c->wsi || c->closing)
 		return;
-	if (c->ring_count == CONN_RING)
-	{
-		/* replies cannot be merged away: a client this far behind is dropped */
-		M.culled_total++;
-		close_conn(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too slow");
-		return;
-	}
 	frame_ref(f);
 	ring_push(c, f);
 	request_write(c);
@@ -940,21 +985,20 @@ receive(struct lws *wsi, conn *c, const char *in, size_t len)
 	size_t		remaining = lws_remaining_packet_payload(wsi);
 	bool		ok = true;
 
-	if (c->ignore_input)
+	if (c->ignore_input || c->closing)
 		return 0;
 
 	if (lws_frame_is_binary(wsi))
 	{
 		M.protocol_errors_total++;
-		lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
-						 (unsigned char *) "binary frames are not supported", 31);
-		return -1;
+		close_conn(c, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "binary frames are not supported");
+		return 0;
 	}
 	if (c->rx_len + len + remaining > (size_t) CFG.max_message)
 	{
 		M.protocol_errors_total++;
-		lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *) "message too large", 17);
-		return -1;
+		close_conn(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large");
+		return 0;
 	}
 	if (c->rx_len == 0 && remaining == 0 && lws_is_final_fragment(wsi))
 		ok = handle_message(c, in, len);
@@ -974,10 +1018,10 @@ receive(struct lws *wsi, conn *c, const char *in, size_t len)
 	if (!ok)
 	{
 		M.protocol_errors_total++;
-		lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
-						 (unsigned char *) "not a Phoenix V2 frame", 22);
-		return -1;
+		close_conn(c, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "not a Phoenix V2 frame");
 	}
+	else if (c->ring_count >= CONN_RING / 2)
+		rx_pause(c);
 	return 0;
 }
 
@@ -1011,7 +1055,7 @@ ring_pop(conn *c)
 {
 	frame	   *f = c->ring[c->ring_head];
 
-	c->ring_head = (c->ring_head + 1) % CONN_RING;
+	c->ring_head = (c->ring_head + 1) % c->ring_cap;
 	c->ring_count--;
 	M.frames_out_total++;
 	return f;
@@ -1053,11 +1097,24 @@ writeable(struct lws *wsi, conn *c)
 	if (c->fail_reason)
 		close_conn(c, LWS_CLOSE_STATUS_PROTOCOL_ERR, c->fail_reason);
 	if (c->closing && c->ring_count == 0)
+	{
+		/*
+		 * -1 has lws send the close; once is enough: a second -1 while lws
+		 * waits for the client's answer would drop the connection at once
+		 */
+		if (c->close_asked)
+			return 0;
+		c->close_asked = true;
 		return -1;
+	}
 	if (c->ring_count == 0)
 		flush_full(c);
 	if (c->ring_count > 0 && write_queued(wsi, c) < 0)
 		return -1;
+	if (c->ring_count == 0 && c->ring_cap > CONN_RING)
+		ring_resize(c, CONN_RING);
+	if (c->ring_count < CONN_RING / 4 && !c->closing)
+		rx_resume(c);
 	if (c->ring_count > 0 || c->closing)
 		request_write(c);
 	else
@@ -1148,6 +1205,8 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 
 				c->wsi = wsi;
 				c->refs = 1;
+				c->ring_cap = CONN_RING;
+				c->ring = malloc(CONN_RING * sizeof(frame *));
 				lws_get_peer_simple(wsi, c->ip, sizeof(c->ip));
 				c->claims = p->claims;
 				p->claims = NULL;
