@@ -103,6 +103,7 @@ typedef struct conn
 	char	   *node;			/* node id for pushes: the token's, or the first join's */
 	json_t	   *claims;			/* verified token claims; NULL in development mode */
 	lws_dll2_owner_t channels;
+	map			topics;			/* topic → its channel in channels */
 	frame	  **ring;			/* ring_cap slots, ring_count used from ring_head */
 	int			ring_head,
 				ring_count,

@@ -41,6 +41,8 @@ static const option options[] = {
 	"address to listen on"},
 	{"log-level", "LANIAKEA_LOG_LEVEL", OPT_STR, offsetof(config, log_level), "info", 0, 0,
 	"error, warn, info or debug"},
+	{"max-channels", "LANIAKEA_MAX_CHANNELS", OPT_INT, offsetof(config, max_channels), "1000", 1, 1000000,
+	"channels one connection may join; one more is refused (too many channels)"},
 	{"max-message", "LANIAKEA_MAX_MESSAGE", OPT_INT, offsetof(config, max_message), "65536", 256, 16777216,
 	"largest client message in bytes; a larger one closes the connection (1009)"},
 	{"max-per-ip", "LANIAKEA_MAX_PER_IP", OPT_INT, offsetof(config, max_per_ip), "4096", 1, 1000000,

@@ -58,6 +58,7 @@ conn_unref(conn *c)
 	for (int i = 0; i < c->ring_count; i++)
 		frame_unref(c->ring[(c->ring_head + i) % c->ring_cap]);
 	free(c->ring);
+	free(c->topics.buckets);
 	free(c->rx);
 	free(c->node);
 	if (c->claims)
@@ -154,15 +155,7 @@ send_and_release(conn *c, frame *f)
 static channel *
 find_channel(conn *c, const char *topic)
 {
-	lws_start_foreach_dll(struct lws_dll2 *, d, c->channels.head)
-	{
-		channel    *ch = lws_container_of(d, channel, conn_link);
-
-		if (strcmp(ch->topic, topic) == 0)
-			return ch;
-	}
-	lws_end_foreach_dll(d);
-	return NULL;
+	return map_get(&c->topics, topic);
 }
 
 static void
@@ -191,6 +184,7 @@ channel_free(channel *ch)
 	pending_clear(ch);
 	hub_detach(ch);
 	lws_dll2_remove(&ch->conn_link);
+	map_del(&ch->conn->topics, ch->topic);
 	free(ch->pending.buckets);
 	if (ch->have)
 		json_decref(ch->have);
@@ -800,6 +794,12 @@ handle_join(conn *c, wire_msg *m)
 		lk_free(&lk_std_alloc, b.data);
 		channel_free(old);
 	}
+	if (c->channels.count >= (uint32_t) CFG.max_channels)
+	{
+		M.join_errors_total++;
+		reply_error(c, m, "too many channels");
+		return;
+	}
 	if (!t)
 	{
 		M.join_errors_total++;
@@ -862,6 +862,7 @@ handle_join(conn *c, wire_msg *m)
 	ch->prof = profile_assign(json_object_get(m->payload, "caps"));
 	map_init(&ch->pending);
 	lws_dll2_add_tail(&ch->conn_link, &c->channels);
+	map_put(&c->topics, ch->topic, ch);
 	err = hub_attach(ch, m->topic);
 	if (err)
 	{
