@@ -111,6 +111,7 @@ typedef struct conn
 	char	   *rx;				/* a message arriving in fragments */
 	size_t		rx_len;
 	lws_sorted_usec_list_t timer;
+	lws_sorted_usec_list_t expiry;	/* closes the connection when the token expires */
 	bool		closing;		/* a close is queued behind the frames in the ring */
 	bool		close_asked;	/* ... and lws was told to send it */
 	bool		rx_paused;		/* not read from until its queue drains */
@@ -154,6 +155,8 @@ lws_usec_t	profile_period(profile p);
 
 /* auth.c */
 bool		auth_verify(const char *secret, const char *token, json_t **claims, const char **why);
+/* Are the claims valid now (exp, nbf)?  Always true in development mode (NULL). */
+bool		auth_current(json_t *claims, const char **why);
 bool		auth_allows(json_t *claims, const char *claim, const char *topic);
 /* The token in the phoenix auth-token subprotocol list, or NULL (malloc'd). */
 char	   *auth_token_from_protocols(const char *protocols);

@@ -180,7 +180,10 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 	char		by_text[32];
 	push_reply *pr;
 	bool		with_insert = true;
+	const char *why;
 
+	if (!auth_current(c->claims, &why))
+		REFUSE(why);
 	if (!auth_allows(c->claims, "write", ch->topic))
 		REFUSE("unauthorized");
 	if (!key)
@@ -198,7 +201,6 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 		arena	   *ar = arena_new();
 		lk_state	d;
 		lk_error	err;
-		const char *why;
 
 		text = dj ? json_dumps(dj, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 		if (!text || lk_state_parse(col->kind, text, strlen(text), arena_alloc(ar), &d, &err) != LK_OK)

@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include "arena.h"
 #include "fragment.h"
@@ -770,6 +771,32 @@ reply_error(conn *c, const wire_msg *m, const char *reason)
 	send_and_release(c, wire_error(m->join_ref, m->ref, m->topic, reason));
 }
 
+/*
+ * A connection's token expired: close it.  Joins and pushes check expiry
+ * themselves too, since frames read before this timer runs are served first.
+ */
+#define CLOSE_TOKEN_EXPIRED 4001
+
+static void
+token_expired(lws_sorted_usec_list_t *sul)
+{
+	conn	   *c = lws_container_of(sul, conn, expiry);
+
+	close_conn(c, (enum lws_close_status) CLOSE_TOKEN_EXPIRED, "token expired");
+}
+
+static void
+arm_expiry(conn *c)
+{
+	struct timeval tv;
+	lws_usec_t	exp_us = (lws_usec_t) json_integer_value(json_object_get(c->claims, "exp")) * LWS_US_PER_SEC;
+	lws_usec_t	now_us;
+
+	gettimeofday(&tv, NULL);
+	now_us = (lws_usec_t) tv.tv_sec * LWS_US_PER_SEC + tv.tv_usec;
+	lws_sul_schedule(CTX, 0, &c->expiry, token_expired, exp_us > now_us ? exp_us - now_us : 1);
+}
+
 static void
 handle_join(conn *c, wire_msg *m)
 {
@@ -793,6 +820,12 @@ handle_join(conn *c, wire_msg *m)
 		send_and_release(c, frame_from_buf(&b));
 		lk_free(&lk_std_alloc, b.data);
 		channel_free(old);
+	}
+	if (!auth_current(c->claims, &err))
+	{
+		M.join_errors_total++;
+		reply_error(c, m, err);
+		return;
 	}
 	if (c->channels.count >= (uint32_t) CFG.max_channels)
 	{
@@ -1141,6 +1174,7 @@ closed(conn *c)
 	ip_add(c->ip, -1);
 	M.connections--;
 	lws_sul_cancel(&c->timer);
+	lws_sul_cancel(&c->expiry);
 	lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, c->channels.head)
 	{
 		channel_free(lws_container_of(d, channel, conn_link));
@@ -1212,7 +1246,10 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 				c->claims = p->claims;
 				p->claims = NULL;
 				if (c->claims)
+				{
 					c->node = strdup(json_string_value(json_object_get(c->claims, "node")));
+					arm_expiry(c);
+				}
 				p->c = c;
 				ip_add(c->ip, 1);
 				lws_dll2_add_tail(&c->all_link, &all_conns);
