@@ -22,6 +22,7 @@
 #include "catalog.h"
 #include "cell.h"
 #include "config.h"
+#include "db.h"
 #include "frame.h"
 #include "map.h"
 
@@ -104,6 +105,8 @@ typedef struct conn
 	json_t	   *claims;			/* verified token claims; NULL in development mode */
 	lws_dll2_owner_t channels;
 	map			topics;			/* topic → its channel in channels */
+	db_queue	queries;		/* its pushes waiting for PostgreSQL */
+	int			pending_pushes; /* ... and the one running, until answered */
 	frame	  **ring;			/* ring_cap slots, ring_count used from ring_head */
 	int			ring_head,
 				ring_count,

@@ -45,6 +45,8 @@ static const option options[] = {
 	"channels one connection may join; one more is refused (too many channels)"},
 	{"max-message", "LANIAKEA_MAX_MESSAGE", OPT_INT, offsetof(config, max_message), "65536", 256, 16777216,
 	"largest client message in bytes; a larger one closes the connection (1009)"},
+	{"max-pending-pushes", "LANIAKEA_MAX_PENDING_PUSHES", OPT_INT, offsetof(config, max_pending_pushes), "64", 1, 100000,
+	"pushes of one connection waiting for PostgreSQL; one more is refused (too many pending pushes)"},
 	{"max-per-ip", "LANIAKEA_MAX_PER_IP", OPT_INT, offsetof(config, max_per_ip), "4096", 1, 1000000,
 	"WebSocket connections allowed from one client address"},
 	{"max-table-rows", "LANIAKEA_MAX_TABLE_ROWS", OPT_INT, offsetof(config, max_table_rows), "10000", 1, 10000000,

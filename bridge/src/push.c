@@ -34,7 +34,10 @@ pushed(void *arg, PGresult *res, const char *error)
 	push_reply *pr = arg;
 	frame	   *f;
 
-	if (res && PQresultStatus(res) == PGRES_COMMAND_OK)
+	pr->c->pending_pushes--;
+	if (error == DB_CANCELLED)
+		f = NULL;				/* its client is gone: nobody to answer */
+	else if (res && PQresultStatus(res) == PGRES_COMMAND_OK)
 		f = wire_reply(pr->join_ref, pr->ref, pr->topic, true, "{}");
 	else
 	{
@@ -43,8 +46,11 @@ pushed(void *arg, PGresult *res, const char *error)
 		M.push_errors_total++;
 		f = wire_error(pr->join_ref, pr->ref, pr->topic, why ? why : "database error");
 	}
-	conn_send(pr->c, f);
-	frame_unref(f);
+	if (f)
+	{
+		conn_send(pr->c, f);
+		frame_unref(f);
+	}
 	conn_unref(pr->c);
 	free(pr->join_ref);
 	free(pr->ref);
@@ -184,6 +190,8 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 
 	if (!auth_current(c->claims, &why))
 		REFUSE(why);
+	if (c->pending_pushes >= CFG.max_pending_pushes)
+		REFUSE("too many pending pushes");
 	if (!auth_allows(c->claims, "write", ch->topic))
 		REFUSE("unauthorized");
 	if (!key)
@@ -280,7 +288,8 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 	pr->topic = strdup(ch->topic);
 	conn_ref(c);
 	M.pushes_total++;
-	db_query(sql, nparams, params, pushed, pr);
+	c->pending_pushes++;
+	db_query_on(&c->queries, sql, nparams, params, pushed, pr);
 	free(sql);
 	free(text);
 }

@@ -1182,6 +1182,7 @@ closed(conn *c)
 	lws_end_foreach_dll_safe(d, d1);
 	lws_dll2_remove(&c->all_link);
 	c->wsi = NULL;
+	M.pushes_dropped_total += db_cancel(&c->queries);
 	conn_unref(c);
 }
 

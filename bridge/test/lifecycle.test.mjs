@@ -13,10 +13,10 @@ import {
 
 after(teardown);
 
-const FLAGS = ['db', 'idle-timeout', 'jwt-secret', 'listen', 'log-level', 'max-channels', 'max-message', 'max-per-ip',
+const FLAGS = ['db', 'idle-timeout', 'jwt-secret', 'listen', 'log-level', 'max-channels', 'max-message', 'max-pending-pushes', 'max-per-ip',
 	'max-table-rows', 'pending-cap', 'port', 'static-dir', 'help', 'version'];
 const ENVS = ['DATABASE_URL', 'LANIAKEA_IDLE_TIMEOUT', 'LANIAKEA_JWT_SECRET', 'LANIAKEA_LISTEN', 'LANIAKEA_LOG_LEVEL',
-	'LANIAKEA_MAX_CHANNELS', 'LANIAKEA_MAX_MESSAGE', 'LANIAKEA_MAX_PER_IP', 'LANIAKEA_MAX_TABLE_ROWS', 'LANIAKEA_PENDING_CAP', 'LANIAKEA_PORT',
+	'LANIAKEA_MAX_CHANNELS', 'LANIAKEA_MAX_MESSAGE', 'LANIAKEA_MAX_PENDING_PUSHES', 'LANIAKEA_MAX_PER_IP', 'LANIAKEA_MAX_TABLE_ROWS', 'LANIAKEA_PENDING_CAP', 'LANIAKEA_PORT',
 	'LANIAKEA_STATIC_DIR'];
 
 // the metric families docs/operations.md documents, with their types
@@ -30,6 +30,7 @@ const METRICS = {
 	laniakea_notifications_total: 'counter',
 	laniakea_pushes_total: 'counter',
 	laniakea_push_errors_total: 'counter',
+	laniakea_pushes_dropped_total: 'counter',
 	laniakea_notify_lag_seconds: 'histogram',
 	laniakea_pg_up: 'gauge',
 	laniakea_pg_reconnects_total: 'counter',
