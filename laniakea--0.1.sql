@@ -417,6 +417,15 @@ BEGIN
 	END LOOP;
 END $$;
 
+-- Running bridges re-read laniakea.tracked when told on channel
+-- laniakea_catalog (docs/protocol.md); the payload names the table as topics do.
+CREATE FUNCTION laniakea.catalog_changed(tbl oid) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+	SELECT pg_notify('laniakea_catalog', json_build_object('table',
+		CASE WHEN n.nspname = 'public' THEN c.relname::text ELSE n.nspname || '.' || c.relname END)::text)
+	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl
+$$;
+
 CREATE FUNCTION laniakea.track(tbl regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -459,6 +468,7 @@ BEGIN
 
 	INSERT INTO laniakea.tracked VALUES (tbl, key, cols)
 	ON CONFLICT ON CONSTRAINT tracked_pkey DO UPDATE SET key_column = EXCLUDED.key_column, crdt_columns = EXCLUDED.crdt_columns;
+	PERFORM laniakea.catalog_changed(tbl);
 END $$;
 COMMENT ON FUNCTION laniakea.track(regclass) IS
 	'install the merge and notify triggers on a table and register it for the bridge (idempotent)';
@@ -471,6 +481,7 @@ BEGIN
 	END IF;
 	PERFORM laniakea.drop_triggers(tbl);
 	DELETE FROM laniakea.tracked t WHERE t.tbl = untrack.tbl;
+	PERFORM laniakea.catalog_changed(tbl);
 END $$;
 COMMENT ON FUNCTION laniakea.untrack(regclass) IS 'remove what laniakea.track installed';
 
@@ -506,3 +517,26 @@ BEGIN
 	WHERE t.tbl::oid IN (SELECT objid FROM pg_event_trigger_dropped_objects() WHERE object_type = 'table');
 END $$;
 CREATE EVENT TRIGGER laniakea_forget_dropped ON sql_drop EXECUTE FUNCTION laniakea.forget_dropped();
+
+-- Running bridges hear of a tracked table dropped or altered (renamed, its
+-- columns renamed), whose topics or SQL change.  Named to fire before
+-- laniakea_forget_dropped, which removes the dropped table from tracked.
+CREATE FUNCTION laniakea.dropped_notify() RETURNS event_trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	PERFORM pg_notify('laniakea_catalog', json_build_object('table',
+		CASE WHEN d.schema_name = 'public' THEN d.object_name ELSE d.schema_name || '.' || d.object_name END)::text)
+	FROM pg_event_trigger_dropped_objects() d JOIN laniakea.tracked t ON t.tbl::oid = d.objid
+	WHERE d.object_type = 'table';
+END $$;
+CREATE EVENT TRIGGER laniakea_dropped_notify ON sql_drop EXECUTE FUNCTION laniakea.dropped_notify();
+CREATE FUNCTION laniakea.altered_notify() RETURNS event_trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	-- a table or one of its columns (a column's objid is its table's)
+	PERFORM laniakea.catalog_changed(d.objid)
+	FROM pg_event_trigger_ddl_commands() d JOIN laniakea.tracked t ON t.tbl::oid = d.objid
+	WHERE d.classid = 'pg_class'::regclass;
+END $$;
+CREATE EVENT TRIGGER laniakea_altered_notify ON ddl_command_end WHEN TAG IN ('ALTER TABLE')
+	EXECUTE FUNCTION laniakea.altered_notify();

@@ -55,6 +55,8 @@ typedef struct row
 	bool		pinned;			/* its table topic has subscribers */
 	bool		loaded;
 	bool		loading;
+	bool		orphan;			/* out of the map: its table changed (hub.c, migrate) */
+	bool		retiring;		/* ... and its channels are being let go: not freed yet */
 } row;
 
 typedef struct tab
@@ -65,6 +67,8 @@ typedef struct tab
 	lws_dll2_owner_t waiting;
 	bool		loaded;
 	bool		loading;
+	bool		orphan;			/* as in row */
+	bool		retiring;
 } tab;
 
 typedef struct pending
@@ -85,10 +89,10 @@ typedef struct channel
 	char	   *join_msg_ref;	/* ref of the join, for a deferred reply */
 	json_t	   *have;			/* the join's "have", until the reply */
 	row		   *r;				/* row topic, or */
-	tab		   *tb;				/* table topic */
+	tab		   *tb;				/* table topic; neither while it waits for the catalog */
 	profile		prof;
 	bool		joined;
-	lws_dll2_t	topic_link;		/* in r/tb subs or waiting */
+	lws_dll2_t	topic_link;		/* in r/tb subs or waiting, or a catalog wait list */
 	lws_dll2_t	conn_link;		/* in conn->channels */
 	map			pending;		/* row topic → pending */
 	size_t		pending_bytes;
@@ -133,6 +137,16 @@ void		conn_unref(conn *c);
 void		conn_send(conn *c, frame *f);	/* takes a reference */
 void		channel_joined(channel *ch);	/* the load finished: reply, start delivering */
 void		channel_join_failed(channel *ch, const char *reason);
+
+/*
+ * Attach a channel whose join was accepted to its table's topic.  A table
+ * the catalog does not hold is waited for (a catalog read) unless the
+ * catalog was just read (fresh): then the join fails.
+ */
+void		channel_attach(channel *ch, bool fresh);
+
+/* Its table was untracked (phx_close) or changed (phx_error): tell the client, free it. */
+void		channel_retired(channel *ch, bool untracked);
 void		channel_deliver(channel *ch, row *r, const lk_state *deltas, frame *shared);
 void		channel_resync(channel *ch, row *r);
 void		sessions_shutdown(void);
@@ -140,9 +154,13 @@ extern const struct lws_protocols session_protocol;
 
 /* hub.c */
 void		hub_init(void);
-const char *hub_attach(channel *ch, const char *topic);	/* NULL or an error reason */
+/* Subscribe ch to row key of t (a table topic when key is NULL); it is answered now or after a read. */
+void		hub_attach(channel *ch, table *t, const char *key);
 void		hub_detach(channel *ch);
+/* Wait for a catalog read queued from now on, then channel_attach(ch, true). */
+void		hub_await_catalog(channel *ch);
 void		hub_on_notify(const char *payload);
+void		hub_on_catalog(const char *payload);
 void		hub_on_ready(void);
 row		   *hub_row(table *t, const char *key);	/* cached row, if any */
 map		   *hub_rows(void);	/* every cached row, by topic */

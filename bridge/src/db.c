@@ -174,6 +174,12 @@ lost(const char *why)
 		schedule_retry();
 }
 
+/* The first LISTEN: its failure is lost(), which fails the second too. */
+static void
+listened_first(void *arg, PGresult *res, const char *error)
+{
+}
+
 static void
 listened(void *arg, PGresult *res, const char *error)
 {
@@ -185,7 +191,7 @@ listened(void *arg, PGresult *res, const char *error)
 	if (D.ever_ready)
 		M.pg_reconnects_total++;
 	D.ever_ready = true;
-	lwsl_user("laniakea-bridge: PostgreSQL ready, listening on channel laniakea\n");
+	lwsl_user("laniakea-bridge: PostgreSQL ready, listening on channels laniakea and laniakea_catalog\n");
 	if (D.hooks.on_ready)
 		D.hooks.on_ready();
 }
@@ -336,7 +342,12 @@ drain_notifies(void)
 	while (D.conn && (n = PQnotifies(D.conn)) != NULL)
 	{
 		M.notifications_total++;
-		if (D.hooks.on_notify)
+		if (strcmp(n->relname, "laniakea_catalog") == 0)
+		{
+			if (D.hooks.on_catalog)
+				D.hooks.on_catalog(n->extra);
+		}
+		else if (D.hooks.on_notify)
 			D.hooks.on_notify(n->extra);
 		PQfreemem(n);
 	}
@@ -361,7 +372,9 @@ pump(void)
 		{
 			PQsetnonblocking(D.conn, 1);
 			D.state = DB_READY;
-			enqueue(make_query(&D.own, "LISTEN laniakea", 0, NULL, listened, NULL), true);
+			/* one statement per query (extended protocol): the second ends the setup */
+			enqueue(make_query(&D.own, "LISTEN laniakea_catalog", 0, NULL, listened, NULL), true);
+			enqueue(make_query(&D.own, "LISTEN laniakea", 0, NULL, listened_first, NULL), true);
 			start_next();
 		}
 		return;

@@ -10,8 +10,8 @@
  * delays another client's query by at most one of its own.  Notifications
  * are drained whenever input arrives.  When the connection fails, every
  * queued query is answered with an error, and the bridge reconnects with
- * exponential backoff (100 ms doubling to 5 s), LISTENs again, and calls
- * on_ready.
+ * exponential backoff (100 ms doubling to 5 s), LISTENs again (channels
+ * laniakea and laniakea_catalog), and calls on_ready.
  */
 #ifndef BRIDGE_DB_H
 #define BRIDGE_DB_H
@@ -37,7 +37,8 @@ typedef struct db_queue
 typedef struct db_hooks
 {
 	void		(*on_ready) (void); /* connected and listening */
-	void		(*on_notify) (const char *payload);
+	void		(*on_notify) (const char *payload); /* channel laniakea */
+	void		(*on_catalog) (const char *payload);	/* channel laniakea_catalog */
 	void		(*on_lost) (void);
 } db_hooks;
 

@@ -151,6 +151,20 @@ send_and_release(conn *c, frame *f)
 	frame_unref(f);
 }
 
+/* A server event about channel ch itself (phx_close, phx_error), under its join_ref. */
+static void
+send_channel_event(channel *ch, const char *event, const char *payload)
+{
+	lk_buf		b;
+
+	lk_buf_init(&b, &lk_std_alloc, 64);
+	wire_begin(&b, ch->join_ref, ch->join_ref, ch->topic, event);
+	lk_buf_put_str(&b, payload);
+	wire_end(&b);
+	send_and_release(ch->conn, frame_from_buf(&b));
+	lk_free(&lk_std_alloc, b.data);
+}
+
 /* ---- channels ---- */
 
 static channel *
@@ -323,6 +337,19 @@ channel_join_failed(channel *ch, const char *reason)
 {
 	M.join_errors_total++;
 	send_and_release(ch->conn, wire_error(ch->join_ref, ch->join_msg_ref, ch->topic, reason));
+	channel_free(ch);
+}
+
+/*
+ * A table no longer tracked is gone for good: phx_close, after which the
+ * phoenix client does not rejoin.  A table whose columns changed: phx_error,
+ * after which it rejoins and learns the new columns from the join reply.
+ */
+void
+channel_retired(channel *ch, bool untracked)
+{
+	send_channel_event(ch, untracked ? "phx_close" : "phx_error",
+					   untracked ? "{\"reason\":\"table not tracked\"}" : "{\"reason\":\"table changed\"}");
 	channel_free(ch);
 }
 
@@ -746,23 +773,55 @@ valid_states(json_t *obj, const table *t)
 	return ok;
 }
 
+/* The table of a "crdt:" topic, and its row key (NULL for a table topic). */
 static table *
-topic_table(const char *topic, bool *row_topic)
+topic_table(const char *topic, const char **key)
 {
-	const char *rest;
-	const char *colon;
-	char	   *name;
-	table	   *t;
+	const char *rest = topic + 5;
+	const char *colon = strchr(rest, ':');
+	char	   *name = colon ? strndup(rest, (size_t) (colon - rest)) : strdup(rest);
+	table	   *t = catalog_find(name);
 
-	if (strncmp(topic, "crdt:", 5) != 0)
-		return NULL;
-	rest = topic + 5;
-	colon = strchr(rest, ':');
-	name = colon ? strndup(rest, (size_t) (colon - rest)) : strdup(rest);
-	t = catalog_find(name);
 	free(name);
-	*row_topic = colon != NULL;
+	*key = colon ? colon + 1 : NULL;
 	return t;
+}
+
+/* A join's "have": {column: state} for a row topic, {key: {column: state}} for a table. */
+static bool
+valid_have(json_t *have, const table *t, bool row_topic)
+{
+	const char *k;
+	json_t	   *v;
+
+	if (row_topic)
+		return valid_states(have, t);
+	json_object_foreach(have, k, v)
+		if (!valid_states(v, t))
+		return false;
+	return true;
+}
+
+void
+channel_attach(channel *ch, bool fresh)
+{
+	const char *key;
+	table	   *t = topic_table(ch->topic, &key);
+
+	if (!t && !fresh)
+	{
+		/* perhaps tracked since the catalog was read */
+		hub_await_catalog(ch);
+		return;
+	}
+	if (!t || (key && !*key))
+		channel_join_failed(ch, "unmatched topic");
+	else if (t->stale)
+		channel_join_failed(ch, "table changed since it was tracked");
+	else if (ch->have && !valid_have(ch->have, t, key != NULL))
+		channel_join_failed(ch, "invalid have");
+	else
+		hub_attach(ch, t, key);
 }
 
 static void
@@ -805,20 +864,11 @@ handle_join(conn *c, wire_msg *m)
 	channel    *old = find_channel(c, m->topic);
 	channel    *ch;
 	const char *err;
-	bool		row_topic = false;
-	table	   *t = topic_table(m->topic, &row_topic);
 
 	if (old)
 	{
 		/* a second join of a topic replaces the first, as in Phoenix */
-		lk_buf		b;
-
-		lk_buf_init(&b, &lk_std_alloc, 64);
-		wire_begin(&b, old->join_ref, old->join_ref, old->topic, "phx_close");
-		lk_buf_put_str(&b, "{}");
-		wire_end(&b);
-		send_and_release(c, frame_from_buf(&b));
-		lk_free(&lk_std_alloc, b.data);
+		send_channel_event(old, "phx_close", "{}");
 		channel_free(old);
 	}
 	if (!auth_current(c->claims, &err))
@@ -833,11 +883,17 @@ handle_join(conn *c, wire_msg *m)
 		reply_error(c, m, "too many channels");
 		return;
 	}
-	if (!t)
+	if (strncmp(m->topic, "crdt:", 5) != 0)
 	{
 		M.join_errors_total++;
+		reply_error(c, m, "unmatched topic");
+		return;
+	}
+	if (!catalog_ready())
+	{
 		/* before the first catalog read every topic is unknown: that is no answer yet */
-		reply_error(c, m, catalog_ready() ? "unmatched topic" : "database unavailable");
+		M.join_errors_total++;
+		reply_error(c, m, "database unavailable");
 		return;
 	}
 	if (!auth_allows(c->claims, "read", m->topic))
@@ -867,24 +923,11 @@ handle_join(conn *c, wire_msg *m)
 		if (!c->node)
 			c->node = strdup(id);
 	}
-	if (have && !json_is_null(have))
+	if (have && !json_is_null(have) && !json_is_object(have))
 	{
-		bool		ok = json_is_object(have);
-		const char *k;
-		json_t	   *v;
-
-		if (ok && row_topic)
-			ok = valid_states(have, t);
-		else if (ok)
-			json_object_foreach(have, k, v)
-				if (!(ok = valid_states(v, t)))
-				break;
-		if (!ok)
-		{
-			M.join_errors_total++;
-			reply_error(c, m, "invalid have");
-			return;
-		}
+		M.join_errors_total++;
+		reply_error(c, m, "invalid have");
+		return;
 	}
 	ch = calloc(1, sizeof(channel));
 	ch->conn = c;
@@ -896,30 +939,18 @@ handle_join(conn *c, wire_msg *m)
 	map_init(&ch->pending);
 	lws_dll2_add_tail(&ch->conn_link, &c->channels);
 	map_put(&c->topics, ch->topic, ch);
-	err = hub_attach(ch, m->topic);
-	if (err)
-	{
-		M.join_errors_total++;
-		reply_error(c, m, err);
-		channel_free(ch);		/* never attached: hub_detach has nothing to undo */
-	}
+	channel_attach(ch, false);
 }
 
 static void
 handle_leave(conn *c, wire_msg *m)
 {
 	channel    *ch = find_channel(c, m->topic);
-	lk_buf		b;
 
 	send_and_release(c, wire_reply(m->join_ref, m->ref, m->topic, true, "{}"));
 	if (!ch)
 		return;
-	lk_buf_init(&b, &lk_std_alloc, 64);
-	wire_begin(&b, ch->join_ref, ch->join_ref, ch->topic, "phx_close");
-	lk_buf_put_str(&b, "{}");
-	wire_end(&b);
-	send_and_release(c, frame_from_buf(&b));
-	lk_free(&lk_std_alloc, b.data);
+	send_channel_event(ch, "phx_close", "{}");
 	channel_free(ch);
 }
 
