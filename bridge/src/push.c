@@ -160,6 +160,8 @@ sql_for(const table *t, const column *col, const char *set_expr, const char *ins
 	return n < 0 ? NULL : sql;
 }
 
+#define MAX_SAFE_BY 9007199254740991LL	/* 2^53 - 1, Number.MAX_SAFE_INTEGER */
+
 #define REFUSE(reason) \
 	do { \
 		fail(c, join_ref, ref, ch->topic, (reason)); \
@@ -242,6 +244,9 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 						"increment needs a counter column");
 		if (by && (!json_is_integer(by) || json_integer_value(by) <= 0))
 			REFUSE("by must be a positive integer");
+		/* JSON numbers beyond it are not exact in JavaScript clients */
+		if (by && json_integer_value(by) > MAX_SAFE_BY)
+			REFUSE("by must be at most 9007199254740991");
 		snprintf(by_text, sizeof(by_text), "%lld", by ? (long long) json_integer_value(by) : 1LL);
 		params[1] = by_text;
 		nparams = 3;

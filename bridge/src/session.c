@@ -968,7 +968,9 @@ handle_message(conn *c, const char *text, size_t len)
 		lwsl_info("laniakea-bridge: closing %s: %s\n", c->ip, why);
 		return false;
 	}
-	if (strcmp(m.topic, "phoenix") == 0 && strcmp(m.event, "heartbeat") == 0)
+	if (m.out_of_range)
+		reply_error(c, &m, "number out of range");
+	else if (strcmp(m.topic, "phoenix") == 0 && strcmp(m.event, "heartbeat") == 0)
 		send_and_release(c, wire_reply(m.join_ref, m.ref, m.topic, true, "{}"));
 	else if (strcmp(m.event, "phx_join") == 0)
 		handle_join(c, &m);
