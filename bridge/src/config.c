@@ -69,10 +69,10 @@ usage(FILE *out)
 			"usage: laniakea-bridge [--option value ...]\n\n"
 			"Every option can also be set by the environment variable shown; a flag wins.\n\n");
 	for (size_t i = 0; i < NOPTIONS; i++)
-		fprintf(out, "  --%-16s %-24s %s (default: %s)\n", options[i].flag, options[i].env,
+		fprintf(out, "  --%-18s %-27s %s (default: %s)\n", options[i].flag, options[i].env,
 				options[i].help, options[i].def[0] ? options[i].def : "none");
-	fprintf(out, "  --%-16s %-24s %s\n", "help", "", "print this and exit");
-	fprintf(out, "  --%-16s %-24s %s\n", "version", "", "print the version and exit");
+	fprintf(out, "  --%-18s %-27s %s\n", "help", "", "print this and exit");
+	fprintf(out, "  --%-18s %-27s %s\n", "version", "", "print the version and exit");
 	fprintf(out,
 			"\nEndpoints: ws://HOST:PORT/socket/websocket?vsn=2.0.0 (Phoenix Channels V2),\n"
 			"/healthz, /metrics (Prometheus text), and static files from --static-dir.\n");
