@@ -419,7 +419,12 @@ hub_detach(channel *ch)
 	ch->tb = NULL;
 }
 
-/* The catalog's table for t if its layout is t's, else NULL (see migrate). */
+/*
+ * Topics, rows and their SQL follow the catalog's copy of a table with the
+ * same layout; any other change (a column added, renamed, removed or of
+ * another type, the key's type, a table dropped and created again, stale)
+ * changes what subscribers were told at their join.
+ */
 static bool
 same_layout(const table *a, const table *b)
 {
@@ -434,6 +439,7 @@ same_layout(const table *a, const table *b)
 	return true;
 }
 
+/* The catalog's table for t if its layout is t's, else NULL (see migrate). */
 static table *
 current_table(const table *t)
 {
@@ -654,12 +660,7 @@ hub_on_notify(const char *payload)
 
 /* ---- catalog changes and (re)connection ---- */
 
-/*
- * Topics, rows and their SQL follow the catalog's copy of a table with the
- * same layout; any other change (a column added, renamed, removed or of
- * another type, the key's type, a table dropped and created again) changes
- * what subscribers were told at their join.
- */
+/* The subscribers and waiting joins of a changed table's row or table topic. */
 static void
 retire_channels(lws_dll2_owner_t *subs, lws_dll2_owner_t *waiting, bool untracked)
 {

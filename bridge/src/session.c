@@ -13,8 +13,9 @@
  * ring is half full (lws rx flow control) and reads on once it has drained:
  * a client that sends faster than it reads is slowed down by TCP, and a burst
  * of any length is answered in full and in order.  The ring grows past
- * CONN_RING only for replies the client is owed, which its pending bound
- * limits.
+ * CONN_RING only for replies the client is owed and for events about its
+ * channels (phx_error, phx_close), bounded by --max-pending-pushes and
+ * --max-channels.
  *
  * A close goes out after the frames queued before it, and lws then reads
  * (and drops) what the client still sends until it answers the close: closing
