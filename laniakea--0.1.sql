@@ -523,7 +523,10 @@ COMMENT ON SCHEMA laniakea IS 'Laniakea management objects';
 CREATE TABLE laniakea.tracked (
 	tbl regclass PRIMARY KEY,
 	key_column name NOT NULL,
-	crdt_columns name[] NOT NULL
+	crdt_columns name[] NOT NULL,
+	-- the name its tombstones are filed under, followed through renames
+	nsp name NOT NULL,
+	rel name NOT NULL
 );
 SELECT pg_catalog.pg_extension_config_dump('laniakea.tracked', '');
 
@@ -581,6 +584,15 @@ BEGIN
 		EXECUTE format('DROP TRIGGER %I ON %s', t, tbl);
 	END LOOP;
 END $$;
+
+-- Running bridges re-read laniakea.tracked when told on channel
+-- laniakea_catalog (docs/protocol.md); the payload names the table as topics do.
+CREATE FUNCTION laniakea.catalog_changed(tbl oid) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+	SELECT pg_notify('laniakea_catalog', json_build_object('table',
+		CASE WHEN n.nspname = 'public' THEN c.relname::text ELSE n.nspname || '.' || c.relname END)::text)
+	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl
+$$;
 
 CREATE FUNCTION laniakea.track(tbl regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -655,8 +667,12 @@ BEGIN
 		EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', tbl, trig);
 	END LOOP;
 
-	INSERT INTO laniakea.tracked VALUES (tbl, key, cols)
-	ON CONFLICT ON CONSTRAINT tracked_pkey DO UPDATE SET key_column = EXCLUDED.key_column, crdt_columns = EXCLUDED.crdt_columns;
+	INSERT INTO laniakea.tracked
+	SELECT tbl, key, cols, n.nspname, c.relname
+	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl
+	ON CONFLICT ON CONSTRAINT tracked_pkey DO UPDATE SET key_column = EXCLUDED.key_column,
+		crdt_columns = EXCLUDED.crdt_columns, nsp = EXCLUDED.nsp, rel = EXCLUDED.rel;
+	PERFORM laniakea.catalog_changed(tbl);
 END $$;
 COMMENT ON FUNCTION laniakea.track(regclass) IS
 	'add laniakea_cl, install the merge, delete and notify triggers on a table and register it for the bridge (idempotent)';
@@ -674,6 +690,7 @@ BEGIN
 			   WHERE attrelid = tbl AND attname = 'laniakea_cl' AND NOT attisdropped) THEN
 		EXECUTE format('ALTER TABLE %s ALTER COLUMN laniakea_cl SET DEFAULT 1', tbl);
 	END IF;
+	PERFORM laniakea.catalog_changed(tbl);
 END $$;
 COMMENT ON FUNCTION laniakea.untrack(regclass) IS
 	'remove the triggers laniakea.track installed (laniakea_cl stays, defaulting to 1)';
@@ -747,3 +764,46 @@ BEGIN
 	WHERE t.tbl::oid IN (SELECT objid FROM pg_event_trigger_dropped_objects() WHERE object_type = 'table');
 END $$;
 CREATE EVENT TRIGGER laniakea_forget_dropped ON sql_drop EXECUTE FUNCTION laniakea.forget_dropped();
+
+-- Running bridges hear of a tracked table dropped or altered (renamed, its
+-- columns renamed), whose topics or SQL change.  Named to fire before
+-- laniakea_forget_dropped, which removes the dropped table from tracked.
+CREATE FUNCTION laniakea.dropped_notify() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	PERFORM pg_notify('laniakea_catalog', json_build_object('table',
+		CASE WHEN d.schema_name = 'public' THEN d.object_name ELSE d.schema_name || '.' || d.object_name END)::text)
+	FROM pg_event_trigger_dropped_objects() d JOIN laniakea.tracked t ON t.tbl::oid = d.objid
+	WHERE d.object_type = 'table';
+END $$;
+CREATE EVENT TRIGGER laniakea_dropped_notify ON sql_drop EXECUTE FUNCTION laniakea.dropped_notify();
+-- A renamed tracked table (RENAME, SET SCHEMA) takes its tombstones along: they
+-- are copied under the new name, which replicates, and the local old ones go.
+-- A node that gets the copies before renaming its own table keeps them waiting
+-- and merges its own into them when it renames.  Event triggers run as
+-- whoever issues the DDL, on any table: SECURITY DEFINER, so that a role
+-- without rights on schema laniakea can still alter and drop its tables.
+CREATE FUNCTION laniakea.altered_notify() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN SELECT t.tbl, t.nsp AS old_nsp, t.rel AS old_rel, n.nspname, c.relname
+			 FROM laniakea.tracked t JOIN pg_class c ON c.oid = t.tbl
+			 JOIN pg_namespace n ON n.oid = c.relnamespace
+			 WHERE (t.nsp, t.rel) <> (n.nspname, c.relname) LOOP
+		INSERT INTO laniakea.tombstones (nsp, rel, key, cl, deleted_at)
+		SELECT r.nspname, r.relname, key, cl, deleted_at FROM laniakea.tombstones
+		WHERE nsp = r.old_nsp AND rel = r.old_rel
+		ON CONFLICT (nsp, rel, key, cl) DO UPDATE SET deleted_at = EXCLUDED.deleted_at
+		WHERE EXCLUDED.deleted_at < laniakea.tombstones.deleted_at;
+		DELETE FROM laniakea.tombstones WHERE nsp = r.old_nsp AND rel = r.old_rel;
+		UPDATE laniakea.tracked SET nsp = r.nspname, rel = r.relname WHERE tbl = r.tbl;
+	END LOOP;
+	-- a table or one of its columns (a column's objid is its table's)
+	PERFORM laniakea.catalog_changed(d.objid)
+	FROM pg_event_trigger_ddl_commands() d JOIN laniakea.tracked t ON t.tbl::oid = d.objid
+	WHERE d.classid = 'pg_class'::regclass;
+END $$;
+CREATE EVENT TRIGGER laniakea_altered_notify ON ddl_command_end WHEN TAG IN ('ALTER TABLE')
+	EXECUTE FUNCTION laniakea.altered_notify();

@@ -186,7 +186,7 @@ CREATE ROLE lk_app;
 CREATE TABLE owned (id int PRIMARY KEY, c gcounter);
 SELECT laniakea.track('owned');
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON owned TO lk_app;
-GRANT USAGE ON SCHEMA public TO lk_app;
+GRANT USAGE, CREATE ON SCHEMA public TO lk_app;
 \c -
 SET ROLE lk_app;
 INSERT INTO owned VALUES (1, '{"a":1}'), (2, '{}');
@@ -226,6 +226,26 @@ SELECT laniakea.track('owned');
 INSERT INTO owned (id) VALUES (10);
 SELECT id, laniakea_cl FROM owned WHERE id >= 9 ORDER BY id;
 
+-- a renamed tracked table keeps its deletions: its tombstones follow it
+SELECT cl FROM laniakea.tombstones WHERE rel = 'owned' AND key = '2';
+ALTER TABLE owned RENAME TO kept;
+CREATE SCHEMA moved;
+ALTER TABLE kept SET SCHEMA moved;
+SELECT nsp, rel, key, cl FROM laniakea.tombstones WHERE key = '2' AND rel IN ('owned', 'kept');
+INSERT INTO moved.kept VALUES (2, '{}');
+SELECT id, laniakea_cl FROM moved.kept WHERE id = 2;
+ALTER TABLE moved.kept SET SCHEMA public;
+ALTER TABLE kept RENAME TO owned;
+
+-- a role without rights on schema laniakea alters and drops its own tables
+-- (the event triggers run with the extension's rights)
+SET ROLE lk_app;
+CREATE TABLE public.scratch_app (id int PRIMARY KEY);
+ALTER TABLE scratch_app ADD COLUMN n int;
+ALTER TABLE scratch_app RENAME TO scratch_app2;
+DROP TABLE scratch_app2;
+RESET ROLE;
+
 -- dropping a tracked table drops its tombstones
 SELECT count(*) > 0 AS has_tombstones FROM laniakea.tombstones WHERE rel = 'long_keys';
 DROP TABLE long_keys;
@@ -235,7 +255,8 @@ DROP TABLE d, old_style, wrong_cl, peer_rows, peer_tombs, misuse, stamped, by_nu
 	by_ci_text, owned;
 DROP FUNCTION regrant();
 DROP COLLATION lk_ci;
-REVOKE USAGE ON SCHEMA public FROM lk_app;
+DROP SCHEMA moved;
+REVOKE USAGE, CREATE ON SCHEMA public FROM lk_app;
 DROP ROLE lk_app;
 SELECT pg_replication_origin_drop('lk_peer');
 DELETE FROM laniakea.tombstones;

@@ -3,7 +3,8 @@
  *
  * Claims: "node" (the node id the client counts as), "read" and "write"
  * (arrays of topic patterns: an exact topic, or a prefix ending in "*"),
- * "exp" (required: seconds since the epoch).  The token comes from the
+ * "exp" (required) and "nbf" (optional), seconds since the epoch: the token
+ * is valid from nbf until just before exp.  The token comes from the
  * phoenix client's auth-token subprotocol ("base64url.bearer.phx.<token>")
  * or from a "token" query parameter.
  */
@@ -17,13 +18,36 @@
 #include "lk_str.h"
 
 bool
+auth_current(json_t *claims, const char **why)
+{
+	json_int_t	now = (json_int_t) time(NULL);
+	json_t	   *exp;
+	json_t	   *nbf;
+
+	if (!claims)
+		return true;			/* development mode */
+	exp = json_object_get(claims, "exp");
+	nbf = json_object_get(claims, "nbf");
+	if (!json_is_integer(exp) || json_integer_value(exp) <= now)
+	{
+		*why = "token expired";
+		return false;
+	}
+	if (nbf && (!json_is_integer(nbf) || json_integer_value(nbf) > now))
+	{
+		*why = "token not yet valid";
+		return false;
+	}
+	return true;
+}
+
+bool
 auth_verify(const char *secret, const char *token, json_t **claims, const char **why)
 {
 	jwt_t	   *jwt = NULL;
 	char	   *json;
 	json_error_t jerr;
 	json_t	   *c;
-	json_t	   *exp;
 	json_t	   *node;
 	lk_error	err;
 
@@ -54,11 +78,9 @@ auth_verify(const char *secret, const char *token, json_t **claims, const char *
 		*why = "invalid token claims";
 		return false;
 	}
-	exp = json_object_get(c, "exp");
-	if (!json_is_integer(exp) || json_integer_value(exp) <= (json_int_t) time(NULL))
+	if (!auth_current(c, why))
 	{
 		json_decref(c);
-		*why = "token expired";
 		return false;
 	}
 	node = json_object_get(c, "node");

@@ -22,10 +22,18 @@
 #include "catalog.h"
 #include "cell.h"
 #include "config.h"
+#include "db.h"
 #include "frame.h"
 #include "map.h"
 
-#define CONN_RING 64			/* frames queued per client before deltas are merged instead */
+/*
+ * A client's outgoing queue: deltas stop being queued (and are merged
+ * instead) once it holds CONN_RING / 2 frames, and the bridge stops reading
+ * from the client at that point too (session.c).  Replies are never dropped:
+ * the queue grows past CONN_RING for them, bounded by what the client may
+ * have unanswered.
+ */
+#define CONN_RING 64
 
 typedef enum profile
 {
@@ -47,6 +55,8 @@ typedef struct row
 	bool		pinned;			/* its table topic has subscribers */
 	bool		loaded;
 	bool		loading;
+	bool		orphan;			/* out of the map: its table changed (hub.c, migrate) */
+	bool		retiring;		/* ... and its channels are being let go: not freed yet */
 } row;
 
 typedef struct tab
@@ -57,6 +67,8 @@ typedef struct tab
 	lws_dll2_owner_t waiting;
 	bool		loaded;
 	bool		loading;
+	bool		orphan;			/* as in row */
+	bool		retiring;
 } tab;
 
 typedef struct pending
@@ -77,10 +89,10 @@ typedef struct channel
 	char	   *join_msg_ref;	/* ref of the join, for a deferred reply */
 	json_t	   *have;			/* the join's "have", until the reply */
 	row		   *r;				/* row topic, or */
-	tab		   *tb;				/* table topic */
+	tab		   *tb;				/* table topic; neither while it waits for the catalog */
 	profile		prof;
 	bool		joined;
-	lws_dll2_t	topic_link;		/* in r/tb subs or waiting */
+	lws_dll2_t	topic_link;		/* in r/tb subs or waiting, or a catalog wait list */
 	lws_dll2_t	conn_link;		/* in conn->channels */
 	map			pending;		/* row topic → pending */
 	size_t		pending_bytes;
@@ -96,13 +108,20 @@ typedef struct conn
 	char	   *node;			/* node id for pushes: the token's, or the first join's */
 	json_t	   *claims;			/* verified token claims; NULL in development mode */
 	lws_dll2_owner_t channels;
-	frame	   *ring[CONN_RING];
+	map			topics;			/* topic → its channel in channels */
+	db_queue	queries;		/* its pushes waiting for PostgreSQL */
+	int			pending_pushes; /* ... and the one running, until answered */
+	frame	  **ring;			/* ring_cap slots, ring_count used from ring_head */
 	int			ring_head,
-				ring_count;
+				ring_count,
+				ring_cap;
 	char	   *rx;				/* a message arriving in fragments */
 	size_t		rx_len;
 	lws_sorted_usec_list_t timer;
-	bool		closing;
+	lws_sorted_usec_list_t expiry;	/* closes the connection when the token expires */
+	bool		closing;		/* a close is queued behind the frames in the ring */
+	bool		close_asked;	/* ... and lws was told to send it */
+	bool		rx_paused;		/* not read from until its queue drains */
 	bool		want_write;		/* lws_callback_on_writable asked, not yet served */
 	const char *fail_reason;	/* a protocol violation: close with 1002 and this */
 	bool		ignore_input;	/* serve none of its frames (the guard could not check them) */
@@ -118,6 +137,16 @@ void		conn_unref(conn *c);
 void		conn_send(conn *c, frame *f);	/* takes a reference */
 void		channel_joined(channel *ch);	/* the load finished: reply, start delivering */
 void		channel_join_failed(channel *ch, const char *reason);
+
+/*
+ * Attach a channel whose join was accepted to its table's topic.  A table
+ * the catalog does not hold is waited for (a catalog read) unless the
+ * catalog was just read (fresh): then the join fails.
+ */
+void		channel_attach(channel *ch, bool fresh);
+
+/* Its table was untracked (phx_close) or changed (phx_error): tell the client, free it. */
+void		channel_retired(channel *ch, bool untracked);
 void		channel_deliver(channel *ch, row *r, const lk_state *deltas, frame *shared);
 void		channel_resync(channel *ch, row *r);
 void		sessions_shutdown(void);
@@ -125,9 +154,13 @@ extern const struct lws_protocols session_protocol;
 
 /* hub.c */
 void		hub_init(void);
-const char *hub_attach(channel *ch, const char *topic);	/* NULL or an error reason */
+/* Subscribe ch to row key of t (a table topic when key is NULL); it is answered now or after a read. */
+void		hub_attach(channel *ch, table *t, const char *key);
 void		hub_detach(channel *ch);
+/* Wait for a catalog read queued from now on, then channel_attach(ch, true). */
+void		hub_await_catalog(channel *ch);
 void		hub_on_notify(const char *payload);
+void		hub_on_catalog(const char *payload);
 void		hub_on_ready(void);
 row		   *hub_row(table *t, const char *key);	/* cached row, if any */
 map		   *hub_rows(void);	/* every cached row, by topic */
@@ -143,6 +176,8 @@ lws_usec_t	profile_period(profile p);
 
 /* auth.c */
 bool		auth_verify(const char *secret, const char *token, json_t **claims, const char **why);
+/* Are the claims valid now (exp, nbf)?  Always true in development mode (NULL). */
+bool		auth_current(json_t *claims, const char **why);
 bool		auth_allows(json_t *claims, const char *claim, const char *topic);
 /* The token in the phoenix auth-token subprotocol list, or NULL (malloc'd). */
 char	   *auth_token_from_protocols(const char *protocols);

@@ -10,17 +10,24 @@
 #include "db.h"
 #include "lk_buf.h"
 
-/* One row per (table, CRDT column). */
+/*
+ * One row per (table, CRDT column), and at least one per tracked table: one
+ * whose key or a recorded column was renamed or dropped since laniakea.track
+ * is stale (one row, its column fields NULL if none is left).
+ */
 const char *const catalog_query =
 "SELECT c.oid, n.nspname, c.relname, t.key_column, format_type(k.atttypid, k.atttypmod), "
-"       a.attname, ty.typname, e.extnamespace::regnamespace::text "
+"       a.attname, ty.typname, e.extnamespace::regnamespace::text, "
+"       k.attname IS NULL "
+"       OR cardinality(t.crdt_columns) <> count(a.attname) OVER (PARTITION BY c.oid) "
 "FROM laniakea.tracked t "
 "JOIN pg_class c ON c.oid = t.tbl "
 "JOIN pg_namespace n ON n.oid = c.relnamespace "
-"JOIN pg_attribute k ON k.attrelid = c.oid AND k.attname = t.key_column "
-"JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = ANY (t.crdt_columns) "
+"LEFT JOIN pg_attribute k ON k.attrelid = c.oid AND k.attname = t.key_column "
+"    AND NOT k.attisdropped "
+"LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = ANY (t.crdt_columns) "
 "    AND NOT a.attisdropped "
-"JOIN pg_type ty ON ty.oid = a.atttypid "
+"LEFT JOIN pg_type ty ON ty.oid = a.atttypid "
 "CROSS JOIN pg_extension e "
 "WHERE e.extname = 'laniakea' "
 "ORDER BY c.oid, a.attnum";
@@ -84,6 +91,12 @@ finish_table(table *t)
 {
 	lk_buf		cols;
 
+	for (int i = 0; i < t->ncol; i++)
+		if (!t->cols[i].kind)
+			t->stale = true;	/* a column's type changed to another type */
+	if (t->stale)
+		return;					/* never queried: joins are refused */
+
 	lk_buf_init(&cols, &lk_std_alloc, 64);
 	for (int i = 0; i < t->ncol; i++)
 	{
@@ -128,9 +141,10 @@ same_tables(const table *a, int na, const table *b, int nb)
 		return false;
 	for (int i = 0; i < na; i++)
 	{
-		if (strcmp(a[i].name, b[i].name) != 0 || a[i].ncol != b[i].ncol ||
-			strcmp(a[i].select_row, b[i].select_row) != 0 ||
-			strcmp(a[i].select_all, b[i].select_all) != 0)
+		if (a[i].oid != b[i].oid || a[i].stale != b[i].stale || strcmp(a[i].name, b[i].name) != 0 ||
+			a[i].ncol != b[i].ncol ||
+			(!a[i].stale && (strcmp(a[i].select_row, b[i].select_row) != 0 ||
+							 strcmp(a[i].select_all, b[i].select_all) != 0)))
 			return false;
 		for (int k = 0; k < a[i].ncol; k++)
 			if (strcmp(a[i].cols[k].name, b[i].cols[k].name) != 0 ||
@@ -148,7 +162,7 @@ catalog_load(PGresult *res)
 	int			nt = 0;
 	const char *last_oid = NULL;
 
-	if (PQnfields(res) != 8)
+	if (PQnfields(res) != 9)
 	{
 		free(ts);
 		return false;
@@ -169,22 +183,26 @@ catalog_load(PGresult *res)
 			if (nt > 0)
 				finish_table(&ts[nt - 1]);
 			t = &ts[nt++];
+			t->oid = (Oid) strtoul(oid, NULL, 10);
 			t->name = strcmp(nsp, "public") == 0 ? strdup(rel) : format("%s.%s", nsp, rel);
 			t->ident = format("%s.%s", qn, qr);
 			t->key_ident = quote_ident(db_value(res, r, 3));
-			t->key_type = strdup(db_value(res, r, 4));
+			t->key_type = strdup(db_value(res, r, 4) ? db_value(res, r, 4) : "");
+			t->stale = strcmp(db_value(res, r, 8), "t") == 0;
 			t->cols = calloc(n, sizeof(column));
 			free(qn);
 			free(qr);
 			last_oid = oid;
 		}
 		t = &ts[nt - 1];
+		free(ext_schema);
+		ext_schema = strdup(db_value(res, r, 7));
+		if (!db_value(res, r, 5))
+			continue;			/* a stale table without columns */
 		c = &t->cols[t->ncol++];
 		c->name = strdup(db_value(res, r, 5));
 		c->ident = quote_ident(c->name);
 		c->kind = kind_named(db_value(res, r, 6));
-		free(ext_schema);
-		ext_schema = strdup(db_value(res, r, 7));
 	}
 	if (nt > 0)
 		finish_table(&ts[nt - 1]);
@@ -192,9 +210,10 @@ catalog_load(PGresult *res)
 	/*
 	 * A reconnect usually reads the same catalog again: keep the one rows and
 	 * channels point at instead of a copy per reconnect.  A changed catalog
-	 * replaces it, and the old one is retired, not freed: topics may still
-	 * point at its tables.  Catalogs change rarely (a table tracked or
-	 * untracked), so the retired ones stay small.
+	 * replaces it, and the old one is retired, not freed: a row read or a
+	 * reference fetch still under way may point at its tables.  Catalogs
+	 * change rarely (a table tracked, untracked or altered), so the retired
+	 * ones stay small.
 	 */
 	if (loaded && same_tables(tables, ntables, ts, nt))
 	{

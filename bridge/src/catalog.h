@@ -23,6 +23,7 @@ typedef struct column
 
 typedef struct table
 {
+	Oid			oid;			/* a table dropped and created again is another table */
 	char	   *name;			/* as in topics: "counters", "app.items" */
 	char	   *ident;			/* quoted, schema-qualified */
 	char	   *key_ident;
@@ -31,6 +32,13 @@ typedef struct table
 	column	   *cols;
 	char	   *select_row;		/* $1 = key; one text column per CRDT column */
 	char	   *select_all;		/* key text, then the CRDT columns; LIMIT $1 */
+
+	/*
+	 * Tracked, but its key or a recorded column was renamed, dropped or given
+	 * another type since laniakea.track: not served (no SQL) until tracked
+	 * again.
+	 */
+	bool		stale;
 } table;
 
 /* The query whose result catalog_load takes. */

@@ -41,8 +41,12 @@ static const option options[] = {
 	"address to listen on"},
 	{"log-level", "LANIAKEA_LOG_LEVEL", OPT_STR, offsetof(config, log_level), "info", 0, 0,
 	"error, warn, info or debug"},
+	{"max-channels", "LANIAKEA_MAX_CHANNELS", OPT_INT, offsetof(config, max_channels), "1000", 1, 1000000,
+	"channels one connection may join; one more is refused (too many channels)"},
 	{"max-message", "LANIAKEA_MAX_MESSAGE", OPT_INT, offsetof(config, max_message), "65536", 256, 16777216,
 	"largest client message in bytes; a larger one closes the connection (1009)"},
+	{"max-pending-pushes", "LANIAKEA_MAX_PENDING_PUSHES", OPT_INT, offsetof(config, max_pending_pushes), "64", 1, 100000,
+	"pushes of one connection waiting for PostgreSQL; one more is refused (too many pending pushes)"},
 	{"max-per-ip", "LANIAKEA_MAX_PER_IP", OPT_INT, offsetof(config, max_per_ip), "4096", 1, 1000000,
 	"WebSocket connections allowed from one client address"},
 	{"max-table-rows", "LANIAKEA_MAX_TABLE_ROWS", OPT_INT, offsetof(config, max_table_rows), "10000", 1, 10000000,
@@ -65,10 +69,10 @@ usage(FILE *out)
 			"usage: laniakea-bridge [--option value ...]\n\n"
 			"Every option can also be set by the environment variable shown; a flag wins.\n\n");
 	for (size_t i = 0; i < NOPTIONS; i++)
-		fprintf(out, "  --%-16s %-24s %s (default: %s)\n", options[i].flag, options[i].env,
+		fprintf(out, "  --%-18s %-27s %s (default: %s)\n", options[i].flag, options[i].env,
 				options[i].help, options[i].def[0] ? options[i].def : "none");
-	fprintf(out, "  --%-16s %-24s %s\n", "help", "", "print this and exit");
-	fprintf(out, "  --%-16s %-24s %s\n", "version", "", "print the version and exit");
+	fprintf(out, "  --%-18s %-27s %s\n", "help", "", "print this and exit");
+	fprintf(out, "  --%-18s %-27s %s\n", "version", "", "print the version and exit");
 	fprintf(out,
 			"\nEndpoints: ws://HOST:PORT/socket/websocket?vsn=2.0.0 (Phoenix Channels V2),\n"
 			"/healthz, /metrics (Prometheus text), and static files from --static-dir.\n");

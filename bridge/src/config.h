@@ -12,7 +12,9 @@ typedef struct config
 	char	   *jwt_secret;		/* HS256 secret; empty: development mode */
 	char	   *listen;			/* address to bind */
 	char	   *log_level;
+	int			max_channels;	/* channels one connection may join */
 	int			max_message;	/* bytes in one client message */
+	int			max_pending_pushes; /* pushes of one connection unanswered */
 	int			max_per_ip;		/* WebSocket connections from one address */
 	int			max_table_rows; /* rows in a table topic's join reply */
 	int			pending_cap;	/* bytes of merged pending deltas per client */

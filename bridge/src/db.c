@@ -23,8 +23,11 @@ typedef struct query
 	char	  **params;
 	db_result_fn fn;
 	void	   *arg;
+	db_queue   *owner;
 	struct query *next;
 } query;
+
+const char	DB_CANCELLED[] = "cancelled";
 
 static struct
 {
@@ -36,8 +39,8 @@ static struct
 	PGconn	   *conn;
 	int			fd;				/* libpq's socket when adopted */
 	struct lws *wsi;			/* the adopted dup of fd */
-	query	   *head,
-			   *tail;
+	db_queue	own;			/* the bridge's own queries */
+	lws_dll2_owner_t turns;		/* queues holding queries, the next to run first */
 	query	   *inflight;
 	PGresult   *last;
 	bool		listening;		/* the LISTEN answered */
@@ -118,6 +121,21 @@ adopt(void)
 static void
 schedule_retry(void);
 
+/* Take the first query of q, which holds one; q leaves the turn order when empty. */
+static query *
+dequeue(db_queue *q)
+{
+	query	   *first = q->head;
+
+	q->head = first->next;
+	if (!q->head)
+	{
+		q->tail = NULL;
+		lws_dll2_remove(&q->turn);
+	}
+	return first;
+}
+
 /* Fail everything queued, drop the connection, retry later. */
 static void
 lost(const char *why)
@@ -143,17 +161,23 @@ lost(const char *why)
 		q->fn(q->arg, NULL, "database unavailable");
 		free_query(q);
 	}
-	while ((q = D.head) != NULL)
+	/* a callback may queue more, which fails at once now that the state is DB_DOWN */
+	while (D.turns.head)
 	{
-		D.head = q->next;
+		q = dequeue(lws_container_of(D.turns.head, db_queue, turn));
 		q->fn(q->arg, NULL, "database unavailable");
 		free_query(q);
 	}
-	D.tail = NULL;
 	if (D.hooks.on_lost)
 		D.hooks.on_lost();
 	if (!D.stopping)
 		schedule_retry();
+}
+
+/* The first LISTEN: its failure is lost(), which fails the second too. */
+static void
+listened_first(void *arg, PGresult *res, const char *error)
+{
 }
 
 static void
@@ -167,7 +191,7 @@ listened(void *arg, PGresult *res, const char *error)
 	if (D.ever_ready)
 		M.pg_reconnects_total++;
 	D.ever_ready = true;
-	lwsl_user("laniakea-bridge: PostgreSQL ready, listening on channel laniakea\n");
+	lwsl_user("laniakea-bridge: PostgreSQL ready, listening on channels laniakea and laniakea_catalog\n");
 	if (D.hooks.on_ready)
 		D.hooks.on_ready();
 }
@@ -194,27 +218,35 @@ schedule_retry(void)
 	D.backoff_ms = D.backoff_ms * 2 > 5000 ? 5000 : D.backoff_ms * 2;
 }
 
+/* Queue q in its owner's queue, at the front to run next. */
 static void
 enqueue(query *q, bool front)
 {
+	db_queue   *o = q->owner;
+
 	q->next = NULL;
 	if (front)
 	{
-		q->next = D.head;
-		D.head = q;
-		if (!D.tail)
-			D.tail = q;
+		q->next = o->head;
+		o->head = q;
+		if (!o->tail)
+			o->tail = q;
+		lws_dll2_remove(&o->turn);
+		lws_dll2_add_head(&o->turn, &D.turns);
 		return;
 	}
-	if (D.tail)
-		D.tail->next = q;
+	if (o->tail)
+		o->tail->next = q;
 	else
-		D.head = q;
-	D.tail = q;
+		o->head = q;
+	o->tail = q;
+	if (lws_dll2_is_detached(&o->turn))
+		lws_dll2_add_tail(&o->turn, &D.turns);
 }
 
 static query *
-make_query(const char *sql, int nparams, const char *const *params, db_result_fn fn, void *arg)
+make_query(db_queue *owner, const char *sql, int nparams, const char *const *params,
+		   db_result_fn fn, void *arg)
 {
 	query	   *q = calloc(1, sizeof(query));
 
@@ -225,19 +257,43 @@ make_query(const char *sql, int nparams, const char *const *params, db_result_fn
 		q->params[i] = params[i] ? strdup(params[i]) : NULL;
 	q->fn = fn;
 	q->arg = arg;
+	q->owner = owner;
 	return q;
 }
 
 void
-db_query(const char *sql, int nparams, const char *const *params, db_result_fn fn, void *arg)
+db_query_on(db_queue *owner, const char *sql, int nparams, const char *const *params,
+			db_result_fn fn, void *arg)
 {
 	if (D.state != DB_READY || !D.listening)
 	{
 		fn(arg, NULL, "database unavailable");
 		return;
 	}
-	enqueue(make_query(sql, nparams, params, fn, arg), false);
+	enqueue(make_query(owner, sql, nparams, params, fn, arg), false);
 	start_next();
+}
+
+void
+db_query(const char *sql, int nparams, const char *const *params, db_result_fn fn, void *arg)
+{
+	db_query_on(&D.own, sql, nparams, params, fn, arg);
+}
+
+size_t
+db_cancel(db_queue *o)
+{
+	size_t		n = 0;
+
+	while (o->head)
+	{
+		query	   *q = dequeue(o);
+
+		q->fn(q->arg, NULL, DB_CANCELLED);
+		free_query(q);
+		n++;
+	}
+	return n;
 }
 
 static void
@@ -251,17 +307,22 @@ flush_out(void)
 		want_writable();
 }
 
+/* Send the next query: the first of the queue whose turn it is, which then goes last. */
 static void
 start_next(void)
 {
+	db_queue   *o;
 	query	   *q;
 
-	if (D.state != DB_READY || D.inflight || !D.head)
+	if (D.state != DB_READY || D.inflight || !D.turns.head)
 		return;
-	q = D.head;
-	D.head = q->next;
-	if (!D.head)
-		D.tail = NULL;
+	o = lws_container_of(D.turns.head, db_queue, turn);
+	q = dequeue(o);
+	if (o->head)
+	{
+		lws_dll2_remove(&o->turn);
+		lws_dll2_add_tail(&o->turn, &D.turns);
+	}
 	if (!PQsendQueryParams(D.conn, q->sql, q->nparams, NULL, (const char *const *) q->params,
 						   NULL, NULL, 0))
 	{
@@ -281,7 +342,12 @@ drain_notifies(void)
 	while (D.conn && (n = PQnotifies(D.conn)) != NULL)
 	{
 		M.notifications_total++;
-		if (D.hooks.on_notify)
+		if (strcmp(n->relname, "laniakea_catalog") == 0)
+		{
+			if (D.hooks.on_catalog)
+				D.hooks.on_catalog(n->extra);
+		}
+		else if (D.hooks.on_notify)
 			D.hooks.on_notify(n->extra);
 		PQfreemem(n);
 	}
@@ -306,7 +372,9 @@ pump(void)
 		{
 			PQsetnonblocking(D.conn, 1);
 			D.state = DB_READY;
-			enqueue(make_query("LISTEN laniakea", 0, NULL, listened, NULL), true);
+			/* one statement per query (extended protocol): the second ends the setup */
+			enqueue(make_query(&D.own, "LISTEN laniakea_catalog", 0, NULL, listened, NULL), true);
+			enqueue(make_query(&D.own, "LISTEN laniakea", 0, NULL, listened_first, NULL), true);
 			start_next();
 		}
 		return;

@@ -8,6 +8,13 @@
  * merges away.  Deltas are decoded once per notification and encoded into
  * one shared frame per topic; each subscriber gets that frame or, when it is
  * behind or throttled, a merge into its pending state (session.c).
+ *
+ * The catalog (laniakea.tracked) is read when PostgreSQL becomes ready, when
+ * a NOTIFY on laniakea_catalog says it changed, and before a join of a table
+ * it does not hold is refused.  When a table's layout changed or it is no
+ * longer tracked, its rows and table topic leave the maps (they become
+ * orphans, freed once no read is under way on them); subscribers are told
+ * (session.c, channel_retired) and joins not answered yet start over.
  */
 #include "bridge.h"
 
@@ -38,25 +45,50 @@ hub_init(void)
 	map_init(&tabs);
 }
 
+/*
+ * Catalog reads: one at a time.  A join of an unknown table waits for a read
+ * queued after it arrived, so one asked for while another is under way waits
+ * for the next (catalog_again).
+ */
+static bool catalog_reading;
+static bool catalog_again;
+static lws_dll2_owner_t catalog_wait;	/* joins the read under way answers */
+static lws_dll2_owner_t catalog_wait_next;	/* joins for the next read */
+
 static void catalog_loaded(void *arg, PGresult *res, const char *error);
 
-/* catalog_loaded's argument when only the catalog, not the rows, is to be read */
-#define REFRESH_ONLY ((void *) 1)
+/* catalog_loaded's argument after a (re)connection: the subscribed rows are read again */
+#define RESYNC ((void *) 1)
 
-/*
- * Read laniakea.tracked again, at most once a second: a join or NOTIFY named
- * a table the bridge does not know, which may have been tracked since.
- */
 static void
-refresh_catalog(void)
+read_catalog(bool resync)
 {
-	static lws_usec_t last;
-	lws_usec_t	now = lws_now_usecs();
-
-	if (!db_ready() || now - last < LWS_US_PER_SEC)
+	if (catalog_reading)
+	{
+		catalog_again = true;
 		return;
-	last = now;
-	db_query(catalog_query, 0, NULL, catalog_loaded, REFRESH_ONLY);
+	}
+	catalog_reading = true;
+	db_query(catalog_query, 0, NULL, catalog_loaded, resync ? RESYNC : NULL);
+}
+
+void
+hub_await_catalog(channel *ch)
+{
+	if (catalog_reading)
+	{
+		lws_dll2_add_tail(&ch->topic_link, &catalog_wait_next);
+		catalog_again = true;
+		return;
+	}
+	lws_dll2_add_tail(&ch->topic_link, &catalog_wait);
+	read_catalog(false);
+}
+
+void
+hub_on_catalog(const char *payload)
+{
+	read_catalog(false);
 }
 
 static char *
@@ -98,9 +130,10 @@ hub_row(table *t, const char *key)
 static void
 row_maybe_free(row *r)
 {
-	if (r->subs.count || r->waiting.count || r->pinned || r->loading)
+	if (r->subs.count || r->waiting.count || r->pinned || r->loading || r->retiring)
 		return;
-	map_del(&rows, r->topic);
+	if (!r->orphan)
+		map_del(&rows, r->topic);
 	fragment_free_all(r);
 	for (int i = 0; i < r->t->ncol; i++)
 		cell_clear(&r->cells[i]);
@@ -132,6 +165,17 @@ static bool
 tab_active(const tab *tb)
 {
 	return tb && (tb->subs.count || tb->waiting.count);
+}
+
+static void
+tab_maybe_free(tab *tb)
+{
+	if (tab_active(tb) || tb->loading || tb->retiring)
+		return;
+	if (!tb->orphan)
+		map_del(&tabs, tb->topic);
+	free(tb->topic);
+	free(tb);
 }
 
 /* Merge a row's column texts (one result row) into its cells. */
@@ -236,7 +280,8 @@ tab_loaded(void *arg, PGresult *res, const char *error)
 
 	if (!why && PQntuples(res) > CFG.max_table_rows)
 		why = "table has too many rows to join";
-	if (!why)
+	/* an orphan's rows are laid out by a table the catalog no longer has */
+	if (!why && !tb->orphan)
 	{
 		for (int i = 0; i < PQntuples(res); i++)
 		{
@@ -253,12 +298,7 @@ tab_loaded(void *arg, PGresult *res, const char *error)
 	/* as in row_loaded: hub_detach must not free tb while its waiters are answered */
 	finish_waiting(&tb->waiting, &tb->subs, why);
 	tb->loading = false;
-	if (!tab_active(tb))
-	{
-		map_del(&tabs, tb->topic);
-		free(tb->topic);
-		free(tb);
-	}
+	tab_maybe_free(tb);
 }
 
 static void
@@ -274,32 +314,12 @@ load_tab(tab *tb)
 	db_query(tb->t->select_all, 1, params, tab_loaded, tb);
 }
 
-const char *
-hub_attach(channel *ch, const char *topic)
+void
+hub_attach(channel *ch, table *t, const char *key)
 {
-	const char *rest;
-	const char *colon;
-	char	   *name;
-	table	   *t;
-
-	if (strncmp(topic, "crdt:", 5) != 0)
-		return "unmatched topic";
-	rest = topic + 5;
-	colon = strchr(rest, ':');
-	name = colon ? strndup(rest, (size_t) (colon - rest)) : strdup(rest);
-	t = catalog_find(name);
-	free(name);
-	if (!t)
+	if (key)
 	{
-		/* perhaps tracked since the catalog was read: the client's rejoin will see */
-		refresh_catalog();
-		return "unmatched topic";
-	}
-	if (colon && colon[1] == '\0')
-		return "unmatched topic";
-	if (colon)
-	{
-		row		   *r = row_get(t, colon + 1, true);
+		row		   *r = row_get(t, key, true);
 
 		ch->r = r;
 		if (r->loaded)
@@ -329,7 +349,6 @@ hub_attach(channel *ch, const char *topic)
 			load_tab(tb);
 		}
 	}
-	return NULL;
 }
 
 static void
@@ -341,27 +360,38 @@ unpin(const char *key, void *value, void *arg)
 		r->pinned = false;
 }
 
-typedef struct row_list
+typedef struct ptr_list
 {
-	row		  **v;
+	void	  **v;
 	size_t		n,
 				cap;
-} row_list;
+} ptr_list;
+
+static void
+ptr_push(ptr_list *l, void *p)
+{
+	if (l->n == l->cap)
+	{
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->v = realloc(l->v, l->cap * sizeof(void *));
+	}
+	l->v[l->n++] = p;
+}
+
+static void
+collect(const char *key, void *value, void *arg)
+{
+	ptr_push(arg, value);
+}
 
 static void
 collect_unused(const char *key, void *value, void *arg)
 {
 	row		   *r = value;
-	row_list   *l = arg;
 
 	if (r->subs.count || r->waiting.count || r->pinned || r->loading)
 		return;
-	if (l->n == l->cap)
-	{
-		l->cap = l->cap ? l->cap * 2 : 64;
-		l->v = realloc(l->v, l->cap * sizeof(row *));
-	}
-	l->v[l->n++] = r;
+	ptr_push(arg, r);
 }
 
 void
@@ -373,7 +403,7 @@ hub_detach(channel *ch)
 	else if (ch->tb && !tab_active(ch->tb))
 	{
 		tab		   *tb = ch->tb;
-		row_list	dead = {0};
+		ptr_list	dead = {0};
 
 		/* the map must not change during the walk: collect, then free */
 		map_each(&rows, unpin, tb->t);
@@ -381,17 +411,41 @@ hub_detach(channel *ch)
 		for (size_t i = 0; i < dead.n; i++)
 			row_maybe_free(dead.v[i]);
 		free(dead.v);
-		if (!tb->loading)
-		{
-			map_del(&tabs, tb->topic);
-			free(tb->topic);
-			free(tb);
-		}
-		else
-			tb->loaded = false;
+		/* a load under way must not make it loaded: nothing pins its rows now */
+		tb->loaded = false;
+		tab_maybe_free(tb);
 	}
 	ch->r = NULL;
 	ch->tb = NULL;
+}
+
+/*
+ * Topics, rows and their SQL follow the catalog's copy of a table with the
+ * same layout; any other change (a column added, renamed, removed or of
+ * another type, the key's type, a table dropped and created again, stale)
+ * changes what subscribers were told at their join.
+ */
+static bool
+same_layout(const table *a, const table *b)
+{
+	if (a == b)
+		return true;
+	if (a->oid != b->oid || a->stale != b->stale || a->ncol != b->ncol ||
+		strcmp(a->key_type, b->key_type) != 0)
+		return false;
+	for (int i = 0; i < a->ncol; i++)
+		if (a->cols[i].kind != b->cols[i].kind || strcmp(a->cols[i].name, b->cols[i].name) != 0)
+			return false;
+	return true;
+}
+
+/* The catalog's table for t if its layout is t's, else NULL (see migrate). */
+static table *
+current_table(const table *t)
+{
+	table	   *now = catalog_find(t->name);
+
+	return now && same_layout(t, now) ? now : NULL;
 }
 
 /* ---- notifications ---- */
@@ -494,8 +548,10 @@ static void
 ref_fetched(void *arg, PGresult *res, const char *error)
 {
 	ref_fetch  *rf = arg;
+	table	   *t = current_table(rf->t);
 
-	if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
+	/* the read's columns are rf->t's: no use to a table whose layout changed since */
+	if (t && res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
 	{
 		arena	   *ar = arena_new();
 		lk_state   *deltas = calloc(rf->t->ncol, sizeof(lk_state));
@@ -509,7 +565,7 @@ ref_fetched(void *arg, PGresult *res, const char *error)
 										arena_alloc(ar), &deltas[i], &err) != LK_OK)
 				deltas[i].kind = 0;
 		}
-		apply(rf->t, rf->key, deltas, rf->ts, arena_alloc(ar));
+		apply(t, rf->key, deltas, rf->ts, arena_alloc(ar));
 		free(deltas);
 		arena_free(ar);
 	}
@@ -528,11 +584,9 @@ notify_row(json_t *entry, uint64_t ts)
 
 	if (!tname || !key)
 		return;
+	/* an unknown table: no topic of it can have subscribers (joins wait for the catalog) */
 	if (!(t = catalog_find(tname)))
-	{
-		refresh_catalog();
 		return;
-	}
 	tb = tab_get(t, false);
 	if (!row_get(t, key, false) && !tab_active(tb))
 		return;
@@ -604,30 +658,96 @@ hub_on_notify(const char *payload)
 	json_decref(root);
 }
 
-/* ---- (re)connection ---- */
+/* ---- catalog changes and (re)connection ---- */
 
-static bool
-same_layout(const table *a, const table *b)
+/* The subscribers and waiting joins of a changed table's row or table topic. */
+static void
+retire_channels(lws_dll2_owner_t *subs, lws_dll2_owner_t *waiting, bool untracked)
 {
-	if (a == b)
-		return true;
-	if (a->ncol != b->ncol || strcmp(a->key_type, b->key_type) != 0)
-		return false;
-	for (int i = 0; i < a->ncol; i++)
-		if (a->cols[i].kind != b->cols[i].kind || strcmp(a->cols[i].name, b->cols[i].name) != 0)
-			return false;
-	return true;
+	while (subs->head)
+		channel_retired(lws_container_of(subs->head, channel, topic_link), untracked);
+	/* joins not answered yet start over with the new catalog */
+	while (waiting->head)
+	{
+		channel    *ch = lws_container_of(waiting->head, channel, topic_link);
+
+		lws_dll2_remove(&ch->topic_link);
+		ch->r = NULL;
+		ch->tb = NULL;
+		channel_attach(ch, true);
+	}
+}
+
+/*
+ * Bring the maps to a new catalog.  Every changed table's tab and rows leave
+ * the maps first, so that joins started over below make new ones; they are
+ * held (retiring) while their channels go, then freed unless a read is still
+ * under way on them.
+ */
+static void
+migrate(void)
+{
+	ptr_list	tl = {0},
+				rl = {0};
+	size_t		nt = 0,
+				nr = 0;
+
+	map_each(&tabs, collect, &tl);
+	map_each(&rows, collect, &rl);
+	for (size_t i = 0; i < tl.n; i++)
+	{
+		tab		   *tb = tl.v[i];
+		table	   *t = current_table(tb->t);
+
+		if (t)
+		{
+			tb->t = t;
+			continue;
+		}
+		map_del(&tabs, tb->topic);
+		tb->orphan = tb->retiring = true;
+		tl.v[nt++] = tb;
+	}
+	for (size_t i = 0; i < rl.n; i++)
+	{
+		row		   *r = rl.v[i];
+		table	   *t = current_table(r->t);
+
+		if (t)
+		{
+			r->t = t;
+			continue;
+		}
+		map_del(&rows, r->topic);
+		r->orphan = r->retiring = true;
+		r->pinned = false;
+		rl.v[nr++] = r;
+	}
+	for (size_t i = 0; i < nt; i++)
+	{
+		tab		   *tb = tl.v[i];
+
+		retire_channels(&tb->subs, &tb->waiting, !catalog_find(tb->t->name));
+		tb->retiring = false;
+		tab_maybe_free(tb);
+	}
+	for (size_t i = 0; i < nr; i++)
+	{
+		row		   *r = rl.v[i];
+
+		retire_channels(&r->subs, &r->waiting, !catalog_find(r->t->name));
+		r->retiring = false;
+		row_maybe_free(r);
+	}
+	free(tl.v);
+	free(rl.v);
 }
 
 static void
 resync_row(const char *key, void *value, void *arg)
 {
 	row		   *r = value;
-	table	   *t = catalog_find(r->t->name);
 
-	/* cells and pending deltas are laid out by the old columns: keep them if they changed */
-	if (t && same_layout(r->t, t))
-		r->t = t;
 	if (r->subs.count || r->waiting.count)
 		load_row(r);
 }
@@ -636,10 +756,7 @@ static void
 resync_tab(const char *key, void *value, void *arg)
 {
 	tab		   *tb = value;
-	table	   *t = catalog_find(tb->t->name);
 
-	if (t && same_layout(tb->t, t))
-		tb->t = t;
 	if (tab_active(tb))
 		load_tab(tb);
 }
@@ -647,21 +764,55 @@ resync_tab(const char *key, void *value, void *arg)
 static void
 catalog_loaded(void *arg, PGresult *res, const char *error)
 {
+	const char *why = NULL;
+	bool		again;
+
+	catalog_reading = false;
 	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || !catalog_load(res))
 	{
 		lwsl_err("laniakea-bridge: cannot read laniakea.tracked: %s\n",
 				 res ? PQresultErrorMessage(res) : error);
-		return;
+		why = res ? "database error" : "database unavailable";
 	}
-	if (arg == REFRESH_ONLY)
-		return;
-	/* NOTIFYs sent while we were away are lost: re-read every subscribed row */
-	map_each(&rows, resync_row, NULL);
-	map_each(&tabs, resync_tab, NULL);
+	else
+	{
+		migrate();
+		/* NOTIFYs sent while we were away are lost: re-read every subscribed row */
+		if (arg == RESYNC)
+		{
+			map_each(&rows, resync_row, NULL);
+			map_each(&tabs, resync_tab, NULL);
+		}
+	}
+	while (catalog_wait.head)
+	{
+		channel    *ch = lws_container_of(catalog_wait.head, channel, topic_link);
+
+		lws_dll2_remove(&ch->topic_link);
+		if (why)
+			channel_join_failed(ch, why);
+		else
+			channel_attach(ch, true);
+	}
+	/* a failed read fails the joins waiting for the next too: it would fail alike */
+	while (catalog_wait_next.head)
+	{
+		channel    *ch = lws_container_of(catalog_wait_next.head, channel, topic_link);
+
+		lws_dll2_remove(&ch->topic_link);
+		if (why)
+			channel_join_failed(ch, why);
+		else
+			lws_dll2_add_tail(&ch->topic_link, &catalog_wait);
+	}
+	again = catalog_again && !why;
+	catalog_again = false;
+	if (again)
+		read_catalog(false);
 }
 
 void
 hub_on_ready(void)
 {
-	db_query(catalog_query, 0, NULL, catalog_loaded, NULL);
+	read_catalog(true);
 }

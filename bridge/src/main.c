@@ -66,7 +66,7 @@ main(int argc, char **argv)
 	struct lws_protocols protocols[3];
 	lws_retry_bo_t retry = {0};
 	struct lws_vhost *vh;
-	db_hooks	hooks = {hub_on_ready, hub_on_notify, NULL};
+	db_hooks	hooks = {hub_on_ready, hub_on_notify, hub_on_catalog, NULL};
 	lws_usec_t	deadline = 0;
 	int			rc = config_load(&CFG, argc, argv);
 

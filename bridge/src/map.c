@@ -20,9 +20,9 @@ hash(const char *s)
 void
 map_init(map *m)
 {
-	m->nbuckets = 64;
+	m->buckets = NULL;
+	m->nbuckets = 0;
 	m->count = 0;
-	m->buckets = calloc(m->nbuckets, sizeof(map_entry *));
 }
 
 static map_entry **
@@ -38,7 +38,11 @@ find(const map *m, const char *key)
 void *
 map_get(const map *m, const char *key)
 {
-	map_entry  *e = *find(m, key);
+	map_entry  *e;
+
+	if (!m->nbuckets)
+		return NULL;
+	e = *find(m, key);
 
 	return e ? e->value : NULL;
 }
@@ -71,9 +75,15 @@ grow(map *m)
 void
 map_put(map *m, const char *key, void *value)
 {
-	map_entry **slot = find(m, key);
+	map_entry **slot;
 	map_entry  *e;
 
+	if (!m->nbuckets)
+	{
+		m->nbuckets = 8;
+		m->buckets = calloc(m->nbuckets, sizeof(map_entry *));
+	}
+	slot = find(m, key);
 	if (*slot)
 	{
 		(*slot)->value = value;
@@ -91,10 +101,14 @@ map_put(map *m, const char *key, void *value)
 void *
 map_del(map *m, const char *key)
 {
-	map_entry **slot = find(m, key);
-	map_entry  *e = *slot;
+	map_entry **slot;
+	map_entry  *e;
 	void	   *v;
 
+	if (!m->nbuckets)
+		return NULL;
+	slot = find(m, key);
+	e = *slot;
 	if (!e)
 		return NULL;
 	*slot = e->next;

@@ -1,6 +1,8 @@
 /*
  * map.h — a string-keyed hash map with chaining, for topics and addresses.
- * Keys are copied; values are the caller's.  Grows at load factor 1.
+ * Keys are copied; values are the caller's.  Buckets are allocated at the
+ * first put (an empty map costs no memory; free(m->buckets) when done) and
+ * double at load factor 1.
  */
 #ifndef BRIDGE_MAP_H
 #define BRIDGE_MAP_H

@@ -46,6 +46,8 @@ metrics_render(lk_buf *b)
 	line(b, "laniakea_notifications_total", "counter", "NOTIFY payloads received.", M.notifications_total);
 	line(b, "laniakea_pushes_total", "counter", "Client pushes executed.", M.pushes_total);
 	line(b, "laniakea_push_errors_total", "counter", "Client pushes refused or failed.", M.push_errors_total);
+	line(b, "laniakea_pushes_dropped_total", "counter",
+		 "Queued client pushes dropped unexecuted because the client disconnected.", M.pushes_dropped_total);
 	line(b, "laniakea_pg_reconnects_total", "counter", "Reconnections to PostgreSQL.", M.pg_reconnects_total);
 	line(b, "laniakea_fragments_encoded_total", "counter",
 		 "Rows encoded for throttled (constrained, minimal) subscribers.", M.fragments_encoded_total);

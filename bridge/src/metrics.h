@@ -19,6 +19,7 @@ typedef struct metrics
 	uint64_t	notifications_total;
 	uint64_t	pushes_total;
 	uint64_t	push_errors_total;
+	uint64_t	pushes_dropped_total;	/* queued pushes of a client that went away */
 	uint64_t	pg_reconnects_total;
 	uint64_t	culled_total;	/* clients dropped or resent full state for lagging */
 	uint64_t	protocol_errors_total;

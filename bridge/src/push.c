@@ -37,7 +37,10 @@ pushed(void *arg, PGresult *res, const char *error)
 	push_reply *pr = arg;
 	frame	   *f;
 
-	if (res && PQresultStatus(res) == PGRES_COMMAND_OK)
+	pr->c->pending_pushes--;
+	if (error == DB_CANCELLED)
+		f = NULL;				/* its client is gone: nobody to answer */
+	else if (res && PQresultStatus(res) == PGRES_COMMAND_OK)
 		f = wire_reply(pr->join_ref, pr->ref, pr->topic, true, "{}");
 	else
 	{
@@ -46,8 +49,11 @@ pushed(void *arg, PGresult *res, const char *error)
 		M.push_errors_total++;
 		f = wire_error(pr->join_ref, pr->ref, pr->topic, why ? why : "database error");
 	}
-	conn_send(pr->c, f);
-	frame_unref(f);
+	if (f)
+	{
+		conn_send(pr->c, f);
+		frame_unref(f);
+	}
 	conn_unref(pr->c);
 	free(pr->join_ref);
 	free(pr->ref);
@@ -173,6 +179,8 @@ sql_for(const table *t, const column *col, const char *set_expr, const char *ins
 	return n < 0 ? NULL : sql;
 }
 
+#define MAX_SAFE_BY 9007199254740991LL	/* 2^53 - 1, Number.MAX_SAFE_INTEGER */
+
 #define REFUSE(reason) \
 	do { \
 		fail(c, join_ref, ref, ch->topic, (reason)); \
@@ -199,7 +207,12 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 	char		by_text[32];
 	push_reply *pr;
 	bool		with_insert = true;
+	const char *why;
 
+	if (!auth_current(c->claims, &why))
+		REFUSE(why);
+	if (c->pending_pushes >= CFG.max_pending_pushes)
+		REFUSE("too many pending pushes");
 	if (!auth_allows(c->claims, "write", ch->topic))
 		REFUSE("unauthorized");
 	if (!key)
@@ -217,7 +230,6 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 		arena	   *ar = arena_new();
 		lk_state	d;
 		lk_error	err;
-		const char *why;
 
 		text = dj ? json_dumps(dj, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 		if (!text || lk_state_parse(col->kind, text, strlen(text), arena_alloc(ar), &d, &err) != LK_OK)
@@ -252,6 +264,9 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 						"increment needs a counter column");
 		if (by && (!json_is_integer(by) || json_integer_value(by) <= 0))
 			REFUSE("by must be a positive integer");
+		/* JSON numbers beyond it are not exact in JavaScript clients */
+		if (by && json_integer_value(by) > MAX_SAFE_BY)
+			REFUSE("by must be at most 9007199254740991");
 		snprintf(by_text, sizeof(by_text), "%lld", by ? (long long) json_integer_value(by) : 1LL);
 		params[1] = by_text;
 		nparams = 3;
@@ -298,7 +313,8 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 	pr->topic = strdup(ch->topic);
 	conn_ref(c);
 	M.pushes_total++;
-	db_query(sql, nparams, params, pushed, pr);
+	c->pending_pushes++;
+	db_query_on(&c->queries, sql, nparams, params, pushed, pr);
 	free(sql);
 	free(text);
 }

@@ -2,18 +2,32 @@
  * session.c — WebSocket connections, their channels, and what each client
  * is sent and when.
  *
- * Outgoing frames wait in a small per-connection ring.  A full-profile
- * channel gets the shared broadcast frame while its ring has room; once the
- * client falls behind, or for throttled profiles, deltas are merged into the
- * channel's pending state instead, so memory per client is bounded by state
- * size, not by the message rate.  Past --pending-cap bytes the pending deltas
- * are dropped and the client is resent full state when it can take it.
+ * Outgoing frames wait in a per-connection ring.  A full-profile channel
+ * gets the shared broadcast frame while its ring is less than half full; once
+ * the client falls behind, or for throttled profiles, deltas are merged into
+ * the channel's pending state instead, so memory per client is bounded by
+ * state size, not by the message rate.  Past --pending-cap bytes the pending
+ * deltas are dropped and the client is resent full state when it can take it.
+ *
+ * Replies cannot be merged, so the bridge stops reading from a client whose
+ * ring is half full (lws rx flow control) and reads on once it has drained:
+ * a client that sends faster than it reads is slowed down by TCP, and a burst
+ * of any length is answered in full and in order.  The ring grows past
+ * CONN_RING only for replies the client is owed and for events about its
+ * channels (phx_error, phx_close), bounded by --max-pending-pushes and
+ * --max-channels.
+ *
+ * A close goes out after the frames queued before it, and lws then reads
+ * (and drops) what the client still sends until it answers the close: closing
+ * a socket with unread input makes the kernel reset the connection, and the
+ * client would lose the replies and the close frame it had not read yet.
  */
 #include "bridge.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include "arena.h"
 #include "fragment.h"
@@ -44,7 +58,9 @@ conn_unref(conn *c)
 	if (--c->refs > 0)
 		return;
 	for (int i = 0; i < c->ring_count; i++)
-		frame_unref(c->ring[(c->ring_head + i) % CONN_RING]);
+		frame_unref(c->ring[(c->ring_head + i) % c->ring_cap]);
+	free(c->ring);
+	free(c->topics.buckets);
 	free(c->rx);
 	free(c->node);
 	if (c->claims)
@@ -63,13 +79,50 @@ request_write(conn *c)
 	}
 }
 
+/* Copy the ring in order into n slots (n >= ring_count). */
+static void
+ring_resize(conn *c, int n)
+{
+	frame	  **r = malloc((size_t) n * sizeof(frame *));
+
+	for (int i = 0; i < c->ring_count; i++)
+		r[i] = c->ring[(c->ring_head + i) % c->ring_cap];
+	free(c->ring);
+	c->ring = r;
+	c->ring_head = 0;
+	c->ring_cap = n;
+}
+
 static void
 ring_push(conn *c, frame *f)
 {
-	c->ring[(c->ring_head + c->ring_count) % CONN_RING] = f;
+	if (c->ring_count == c->ring_cap)
+		ring_resize(c, c->ring_cap * 2);
+	c->ring[(c->ring_head + c->ring_count) % c->ring_cap] = f;
 	c->ring_count++;
 }
 
+static void
+rx_pause(conn *c)
+{
+	if (!c->rx_paused && c->wsi)
+	{
+		c->rx_paused = true;
+		lws_rx_flow_control(c->wsi, 0);
+	}
+}
+
+static void
+rx_resume(conn *c)
+{
+	if (c->rx_paused && c->wsi)
+	{
+		c->rx_paused = false;
+		lws_rx_flow_control(c->wsi, 1);
+	}
+}
+
+/* Queue a close behind what the ring holds; input is ignored from here on. */
 static void
 close_conn(conn *c, enum lws_close_status status, const char *reason)
 {
@@ -77,7 +130,9 @@ close_conn(conn *c, enum lws_close_status status, const char *reason)
 		return;
 	c->closing = true;
 	lws_close_reason(c->wsi, status, (unsigned char *) reason, strlen(reason));
-	lws_callback_on_writable(c->wsi);
+	/* lws must read on to see the client's answer to the close */
+	rx_resume(c);
+	request_write(c);
 }
 
 void
@@ -85,13 +140,6 @@ conn_send(conn *c, frame *f)
 {
 	if (!c->wsi || c->closing)
 		return;
-	if (c->ring_count == CONN_RING)
-	{
-		/* replies cannot be merged away: a client this far behind is dropped */
-		M.culled_total++;
-		close_conn(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too slow");
-		return;
-	}
 	frame_ref(f);
 	ring_push(c, f);
 	request_write(c);
@@ -104,20 +152,26 @@ send_and_release(conn *c, frame *f)
 	frame_unref(f);
 }
 
+/* A server event about channel ch itself (phx_close, phx_error), under its join_ref. */
+static void
+send_channel_event(channel *ch, const char *event, const char *payload)
+{
+	lk_buf		b;
+
+	lk_buf_init(&b, &lk_std_alloc, 64);
+	wire_begin(&b, ch->join_ref, ch->join_ref, ch->topic, event);
+	lk_buf_put_str(&b, payload);
+	wire_end(&b);
+	send_and_release(ch->conn, frame_from_buf(&b));
+	lk_free(&lk_std_alloc, b.data);
+}
+
 /* ---- channels ---- */
 
 static channel *
 find_channel(conn *c, const char *topic)
 {
-	lws_start_foreach_dll(struct lws_dll2 *, d, c->channels.head)
-	{
-		channel    *ch = lws_container_of(d, channel, conn_link);
-
-		if (strcmp(ch->topic, topic) == 0)
-			return ch;
-	}
-	lws_end_foreach_dll(d);
-	return NULL;
+	return map_get(&c->topics, topic);
 }
 
 static void
@@ -146,6 +200,7 @@ channel_free(channel *ch)
 	pending_clear(ch);
 	hub_detach(ch);
 	lws_dll2_remove(&ch->conn_link);
+	map_del(&ch->conn->topics, ch->topic);
 	free(ch->pending.buckets);
 	if (ch->have)
 		json_decref(ch->have);
@@ -283,6 +338,19 @@ channel_join_failed(channel *ch, const char *reason)
 {
 	M.join_errors_total++;
 	send_and_release(ch->conn, wire_error(ch->join_ref, ch->join_msg_ref, ch->topic, reason));
+	channel_free(ch);
+}
+
+/*
+ * A table no longer tracked is gone for good: phx_close, after which the
+ * phoenix client does not rejoin.  A table whose columns changed: phx_error,
+ * after which it rejoins and learns the new columns from the join reply.
+ */
+void
+channel_retired(channel *ch, bool untracked)
+{
+	send_channel_event(ch, untracked ? "phx_close" : "phx_error",
+					   untracked ? "{\"reason\":\"table not tracked\"}" : "{\"reason\":\"table changed\"}");
 	channel_free(ch);
 }
 
@@ -712,29 +780,87 @@ valid_states(json_t *obj, const table *t)
 	return ok;
 }
 
+/* The table of a "crdt:" topic, and its row key (NULL for a table topic). */
 static table *
-topic_table(const char *topic, bool *row_topic)
+topic_table(const char *topic, const char **key)
 {
-	const char *rest;
-	const char *colon;
-	char	   *name;
-	table	   *t;
+	const char *rest = topic + 5;
+	const char *colon = strchr(rest, ':');
+	char	   *name = colon ? strndup(rest, (size_t) (colon - rest)) : strdup(rest);
+	table	   *t = catalog_find(name);
 
-	if (strncmp(topic, "crdt:", 5) != 0)
-		return NULL;
-	rest = topic + 5;
-	colon = strchr(rest, ':');
-	name = colon ? strndup(rest, (size_t) (colon - rest)) : strdup(rest);
-	t = catalog_find(name);
 	free(name);
-	*row_topic = colon != NULL;
+	*key = colon ? colon + 1 : NULL;
 	return t;
+}
+
+/* A join's "have": {column: state} for a row topic, {key: {column: state}} for a table. */
+static bool
+valid_have(json_t *have, const table *t, bool row_topic)
+{
+	const char *k;
+	json_t	   *v;
+
+	if (row_topic)
+		return valid_states(have, t);
+	json_object_foreach(have, k, v)
+		if (!valid_states(v, t))
+		return false;
+	return true;
+}
+
+void
+channel_attach(channel *ch, bool fresh)
+{
+	const char *key;
+	table	   *t = topic_table(ch->topic, &key);
+
+	if (!t && !fresh)
+	{
+		/* perhaps tracked since the catalog was read */
+		hub_await_catalog(ch);
+		return;
+	}
+	if (!t || (key && !*key))
+		channel_join_failed(ch, "unmatched topic");
+	else if (t->stale)
+		channel_join_failed(ch, "table changed since it was tracked");
+	else if (ch->have && !valid_have(ch->have, t, key != NULL))
+		channel_join_failed(ch, "invalid have");
+	else
+		hub_attach(ch, t, key);
 }
 
 static void
 reply_error(conn *c, const wire_msg *m, const char *reason)
 {
 	send_and_release(c, wire_error(m->join_ref, m->ref, m->topic, reason));
+}
+
+/*
+ * A connection's token expired: close it.  Joins and pushes check expiry
+ * themselves too, since frames read before this timer runs are served first.
+ */
+#define CLOSE_TOKEN_EXPIRED 4001
+
+static void
+token_expired(lws_sorted_usec_list_t *sul)
+{
+	conn	   *c = lws_container_of(sul, conn, expiry);
+
+	close_conn(c, (enum lws_close_status) CLOSE_TOKEN_EXPIRED, "token expired");
+}
+
+static void
+arm_expiry(conn *c)
+{
+	struct timeval tv;
+	lws_usec_t	exp_us = (lws_usec_t) json_integer_value(json_object_get(c->claims, "exp")) * LWS_US_PER_SEC;
+	lws_usec_t	now_us;
+
+	gettimeofday(&tv, NULL);
+	now_us = (lws_usec_t) tv.tv_sec * LWS_US_PER_SEC + tv.tv_usec;
+	lws_sul_schedule(CTX, 0, &c->expiry, token_expired, exp_us > now_us ? exp_us - now_us : 1);
 }
 
 static void
@@ -745,27 +871,36 @@ handle_join(conn *c, wire_msg *m)
 	channel    *old = find_channel(c, m->topic);
 	channel    *ch;
 	const char *err;
-	bool		row_topic = false;
-	table	   *t = topic_table(m->topic, &row_topic);
 
 	if (old)
 	{
 		/* a second join of a topic replaces the first, as in Phoenix */
-		lk_buf		b;
-
-		lk_buf_init(&b, &lk_std_alloc, 64);
-		wire_begin(&b, old->join_ref, old->join_ref, old->topic, "phx_close");
-		lk_buf_put_str(&b, "{}");
-		wire_end(&b);
-		send_and_release(c, frame_from_buf(&b));
-		lk_free(&lk_std_alloc, b.data);
+		send_channel_event(old, "phx_close", "{}");
 		channel_free(old);
 	}
-	if (!t)
+	if (!auth_current(c->claims, &err))
 	{
 		M.join_errors_total++;
+		reply_error(c, m, err);
+		return;
+	}
+	if (c->channels.count >= (uint32_t) CFG.max_channels)
+	{
+		M.join_errors_total++;
+		reply_error(c, m, "too many channels");
+		return;
+	}
+	if (strncmp(m->topic, "crdt:", 5) != 0)
+	{
+		M.join_errors_total++;
+		reply_error(c, m, "unmatched topic");
+		return;
+	}
+	if (!catalog_ready())
+	{
 		/* before the first catalog read every topic is unknown: that is no answer yet */
-		reply_error(c, m, catalog_ready() ? "unmatched topic" : "database unavailable");
+		M.join_errors_total++;
+		reply_error(c, m, "database unavailable");
 		return;
 	}
 	if (!auth_allows(c->claims, "read", m->topic))
@@ -795,24 +930,11 @@ handle_join(conn *c, wire_msg *m)
 		if (!c->node)
 			c->node = strdup(id);
 	}
-	if (have && !json_is_null(have))
+	if (have && !json_is_null(have) && !json_is_object(have))
 	{
-		bool		ok = json_is_object(have);
-		const char *k;
-		json_t	   *v;
-
-		if (ok && row_topic)
-			ok = valid_states(have, t);
-		else if (ok)
-			json_object_foreach(have, k, v)
-				if (!(ok = valid_states(v, t)))
-				break;
-		if (!ok)
-		{
-			M.join_errors_total++;
-			reply_error(c, m, "invalid have");
-			return;
-		}
+		M.join_errors_total++;
+		reply_error(c, m, "invalid have");
+		return;
 	}
 	ch = calloc(1, sizeof(channel));
 	ch->conn = c;
@@ -823,30 +945,19 @@ handle_join(conn *c, wire_msg *m)
 	ch->prof = profile_assign(json_object_get(m->payload, "caps"));
 	map_init(&ch->pending);
 	lws_dll2_add_tail(&ch->conn_link, &c->channels);
-	err = hub_attach(ch, m->topic);
-	if (err)
-	{
-		M.join_errors_total++;
-		reply_error(c, m, err);
-		channel_free(ch);		/* never attached: hub_detach has nothing to undo */
-	}
+	map_put(&c->topics, ch->topic, ch);
+	channel_attach(ch, false);
 }
 
 static void
 handle_leave(conn *c, wire_msg *m)
 {
 	channel    *ch = find_channel(c, m->topic);
-	lk_buf		b;
 
 	send_and_release(c, wire_reply(m->join_ref, m->ref, m->topic, true, "{}"));
 	if (!ch)
 		return;
-	lk_buf_init(&b, &lk_std_alloc, 64);
-	wire_begin(&b, ch->join_ref, ch->join_ref, ch->topic, "phx_close");
-	lk_buf_put_str(&b, "{}");
-	wire_end(&b);
-	send_and_release(c, frame_from_buf(&b));
-	lk_free(&lk_std_alloc, b.data);
+	send_channel_event(ch, "phx_close", "{}");
 	channel_free(ch);
 }
 
@@ -864,7 +975,9 @@ handle_message(conn *c, const char *text, size_t len)
 		lwsl_info("laniakea-bridge: closing %s: %s\n", c->ip, why);
 		return false;
 	}
-	if (strcmp(m.topic, "phoenix") == 0 && strcmp(m.event, "heartbeat") == 0)
+	if (m.out_of_range)
+		reply_error(c, &m, "number out of range");
+	else if (strcmp(m.topic, "phoenix") == 0 && strcmp(m.event, "heartbeat") == 0)
 		send_and_release(c, wire_reply(m.join_ref, m.ref, m.topic, true, "{}"));
 	else if (strcmp(m.event, "phx_join") == 0)
 		handle_join(c, &m);
@@ -946,21 +1059,20 @@ receive(struct lws *wsi, conn *c, const char *in, size_t len)
 	size_t		remaining = lws_remaining_packet_payload(wsi);
 	bool		ok = true;
 
-	if (c->ignore_input)
+	if (c->ignore_input || c->closing)
 		return 0;
 
 	if (lws_frame_is_binary(wsi))
 	{
 		M.protocol_errors_total++;
-		lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
-						 (unsigned char *) "binary frames are not supported", 31);
-		return -1;
+		close_conn(c, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "binary frames are not supported");
+		return 0;
 	}
 	if (c->rx_len + len + remaining > (size_t) CFG.max_message)
 	{
 		M.protocol_errors_total++;
-		lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *) "message too large", 17);
-		return -1;
+		close_conn(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large");
+		return 0;
 	}
 	if (c->rx_len == 0 && remaining == 0 && lws_is_final_fragment(wsi))
 		ok = handle_message(c, in, len);
@@ -980,10 +1092,10 @@ receive(struct lws *wsi, conn *c, const char *in, size_t len)
 	if (!ok)
 	{
 		M.protocol_errors_total++;
-		lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
-						 (unsigned char *) "not a Phoenix V2 frame", 22);
-		return -1;
+		close_conn(c, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "not a Phoenix V2 frame");
 	}
+	else if (c->ring_count >= CONN_RING / 2)
+		rx_pause(c);
 	return 0;
 }
 
@@ -1017,7 +1129,7 @@ ring_pop(conn *c)
 {
 	frame	   *f = c->ring[c->ring_head];
 
-	c->ring_head = (c->ring_head + 1) % CONN_RING;
+	c->ring_head = (c->ring_head + 1) % c->ring_cap;
 	c->ring_count--;
 	M.frames_out_total++;
 	return f;
@@ -1059,11 +1171,24 @@ writeable(struct lws *wsi, conn *c)
 	if (c->fail_reason)
 		close_conn(c, LWS_CLOSE_STATUS_PROTOCOL_ERR, c->fail_reason);
 	if (c->closing && c->ring_count == 0)
+	{
+		/*
+		 * -1 has lws send the close; once is enough: a second -1 while lws
+		 * waits for the client's answer would drop the connection at once
+		 */
+		if (c->close_asked)
+			return 0;
+		c->close_asked = true;
 		return -1;
+	}
 	if (c->ring_count == 0)
 		flush_full(c);
 	if (c->ring_count > 0 && write_queued(wsi, c) < 0)
 		return -1;
+	if (c->ring_count == 0 && c->ring_cap > CONN_RING)
+		ring_resize(c, CONN_RING);
+	if (c->ring_count < CONN_RING / 4 && !c->closing)
+		rx_resume(c);
 	if (c->ring_count > 0 || c->closing)
 		request_write(c);
 	else
@@ -1089,6 +1214,7 @@ closed(conn *c)
 	ip_add(c->ip, -1);
 	M.connections--;
 	lws_sul_cancel(&c->timer);
+	lws_sul_cancel(&c->expiry);
 	lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, c->channels.head)
 	{
 		channel_free(lws_container_of(d, channel, conn_link));
@@ -1096,6 +1222,7 @@ closed(conn *c)
 	lws_end_foreach_dll_safe(d, d1);
 	lws_dll2_remove(&c->all_link);
 	c->wsi = NULL;
+	M.pushes_dropped_total += db_cancel(&c->queries);
 	conn_unref(c);
 }
 
@@ -1154,11 +1281,16 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 
 				c->wsi = wsi;
 				c->refs = 1;
+				c->ring_cap = CONN_RING;
+				c->ring = malloc(CONN_RING * sizeof(frame *));
 				lws_get_peer_simple(wsi, c->ip, sizeof(c->ip));
 				c->claims = p->claims;
 				p->claims = NULL;
 				if (c->claims)
+				{
 					c->node = strdup(json_string_value(json_object_get(c->claims, "node")));
+					arm_expiry(c);
+				}
 				p->c = c;
 				ip_add(c->ip, 1);
 				lws_dll2_add_tail(&c->all_link, &all_conns);

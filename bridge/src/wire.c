@@ -30,6 +30,12 @@ wire_parse(const char *text, size_t len, wire_msg *m, const char **why)
 
 	memset(m, 0, sizeof(*m));
 	m->root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!m->root && json_error_code(&jerr) == json_error_numeric_overflow)
+	{
+		/* valid JSON all the same: read its refs and topic to answer it with an error */
+		m->root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &jerr);
+		m->out_of_range = m->root != NULL;
+	}
 	if (!m->root)
 	{
 		*why = "not JSON";

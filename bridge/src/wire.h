@@ -22,6 +22,7 @@ typedef struct wire_msg
 	const char *topic;
 	const char *event;
 	json_t	   *payload;
+	bool		out_of_range;	/* an integer beyond 64 bits: not served, answered an error */
 } wire_msg;
 
 /* Parse one client frame; false (with *why set) when it is not a V2 frame. */

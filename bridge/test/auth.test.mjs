@@ -1,10 +1,12 @@
 // JWT (HS256): where the token may come from, what it allows, and every way
 // of getting it wrong.
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import jwt from 'jsonwebtoken';
 import {
-	CAPS, connect, join, push, rowState, sql, startBridge, teardown, tryWs, uniqueKey,
+	CAPS, connect, join, push, rawFrame, rawWs, rowState, sleep, sql, startBridge, teardown, tryWs, uniqueKey, waitFor,
+	withTimeout,
 } from './lib/harness.mjs';
 
 const SECRET = 'bridge-test-secret-0123456789abcdef';
@@ -118,6 +120,70 @@ describe('authentication', () => {
 		assert.deepEqual(await push(cr, 'increment', { column: 'hits' }), { status: 'error', response: { reason: 'unauthorized' } });
 		assert.deepEqual(await push(cr, 'merge', { column: 'hits', delta: { 'tok-node': 1 } }), { status: 'error', response: { reason: 'unauthorized' } });
 		assert.equal((await sql('SELECT count(*)::int AS n FROM counters WHERE id = $1', [r])).rows[0].n, 0);
+	});
+
+	// seconds since the epoch, and how long until then
+	const nowS = () => Math.floor(Date.now() / 1000);
+	const untilS = (s) => s * 1000 - Date.now();
+
+	test('token_expiring_on_an_open_connection_closes_it_with_4001_and_the_reconnect_is_refused', async () => {
+		const exp = nowS() + 2;
+		const key = uniqueKey('exp');
+		const socket = await connect(bridge, { params: { token: token({ exp }) } });
+		const { channel } = await join(socket, `crdt:counters:${key}`, { caps: CAPS.full });
+		assert.equal((await push(channel, 'increment', { column: 'hits' })).status, 'ok');
+		const accepted = (await bridge.metrics()).samples.laniakea_connections_total;
+		await withTimeout(waitFor(() => socket.closes.length > 0, { timeout: untilS(exp) + 3000, what: 'the close' }),
+			untilS(exp) + 4000, 'the close at exp');
+		assert.equal(socket.closes[0], 4001);
+		assert.ok(Date.now() >= exp * 1000, 'not closed before exp');
+		// the phoenix client reconnects on its own, with the same (expired) token
+		await waitFor(() => socket.closes.length >= 3, { timeout: 5000, what: 'two refused reconnects' });
+		assert.equal(socket.opens, 1, 'no reconnect got in');
+		assert.equal((await bridge.metrics()).samples.laniakea_connections_total, accepted);
+		assert.deepEqual((await rowState('counters', key, ['hits'])).hits, { 'tok-node': 1 });
+		socket.disconnect();
+	});
+
+	// Frames read after exp but before the expiry timer runs are refused one by
+	// one.  The bridge is stopped across exp with the frames waiting in its
+	// socket: when it resumes, libwebsockets serves ready sockets before due
+	// timers, so the join and push are read, refused, and then the timer
+	// closes the connection.
+	test('join_and_push_read_after_exp_are_refused', async () => {
+		const exp = nowS() + 2;
+		const key = uniqueKey('late');
+		const ws = await rawWs(bridge, { query: `&token=${token({ exp })}` });
+		ws.send(JSON.stringify(['1', '1', `crdt:counters:${key}`, 'phx_join', { caps: CAPS.full }]));
+		assert.equal((await rawFrame(ws, (m) => m[1] === '1'))[4].status, 'ok');
+		await sleep(untilS(exp) - 500);
+		bridge.proc.kill('SIGSTOP');
+		try {
+			ws.send(JSON.stringify(['1', '2', `crdt:counters:${key}`, 'increment', { column: 'hits' }]));
+			ws.send(JSON.stringify(['3', '3', `crdt:counters:${uniqueKey('late2')}`, 'phx_join', { caps: CAPS.full }]));
+			await sleep(untilS(exp) + 300);
+		} finally {
+			bridge.proc.kill('SIGCONT');
+		}
+		const closed = await withTimeout(ws.closed, 5000, 'the close');
+		assert.deepEqual(closed, { code: 4001, reason: 'token expired' });
+		assert.deepEqual(ws.messages.slice(1).map((m) => [m[1], m[4]]), [
+			['2', { status: 'error', response: { reason: 'token expired' } }],
+			['3', { status: 'error', response: { reason: 'token expired' } }],
+		]);
+		assert.equal((await sql('SELECT count(*)::int AS n FROM counters WHERE id = $1', [key])).rows[0].n, 0);
+	});
+
+	test('token_not_yet_valid_is_refused_until_nbf', async () => {
+		assert.equal((await tryWs(`${bridge.wsUrl}&token=${token({ nbf: nowS() + 60 })}`)).opened, false);
+		// jsonwebtoken will not sign a malformed nbf: sign it by hand
+		const part = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+		const body = `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ node: 'tok-node', read: ['*'], exp: hour(), nbf: 'soon' })}`;
+		const badNbf = `${body}.${crypto.createHmac('sha256', SECRET).update(body).digest('base64url')}`;
+		assert.equal((await tryWs(`${bridge.wsUrl}&token=${badNbf}`)).opened, false);
+		const ok = await tryWs(`${bridge.wsUrl}&token=${token({ nbf: nowS() - 10 })}`);
+		assert.equal(ok.opened, true);
+		ok.ws.close();
 	});
 
 	test('join_naming_another_node_than_the_token_is_refused', async () => {

@@ -45,22 +45,39 @@ describe('joins and deltas', () => {
 		await disconnect(socket);
 	});
 
-	test('table_tracked_after_startup_is_joinable_on_the_rejoin', async () => {
-		const name = `late_${Date.now()}`;
+	// The bridge hears of laniakea.track on channel laniakea_catalog, and re-reads
+	// the catalog before it refuses a join of a table it does not know: the
+	// phoenix client's first join gets in.
+	test('table_tracked_while_the_bridge_runs_is_joined_at_once', async () => {
+		const name = `late_${process.pid}_${Date.now()}`;
+		// the row is written before the table is tracked: no write NOTIFYs after
 		await sql(`CREATE TABLE ${name} (id text PRIMARY KEY, c gcounter)`);
-		await sql(`SELECT laniakea.track('${name}')`);
 		await sql(`INSERT INTO ${name} VALUES ('k', '{"z":4}')`);
+		await sql(`SELECT laniakea.track('${name}')`);
 		const socket = await connect(bridge);
-		// the first join may come before the bridge has read the catalog again:
-		// it is refused and the bridge re-reads; the phoenix client rejoins
-		const ch = socket.channel(`crdt:${name}:k`, { node: 'late', caps: CAPS.full });
 		const replies = [];
+		const ch = socket.channel(`crdt:${name}:k`, { node: 'late', caps: CAPS.full });
 		ch.join().receive('ok', (r) => replies.push(['ok', r])).receive('error', (e) => replies.push(['error', e]));
-		await waitFor(() => replies.some(([s]) => s === 'ok'), { timeout: 8000, what: 'a successful rejoin' });
-		const [, reply] = replies.find(([s]) => s === 'ok');
-		assert.deepEqual(reply.state, { c: { z: 4 } });
-		assert.ok(replies.filter(([s]) => s === 'error').every(([, e]) => e.reason === 'unmatched topic'));
+		await waitFor(() => replies.length > 0, { what: 'the join reply' });
+		assert.deepEqual(replies, [['ok', { profile: 'full', node: 'late', columns: { c: 'gcounter' }, key: 'k', state: { c: { z: 4 } } }]]);
 		await disconnect(socket);
+		await sql(`DROP TABLE ${name}`);
+	});
+
+	test('join_of_an_unknown_table_reads_the_catalog_before_it_is_refused', async () => {
+		// a catalog change the bridge was not told of (as when its notification
+		// has not been read yet): a row added to laniakea.tracked by hand
+		const name = `quiet_${process.pid}_${Date.now()}`;
+		await sql(`CREATE TABLE ${name} (id text PRIMARY KEY, c gcounter)`);
+		await sql(`INSERT INTO ${name} VALUES ('k', '{"q":1}')`);
+		await sql(`INSERT INTO laniakea.tracked VALUES ('${name}', 'id', '{c}')`);
+		const ws = await rawWs(bridge);
+		ws.send(JSON.stringify(['1', '1', `crdt:${name}:k`, 'phx_join', { node: 'q', caps: CAPS.full }]));
+		ws.send(JSON.stringify(['2', '2', `crdt:${name}_nosuch:k`, 'phx_join', { node: 'q', caps: CAPS.full }]));
+		const ok = await rawFrame(ws, (m) => m[1] === '1');
+		assert.deepEqual(ok[4], { status: 'ok', response: { profile: 'full', node: 'q', columns: { c: 'gcounter' }, key: 'k', state: { c: { q: 1 } } } });
+		assert.deepEqual((await rawFrame(ws, (m) => m[1] === '2'))[4], { status: 'error', response: { reason: 'unmatched topic' } });
+		ws.close();
 		await sql(`DROP TABLE ${name}`);
 	});
 

@@ -6,16 +6,17 @@ import net from 'node:net';
 import { after, describe, test } from 'node:test';
 import {
 	BRIDGE_BIN, DATABASE_URL, sleep,
-	CAPS, connect, disconnect, freePort, join, rawTcp, rawWs, runBridge, sql, startBridge, teardown, tryWs, uniqueKey, waitFor,
+	CAPS, connect, disconnect, freePort, join, push, rawFrame, rawTcp, rawWs, rowState, runBridge, sql, startBridge, teardown, tryWs,
+	uniqueKey, waitFor,
 	withTimeout,
 } from './lib/harness.mjs';
 
 after(teardown);
 
-const FLAGS = ['db', 'idle-timeout', 'jwt-secret', 'listen', 'log-level', 'max-message', 'max-per-ip',
+const FLAGS = ['db', 'idle-timeout', 'jwt-secret', 'listen', 'log-level', 'max-channels', 'max-message', 'max-pending-pushes', 'max-per-ip',
 	'max-table-rows', 'pending-cap', 'port', 'static-dir', 'help', 'version'];
 const ENVS = ['DATABASE_URL', 'LANIAKEA_IDLE_TIMEOUT', 'LANIAKEA_JWT_SECRET', 'LANIAKEA_LISTEN', 'LANIAKEA_LOG_LEVEL',
-	'LANIAKEA_MAX_MESSAGE', 'LANIAKEA_MAX_PER_IP', 'LANIAKEA_MAX_TABLE_ROWS', 'LANIAKEA_PENDING_CAP', 'LANIAKEA_PORT',
+	'LANIAKEA_MAX_CHANNELS', 'LANIAKEA_MAX_MESSAGE', 'LANIAKEA_MAX_PENDING_PUSHES', 'LANIAKEA_MAX_PER_IP', 'LANIAKEA_MAX_TABLE_ROWS', 'LANIAKEA_PENDING_CAP', 'LANIAKEA_PORT',
 	'LANIAKEA_STATIC_DIR'];
 
 // the metric families docs/operations.md documents, with their types
@@ -29,6 +30,7 @@ const METRICS = {
 	laniakea_notifications_total: 'counter',
 	laniakea_pushes_total: 'counter',
 	laniakea_push_errors_total: 'counter',
+	laniakea_pushes_dropped_total: 'counter',
 	laniakea_notify_lag_seconds: 'histogram',
 	laniakea_pg_up: 'gauge',
 	laniakea_pg_reconnects_total: 'counter',
@@ -212,6 +214,35 @@ describe('limits and lifecycle', () => {
 		assert.ok(mute.frames.some((f) => f.opcode === 9), 'it was pinged first');
 		assert.equal(polite.readyState, polite.OPEN, 'a client that answers pings stays');
 		polite.close();
+		await bridge.stop();
+	});
+
+	test('channels_per_connection_are_capped_by_max_channels', async () => {
+		const bridge = await startBridge({ name: 'maxchan', args: ['--max-channels', '3'] });
+		const socket = await connect(bridge);
+		const keys = Array.from({ length: 4 }, () => uniqueKey('mc'));
+		const chans = [];
+		for (const k of keys.slice(0, 3)) chans.push((await join(socket, `crdt:counters:${k}`, { node: 'n', caps: CAPS.full })).channel);
+		for (const topic of [`crdt:counters:${keys[3]}`, 'crdt:boards']) {
+			await assert.rejects(join(socket, topic, { node: 'n', caps: CAPS.full }),
+				(e) => assert.deepEqual(e.response, { reason: 'too many channels' }) ?? true, topic);
+		}
+		// the channels at the cap still work, and leaving one makes room
+		assert.equal((await push(chans[2], 'increment', { column: 'hits' })).status, 'ok');
+		await new Promise((resolve) => chans[0].leave().receive('ok', resolve));
+		const { channel } = await join(socket, `crdt:counters:${keys[3]}`, { node: 'n', caps: CAPS.full });
+		assert.equal((await push(channel, 'increment', { column: 'hits' })).status, 'ok');
+		assert.deepEqual((await rowState('counters', keys[3], ['hits'])).hits, { n: 1 });
+		// joining a topic again replaces its channel, so it is allowed at the cap
+		const ws = await rawWs(bridge);
+		for (let i = 0; i < 3; i++) ws.send(JSON.stringify([String(i), String(i), `crdt:counters:${keys[i]}`, 'phx_join', { node: 'r', caps: CAPS.full }]));
+		ws.send(JSON.stringify(['9', '9', `crdt:counters:${keys[0]}`, 'phx_join', { node: 'r', caps: CAPS.full }]));
+		const again = await rawFrame(ws, (m) => m[1] === '9');
+		assert.equal(again[4].status, 'ok');
+		assert.ok(ws.messages.some((m) => m[0] === '0' && m[3] === 'phx_close'), 'the replaced channel was closed');
+		ws.close();
+		assert.ok((await bridge.metrics()).samples.laniakea_join_errors_total >= 2);
+		await disconnect(socket);
 		await bridge.stop();
 	});
 

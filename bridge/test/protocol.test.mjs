@@ -207,6 +207,71 @@ describe('broken clients', () => {
 		await goodClientStillWorks();
 	});
 
+	// The bridge serves every frame of one read before it writes, so a burst
+	// used to overflow the client's queue of replies; and closing a socket
+	// with the rest of the burst unread made the kernel reset the connection,
+	// so the client lost the replies and the close frame (1006).
+	test('burst_of_5000_frames_is_answered_in_full_and_in_order', async () => {
+		const ws = await rawWs(bridge);
+		const N = 5000;
+		for (let i = 0; i < N; i++) ws.send(JSON.stringify([null, String(i), 'phoenix', 'heartbeat', {}]));
+		await waitFor(() => ws.messages.length === N, { timeout: 20000, what: `${N} replies` });
+		assert.deepEqual(ws.messages.map((m) => m[1]), Array.from({ length: N }, (_, i) => String(i)));
+		assert.ok(ws.messages.every((m) => m[3] === 'phx_reply' && m[4].status === 'ok'));
+		assert.equal(ws.readyState, ws.OPEN);
+		ws.close();
+		await goodClientStillWorks();
+	});
+
+	test('close_after_a_burst_comes_with_its_code_after_every_earlier_reply', async () => {
+		const ws = await rawWs(bridge);
+		const N = 1000;
+		for (let i = 0; i < N; i++) ws.send(JSON.stringify([null, String(i), 'phoenix', 'heartbeat', {}]));
+		ws.send(Buffer.from('[]'), { binary: true });
+		// what follows the bad frame is read and dropped, not served
+		for (let i = N; i < 2 * N; i++) ws.send(JSON.stringify([null, String(i), 'phoenix', 'heartbeat', {}]));
+		await closedWith(ws, 1003);
+		assert.deepEqual(ws.messages.map((m) => m[1]), Array.from({ length: N }, (_, i) => String(i)));
+		await goodClientStillWorks();
+	});
+
+	test('client_that_does_not_read_is_not_read_from_and_gets_every_reply_later', async () => {
+		// each refusal echoes its 3 kB topic: 4,000 of them are 12 MB of replies,
+		// more than the kernel's socket buffers hold while the client reads
+		// nothing (its receive buffer grows only as it reads), so the bridge must
+		// stop reading this client instead of queueing what it cannot send
+		const N = 4000;
+		const topic = `crdt:counters:${'k'.repeat(3000)}`;
+		const before = (await bridge.metrics()).samples.laniakea_frames_in_total;
+		const sock = await rawTcp(bridge);
+		sock.pause();
+		let i = 0;
+		const writeSome = () => {
+			while (i < N) {
+				if (!sock.write(wsFrame(JSON.stringify(['1', String(i), topic, 'increment', { column: 'hits' }])))) {
+					i++;
+					return false;
+				}
+				i++;
+			}
+			return true;
+		};
+		// it writes on whenever TCP takes more, reading or not
+		sock.on('drain', writeSome);
+		writeSome();
+		await sleep(1000);
+		const stalled = (await bridge.metrics()).samples.laniakea_frames_in_total - before;
+		assert.ok(stalled < N, `the bridge read ${stalled} of ${N} frames while the client read nothing`);
+		await goodClientStillWorks();
+		sock.resume();
+		await waitFor(() => sock.frames.filter((f) => f.opcode === 1).length === N, { timeout: 30000, what: `${N} replies` });
+		const replies = sock.frames.filter((f) => f.opcode === 1).map((f) => JSON.parse(f.data.toString()));
+		assert.deepEqual(replies.map((r) => r[1]), Array.from({ length: N }, (_, k) => String(k)));
+		assert.ok(replies.every((r) => r[4].status === 'error' && r[4].response.reason === 'unmatched topic'));
+		assert.equal(sock.frames.some((f) => f.opcode === 8), false, 'not closed');
+		sock.destroy();
+	});
+
 	test('client_that_vanishes_mid_frame_is_cleaned_up', async () => {
 		const before = (await bridge.metrics()).samples.laniakea_connections;
 		const sock = await rawTcp(bridge);

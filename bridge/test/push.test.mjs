@@ -139,6 +139,42 @@ describe('pushes', () => {
 		assert.ok(m.samples.laniakea_push_errors_total >= cases.length + invalid.length);
 	});
 
+	// JSON numbers beyond 2^53-1 are not exact in JavaScript, the clients'
+	// language: a push's by stops there.  Integers beyond 64 bits are valid
+	// JSON too, answered with an error rather than a closed connection.
+	test('increment_by_past_2_53_minus_1_is_refused', async () => {
+		const { key, channel } = await joined('me');
+		const MAX = Number.MAX_SAFE_INTEGER;
+		for (const [column, event, by, reason] of [
+			['hits', 'increment', MAX + 1, 'by must be at most 9007199254740991'],
+			['stock', 'decrement', 2 ** 62, 'by must be at most 9007199254740991'],
+			['hits', 'increment', 2 ** 63, 'number out of range'], // written 9223372036854776000
+		]) {
+			assert.deepEqual(await push(channel, event, { column, by }), { status: 'error', response: { reason } }, `${event} ${by}`);
+		}
+		assert.deepEqual(await push(channel, 'increment', { column: 'hits', by: 1e30 }),
+			{ status: 'error', response: { reason: 'by must be a positive integer' } });
+		assert.deepEqual(await rowState('counters', key, ['hits', 'stock']), { hits: {}, stock: {} });
+		assert.deepEqual(await push(channel, 'increment', { column: 'hits', by: MAX }), { status: 'ok', response: {} });
+		assert.equal((await sql('SELECT hits::text AS h FROM counters WHERE id = $1', [key])).rows[0].h, `{"me":${MAX}}`);
+
+		// literals JSON.stringify would not write exactly
+		const ws = await rawWs(bridge);
+		const topic = `crdt:counters:${key}`;
+		ws.send(JSON.stringify(['1', '1', topic, 'phx_join', { node: 'me', caps: CAPS.full }]));
+		await rawFrame(ws, (m) => m[1] === '1');
+		ws.send(`["1","2","${topic}","increment",{"column":"hits","by":9223372036854775807}]`);
+		ws.send(`["1","3","${topic}","increment",{"column":"hits","by":9223372036854775808}]`);
+		ws.send(`["1","4","${topic}","merge",{"column":"hits","delta":{"me":100000000000000000000}}]`);
+		ws.send(JSON.stringify([null, '5', 'phoenix', 'heartbeat', {}]));
+		assert.deepEqual((await rawFrame(ws, (m) => m[1] === '2'))[4], { status: 'error', response: { reason: 'by must be at most 9007199254740991' } });
+		assert.deepEqual((await rawFrame(ws, (m) => m[1] === '3'))[4], { status: 'error', response: { reason: 'number out of range' } });
+		assert.deepEqual((await rawFrame(ws, (m) => m[1] === '4'))[4], { status: 'error', response: { reason: 'number out of range' } });
+		assert.equal((await rawFrame(ws, (m) => m[1] === '5'))[4].status, 'ok', 'the connection still works');
+		ws.close();
+		assert.equal((await sql('SELECT hits::text AS h FROM counters WHERE id = $1', [key])).rows[0].h, `{"me":${MAX}}`);
+	});
+
 	test('push_without_a_node_id_is_refused', async () => {
 		const key = uniqueKey('nonode');
 		const ws = await rawWs(bridge);
