@@ -573,6 +573,11 @@ CREATE FUNCTION laniakea.check_trackable(tbl regclass) RETURNS void
 COMMENT ON FUNCTION laniakea.check_trackable(regclass) IS
 	'error unless the triggers of laniakea.track can serve the table (key, CRDT columns)';
 
+CREATE FUNCTION laniakea.key_text(tbl regclass, key text) RETURNS text
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION laniakea.key_text(regclass, text) IS
+	'a key of a tracked table in the text form its topics and tombstones use';
+
 CREATE FUNCTION laniakea.drop_triggers(tbl regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE

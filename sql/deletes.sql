@@ -158,6 +158,12 @@ INSERT INTO stamped VALUES ('2024-01-02 03:04:05.678901+00', '{"b":1}');
 SELECT laniakea_cl FROM stamped;
 RESET DateStyle;
 RESET TimeZone;
+-- the text form of a key, as topics and tombstones write it, from any form of it
+SELECT laniakea.key_text('stamped', '2024-01-02T03:04:05.678901Z');
+SELECT laniakea.key_text('stamped', 'Jan 2 2024 04:04:05.678901+01');
+SELECT laniakea.key_text('stamped', 'not a time');
+SELECT laniakea.key_text('d', ' 042 ');
+SELECT laniakea.key_text('no_such', '1');
 -- keys whose equal values can print differently cannot track deletions
 CREATE TABLE by_numeric (k numeric PRIMARY KEY, c gcounter);
 SELECT laniakea.track('by_numeric');

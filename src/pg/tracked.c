@@ -414,3 +414,32 @@ check_trackable(PG_FUNCTION_ARGS)
 	table_close(rel, AccessShareLock);
 	PG_RETURN_VOID();
 }
+
+/*
+ * laniakea.key_text(tbl, key): a key of tbl written as text, in the form its
+ * topics and tombstones use: parsed and printed under the canonical settings
+ * (so '2024-01-02T03:04:05Z' becomes '2024-01-02 03:04:05+00').  Listeners
+ * that take keys from clients use it to find rows and tombstones by one name.
+ */
+PG_FUNCTION_INFO_V1(key_text);
+Datum
+key_text(PG_FUNCTION_ARGS)
+{
+	Relation	rel = table_open(PG_GETARG_OID(0), AccessShareLock);
+	char	   *in = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	tracked_rel *tr = tracked_rel_get(rel);
+	Oid			input,
+				ioparam;
+	int32		typmod = TupleDescAttr(RelationGetDescr(rel), tr->key_attnum - 1)->atttypmod;
+	Datum		key;
+	char	   *out;
+	int			nest;
+
+	getTypeInputInfo(tr->key_type, &input, &ioparam);
+	nest = tracked_pin_settings();
+	key = OidInputFunctionCall(input, in, ioparam, typmod);
+	tracked_unpin_settings(nest);
+	out = tracked_key_out(tr, key);
+	table_close(rel, AccessShareLock);
+	PG_RETURN_TEXT_P(cstring_to_text(out));
+}
