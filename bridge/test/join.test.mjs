@@ -70,7 +70,7 @@ describe('joins and deltas', () => {
 		const name = `quiet_${process.pid}_${Date.now()}`;
 		await sql(`CREATE TABLE ${name} (id text PRIMARY KEY, c gcounter)`);
 		await sql(`INSERT INTO ${name} VALUES ('k', '{"q":1}')`);
-		await sql(`INSERT INTO laniakea.tracked VALUES ('${name}', 'id', '{c}')`);
+		await sql(`INSERT INTO laniakea.tracked VALUES ('${name}', 'id', '{c}', 'public', '${name}')`);
 		const ws = await rawWs(bridge);
 		ws.send(JSON.stringify(['1', '1', `crdt:${name}:k`, 'phx_join', { node: 'q', caps: CAPS.full }]));
 		ws.send(JSON.stringify(['2', '2', `crdt:${name}_nosuch:k`, 'phx_join', { node: 'q', caps: CAPS.full }]));
