@@ -71,6 +71,7 @@ regress() {
 	status=$?
 	cat "$work/regress.out"
 	[ -f regression.diffs ] && [ $status != 0 ] && cat regression.diffs
+	[ -f output_iso/regression.diffs ] && [ $status != 0 ] && cat output_iso/regression.diffs
 	echo "regress: $(grep -cE '^(test | )?[a-z_]+ +\.\.\. ok' "$work/regress.out") passed, $(grep -cE '\.\.\. FAILED' "$work/regress.out") failed"
 	return $status
 }

@@ -14,24 +14,37 @@
  * INSERT … ON CONFLICT DO UPDATE (so the race with a concurrent insert is
  * PostgreSQL's to handle) and the original row is skipped.  A new key inserted
  * locally takes the fast path: one index probe, no SPI.  Replication (session
- * role replica) always takes the upsert, which cannot fail on the key.
+ * role replica) always takes the upsert, which cannot fail on the key.  The
+ * moment between the probe and the row's index entry is covered by a short
+ * lock on the key (see "Key locks" below).
  */
 #include "tracked.h"
 
 #include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "commands/trigger.h"
 #include "common/hashfn.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
-#include "access/htup_details.h"
-#include "commands/trigger.h"
-#include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
-/* >0 while our own upsert runs: its INSERT passes, its UPDATE merges as replication does */
-static int	upsert_depth = 0;
+/*
+ * The upsert this backend is running, if any: its own statement fires our
+ * triggers on that relation one trigger level deeper, and only those firings
+ * are "the upsert's own" (its INSERT passes, its UPDATE merges as a collision
+ * does).  Anything else that fires meanwhile (a user's trigger writing to a
+ * tracked table) is an ordinary write.
+ */
+static Oid	upsert_rel = InvalidOid;
+static int	upsert_level = -1;
 
 static bool
 is_plain_column(Form_pg_attribute att)
@@ -91,8 +104,14 @@ merge_values(lk_kind kind, Datum a, Datum b)
 	return PointerGetDatum(lk_pg_state_datum(&m));
 }
 
+/*
+ * The row an UPDATE writes: newtup merged into oldtup.  replicated: the two
+ * versions meet as replicas do (replication, an INSERT that collides), rather
+ * than as a local UPDATE.
+ */
 static HeapTuple
-merge_update(tracked_rel *tr, Relation rel, HeapTuple oldtup, HeapTuple newtup)
+merge_update(tracked_rel *tr, Relation rel, HeapTuple oldtup, HeapTuple newtup,
+			 bool replicated)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	int			natts = desc->natts;
@@ -101,8 +120,6 @@ merge_update(tracked_rel *tr, Relation rel, HeapTuple oldtup, HeapTuple newtup)
 	bool	   *on = palloc(natts * sizeof(bool));
 	bool	   *nn = palloc(natts * sizeof(bool));
 	bool	   *repl = palloc0(natts * sizeof(bool));
-	bool		replicated = SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA ||
-		upsert_depth > 0;
 	bool		same = true;
 	int			order = 0;
 
@@ -196,21 +213,159 @@ key_exists(tracked_rel *tr, Relation rel, Datum key)
 }
 
 /*
- * A transaction-level lock on (table, hash of the key's text), in the
- * advisory lock space with field 4 = 3 so that it cannot meet the locks of
- * pg_advisory_lock (which use 1 and 2).  A hash collision only serializes two
- * inserts that need not be.
+ * Key locks.
+ *
+ * A new key's insert probes the primary key (key_exists) and, when the key is
+ * absent, lets the row be inserted plainly.  Between the probe and the row's
+ * index entry another transaction could insert the same key, and then one of
+ * the two plain inserts fails on the primary key.  A lock on the key covers
+ * that moment: whoever holds it is the only one between probe and index
+ * entry.  It need not last longer: once the row is in the index, a
+ * concurrent inserter's dirty-snapshot probe sees it and takes the upsert,
+ * which waits for this transaction and merges.
+ *
+ * So the lock is released as soon as the row is surely in the index: when
+ * the trigger next fires at the same or a shallower trigger level (the
+ * executor inserts a row, heap tuple and index entries, before it fires the
+ * BEFORE triggers of the next row), at the end of the subtransaction it was
+ * taken in, and at the end of the transaction.  A backend holds one such lock
+ * per trigger level that is inserting, whatever the number of rows, where a
+ * lock held to commit exhausted the shared lock table after some thousands.
+ *
+ * Firings one level deeper happen while the outer row is still pending (a
+ * user's BEFORE trigger after ours inserting into a tracked table): they keep
+ * the outer lock, hence a stack.  A user's BEFORE trigger that returns NULL
+ * after ours only leaves the lock held until the next firing or the end of
+ * the (sub)transaction, which is harmless.  Levels and subtransaction ids
+ * both grow towards the top of the stack, so every release pops from there.
+ *
+ * The locks belong to the top transaction's resource owner, not to the
+ * portal or subtransaction that is current when they are taken: those hand
+ * their locks to their parent when they end, and LockRelease must be called
+ * on behalf of the owner that holds the lock.
+ *
+ * An insert that finds the key releases its lock before it runs the upsert:
+ * the upsert may wait for the transaction that inserted the key, and holding
+ * the lock meanwhile would deadlock with that transaction inserting the key
+ * once more.  Replication's upsert of an absent key keeps the lock while it
+ * runs (it inserts the key); nobody holds it waiting for anything.
+ *
+ * The lock is on (table, hash of the key's text), in the advisory lock space
+ * with field 4 = 3 so that it cannot meet the locks of pg_advisory_lock (which
+ * use 1 and 2).  A hash collision only serializes two inserts that need not be.
  */
-static void
-lock_key(tracked_rel *tr, Relation rel, Datum key)
+typedef struct held_key
 {
 	LOCKTAG		tag;
+	int			level;			/* trigger level of the firing that took it */
+	SubTransactionId subid;		/* subtransaction it was taken in */
+} held_key;
+
+static held_key *held = NULL;
+static int	nheld = 0;
+static int	held_cap = 0;
+
+static void
+lock_as_top(const LOCKTAG *tag, bool acquire)
+{
+	ResourceOwner save = CurrentResourceOwner;
+
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	PG_TRY();
+	{
+		if (acquire)
+			(void) LockAcquire(tag, ExclusiveLock, false, false);
+		else
+			(void) LockRelease(tag, ExclusiveLock, false);
+	}
+	PG_FINALLY();
+	{
+		CurrentResourceOwner = save;
+	}
+	PG_END_TRY();
+}
+
+/* Release the key locks taken at trigger level `level` or deeper. */
+static void
+release_from_level(int level)
+{
+	while (nheld > 0 && held[nheld - 1].level >= level)
+		lock_as_top(&held[--nheld].tag, false);
+}
+
+static void
+key_locks_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_PREPARE:
+			/* every row is inserted: a prepared transaction need not block inserts of its keys */
+			release_from_level(0);
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* the top transaction's resource owner releases them */
+			nheld = 0;
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+key_locks_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						   SubTransactionId parentSubid, void *arg)
+{
+	if (event != SUBXACT_EVENT_COMMIT_SUB && event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	/* a committed subtransaction's rows are inserted; an aborted one's are gone */
+	while (nheld > 0 && held[nheld - 1].subid >= mySubid)
+		lock_as_top(&held[--nheld].tag, false);
+}
+
+/* Lock the key until release_from_level(level) or the end of the subtransaction. */
+static void
+lock_key(tracked_rel *tr, Relation rel, Datum key, int level)
+{
+	static bool registered = false;
 	char	   *text = OutputFunctionCall(&tr->key_out, key);
 	uint32		h = DatumGetUInt32(hash_any((const unsigned char *) text, (int) strlen(text)));
+	held_key   *k;
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, RelationGetRelid(rel), h, 3);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	if (!registered)
+	{
+		RegisterXactCallback(key_locks_xact_callback, NULL);
+		RegisterSubXactCallback(key_locks_subxact_callback, NULL);
+		registered = true;
+	}
+	if (nheld == held_cap)
+	{
+		int			cap = held_cap ? held_cap * 2 : 8;
+
+		held = held ? repalloc(held, cap * sizeof(held_key)) :
+			MemoryContextAlloc(TopMemoryContext, cap * sizeof(held_key));
+		held_cap = cap;
+	}
+	k = &held[nheld];
+	SET_LOCKTAG_ADVISORY(k->tag, MyDatabaseId, RelationGetRelid(rel), h, 3);
+	k->level = level;
+	k->subid = GetCurrentSubTransactionId();
 	pfree(text);
+	lock_as_top(&k->tag, true);
+	nheld++;
+}
+
+/* pg_trigger_depth(): how many triggers are running, ours included. */
+static int
+trigger_level(void)
+{
+	LOCAL_FCINFO(fcinfo, 0);
+
+	InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
+	return DatumGetInt32(pg_trigger_depth(fcinfo));
 }
 
 static SPIPlanPtr
@@ -261,9 +416,9 @@ upsert_plan(tracked_rel *tr, Relation rel, Oid **argtypes, int *nargs)
 	return plan;
 }
 
-/* Insert newtup or merge it into the row with its key. */
+/* Insert newtup or merge it into the row with its key; level: our trigger level. */
 static void
-upsert(tracked_rel *tr, Relation rel, HeapTuple newtup)
+upsert(tracked_rel *tr, Relation rel, HeapTuple newtup, int level)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	Datum	   *values = palloc(desc->natts * sizeof(Datum));
@@ -273,6 +428,8 @@ upsert(tracked_rel *tr, Relation rel, HeapTuple newtup)
 	Oid		   *types;
 	int			n = 0,
 				nargs;
+	Oid			save_rel = upsert_rel;
+	int			save_level = upsert_level;
 
 	heap_deform_tuple(newtup, desc, values, isnull);
 	for (int i = 0; i < desc->natts; i++)
@@ -292,7 +449,8 @@ upsert(tracked_rel *tr, Relation rel, HeapTuple newtup)
 		SPI_keepplan(plan);
 		tr->upsert = plan;
 	}
-	upsert_depth++;
+	upsert_rel = RelationGetRelid(rel);
+	upsert_level = level;
 	PG_TRY();
 	{
 		int			rc = SPI_execute_plan(tr->upsert, args, nulls, false, 0);
@@ -302,7 +460,8 @@ upsert(tracked_rel *tr, Relation rel, HeapTuple newtup)
 	}
 	PG_FINALLY();
 	{
-		upsert_depth--;
+		upsert_rel = save_rel;
+		upsert_level = save_level;
 	}
 	PG_END_TRY();
 	SPI_finish();
@@ -314,7 +473,11 @@ merge_trigger(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	tracked_rel *tr;
+	Relation	rel;
 	bool		isnull;
+	bool		replica = SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA;
+	bool		own;
+	int			level;
 	Datum		key;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
@@ -323,33 +486,39 @@ merge_trigger(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("laniakea.merge_trigger() must be fired BEFORE INSERT OR UPDATE FOR EACH ROW")));
-	tr = tracked_rel_get(td->tg_relation);
+	rel = td->tg_relation;
+	tr = tracked_rel_get(rel);
+	level = trigger_level();
+	own = RelationGetRelid(rel) == upsert_rel && level == upsert_level + 1;
 
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
-		return PointerGetDatum(merge_update(tr, td->tg_relation, td->tg_trigtuple,
-											td->tg_newtuple));
+		return PointerGetDatum(merge_update(tr, rel, td->tg_trigtuple, td->tg_newtuple,
+											replica || own));
 
-	if (upsert_depth > 0)
+	if (own)
 		return PointerGetDatum(td->tg_trigtuple);
-	key = heap_getattr(td->tg_trigtuple, tr->key_attnum, RelationGetDescr(td->tg_relation),
-					   &isnull);
-
+	/* the rows of earlier firings at this level are in the index by now */
+	release_from_level(level);
+	key = heap_getattr(td->tg_trigtuple, tr->key_attnum, RelationGetDescr(rel), &isnull);
 	if (isnull)
 		return PointerGetDatum(td->tg_trigtuple);
 
-	/*
-	 * The probe leaves a moment between not finding the key and this row's
-	 * index entry, in which another transaction can insert the same key; a
-	 * plain insert then fails on the primary key.  Inserts of one key
-	 * therefore take a lock on it until their transaction ends, so the probe
-	 * sees any insert that got there first.  Replication also applies every
-	 * insert through the upsert, whose INSERT ... ON CONFLICT has no such
-	 * moment at all: an apply worker's error would hold up replication.
-	 */
-	lock_key(tr, td->tg_relation, key);
-	if (SessionReplicationRole != SESSION_REPLICATION_ROLE_REPLICA &&
-		!key_exists(tr, td->tg_relation, key))
+	lock_key(tr, rel, key, level);
+	if (key_exists(tr, rel, key))
+	{
+		release_from_level(level);
+		upsert(tr, rel, td->tg_trigtuple, level);
+		return PointerGetDatum(NULL);
+	}
+	if (!replica)
 		return PointerGetDatum(td->tg_trigtuple);
-	upsert(tr, td->tg_relation, td->tg_trigtuple);
+
+	/*
+	 * Replication applies every insert through the upsert, whose INSERT ...
+	 * ON CONFLICT cannot fail on the key whatever races it: an apply worker's
+	 * error would hold up replication.
+	 */
+	upsert(tr, rel, td->tg_trigtuple, level);
+	release_from_level(level);
 	return PointerGetDatum(NULL);
 }
