@@ -10,7 +10,7 @@ CORE_SRCS = $(wildcard src/crdt/*.c)
 PG_SRCS = $(wildcard src/pg/*.c)
 OBJS = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 
-REGRESS = gcounter pncounter orset aggregate binary_input track track_bulk
+REGRESS = gcounter pncounter orset aggregate binary_input track track_bulk counter_totals rejected
 # concurrency (pg_isolation_regress; specs/, outputs in output_iso/)
 ISOLATION = track_same_key
 

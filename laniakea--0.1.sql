@@ -179,6 +179,9 @@ COMMENT ON FUNCTION increment(gcounter, text, bigint) IS 'count up as the given 
 CREATE FUNCTION value(gcounter) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'counter_value' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION value(gcounter) IS 'the counter''s value; an error if it does not fit in bigint';
+CREATE FUNCTION bigvalue(gcounter) RETURNS numeric
+	AS 'MODULE_PATHNAME', 'counter_bigvalue' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bigvalue(gcounter) IS 'the counter''s value, exact for every state';
 CREATE FUNCTION increment(c pncounter, by bigint DEFAULT 1) RETURNS pncounter
 	AS 'MODULE_PATHNAME', 'counter_increment' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION increment(pncounter, bigint) IS 'count up as laniakea.node_id';
@@ -188,6 +191,9 @@ COMMENT ON FUNCTION increment(pncounter, text, bigint) IS 'count up as the given
 CREATE FUNCTION value(pncounter) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'counter_value' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION value(pncounter) IS 'the counter''s value; an error if it does not fit in bigint';
+CREATE FUNCTION bigvalue(pncounter) RETURNS numeric
+	AS 'MODULE_PATHNAME', 'counter_bigvalue' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bigvalue(pncounter) IS 'the counter''s value, exact for every state';
 CREATE FUNCTION decrement(c pncounter, by bigint DEFAULT 1) RETURNS pncounter
 	AS 'MODULE_PATHNAME', 'counter_decrement' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION decrement(pncounter, bigint) IS 'count down as laniakea.node_id';
@@ -397,6 +403,25 @@ CREATE TABLE laniakea.tracked (
 );
 SELECT pg_catalog.pg_extension_config_dump('laniakea.tracked', '');
 
+-- What replication could not merge (docs/replication.md): the incoming state
+-- of a column whose merge with the local value would pass a documented limit.
+-- The row keeps its local value; the apply worker goes on.  Cast state back
+-- to the column's type to merge it by hand (e.g. state::orset).
+CREATE TABLE laniakea.rejected (
+	id bigserial PRIMARY KEY,
+	at timestamptz NOT NULL DEFAULT now(),
+	tbl regclass NOT NULL,
+	key text NOT NULL,
+	col name NOT NULL,
+	state text NOT NULL,
+	reason text NOT NULL,
+	origin text
+);
+COMMENT ON TABLE laniakea.rejected IS
+	'incoming states that replication could not merge (past a limit); the local rows kept their values';
+SELECT pg_catalog.pg_extension_config_dump('laniakea.rejected', '');
+SELECT pg_catalog.pg_extension_config_dump('laniakea.rejected_id_seq', '');
+
 CREATE FUNCTION laniakea.merge_trigger() RETURNS trigger
 	AS 'MODULE_PATHNAME' LANGUAGE C;
 COMMENT ON FUNCTION laniakea.merge_trigger() IS
@@ -498,11 +523,13 @@ END $$;
 COMMENT ON FUNCTION laniakea.reconcile(regclass, regclass) IS
 	'merge all rows of source into the tracked table target; returns the number of source rows';
 
--- A dropped table leaves no row behind in laniakea.tracked.
+-- A dropped table leaves no row behind in laniakea.tracked or laniakea.rejected.
 CREATE FUNCTION laniakea.forget_dropped() RETURNS event_trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	DELETE FROM laniakea.tracked t
 	WHERE t.tbl::oid IN (SELECT objid FROM pg_event_trigger_dropped_objects() WHERE object_type = 'table');
+	DELETE FROM laniakea.rejected r
+	WHERE r.tbl::oid IN (SELECT objid FROM pg_event_trigger_dropped_objects() WHERE object_type = 'table');
 END $$;
 CREATE EVENT TRIGGER laniakea_forget_dropped ON sql_drop EXECUTE FUNCTION laniakea.forget_dropped();

@@ -3,19 +3,65 @@
  *
  * The forms without a node argument count as laniakea.node_id and are
  * STABLE; the forms with one are IMMUTABLE.
+ *
+ * Totals: no accepted write may make a row unreadable, and value() keeps
+ * its bigint contract.  So the operations, which are writes made on this
+ * node, refuse to raise a total (a gcounter's sum, a pncounter's P or N)
+ * beyond 2^63-1, which keeps value() exact for every state they build;
+ * merge never refuses (a join must be total), so a state that meets another
+ * node's counts can still pass it, and bigvalue() reads every state exactly.
  */
 #include "lk_pg.h"
 
 #include "utils/builtins.h"
 
+static void
+check_total(__int128 before, __int128 after, const char *type, const char *what,
+			const char *column)
+{
+	if (after <= before || after <= LK_COUNT_MAX)
+		return;
+	if (column)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s total of column \"%s\" out of range", type, column),
+				 errdetail("The %s would sum to %s, more than 9223372036854775807.", what,
+						   lk_pg_int128_text(after)),
+				 errhint("A write on this node may not raise a counter's total beyond bigint; replication may, and bigvalue() reads such a state.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("%s total out of range", type),
+			 errdetail("The %s would sum to %s, more than 9223372036854775807.", what,
+					   lk_pg_int128_text(after))));
+}
+
+void
+lk_pg_check_totals(const lk_state *before, const lk_state *after, const char *column)
+{
+	if (after->kind == LK_GCOUNTER)
+		check_total(before ? lk_gcounter_sum(&before->u.gc) : 0, lk_gcounter_sum(&after->u.gc),
+					"gcounter", "counts", column);
+	else if (after->kind == LK_PNCOUNTER)
+	{
+		check_total(before ? lk_gcounter_sum(&before->u.pn.p) : 0,
+					lk_gcounter_sum(&after->u.pn.p), "pncounter", "increments", column);
+		check_total(before ? lk_gcounter_sum(&before->u.pn.n) : 0,
+					lk_gcounter_sum(&after->u.pn.n), "pncounter", "decrements", column);
+	}
+}
+
 static Datum
 count(FunctionCallInfo fcinfo, lk_str node, int64 by, bool down)
 {
 	lk_state	s;
+	__int128	before;
+	lk_gcounter *half;
 	lk_error	err;
 	lk_code		rc;
 
 	lk_pg_arg_state(fcinfo, 0, 0, &s);
+	half = s.kind == LK_GCOUNTER ? &s.u.gc : down ? &s.u.pn.n : &s.u.pn.p;
+	before = lk_gcounter_sum(half);
 	if (s.kind == LK_GCOUNTER)
 		rc = lk_gcounter_increment(&s.u.gc, node, by, &lk_pg_alloc, &err);
 	else if (down)
@@ -23,6 +69,8 @@ count(FunctionCallInfo fcinfo, lk_str node, int64 by, bool down)
 	else
 		rc = lk_pncounter_increment(&s.u.pn, node, by, &lk_pg_alloc, &err);
 	lk_pg_check(rc, &err);
+	check_total(before, lk_gcounter_sum(half), lk_kind_name(s.kind),
+				s.kind == LK_GCOUNTER ? "counts" : down ? "decrements" : "increments", NULL);
 	PG_RETURN_POINTER(lk_pg_state_datum(&s));
 }
 
@@ -68,6 +116,23 @@ counter_value(PG_FUNCTION_ARGS)
 	else
 		lk_pg_check(lk_pncounter_value(&s.u.pn, &v, &err), &err);
 	PG_RETURN_INT64(v);
+}
+
+/* The value as numeric: exact for every state, never an error. */
+PG_FUNCTION_INFO_V1(counter_bigvalue);
+Datum
+counter_bigvalue(PG_FUNCTION_ARGS)
+{
+	lk_state	s;
+	__int128	v;
+
+	lk_pg_arg_state(fcinfo, 0, 0, &s);
+	if (s.kind == LK_GCOUNTER)
+		v = lk_gcounter_sum(&s.u.gc);
+	else
+		v = lk_gcounter_sum(&s.u.pn.p) - lk_gcounter_sum(&s.u.pn.n);
+	return DirectFunctionCall3(numeric_in, CStringGetDatum(lk_pg_int128_text(v)),
+							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 }
 
 /*

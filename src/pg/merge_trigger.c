@@ -26,7 +26,9 @@
 #include "commands/trigger.h"
 #include "common/hashfn.h"
 #include "lib/stringinfo.h"
+#include "catalog/pg_type.h"
 #include "miscadmin.h"
+#include "replication/origin.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -82,8 +84,75 @@ text_cmp(Form_pg_attribute att, Datum a, bool anull, Datum b, bool bnull)
 	return strcmp(OidOutputFunctionCall(out, a), OidOutputFunctionCall(out, b));
 }
 
+/*
+ * What replication cannot merge.
+ *
+ * In a replica, a merge that would pass a documented limit (node ids,
+ * elements, encoded size: lk_limits.h) must not stop replication, which is
+ * what an error in the apply worker does: it would fail on the same change
+ * for ever.  Nor may the incoming state vanish.  So the column keeps its
+ * local value, the incoming state goes to laniakea.rejected with the reason,
+ * and a WARNING says so (docs/replication.md).  A local write still gets the
+ * error: its writer is there to act on it.
+ */
+static void
+reject(tracked_rel *tr, Relation rel, HeapTuple tup, Form_pg_attribute att,
+	   const lk_state *incoming, const lk_error *err)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[6] = {REGCLASSOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		args[6];
+	char		nulls[7] = "      ";
+	char	   *key = tracked_key_text(tr, tup, RelationGetDescr(rel));
+	char	   *origin = NULL;
+	lk_buf		state;
+	int64		id;
+	bool		isnull;
+
+	lk_buf_init(&state, &lk_pg_alloc, 256);
+	lk_state_to_json(incoming, &state);
+	lk_buf_put_u8(&state, '\0');
+	if (replorigin_session_origin != InvalidRepOriginId)
+		(void) replorigin_by_oid(replorigin_session_origin, true, &origin);
+	args[0] = ObjectIdGetDatum(RelationGetRelid(rel));
+	args[1] = CStringGetTextDatum(key);
+	args[2] = CStringGetTextDatum(NameStr(att->attname));
+	args[3] = CStringGetTextDatum((char *) state.data);
+	args[4] = CStringGetTextDatum(err->detail[0] ? psprintf("%s: %s", err->msg, err->detail) : err->msg);
+	args[5] = origin ? CStringGetTextDatum(origin) : (Datum) 0;
+	nulls[5] = origin ? ' ' : 'n';
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (plan == NULL)
+	{
+		plan = SPI_prepare("INSERT INTO laniakea.rejected (tbl, key, col, state, reason, origin) "
+						   "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id", 6, types);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+	}
+	if (SPI_execute_plan(plan, args, nulls, false, 1) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+		elog(ERROR, "recording a rejected state failed");
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	ereport(WARNING,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("could not merge replicated value of column \"%s\" of table \"%s\": %s",
+					NameStr(att->attname), RelationGetRelationName(rel), err->msg),
+			 errdetail("The row with key %s keeps its local value; the incoming state is kept in laniakea.rejected (id " INT64_FORMAT ").",
+					   key, id)));
+}
+
+/*
+ * A CRDT column's merge(a, b), where a is the row's value and b the incoming
+ * one.  local: the write is made on this node, so it may not raise a
+ * counter's total beyond bigint (lk_pg_check_totals).  In a replica, a merge
+ * past a limit keeps a (see reject).
+ */
 static Datum
-merge_values(lk_kind kind, Datum a, Datum b)
+merge_values(tracked_rel *tr, Relation rel, HeapTuple tup, Form_pg_attribute att,
+			 lk_kind kind, Datum a, Datum b, bool local)
 {
 	struct varlena *va = (struct varlena *) PG_DETOAST_DATUM_PACKED(a);
 	struct varlena *vb = (struct varlena *) PG_DETOAST_DATUM_PACKED(b);
@@ -94,14 +163,59 @@ merge_values(lk_kind kind, Datum a, Datum b)
 	lk_state	sa,
 				sb,
 				m;
+	lk_buf		out;
 	lk_error	err;
+	lk_code		rc;
 
 	if (alen == blen && memcmp(pa, pb, alen) == 0)
 		return a;
 	lk_pg_check(lk_state_decode(pa, alen, kind, &lk_pg_alloc, &sa, &err), &err);
 	lk_pg_check(lk_state_decode(pb, blen, kind, &lk_pg_alloc, &sb, &err), &err);
-	lk_pg_check(lk_state_merge(&sa, &sb, &lk_pg_alloc, &m, &err), &err);
-	return PointerGetDatum(lk_pg_state_datum(&m));
+	rc = lk_state_merge(&sa, &sb, &lk_pg_alloc, &m, &err);
+	if (rc == LK_OK)
+	{
+		lk_pg_buf_init(&out, alen > blen ? alen : blen);
+		rc = lk_state_encode(&m, &out, &err);
+	}
+	if (rc == LK_ERR_LIMIT && SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)
+	{
+		reject(tr, rel, tup, att, &sb, &err);
+		return a;
+	}
+	lk_pg_check(rc, &err);
+	if (local)
+		lk_pg_check_totals(&sa, &m, NameStr(att->attname));
+	return PointerGetDatum(lk_pg_buf_finish(&out));
+}
+
+/* A value a local write brings where there was none: the totals rule of merge_values. */
+static void
+check_new_value(lk_kind kind, Form_pg_attribute att, Datum v)
+{
+	size_t		len;
+	const uint8_t *p;
+	lk_state	s;
+	lk_error	err;
+
+	if (kind != LK_GCOUNTER && kind != LK_PNCOUNTER)
+		return;
+	p = lk_pg_bytes((struct varlena *) PG_DETOAST_DATUM_PACKED(v), &len);
+	lk_pg_check(lk_state_decode(p, len, kind, &lk_pg_alloc, &s, &err), &err);
+	lk_pg_check_totals(NULL, &s, NameStr(att->attname));
+}
+
+/* The totals rule for every counter column of a row a local INSERT brings. */
+static void
+check_new_row(tracked_rel *tr, Relation rel, HeapTuple tup)
+{
+	for (int i = 0; i < tr->ncrdt; i++)
+	{
+		bool		isnull;
+		Datum		v = heap_getattr(tup, tr->crdt[i].attnum, RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			check_new_value(tr->crdt[i].kind, TupleDescAttr(RelationGetDescr(rel), tr->crdt[i].attnum - 1), v);
+	}
 }
 
 /*
@@ -113,6 +227,7 @@ static HeapTuple
 merge_update(tracked_rel *tr, Relation rel, HeapTuple oldtup, HeapTuple newtup,
 			 bool replicated)
 {
+	bool		local = SessionReplicationRole != SESSION_REPLICATION_ROLE_REPLICA;
 	TupleDesc	desc = RelationGetDescr(rel);
 	int			natts = desc->natts;
 	Datum	   *ov = palloc(natts * sizeof(Datum));
@@ -160,10 +275,12 @@ merge_update(tracked_rel *tr, Relation rel, HeapTuple oldtup, HeapTuple newtup,
 					nn[i] = false;
 					repl[i] = true;
 				}
+				else if (!nn[i] && local)
+					check_new_value(kind, att, nv[i]);
 			}
 			else
 			{
-				Datum		m = merge_values(kind, ov[i], nv[i]);
+				Datum		m = merge_values(tr, rel, newtup, att, kind, ov[i], nv[i], local);
 
 				if (m != nv[i])
 				{
@@ -502,6 +619,9 @@ merge_trigger(PG_FUNCTION_ARGS)
 	key = heap_getattr(td->tg_trigtuple, tr->key_attnum, RelationGetDescr(rel), &isnull);
 	if (isnull)
 		return PointerGetDatum(td->tg_trigtuple);
+	/* a merge keeps every count of NEW: NEW past the totals rule means a merged row past it */
+	if (!replica)
+		check_new_row(tr, rel, td->tg_trigtuple);
 
 	lock_key(tr, rel, key, level);
 	if (key_exists(tr, rel, key))
