@@ -137,14 +137,20 @@ counter_bigvalue(PG_FUNCTION_ARGS)
 
 /*
  * merge_agg for the counters.  The transition state is an accumulator that
- * lives in the aggregate context and owns copies of its node ids, so a row
- * whose nodes it already holds is merged in place with no allocation
- * (lk_gcounter_absorb_body).  Serialized, it is simply the state's encoding.
+ * lives in the aggregate context and owns copies of its node ids; a row that
+ * names the nodes it holds is merged in place with no allocation, rows with
+ * other nodes cost O(entries · log nodes) in all (lk_gcounter_acc).
+ * Serialized, it is simply the state's encoding.
  */
 typedef struct counter_agg
 {
 	lk_alloc	alloc;
-	lk_state	acc;
+	lk_kind		kind;
+	union
+	{
+		lk_gcounter_acc gc;
+		lk_pncounter_acc pn;
+	}			u;
 } counter_agg;
 
 static counter_agg *
@@ -154,7 +160,11 @@ agg_new(FunctionCallInfo fcinfo, lk_kind kind)
 	counter_agg *agg = MemoryContextAlloc(aggctx, sizeof(counter_agg));
 
 	lk_pg_context_alloc(&agg->alloc, aggctx);
-	lk_state_init(&agg->acc, kind);
+	agg->kind = kind;
+	if (kind == LK_GCOUNTER)
+		lk_gcounter_acc_init(&agg->u.gc);
+	else
+		lk_pncounter_acc_init(&agg->u.pn);
 	return agg;
 }
 
@@ -164,11 +174,35 @@ agg_absorb_bytes(counter_agg *agg, const uint8_t *p, size_t len)
 	lk_error	err;
 	lk_code		rc;
 
-	if (agg->acc.kind == LK_GCOUNTER)
-		rc = lk_gcounter_absorb_value(&agg->acc.u.gc, p, len, &agg->alloc, &err);
+	if (agg->kind == LK_GCOUNTER)
+		rc = lk_gcounter_acc_absorb_value(&agg->u.gc, p, len, &agg->alloc, &err);
 	else
-		rc = lk_pncounter_absorb_value(&agg->acc.u.pn, p, len, &agg->alloc, &err);
+		rc = lk_pncounter_acc_absorb_value(&agg->u.pn, p, len, &agg->alloc, &err);
 	lk_pg_check(rc, &err);
+}
+
+/*
+ * The state the accumulator holds.  Merging its pending entries in changes
+ * how it holds the state, not the state, so the transition may go on after
+ * it (a final function must leave the state usable).
+ */
+static struct varlena *
+agg_datum(counter_agg *agg)
+{
+	lk_state	s;
+	lk_error	err;
+	lk_code		rc;
+
+	s.kind = agg->kind;
+	if (agg->kind == LK_GCOUNTER)
+	{
+		rc = lk_gcounter_acc_finish(&agg->u.gc, &agg->alloc, &err);
+		s.u.gc = agg->u.gc.gc;
+	}
+	else
+		rc = lk_pncounter_acc_finish(&agg->u.pn, &agg->alloc, &s.u.pn, &err);
+	lk_pg_check(rc, &err);
+	return lk_pg_state_datum(&s);
 }
 
 static lk_kind
@@ -214,11 +248,11 @@ counter_agg_combine(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(a);
 	}
 	if (a == NULL)
-		a = agg_new(fcinfo, b->acc.kind);
-	if (a->acc.kind == LK_GCOUNTER)
-		rc = lk_gcounter_absorb(&a->acc.u.gc, &b->acc.u.gc, &a->alloc, &err);
+		a = agg_new(fcinfo, b->kind);
+	if (a->kind == LK_GCOUNTER)
+		rc = lk_gcounter_acc_absorb_acc(&a->u.gc, &b->u.gc, &a->alloc, &err);
 	else
-		rc = lk_pncounter_absorb(&a->acc.u.pn, &b->acc.u.pn, &a->alloc, &err);
+		rc = lk_pncounter_acc_absorb_acc(&a->u.pn, &b->u.pn, &a->alloc, &err);
 	lk_pg_check(rc, &err);
 	PG_RETURN_POINTER(a);
 }
@@ -227,18 +261,14 @@ PG_FUNCTION_INFO_V1(counter_agg_final);
 Datum
 counter_agg_final(PG_FUNCTION_ARGS)
 {
-	counter_agg *agg = (counter_agg *) PG_GETARG_POINTER(0);
-
-	PG_RETURN_POINTER(lk_pg_state_datum(&agg->acc));
+	PG_RETURN_POINTER(agg_datum((counter_agg *) PG_GETARG_POINTER(0)));
 }
 
 PG_FUNCTION_INFO_V1(counter_agg_serialize);
 Datum
 counter_agg_serialize(PG_FUNCTION_ARGS)
 {
-	counter_agg *agg = (counter_agg *) PG_GETARG_POINTER(0);
-
-	PG_RETURN_POINTER(lk_pg_state_datum(&agg->acc));
+	PG_RETURN_POINTER(agg_datum((counter_agg *) PG_GETARG_POINTER(0)));
 }
 
 PG_FUNCTION_INFO_V1(counter_agg_deserialize);
