@@ -355,6 +355,11 @@ key_exists(tracked_rel *tr, Relation rel, Datum key)
  * after ours only leaves the lock held until the next firing or the end of
  * the (sub)transaction, which is harmless.  Levels and subtransaction ids
  * both grow towards the top of the stack, so every release pops from there.
+ * Not covered: a function that writes to a tracked table from a generated
+ * column, CHECK constraint or index expression (all of which must be
+ * immutable) fires us on the same level before the row's index entry exists,
+ * so the row's lock goes early and a concurrent insert of its key can fail on
+ * the primary key: an error, never a lost write.
  *
  * The locks belong to the top transaction's resource owner, not to the
  * portal or subtransaction that is current when they are taken: those hand
