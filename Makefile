@@ -10,7 +10,9 @@ CORE_SRCS = $(wildcard src/crdt/*.c)
 PG_SRCS = $(wildcard src/pg/*.c)
 OBJS = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 
-REGRESS = gcounter pncounter orset lwwreg aggregate binary_input track deletes notify
+REGRESS = gcounter pncounter orset lwwreg aggregate binary_input track deletes notify track_bulk counter_totals rejected
+# concurrency (pg_isolation_regress; specs/, outputs in output_iso/)
+ISOLATION = track_same_key
 
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -Isrc/crdt
@@ -29,13 +31,19 @@ all: bridge
 bridge:
 	$(MAKE) -C bridge
 
-.PHONY: bridge unit fuzz-smoke bench bench-types bench-track bench-bridge soak format lint
+.PHONY: bridge unit fuzz-smoke fuzz-sql bench bench-types bench-track bench-bridge soak format lint
 
 unit:
 	$(MAKE) -C test unit
 
 fuzz-smoke:
 	$(MAKE) -C test fuzz-smoke
+
+# sqlsmith's random SQL against tables of every CRDT type, on a cluster of its
+# own, for FUZZ_SQL_SECONDS; counts crashes (test/fuzz-sql/run.sh)
+FUZZ_SQL_SECONDS ?= 300
+fuzz-sql:
+	FUZZ_SQL_SECONDS=$(FUZZ_SQL_SECONDS) bash test/fuzz-sql/run.sh
 
 # every benchmark: the types (bench/run.sh), tracked tables, the bridge's fan-out
 bench: bench-types bench-track bench-bridge

@@ -233,6 +233,9 @@ COMMENT ON FUNCTION increment(gcounter, text, bigint) IS 'count up as the given 
 CREATE FUNCTION value(gcounter) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'counter_value' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION value(gcounter) IS 'the counter''s value; an error if it does not fit in bigint';
+CREATE FUNCTION bigvalue(gcounter) RETURNS numeric
+	AS 'MODULE_PATHNAME', 'counter_bigvalue' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bigvalue(gcounter) IS 'the counter''s value, exact for every state';
 CREATE FUNCTION increment(c pncounter, by bigint DEFAULT 1) RETURNS pncounter
 	AS 'MODULE_PATHNAME', 'counter_increment' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION increment(pncounter, bigint) IS 'count up as laniakea.node_id';
@@ -242,6 +245,9 @@ COMMENT ON FUNCTION increment(pncounter, text, bigint) IS 'count up as the given
 CREATE FUNCTION value(pncounter) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'counter_value' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION value(pncounter) IS 'the counter''s value; an error if it does not fit in bigint';
+CREATE FUNCTION bigvalue(pncounter) RETURNS numeric
+	AS 'MODULE_PATHNAME', 'counter_bigvalue' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION bigvalue(pncounter) IS 'the counter''s value, exact for every state';
 CREATE FUNCTION decrement(c pncounter, by bigint DEFAULT 1) RETURNS pncounter
 	AS 'MODULE_PATHNAME', 'counter_decrement' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION decrement(pncounter, bigint) IS 'count down as laniakea.node_id';
@@ -547,6 +553,25 @@ COMMENT ON TABLE laniakea.tombstones IS
 	'deleted rows of tracked tables: publish it with them; collect with laniakea.collect_tombstones';
 SELECT pg_catalog.pg_extension_config_dump('laniakea.tombstones', '');
 
+-- What replication could not merge (docs/replication.md): the incoming state
+-- of a column whose merge with the local value would pass a documented limit.
+-- The row keeps its local value; the apply worker goes on.  Cast state back
+-- to the column's type to merge it by hand (e.g. state::orset).
+CREATE TABLE laniakea.rejected (
+	id bigserial PRIMARY KEY,
+	at timestamptz NOT NULL DEFAULT now(),
+	tbl regclass NOT NULL,
+	key text NOT NULL,
+	col name NOT NULL,
+	state text NOT NULL,
+	reason text NOT NULL,
+	origin text
+);
+COMMENT ON TABLE laniakea.rejected IS
+	'incoming states that replication could not merge (past a limit); the local rows kept their values';
+SELECT pg_catalog.pg_extension_config_dump('laniakea.rejected', '');
+SELECT pg_catalog.pg_extension_config_dump('laniakea.rejected_id_seq', '');
+
 CREATE FUNCTION laniakea.merge_trigger() RETURNS trigger
 	AS 'MODULE_PATHNAME' LANGUAGE C;
 COMMENT ON FUNCTION laniakea.merge_trigger() IS
@@ -755,8 +780,8 @@ $$;
 COMMENT ON FUNCTION laniakea.collect_tombstones(interval) IS
 	'delete this node''s tombstones older than the horizon, and those a later deletion of their key supersedes; returns how many';
 
--- A dropped table leaves no row behind in laniakea.tracked, nor tombstones
--- that a later table of its name would inherit.  SECURITY DEFINER: whoever
+-- A dropped table leaves no row behind in laniakea.tracked or laniakea.rejected,
+-- nor tombstones that a later table of its name would inherit.  SECURITY DEFINER: whoever
 -- may drop the table may drop its bookkeeping.
 CREATE FUNCTION laniakea.forget_dropped() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -767,6 +792,8 @@ BEGIN
 		AND d.objid IN (SELECT tbl::oid FROM laniakea.tracked);
 	DELETE FROM laniakea.tracked t
 	WHERE t.tbl::oid IN (SELECT objid FROM pg_event_trigger_dropped_objects() WHERE object_type = 'table');
+	DELETE FROM laniakea.rejected r
+	WHERE r.tbl::oid IN (SELECT objid FROM pg_event_trigger_dropped_objects() WHERE object_type = 'table');
 END $$;
 CREATE EVENT TRIGGER laniakea_forget_dropped ON sql_drop EXECUTE FUNCTION laniakea.forget_dropped();
 

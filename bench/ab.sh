@@ -14,7 +14,8 @@
 # Results must agree between A and B (md5 of the output), or the run fails.
 #
 # Knobs: LK_AB_ROWS [1000000], LK_AB_ROUNDS [4], LK_AB_RUNS [3],
-#        LK_AB_ORSET_N [100000], LK_AB_PORT [first free from 56100],
+#        LK_AB_ORSET_N [100000], LK_AB_WIDE [65536: rows of gw, one node each],
+#        LK_AB_PORT [first free from 56100],
 #        LK_AB_QUERIES (a file of "name<TAB>query" lines; default: the set below).
 set -euo pipefail
 
@@ -25,6 +26,7 @@ ROWS=${LK_AB_ROWS:-1000000}
 ROUNDS=${LK_AB_ROUNDS:-4}
 RUNS=${LK_AB_RUNS:-3}
 ORSET_N=${LK_AB_ORSET_N:-100000}
+WIDE=${LK_AB_WIDE:-65536}
 [ $# -ge 1 ] || { echo "usage: bash bench/ab.sh PATCH..." >&2; exit 2; }
 
 die() { echo "ab: FAILED: $*" >&2; exit 1; }
@@ -91,6 +93,9 @@ INSERT INTO gm SELECT i, ('{' || concat_ws(',',
 	CASE WHEN random() < 0.5 THEN '"node-8":' || (1 + floor(random() * 1e6)::bigint) END) || '}')::gcounter, 0
 FROM generate_series(1, $ROWS) i;
 UPDATE gm SET n = value(c);
+-- gw: every row names its own node, in an order unrelated to the ids' order
+CREATE TABLE gw (id int PRIMARY KEY, c gcounter NOT NULL);
+INSERT INTO gw SELECT i, format('{"w%s":%s}', i, i)::gcounter FROM generate_series(1, $WIDE) i ORDER BY md5(i::text);
 CREATE TABLE o (id int PRIMARY KEY, a orset NOT NULL, b orset NOT NULL);
 INSERT INTO o SELECT 1,
 	(SELECT '{"c":{"node-a":[[1,$ORSET_N]]},"e":{'
@@ -100,13 +105,15 @@ INSERT INTO o SELECT 1,
 	        || string_agg(format('"el-%s":{"node-b":[%s]}', lpad(i::text, 7, '0'), i - $half + 1), ',' ORDER BY i) || '}}'
 	 FROM generate_series($half, $half + $ORSET_N - 1) i)::orset;
 SQL
-for t in g gm o; do q -d ab_A -c "\\copy $t TO '$work/$t.copy'"; done
+for t in g gm gw o; do q -d ab_A -c "\\copy $t TO '$work/$t.copy'"; done
 q -d ab_B >/dev/null <<SQL
 CREATE TABLE g (id int PRIMARY KEY, c gcounter NOT NULL, n bigint NOT NULL);
 CREATE TABLE gm (id int PRIMARY KEY, c gcounter NOT NULL, n bigint NOT NULL);
+CREATE TABLE gw (id int PRIMARY KEY, c gcounter NOT NULL);
 CREATE TABLE o (id int PRIMARY KEY, a orset NOT NULL, b orset NOT NULL);
 \\copy g FROM '$work/g.copy'
 \\copy gm FROM '$work/gm.copy'
+\\copy gw FROM '$work/gw.copy'
 \\copy o FROM '$work/o.copy'
 SQL
 for v in A B; do q -d "ab_$v" -c "VACUUM (FREEZE, ANALYZE)"; done
@@ -119,6 +126,7 @@ else
 		"sum(n), 8 nodes (reference)" "SELECT sum(n) FROM g" \
 		"merge_agg, 8 nodes" "SELECT merge_agg(c) FROM g" \
 		"merge_agg, node subsets" "SELECT merge_agg(c) FROM gm" \
+		"merge_agg, $WIDE nodes" "SELECT merge_agg(c) FROM gw" \
 		"orset a || b" "SELECT pg_column_size(a || b) FROM o" \
 		"orset decode a, b" "SELECT cardinality(a) + cardinality(b) FROM o" \
 		"increment, 10k calls" "SELECT count(increment(c, 'node-1', 1)) FROM g WHERE id <= 10000" >"$queries"

@@ -71,6 +71,7 @@ regress() {
 	status=$?
 	cat "$work/regress.out"
 	[ -f regression.diffs ] && [ $status != 0 ] && cat regression.diffs
+	[ -f output_iso/regression.diffs ] && [ $status != 0 ] && cat output_iso/regression.diffs
 	echo "regress: $(grep -cE '^(test | )?[a-z_]+ +\.\.\. ok' "$work/regress.out") passed, $(grep -cE '\.\.\. FAILED' "$work/regress.out") failed"
 	return $status
 }
@@ -81,6 +82,7 @@ suite dump_restore bash test/dump_restore.sh "$PGHOST" "$PGPORT"
 suite readme bash test/readme.sh
 suite unit make -s -C test unit
 suite fuzz make -s -C test fuzz-smoke
+suite fuzz-sql env FUZZ_SQL_SECONDS=60 bash test/fuzz-sql/run.sh
 suite cluster bash test/cluster/run.sh
 suite bridge bash bridge/test/run.sh
 suite bridge-asan bash bridge/test/run.sh --asan

@@ -26,14 +26,6 @@ lk_gcounter_free(const lk_alloc *a, lk_gcounter *gc)
 	lk_gcounter_init(gc);
 }
 
-void
-lk_gcounter_free_owned(const lk_alloc *a, lk_gcounter *acc)
-{
-	for (uint32_t i = 0; i < acc->n; i++)
-		lk_free(a, (void *) acc->e[i].node.p);
-	lk_gcounter_free(a, acc);
-}
-
 static void
 reserve(lk_gcounter *gc, uint32_t cap, const lk_alloc *a)
 {
@@ -253,32 +245,39 @@ lk_gcounter_merge(const lk_gcounter *a, const lk_gcounter *b, const lk_alloc *al
 {
 	uint32_t	i = 0,
 				k = 0;
+	lk_gcounter m;				/* not out: clang's analyzer cannot rule out out == a */
 
+	lk_gcounter_init(&m);
 	lk_gcounter_init(out);
-	reserve(out, a->n + b->n, al);
+	/* no state holds more: the sum of the sizes cannot wrap */
+	if (a->n > LK_MAX_NODES || b->n > LK_MAX_NODES)
+		return too_many_nodes(err, type_name);
+	m.cap = a->n + b->n;
+	m.e = lk_malloc(al, (size_t) m.cap * sizeof(lk_gc_entry));
 	while (i < a->n || k < b->n)
 	{
 		int			c = i == a->n ? 1 : k == b->n ? -1 : lk_str_cmp(a->e[i].node, b->e[k].node);
 
 		if (c < 0)
-			out->e[out->n++] = a->e[i++];
+			m.e[m.n++] = a->e[i++];
 		else if (c > 0)
-			out->e[out->n++] = b->e[k++];
+			m.e[m.n++] = b->e[k++];
 		else
 		{
-			out->e[out->n] = a->e[i];
+			m.e[m.n] = a->e[i];
 			if (b->e[k].count > a->e[i].count)
-				out->e[out->n].count = b->e[k].count;
-			out->n++;
+				m.e[m.n].count = b->e[k].count;
+			m.n++;
 			i++;
 			k++;
 		}
 	}
-	if (out->n > LK_MAX_NODES)
+	if (m.n > LK_MAX_NODES)
 	{
-		lk_gcounter_free(al, out);
+		lk_gcounter_free(al, &m);
 		return too_many_nodes(err, type_name);
 	}
+	*out = m;
 	return LK_OK;
 }
 
@@ -383,35 +382,192 @@ lk_gcounter_value(const lk_gcounter *gc, int64_t *out, lk_error *err)
 	return LK_OK;
 }
 
-static char *
-copy_bytes(const lk_alloc *a, lk_str s)
-{
-	char	   *p = lk_malloc(a, s.len);
+/* ---- the aggregate accumulator ---- */
 
-	memcpy(p, s.p, s.len);
-	return p;
+/* Fewer pending entries than this are never merged in before finish. */
+#define ACC_MIN_PENDING 64
+
+void
+lk_gcounter_acc_init(lk_gcounter_acc *acc)
+{
+	lk_gcounter_init(&acc->gc);
+	acc->npending = 0;
+	acc->cap_pending = 0;
+	acc->pending = NULL;
+}
+
+void
+lk_gcounter_acc_free(const lk_alloc *a, lk_gcounter_acc *acc)
+{
+	for (uint32_t i = 0; i < acc->gc.n; i++)
+		lk_free(a, (void *) acc->gc.e[i].node.p);
+	for (uint32_t i = 0; i < acc->npending; i++)
+		lk_free(a, (void *) acc->pending[i].node.p);
+	lk_gcounter_free(a, &acc->gc);
+	lk_free(a, acc->pending);
+	lk_gcounter_acc_init(acc);
+}
+
+/*
+ * The first index at or after `from` whose node is not below `node` (gc->n
+ * if none), by exponential then binary search: over sorted input, whose
+ * successive nodes are found at growing indexes, each costs O(log distance).
+ */
+static uint32_t
+seek(const lk_gcounter *gc, uint32_t from, lk_str node)
+{
+	uint32_t	lo,
+				hi,
+				step = 1;
+
+	if (from >= gc->n || lk_str_cmp(gc->e[from].node, node) >= 0)
+		return from;
+	lo = from;					/* e[lo] < node */
+	while (lo + step < gc->n && lk_str_cmp(gc->e[lo + step].node, node) < 0)
+	{
+		lo += step;
+		step *= 2;
+	}
+	hi = lo + step < gc->n ? lo + step : gc->n; /* e[hi] >= node, or hi == n */
+	lo++;
+	while (lo < hi)
+	{
+		uint32_t	mid = lo + (hi - lo) / 2;
+
+		if (lk_str_cmp(gc->e[mid].node, node) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Raise node's entry, or queue it (with a copy of its id) when gc lacks it. */
+static void
+absorb_entry(lk_gcounter_acc *acc, uint32_t *cursor, lk_str node, uint64_t count,
+			 const lk_alloc *a)
+{
+	uint32_t	i = seek(&acc->gc, *cursor, node);
+	char	   *copy;
+
+	if (i < acc->gc.n && lk_str_eq(acc->gc.e[i].node, node))
+	{
+		if (count > acc->gc.e[i].count)
+			acc->gc.e[i].count = count;
+		*cursor = i + 1;
+		return;
+	}
+	*cursor = i;
+	if (acc->npending == acc->cap_pending)
+	{
+		uint32_t	cap = acc->cap_pending ? acc->cap_pending * 2 : ACC_MIN_PENDING;
+		lk_gc_entry *e = lk_malloc(a, (size_t) cap * sizeof(lk_gc_entry));
+
+		if (acc->npending)
+			memcpy(e, acc->pending, (size_t) acc->npending * sizeof(lk_gc_entry));
+		lk_free(a, acc->pending);
+		acc->pending = e;
+		acc->cap_pending = cap;
+	}
+	copy = lk_malloc(a, node.len);
+	memcpy(copy, node.p, node.len);
+	acc->pending[acc->npending].node = lk_str_make(copy, node.len);
+	acc->pending[acc->npending].count = count;
+	acc->npending++;
+}
+
+/*
+ * Sort the pending entries, take the maximum of repeated nodes, and merge
+ * them into gc: O(p log p + n).  Done only once p ≥ n, so the O(n) is paid
+ * for by the p entries.
+ */
+static lk_code
+flush(lk_gcounter_acc *acc, const lk_alloc *a, lk_error *err)
+{
+	lk_gcounter merged;
+	uint32_t	k = 0,
+				i = 0,
+				j = 0;
+
+	if (acc->npending == 0)
+		return LK_OK;
+	lk_sort(acc->pending, acc->npending, sizeof(lk_gc_entry), entry_cmp);
+	for (uint32_t p = 0; p < acc->npending; p++)
+	{
+		if (k > 0 && lk_str_eq(acc->pending[k - 1].node, acc->pending[p].node))
+		{
+			if (acc->pending[p].count > acc->pending[k - 1].count)
+				acc->pending[k - 1].count = acc->pending[p].count;
+			lk_free(a, (void *) acc->pending[p].node.p);
+		}
+		else
+			acc->pending[k++] = acc->pending[p];
+	}
+	acc->npending = 0;
+	lk_gcounter_init(&merged);
+	reserve(&merged, acc->gc.n + k, a);
+	while (i < acc->gc.n || j < k)
+	{
+		int			c = i == acc->gc.n ? 1 : j == k ? -1 :
+			lk_str_cmp(acc->gc.e[i].node, acc->pending[j].node);
+
+		if (c < 0)
+			merged.e[merged.n++] = acc->gc.e[i++];
+		else if (c > 0)
+			merged.e[merged.n++] = acc->pending[j++];
+		else
+		{
+			/* a node can be pending and in gc when an input was not sorted */
+			merged.e[merged.n] = acc->gc.e[i++];
+			if (acc->pending[j].count > merged.e[merged.n].count)
+				merged.e[merged.n].count = acc->pending[j].count;
+			lk_free(a, (void *) acc->pending[j++].node.p);
+			merged.n++;
+		}
+	}
+	lk_gcounter_free(a, &acc->gc);
+	acc->gc = merged;
+	if (acc->gc.n > LK_MAX_NODES)
+		return too_many_nodes(err, type_name);
+	return LK_OK;
+}
+
+static lk_code
+maybe_flush(lk_gcounter_acc *acc, const lk_alloc *a, lk_error *err)
+{
+	if (acc->npending < ACC_MIN_PENDING || acc->npending < acc->gc.n)
+		return LK_OK;
+	return flush(acc, a, err);
 }
 
 lk_code
-lk_gcounter_absorb(lk_gcounter *acc, const lk_gcounter *in, const lk_alloc *a, lk_error *err)
+lk_gcounter_acc_finish(lk_gcounter_acc *acc, const lk_alloc *a, lk_error *err)
 {
-	lk_gcounter merged;
-	lk_code		rc;
-	uint32_t	i = 0;
+	return flush(acc, a, err);
+}
 
-	if ((rc = lk_gcounter_merge(acc, in, a, &merged, err)) != LK_OK)
-		return rc;
-	/* entries that came from `in` alone still borrow its bytes: take copies */
-	for (uint32_t k = 0; k < merged.n; k++)
+lk_code
+lk_gcounter_acc_absorb(lk_gcounter_acc *acc, const lk_gcounter *in, const lk_alloc *a,
+					   lk_error *err)
+{
+	uint32_t	cursor = 0;
+
+	for (uint32_t k = 0; k < in->n; k++)
+		absorb_entry(acc, &cursor, in->e[k].node, in->e[k].count, a);
+	return maybe_flush(acc, a, err);
+}
+
+lk_code
+lk_gcounter_acc_absorb_acc(lk_gcounter_acc *acc, const lk_gcounter_acc *in, const lk_alloc *a,
+						   lk_error *err)
+{
+	for (uint32_t k = 0; k < in->npending; k++)
 	{
-		if (i < acc->n && merged.e[k].node.p == acc->e[i].node.p)
-			i++;
-		else
-			merged.e[k].node.p = copy_bytes(a, merged.e[k].node);
+		uint32_t	cursor = 0;
+
+		absorb_entry(acc, &cursor, in->pending[k].node, in->pending[k].count, a);
 	}
-	lk_gcounter_free(a, acc);
-	*acc = merged;
-	return LK_OK;
+	return lk_gcounter_acc_absorb(acc, &in->gc, a, err);
 }
 
 /* Node ids are short: an inline loop beats a libc memcmp call per entry. */
@@ -440,13 +596,12 @@ same_bytes(const uint8_t *a, const char *b, size_t n)
 }
 
 lk_code
-lk_gcounter_absorb_body(lk_gcounter *acc, lk_reader *r, const char *tname,
-						const lk_alloc *a, lk_error *err)
+lk_gcounter_acc_absorb_body(lk_gcounter_acc *acc, lk_reader *r, const char *tname,
+							const lk_alloc *a, lk_error *err)
 {
 	lk_reader	start = *r;
 	uint64_t	n;
-	lk_gcounter in;
-	lk_code		rc;
+	uint32_t	cursor = 0;
 
 	/*
 	 * Fast path, the common case of an aggregate: the input names the same
@@ -454,42 +609,53 @@ lk_gcounter_absorb_body(lk_gcounter *acc, lk_reader *r, const char *tname,
 	 * the maxima in place with no allocation.  Raising some entries and then
 	 * falling back is harmless: max is idempotent.
 	 */
-	if (lk_read_varint(r, &n) && n == acc->n)
+	if (lk_read_varint(r, &n) && n == acc->gc.n)
 	{
 		uint32_t	i;
 
-		for (i = 0; i < acc->n; i++)
+		for (i = 0; i < acc->gc.n; i++)
 		{
 			uint8_t		len;
 			const uint8_t *p;
 			uint64_t	count;
 
-			if (!lk_read_u8(r, &len) || len != acc->e[i].node.len ||
-				!lk_read_bytes(r, len, &p) || !same_bytes(p, acc->e[i].node.p, len) ||
+			if (!lk_read_u8(r, &len) || len != acc->gc.e[i].node.len ||
+				!lk_read_bytes(r, len, &p) || !same_bytes(p, acc->gc.e[i].node.p, len) ||
 				!lk_read_varint(r, &count))
 				break;
-			if (count > acc->e[i].count)
-				acc->e[i].count = count;
+			if (count > acc->gc.e[i].count)
+				acc->gc.e[i].count = count;
 		}
-		if (i == acc->n)
+		if (i == acc->gc.n)
 			return LK_OK;
 	}
+
+	/* Otherwise each entry is looked up from where the previous one was found. */
 	*r = start;
-	if ((rc = lk_gcounter_decode_body(r, tname, a, &in, err)) != LK_OK)
-		return rc;
-	rc = lk_gcounter_absorb(acc, &in, a, err);
-	lk_gcounter_free(a, &in);
-	return rc;
+	if (!lk_read_varint(r, &n) || n > (uint64_t) (r->end - r->p))
+		return lk_binary_error(err, tname, "The entry count is truncated or malformed.");
+	for (uint64_t k = 0; k < n; k++)
+	{
+		uint8_t		len;
+		const uint8_t *p;
+		uint64_t	count;
+
+		if (!lk_read_u8(r, &len) || len == 0 || !lk_read_bytes(r, len, &p) ||
+			!lk_read_varint(r, &count))
+			return lk_binary_error(err, tname, "An entry is truncated.");
+		absorb_entry(acc, &cursor, lk_str_make((const char *) p, len), count, a);
+	}
+	return maybe_flush(acc, a, err);
 }
 
 lk_code
-lk_gcounter_absorb_value(lk_gcounter *acc, const uint8_t *buf, size_t len,
-						 const lk_alloc *a, lk_error *err)
+lk_gcounter_acc_absorb_value(lk_gcounter_acc *acc, const uint8_t *buf, size_t len,
+							 const lk_alloc *a, lk_error *err)
 {
 	lk_reader	r = {buf, buf + len};
 	lk_code		rc;
 
 	if ((rc = lk_format_open(&r, LK_GCOUNTER, type_name, err)) != LK_OK)
 		return rc;
-	return lk_gcounter_absorb_body(acc, &r, type_name, a, err);
+	return lk_gcounter_acc_absorb_body(acc, &r, type_name, a, err);
 }

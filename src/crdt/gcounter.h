@@ -7,7 +7,7 @@
  *
  * Ownership: the entry array belongs to the lk_gcounter (free it with
  * lk_gcounter_free); node ids are borrowed from whatever the state was
- * decoded, parsed or built from, except in an accumulator (see absorb).
+ * decoded, parsed or built from, except in an accumulator (lk_gcounter_acc).
  */
 #ifndef LK_GCOUNTER_H
 #define LK_GCOUNTER_H
@@ -73,17 +73,40 @@ __int128	lk_gcounter_sum(const lk_gcounter *gc);
 lk_code		lk_gcounter_value(const lk_gcounter *gc, int64_t *out, lk_error *err);
 
 /*
- * The aggregate accumulator.  acc owns copies of its node ids (made through
- * a), so it outlives the inputs it has absorbed; free it with
- * lk_gcounter_free_owned.  absorb_body reads one encoded body from r, which
- * must come from a trusted (stored, already validated) value.
+ * The aggregate accumulator (merge_agg): the join of every state absorbed so
+ * far, which owns copies of its node ids (made through the allocator), so it
+ * outlives its inputs.  gc holds the entries in node order.  A node gc lacks
+ * waits in `pending` (unsorted, possibly repeated) until there are as many
+ * pending entries as gc has, and is then sorted and merged in.  So absorbing
+ * costs O(entries · log nodes) in all, whatever the node sets of the inputs
+ * (merging every input into the sorted array cost O(inputs × nodes)); an
+ * input naming exactly gc's nodes is merged in place with no allocation.
+ *
+ * Read acc->gc only after lk_gcounter_acc_finish.  Inputs of absorb_body and
+ * absorb_value must be trusted (stored, already validated) values; they are
+ * only checked enough not to read past their end.  The node limit is checked
+ * when pending entries are merged in: an error then leaves acc freeable.
  */
-lk_code		lk_gcounter_absorb_body(lk_gcounter *acc, lk_reader *r, const char *type_name,
-									const lk_alloc *a, lk_error *err);
-lk_code		lk_gcounter_absorb_value(lk_gcounter *acc, const uint8_t *buf, size_t len,
-									 const lk_alloc *a, lk_error *err);
-lk_code		lk_gcounter_absorb(lk_gcounter *acc, const lk_gcounter *in,
-							   const lk_alloc *a, lk_error *err);
-void		lk_gcounter_free_owned(const lk_alloc *a, lk_gcounter *acc);
+typedef struct lk_gcounter_acc
+{
+	lk_gcounter gc;
+	uint32_t	npending;
+	uint32_t	cap_pending;
+	lk_gc_entry *pending;
+} lk_gcounter_acc;
+
+void		lk_gcounter_acc_init(lk_gcounter_acc *acc);
+void		lk_gcounter_acc_free(const lk_alloc *a, lk_gcounter_acc *acc);
+lk_code		lk_gcounter_acc_absorb_body(lk_gcounter_acc *acc, lk_reader *r, const char *type_name,
+										const lk_alloc *a, lk_error *err);
+lk_code		lk_gcounter_acc_absorb_value(lk_gcounter_acc *acc, const uint8_t *buf, size_t len,
+										 const lk_alloc *a, lk_error *err);
+/* A decoded state, or another accumulator (left unchanged). */
+lk_code		lk_gcounter_acc_absorb(lk_gcounter_acc *acc, const lk_gcounter *in,
+								   const lk_alloc *a, lk_error *err);
+lk_code		lk_gcounter_acc_absorb_acc(lk_gcounter_acc *acc, const lk_gcounter_acc *in,
+									   const lk_alloc *a, lk_error *err);
+/* Merge the pending entries in: acc->gc is then the join. */
+lk_code		lk_gcounter_acc_finish(lk_gcounter_acc *acc, const lk_alloc *a, lk_error *err);
 
 #endif

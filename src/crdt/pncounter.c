@@ -21,13 +21,6 @@ lk_pncounter_free(const lk_alloc *a, lk_pncounter *pn)
 	lk_gcounter_free(a, &pn->n);
 }
 
-void
-lk_pncounter_free_owned(const lk_alloc *a, lk_pncounter *acc)
-{
-	lk_gcounter_free_owned(a, &acc->p);
-	lk_gcounter_free_owned(a, &acc->n);
-}
-
 lk_code
 lk_pncounter_decode(const uint8_t *buf, size_t len, const lk_alloc *a,
 					lk_pncounter *out, lk_error *err)
@@ -190,26 +183,67 @@ lk_pncounter_value(const lk_pncounter *pn, int64_t *out, lk_error *err)
 	return LK_OK;
 }
 
+void
+lk_pncounter_acc_init(lk_pncounter_acc *acc)
+{
+	lk_gcounter_acc_init(&acc->p);
+	lk_gcounter_acc_init(&acc->n);
+}
+
+void
+lk_pncounter_acc_free(const lk_alloc *a, lk_pncounter_acc *acc)
+{
+	lk_gcounter_acc_free(a, &acc->p);
+	lk_gcounter_acc_free(a, &acc->n);
+}
+
 lk_code
-lk_pncounter_absorb_value(lk_pncounter *acc, const uint8_t *buf, size_t len,
-						  const lk_alloc *a, lk_error *err)
+lk_pncounter_acc_absorb_value(lk_pncounter_acc *acc, const uint8_t *buf, size_t len,
+							  const lk_alloc *a, lk_error *err)
 {
 	lk_reader	r = {buf, buf + len};
 	lk_code		rc;
 
 	if ((rc = lk_format_open(&r, LK_PNCOUNTER, type_name, err)) != LK_OK)
 		return rc;
-	if ((rc = lk_gcounter_absorb_body(&acc->p, &r, type_name, a, err)) != LK_OK)
+	if ((rc = lk_gcounter_acc_absorb_body(&acc->p, &r, type_name, a, err)) != LK_OK)
 		return rc;
-	return lk_gcounter_absorb_body(&acc->n, &r, type_name, a, err);
+	return lk_gcounter_acc_absorb_body(&acc->n, &r, type_name, a, err);
 }
 
 lk_code
-lk_pncounter_absorb(lk_pncounter *acc, const lk_pncounter *in, const lk_alloc *a, lk_error *err)
+lk_pncounter_acc_absorb(lk_pncounter_acc *acc, const lk_pncounter *in, const lk_alloc *a,
+						lk_error *err)
 {
 	lk_code		rc;
 
-	if ((rc = lk_gcounter_absorb(&acc->p, &in->p, a, err)) != LK_OK)
+	if ((rc = lk_gcounter_acc_absorb(&acc->p, &in->p, a, err)) != LK_OK)
 		return rc;
-	return lk_gcounter_absorb(&acc->n, &in->n, a, err);
+	return lk_gcounter_acc_absorb(&acc->n, &in->n, a, err);
+}
+
+lk_code
+lk_pncounter_acc_absorb_acc(lk_pncounter_acc *acc, const lk_pncounter_acc *in,
+							const lk_alloc *a, lk_error *err)
+{
+	lk_code		rc;
+
+	if ((rc = lk_gcounter_acc_absorb_acc(&acc->p, &in->p, a, err)) != LK_OK)
+		return rc;
+	return lk_gcounter_acc_absorb_acc(&acc->n, &in->n, a, err);
+}
+
+lk_code
+lk_pncounter_acc_finish(lk_pncounter_acc *acc, const lk_alloc *a, lk_pncounter *out,
+						lk_error *err)
+{
+	lk_code		rc;
+
+	if ((rc = lk_gcounter_acc_finish(&acc->p, a, err)) != LK_OK)
+		return rc;
+	if ((rc = lk_gcounter_acc_finish(&acc->n, a, err)) != LK_OK)
+		return rc;
+	out->p = acc->p.gc;
+	out->n = acc->n.gc;
+	return LK_OK;
 }

@@ -42,11 +42,23 @@ lk_code		lk_pncounter_decrement(lk_pncounter *pn, lk_str node, int64_t by,
 
 lk_code		lk_pncounter_value(const lk_pncounter *pn, int64_t *out, lk_error *err);
 
-/* The aggregate accumulator, as lk_gcounter_absorb_body (trusted input). */
-lk_code		lk_pncounter_absorb_value(lk_pncounter *acc, const uint8_t *buf, size_t len,
-									  const lk_alloc *a, lk_error *err);
-lk_code		lk_pncounter_absorb(lk_pncounter *acc, const lk_pncounter *in,
-								const lk_alloc *a, lk_error *err);
-void		lk_pncounter_free_owned(const lk_alloc *a, lk_pncounter *acc);
+/* The aggregate accumulator: one lk_gcounter_acc per half (see gcounter.h). */
+typedef struct lk_pncounter_acc
+{
+	lk_gcounter_acc p;
+	lk_gcounter_acc n;
+} lk_pncounter_acc;
+
+void		lk_pncounter_acc_init(lk_pncounter_acc *acc);
+void		lk_pncounter_acc_free(const lk_alloc *a, lk_pncounter_acc *acc);
+lk_code		lk_pncounter_acc_absorb_value(lk_pncounter_acc *acc, const uint8_t *buf, size_t len,
+										  const lk_alloc *a, lk_error *err);
+lk_code		lk_pncounter_acc_absorb(lk_pncounter_acc *acc, const lk_pncounter *in,
+									const lk_alloc *a, lk_error *err);
+lk_code		lk_pncounter_acc_absorb_acc(lk_pncounter_acc *acc, const lk_pncounter_acc *in,
+										const lk_alloc *a, lk_error *err);
+/* Merge the pending entries in; out borrows the halves of acc. */
+lk_code		lk_pncounter_acc_finish(lk_pncounter_acc *acc, const lk_alloc *a,
+									lk_pncounter *out, lk_error *err);
 
 #endif

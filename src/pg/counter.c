@@ -3,19 +3,65 @@
  *
  * The forms without a node argument count as laniakea.node_id and are
  * STABLE; the forms with one are IMMUTABLE.
+ *
+ * Totals: no accepted write may make a row unreadable, and value() keeps
+ * its bigint contract.  So the operations, which are writes made on this
+ * node, refuse to raise a total (a gcounter's sum, a pncounter's P or N)
+ * beyond 2^63-1, which keeps value() exact for every state they build;
+ * merge never refuses (a join must be total), so a state that meets another
+ * node's counts can still pass it, and bigvalue() reads every state exactly.
  */
 #include "lk_pg.h"
 
 #include "utils/builtins.h"
 
+static void
+check_total(__int128 before, __int128 after, const char *type, const char *what,
+			const char *column)
+{
+	if (after <= before || after <= LK_COUNT_MAX)
+		return;
+	if (column)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s total of column \"%s\" out of range", type, column),
+				 errdetail("The %s would sum to %s, more than 9223372036854775807.", what,
+						   lk_pg_int128_text(after)),
+				 errhint("A write on this node may not raise a counter's total beyond bigint; replication may, and bigvalue() reads such a state.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("%s total out of range", type),
+			 errdetail("The %s would sum to %s, more than 9223372036854775807.", what,
+					   lk_pg_int128_text(after))));
+}
+
+void
+lk_pg_check_totals(const lk_state *before, const lk_state *after, const char *column)
+{
+	if (after->kind == LK_GCOUNTER)
+		check_total(before ? lk_gcounter_sum(&before->u.gc) : 0, lk_gcounter_sum(&after->u.gc),
+					"gcounter", "counts", column);
+	else if (after->kind == LK_PNCOUNTER)
+	{
+		check_total(before ? lk_gcounter_sum(&before->u.pn.p) : 0,
+					lk_gcounter_sum(&after->u.pn.p), "pncounter", "increments", column);
+		check_total(before ? lk_gcounter_sum(&before->u.pn.n) : 0,
+					lk_gcounter_sum(&after->u.pn.n), "pncounter", "decrements", column);
+	}
+}
+
 static Datum
 count(FunctionCallInfo fcinfo, lk_str node, int64 by, bool down)
 {
 	lk_state	s;
+	__int128	before;
+	lk_gcounter *half;
 	lk_error	err;
 	lk_code		rc;
 
 	lk_pg_arg_state(fcinfo, 0, 0, &s);
+	half = s.kind == LK_GCOUNTER ? &s.u.gc : down ? &s.u.pn.n : &s.u.pn.p;
+	before = lk_gcounter_sum(half);
 	if (s.kind == LK_GCOUNTER)
 		rc = lk_gcounter_increment(&s.u.gc, node, by, &lk_pg_alloc, &err);
 	else if (down)
@@ -23,6 +69,8 @@ count(FunctionCallInfo fcinfo, lk_str node, int64 by, bool down)
 	else
 		rc = lk_pncounter_increment(&s.u.pn, node, by, &lk_pg_alloc, &err);
 	lk_pg_check(rc, &err);
+	check_total(before, lk_gcounter_sum(half), lk_kind_name(s.kind),
+				s.kind == LK_GCOUNTER ? "counts" : down ? "decrements" : "increments", NULL);
 	PG_RETURN_POINTER(lk_pg_state_datum(&s));
 }
 
@@ -70,16 +118,39 @@ counter_value(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(v);
 }
 
+/* The value as numeric: exact for every state, never an error. */
+PG_FUNCTION_INFO_V1(counter_bigvalue);
+Datum
+counter_bigvalue(PG_FUNCTION_ARGS)
+{
+	lk_state	s;
+	__int128	v;
+
+	lk_pg_arg_state(fcinfo, 0, 0, &s);
+	if (s.kind == LK_GCOUNTER)
+		v = lk_gcounter_sum(&s.u.gc);
+	else
+		v = lk_gcounter_sum(&s.u.pn.p) - lk_gcounter_sum(&s.u.pn.n);
+	return DirectFunctionCall3(numeric_in, CStringGetDatum(lk_pg_int128_text(v)),
+							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+}
+
 /*
  * merge_agg for the counters.  The transition state is an accumulator that
- * lives in the aggregate context and owns copies of its node ids, so a row
- * whose nodes it already holds is merged in place with no allocation
- * (lk_gcounter_absorb_body).  Serialized, it is simply the state's encoding.
+ * lives in the aggregate context and owns copies of its node ids; a row that
+ * names the nodes it holds is merged in place with no allocation, rows with
+ * other nodes cost O(entries · log nodes) in all (lk_gcounter_acc).
+ * Serialized, it is simply the state's encoding.
  */
 typedef struct counter_agg
 {
 	lk_alloc	alloc;
-	lk_state	acc;
+	lk_kind		kind;
+	union
+	{
+		lk_gcounter_acc gc;
+		lk_pncounter_acc pn;
+	}			u;
 } counter_agg;
 
 static counter_agg *
@@ -89,7 +160,11 @@ agg_new(FunctionCallInfo fcinfo, lk_kind kind)
 	counter_agg *agg = MemoryContextAlloc(aggctx, sizeof(counter_agg));
 
 	lk_pg_context_alloc(&agg->alloc, aggctx);
-	lk_state_init(&agg->acc, kind);
+	agg->kind = kind;
+	if (kind == LK_GCOUNTER)
+		lk_gcounter_acc_init(&agg->u.gc);
+	else
+		lk_pncounter_acc_init(&agg->u.pn);
 	return agg;
 }
 
@@ -99,11 +174,35 @@ agg_absorb_bytes(counter_agg *agg, const uint8_t *p, size_t len)
 	lk_error	err;
 	lk_code		rc;
 
-	if (agg->acc.kind == LK_GCOUNTER)
-		rc = lk_gcounter_absorb_value(&agg->acc.u.gc, p, len, &agg->alloc, &err);
+	if (agg->kind == LK_GCOUNTER)
+		rc = lk_gcounter_acc_absorb_value(&agg->u.gc, p, len, &agg->alloc, &err);
 	else
-		rc = lk_pncounter_absorb_value(&agg->acc.u.pn, p, len, &agg->alloc, &err);
+		rc = lk_pncounter_acc_absorb_value(&agg->u.pn, p, len, &agg->alloc, &err);
 	lk_pg_check(rc, &err);
+}
+
+/*
+ * The state the accumulator holds.  Merging its pending entries in changes
+ * how it holds the state, not the state, so the transition may go on after
+ * it (a final function must leave the state usable).
+ */
+static struct varlena *
+agg_datum(counter_agg *agg)
+{
+	lk_state	s;
+	lk_error	err;
+	lk_code		rc;
+
+	s.kind = agg->kind;
+	if (agg->kind == LK_GCOUNTER)
+	{
+		rc = lk_gcounter_acc_finish(&agg->u.gc, &agg->alloc, &err);
+		s.u.gc = agg->u.gc.gc;
+	}
+	else
+		rc = lk_pncounter_acc_finish(&agg->u.pn, &agg->alloc, &s.u.pn, &err);
+	lk_pg_check(rc, &err);
+	return lk_pg_state_datum(&s);
 }
 
 static lk_kind
@@ -149,11 +248,11 @@ counter_agg_combine(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(a);
 	}
 	if (a == NULL)
-		a = agg_new(fcinfo, b->acc.kind);
-	if (a->acc.kind == LK_GCOUNTER)
-		rc = lk_gcounter_absorb(&a->acc.u.gc, &b->acc.u.gc, &a->alloc, &err);
+		a = agg_new(fcinfo, b->kind);
+	if (a->kind == LK_GCOUNTER)
+		rc = lk_gcounter_acc_absorb_acc(&a->u.gc, &b->u.gc, &a->alloc, &err);
 	else
-		rc = lk_pncounter_absorb(&a->acc.u.pn, &b->acc.u.pn, &a->alloc, &err);
+		rc = lk_pncounter_acc_absorb_acc(&a->u.pn, &b->u.pn, &a->alloc, &err);
 	lk_pg_check(rc, &err);
 	PG_RETURN_POINTER(a);
 }
@@ -162,18 +261,14 @@ PG_FUNCTION_INFO_V1(counter_agg_final);
 Datum
 counter_agg_final(PG_FUNCTION_ARGS)
 {
-	counter_agg *agg = (counter_agg *) PG_GETARG_POINTER(0);
-
-	PG_RETURN_POINTER(lk_pg_state_datum(&agg->acc));
+	PG_RETURN_POINTER(agg_datum((counter_agg *) PG_GETARG_POINTER(0)));
 }
 
 PG_FUNCTION_INFO_V1(counter_agg_serialize);
 Datum
 counter_agg_serialize(PG_FUNCTION_ARGS)
 {
-	counter_agg *agg = (counter_agg *) PG_GETARG_POINTER(0);
-
-	PG_RETURN_POINTER(lk_pg_state_datum(&agg->acc));
+	PG_RETURN_POINTER(agg_datum((counter_agg *) PG_GETARG_POINTER(0)));
 }
 
 PG_FUNCTION_INFO_V1(counter_agg_deserialize);

@@ -144,6 +144,25 @@ lk_pg_text_arg(FunctionCallInfo fcinfo, int n)
 	return lk_str_make(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 }
 
+char *
+lk_pg_int128_text(__int128 v)
+{
+	char		buf[48];
+	char	   *p = buf + sizeof(buf);
+	bool		neg = v < 0;
+	unsigned __int128 u = neg ? -(unsigned __int128) v : (unsigned __int128) v;
+
+	*--p = '\0';
+	do
+	{
+		*--p = (char) ('0' + (int) (u % 10));
+		u /= 10;
+	} while (u);
+	if (neg)
+		*--p = '-';
+	return pstrdup(p);
+}
+
 /* ---- laniakea.node_id ---- */
 
 /*

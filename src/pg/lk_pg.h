@@ -65,4 +65,16 @@ lk_str		lk_pg_node_id(void);
 /* A text argument as a borrowed lk_str. */
 lk_str		lk_pg_text_arg(FunctionCallInfo fcinfo, int n);
 
+/* The decimal text of a 128-bit integer, palloc'd. */
+char	   *lk_pg_int128_text(__int128 v);
+
+/*
+ * The rule for counter totals (docs/sql-reference.md): a write made on this
+ * node may not raise a gcounter's sum, or a pncounter's P or N, beyond
+ * 2^63-1; replication and merge may.  An error (22003) when after raises a
+ * total of before (NULL: the empty state) past that.  column names the
+ * table column in the message, or is NULL.  Other kinds pass.
+ */
+void		lk_pg_check_totals(const lk_state *before, const lk_state *after, const char *column);
+
 #endif

@@ -683,6 +683,13 @@ gcounter_node_limit_holds_for_increment_and_merge(void)
 
 /* ---- the aggregate accumulator ---- */
 
+/* What a finished accumulator owns: one copy per node id, and its arrays. */
+static size_t
+acc_owned(const lk_gcounter_acc *acc)
+{
+	return acc->gc.n + (acc->gc.e != NULL) + (acc->pending != NULL);
+}
+
 static void
 gcounter_absorb_equals_merge_fold(void)
 {
@@ -691,14 +698,14 @@ gcounter_absorb_equals_merge_fold(void)
 	for (FOR_EACH_CASE(r))
 	{
 		gen_universe u;
-		lk_gcounter acc,
-					fold,
+		lk_gcounter_acc acc;
+		lk_gcounter fold,
 					s;
 		int			n = 1 + (int) lk_rng_below(&r, 5);
 		lk_error	err;
 
 		gen_universe_make(&r, &u);
-		lk_gcounter_init(&acc);
+		lk_gcounter_acc_init(&acc);
 		lk_gcounter_init(&fold);
 		for (int i = 0; i < n; i++)
 		{
@@ -706,7 +713,7 @@ gcounter_absorb_equals_merge_fold(void)
 			uint8_t    *copy;
 			lk_gcounter m;
 
-			/* same-shaped inputs take the in-place path, others the merge */
+			/* same-shaped inputs take the in-place path, others the lookups */
 			if (i > 0 && lk_rng_chance(&r, 1, 2))
 			{
 				s = gc_copy(&fold);
@@ -721,21 +728,133 @@ gcounter_absorb_equals_merge_fold(void)
 			fold = m;
 			/* the accumulator must own its ids: the input buffer dies here */
 			copy = lk_arena_dup(b.data, b.len);
-			CHECK_OK(lk_gcounter_absorb_value(&acc, copy, b.len, T, &err), &err);
+			CHECK_OK(lk_gcounter_acc_absorb_value(&acc, copy, b.len, T, &err), &err);
 			memset(copy, 0xa5, b.len);
 			lk_free(T, copy);
+			/* finishing midway changes nothing: absorbing goes on after it */
+			if (lk_rng_chance(&r, 1, 4))
+				CHECK_OK(lk_gcounter_acc_finish(&acc, T, &err), &err);
 		}
+		CHECK_OK(lk_gcounter_acc_finish(&acc, T, &err), &err);
 		/* fold borrows from arena buffers still alive; acc from nothing */
-		CHECK_SAME(&acc, &fold);
+		CHECK_SAME(&acc.gc, &fold);
 		{
-			/* one copy per node id, and the array */
 			size_t		live = lk_arena_live();
-			size_t		owned = acc.n + (acc.e != NULL);
+			size_t		owned = acc_owned(&acc);
 
-			lk_gcounter_free_owned(T, &acc);
+			lk_gcounter_acc_free(T, &acc);
 			CHECK(live - lk_arena_live() == owned);
 		}
 	}
+}
+
+/* The id "n<i>" (not zero-padded: sorted order differs from numeric order). */
+static lk_str
+numbered_node(int i)
+{
+	char		id[16];
+	int			len = snprintf(id, sizeof(id), "n%d", i);
+
+	return lk_str_make(lk_arena_dup(id, (size_t) len), (size_t) len);
+}
+
+/*
+ * Inputs over many nodes, in any order, with repeats, through all three ways
+ * in (encoded, decoded, another accumulator): the pending entries are merged
+ * in many times over (they wait until there are as many as merged ones), and
+ * the result is the merge fold.
+ */
+static void
+gcounter_acc_of_many_nodes_equals_merge_fold(void)
+{
+	lk_rng		r;
+
+	for (FOR_EACH_CASE(r))
+	{
+		int			nnodes = 1 + (int) lk_rng_below(&r, 200);
+		int			ninputs = 1 + (int) lk_rng_below(&r, 80);
+		lk_gcounter_acc acc,
+					side;
+		lk_gcounter fold;
+		lk_error	err;
+
+		lk_gcounter_acc_init(&acc);
+		lk_gcounter_acc_init(&side);
+		lk_gcounter_init(&fold);
+		for (int i = 0; i < ninputs; i++)
+		{
+			lk_gcounter s,
+						m;
+			int			k = 1 + (int) lk_rng_below(&r, lk_rng_chance(&r, 1, 2) ? 3 : 40);
+
+			lk_gcounter_init(&s);
+			for (int j = 0; j < k; j++)
+				CHECK_OK(lk_gcounter_increment(&s, numbered_node((int) lk_rng_below(&r, (uint64_t) nnodes)),
+											   (int64_t) (1 + lk_rng_below(&r, 1000)), T, &err), &err);
+			CHECK_OK(lk_gcounter_merge(&fold, &s, T, &m, &err), &err);
+			fold = m;
+			switch (lk_rng_below(&r, 3))
+			{
+				case 0:
+					{
+						lk_buf		b = st_bin(&s);
+
+						CHECK_OK(lk_gcounter_acc_absorb_value(&acc, b.data, b.len, T, &err), &err);
+						break;
+					}
+				case 1:
+					CHECK_OK(lk_gcounter_acc_absorb(&acc, &s, T, &err), &err);
+					break;
+				default:
+					{
+						lk_buf		b = st_bin(&s);
+
+						CHECK_OK(lk_gcounter_acc_absorb_value(&side, b.data, b.len, T, &err), &err);
+						break;
+					}
+			}
+		}
+		/* combine: side is read, not changed, and may hold pending entries */
+		CHECK_OK(lk_gcounter_acc_absorb_acc(&acc, &side, T, &err), &err);
+		CHECK_OK(lk_gcounter_acc_finish(&acc, T, &err), &err);
+		CHECK_SAME(&acc.gc, &fold);
+		{
+			size_t		live = lk_arena_live();
+			size_t		owned = acc_owned(&acc);
+
+			lk_gcounter_acc_free(T, &acc);
+			CHECK(live - lk_arena_live() == owned);
+		}
+		lk_gcounter_acc_free(T, &side);
+	}
+}
+
+/* 65,537 one-node inputs: the node limit holds, and the accumulator is freed whole. */
+static void
+gcounter_acc_past_the_node_limit_is_a_limit_error(void)
+{
+	lk_gcounter_acc acc;
+	lk_error	err;
+	lk_code		rc = LK_OK;
+	size_t		live = lk_arena_live();
+
+	lk_gcounter_acc_init(&acc);
+	for (int i = 0; i <= LK_MAX_NODES && rc == LK_OK; i++)
+	{
+		lk_gcounter one;
+
+		lk_gcounter_init(&one);
+		CHECK_OK(lk_gcounter_increment(&one, cstr("x"), 1, T, &err), &err);
+		one.e[0].node = numbered_node(i);
+		rc = lk_gcounter_acc_absorb(&acc, &one, T, &err);
+	}
+	if (rc == LK_OK)
+		rc = lk_gcounter_acc_finish(&acc, T, &err);
+	CHECK_RC(rc, LK_ERR_LIMIT);
+	CHECK_ERR(&err, LK_ERR_LIMIT, "gcounter has too many nodes", "A state holds at most 65536 node ids.");
+	lk_gcounter_acc_free(T, &acc);
+	/* what is left is the inputs' arrays and ids, none of the accumulator's */
+	CHECK(lk_arena_live() - live == 2 * (size_t) (LK_MAX_NODES + 1));
 }
 
 static void
@@ -833,6 +952,8 @@ static const lk_test_case tests[] = {
 	LK_TEST(gcounter_parse_rejects_more_than_the_node_limit),
 	LK_TEST(gcounter_node_limit_holds_for_increment_and_merge),
 	LK_TEST(gcounter_absorb_equals_merge_fold),
+	LK_TEST(gcounter_acc_of_many_nodes_equals_merge_fold),
+	LK_TEST(gcounter_acc_past_the_node_limit_is_a_limit_error),
 	LK_TEST(gcounter_value_is_the_sum_or_a_range_error),
 	LK_TEST(gcounter_delta_is_minimal),
 	LAW_TESTS(gcounter),

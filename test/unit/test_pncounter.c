@@ -470,16 +470,17 @@ pncounter_absorb_equals_merge_fold(void)
 	for (FOR_EACH_CASE(r))
 	{
 		gen_universe u;
-		lk_pncounter acc,
-					fold,
-					s;
+		lk_pncounter_acc acc;
+		lk_pncounter fold,
+					s,
+					got;
 		int			n = 1 + (int) lk_rng_below(&r, 5);
 		lk_error	err;
 		size_t		live,
 					owned;
 
 		gen_universe_make(&r, &u);
-		lk_pncounter_init(&acc);
+		lk_pncounter_acc_init(&acc);
 		lk_pncounter_init(&fold);
 		for (int i = 0; i < n; i++)
 		{
@@ -502,7 +503,7 @@ pncounter_absorb_equals_merge_fold(void)
 			if (lk_rng_chance(&r, 1, 2))
 			{
 				copy = lk_arena_dup(b.data, b.len);
-				CHECK_OK(lk_pncounter_absorb_value(&acc, copy, b.len, T, &err), &err);
+				CHECK_OK(lk_pncounter_acc_absorb_value(&acc, copy, b.len, T, &err), &err);
 				memset(copy, 0xa5, b.len);
 				lk_free(T, copy);
 			}
@@ -513,16 +514,18 @@ pncounter_absorb_equals_merge_fold(void)
 
 				copy = lk_arena_dup(b.data, b.len);
 				CHECK_OK(lk_pncounter_decode(copy, b.len, T, &in, &err), &err);
-				CHECK_OK(lk_pncounter_absorb(&acc, &in, T, &err), &err);
+				CHECK_OK(lk_pncounter_acc_absorb(&acc, &in, T, &err), &err);
 				lk_pncounter_free(T, &in);
 				memset(copy, 0xa5, b.len);
 				lk_free(T, copy);
 			}
 		}
-		CHECK_SAME(&acc, &fold);
+		CHECK_OK(lk_pncounter_acc_finish(&acc, T, &got, &err), &err);
+		CHECK_SAME(&got, &fold);
 		live = lk_arena_live();
-		owned = acc.p.n + acc.n.n + (acc.p.e != NULL) + (acc.n.e != NULL);
-		lk_pncounter_free_owned(T, &acc);
+		owned = acc.p.gc.n + acc.n.gc.n + (acc.p.gc.e != NULL) + (acc.n.gc.e != NULL) +
+			(acc.p.pending != NULL) + (acc.n.pending != NULL);
+		lk_pncounter_acc_free(T, &acc);
 		CHECK(live - lk_arena_live() == owned);
 	}
 }
