@@ -14,3 +14,5 @@ SELECT i,
 	increment(increment('{}'::gcounter, E'n\u00e9 "' || i, 1), 'z', i + 1),
 	'row ' || i
 FROM generate_series(1, 200) i;
+-- some deleted rows, and so tombstones
+DELETE FROM fuzz_gcounter WHERE id % 17 = 0;

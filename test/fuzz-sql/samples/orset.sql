@@ -13,3 +13,5 @@ SELECT i,
 	add('{}'::orset, repeat('w', i * 10), 'wide'),
 	'row ' || i
 FROM generate_series(1, 200) i;
+-- some deleted rows, and so tombstones
+DELETE FROM fuzz_orset WHERE id % 17 = 0;

@@ -12,3 +12,5 @@ SELECT i,
 	increment('{}'::pncounter, 'w', i),
 	'row ' || i
 FROM generate_series(1, 200) i;
+-- some deleted rows, and so tombstones
+DELETE FROM fuzz_pncounter WHERE id % 17 = 0;
