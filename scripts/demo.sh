@@ -25,6 +25,7 @@ bash scripts/deps.sh
 export PATH=${PGBIN:-/usr/lib/postgresql/15/bin}:$PATH
 make -s >/dev/null
 make -s install >/dev/null
+make -s bridge >/dev/null
 (cd client && npm ci --silent --no-audit --no-fund)
 mkdir -p $run
 stop

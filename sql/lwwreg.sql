@@ -148,9 +148,13 @@ CREATE TABLE bin (id int, r lwwreg);
 INSERT INTO bin VALUES (1, '{"c":1,"n":"a","v":"x"}'), (2, '{}'), (3, NULL),
 	(4, E'{"c":9223372036854775807,"n":"n\u00f6de","v":"line\\nbreak \\"\u00e9\\" \\\\"}'),
 	(5, set('{}'::lwwreg, repeat('long ', 100000), 'n', 1));
-COPY bin TO '/tmp/laniakea_regress_lwwreg.copy' (FORMAT binary);
+-- a file of this backend's own, so that two runs never share one; read back, then removed
+SELECT format('/tmp/laniakea_regress_%s_lwwreg.copy', pg_backend_pid()) AS copy_file,
+	format('rm /tmp/laniakea_regress_%s_lwwreg.copy', pg_backend_pid()) AS copy_file_rm \gset
+COPY bin TO :'copy_file' (FORMAT binary);
 CREATE TABLE bin2 (LIKE bin);
-COPY bin2 FROM '/tmp/laniakea_regress_lwwreg.copy' (FORMAT binary);
+COPY bin2 FROM :'copy_file' (FORMAT binary);
+COPY (SELECT WHERE false) TO PROGRAM :'copy_file_rm';
 SELECT count(*) AS rows_identical FROM bin a JOIN bin2 b USING (id)
 	WHERE a.r IS NOT DISTINCT FROM b.r AND lwwreg_send(a.r) IS NOT DISTINCT FROM lwwreg_send(b.r);
 
@@ -158,10 +162,11 @@ SELECT count(*) AS rows_identical FROM bin a JOIN bin2 b USING (id)
 CREATE FUNCTION recv_as(typ regtype, bytes bytea) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
 	result text;
+	f text := format('/tmp/laniakea_regress_%s_recv.copy', pg_backend_pid());
 BEGIN
-	EXECUTE format('COPY (SELECT %L::bytea) TO %L (FORMAT binary)', bytes, '/tmp/laniakea_regress_lwwreg_recv.copy');
+	EXECUTE format('COPY (SELECT %L::bytea) TO %L (FORMAT binary)', bytes, f);
 	EXECUTE format('CREATE TEMP TABLE recv_target (v %s)', typ);
-	EXECUTE format('COPY recv_target FROM %L (FORMAT binary)', '/tmp/laniakea_regress_lwwreg_recv.copy');
+	EXECUTE format('COPY recv_target FROM PROGRAM %L (FORMAT binary)', format('cat %s && rm %s', f, f));
 	SELECT v::text INTO result FROM recv_target;
 	DROP TABLE recv_target;
 	RETURN result;
