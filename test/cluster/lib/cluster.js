@@ -408,6 +408,65 @@ class Mesh {
     }
   }
 
+  // No echo and no storm: once quiescent, no node changes a row version (of
+  // the published tables) or writes WAL other than the background records of
+  // an idle server, for 5 s.  Returns what moved (empty when still).  The last
+  // republished copies may still be travelling when it starts: each merges to
+  // nothing where it lands (a row lock, no new version) and goes no further.
+  async movedAfterQuiescence(t) {
+    const probe = async (conn) => {
+      const versions = PUBLISHED.map(
+        (tbl) =>
+          `(SELECT md5(coalesce(string_agg(ctid::text || ':' || xmin::text, ',' ORDER BY ctid), '')) FROM ${tbl})`,
+      );
+      const r = await conn.query(`SELECT pg_current_wal_lsn()::text AS lsn, ARRAY[${versions.join(', ')}] AS rows`);
+      return r.rows[0];
+    };
+    const conns = await Promise.all(this.nodes.map((n) => n.connect()));
+    const moved = [];
+    try {
+      await sleep(1500);
+      const start = await Promise.all(conns.map(probe));
+      await sleep(5000);
+      const end = await Promise.all(conns.map(probe));
+      for (let i = 0; i < conns.length; i++) {
+        const name = this.nodes[i].name;
+        t.diagnostic(`${name}: WAL ${start[i].lsn} → ${end[i].lsn}`);
+        PUBLISHED.forEach((tbl, k) => {
+          if (end[i].rows[k] !== start[i].rows[k]) moved.push(`${name}: rows of ${tbl} changed`);
+        });
+        if (end[i].lsn === start[i].lsn) continue;
+        const recs = await conns[i].query(
+          `SELECT resource_manager, record_type, count(*)::int AS n
+            FROM pg_get_wal_records_info($1::pg_lsn, pg_current_wal_flush_lsn()) GROUP BY 1, 2 ORDER BY 1, 2`,
+          [start[i].lsn],
+        );
+        const kinds = recs.rows.map((r) => `${r.resource_manager}/${r.record_type}×${r.n}`);
+        t.diagnostic(`${name}: WAL written while idle: ${kinds.join(', ')}`);
+        // the background writer's running-transactions snapshot and checkpoints
+        for (const r of recs.rows)
+          if (!['Standby', 'XLOG'].includes(r.resource_manager))
+            moved.push(`${name}: ${r.resource_manager}/${r.record_type}×${r.n}`);
+      }
+    } finally {
+      await Promise.all(conns.map((c) => c.end()));
+    }
+    return moved;
+  }
+
+  // A schema `name` on node `on` holding foreign tables of `peer`'s items and
+  // tombstones (postgres_fdw), for laniakea.reconcile.
+  async importPeer(on, peer, name) {
+    await on.query('CREATE EXTENSION IF NOT EXISTS postgres_fdw');
+    await on.query(
+      `CREATE SERVER ${name} FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '127.0.0.1', port ${quoteLiteral(String(peer.port))}, dbname ${quoteLiteral(DB)})`,
+    );
+    await on.query(`CREATE USER MAPPING FOR postgres SERVER ${name} OPTIONS (user 'postgres')`);
+    await on.query(`CREATE SCHEMA ${name}`);
+    await on.query(`IMPORT FOREIGN SCHEMA public LIMIT TO (items) FROM SERVER ${name} INTO ${name}`);
+    await on.query(`IMPORT FOREIGN SCHEMA laniakea LIMIT TO (tombstones) FROM SERVER ${name} INTO ${name}`);
+  }
+
   // Sum over nodes of pg_stat_subscription_stats.apply_error_count.
   async applyErrors() {
     const out = {};
