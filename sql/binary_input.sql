@@ -86,6 +86,27 @@ SELECT recv_as('orset', '\x13020162010000 0161010000 00');
 SELECT recv_as('orset', '\x13010161010000 0102fffe 010001');
 SELECT recv_as('orset', '\x13010161010000 01017801 0001 00');
 SELECT recv_as('orset', '\x13010161010000 ffffffff0f');
+-- lwwreg: format byte, clock, node, value
+SELECT recv_as('lwwreg', lwwreg_send('{"c":5,"n":"a","v":"x"}'));
+SELECT recv_as('lwwreg', '\x1400');
+SELECT recv_as('lwwreg', '\x');
+SELECT recv_as('lwwreg', '\x2400');
+SELECT recv_as('lwwreg', '\x130000');
+SELECT recv_as('orset', '\x1400');
+SELECT recv_as('lwwreg', '\x14');
+SELECT recv_as('lwwreg', '\x1402');
+SELECT recv_as('lwwreg', '\x1401');
+SELECT recv_as('lwwreg', '\x1401 8500 0161 00');
+SELECT recv_as('lwwreg', '\x1401 80808080808080808001 0161 00');
+SELECT recv_as('lwwreg', '\x1401 05 00 00');
+SELECT recv_as('lwwreg', '\x1401 05 02 61');
+SELECT recv_as('lwwreg', '\x1401 05 010a 00');
+SELECT recv_as('lwwreg', '\x1401 05 0161 03 780079');
+SELECT recv_as('lwwreg', '\x1401 05 0161 01ff');
+SELECT recv_as('lwwreg', '\x1401 05 0161 818040');
+SELECT recv_as('lwwreg', '\x1401 05 0161 03 78');
+SELECT recv_as('lwwreg', '\x1401 05 0161 0178 00');
+SELECT recv_as('lwwreg', '\x1400 00');
 -- after all that the server is up and the good values are intact
 SELECT count(*) FROM bin;
 DROP FUNCTION recv_as(regtype, bytea);
