@@ -23,13 +23,17 @@ include $(PGXS)
 # PGXS tracks no header dependencies: a changed struct must rebuild every object
 $(OBJS): $(wildcard src/crdt/*.h src/pg/*.h)
 
-# `make` also builds the bridge (bridge/laniakea-bridge)
-all: bridge
+# `make` also builds the bridge (bridge/laniakea-bridge) and the client
+# package (client/lib: the core in WebAssembly beside the ES modules)
+all: bridge client
 
 bridge:
 	$(MAKE) -C bridge
 
-.PHONY: bridge unit fuzz-smoke bench bench-types bench-track bench-bridge soak format lint
+client:
+	$(MAKE) -C client
+
+.PHONY: bridge client unit fuzz-smoke bench bench-types bench-track bench-bridge soak format lint
 
 unit:
 	$(MAKE) -C test unit

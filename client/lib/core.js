@@ -1,0 +1,184 @@
+// The JavaScript side of the one boundary with the CRDT core (client/wasm/lk_wasm.c
+// is the other): loads laniakea.wasm, moves bytes in and out of its memory, and
+// turns the core's errors into TypeError / RangeError.  States cross as their
+// canonical binary encoding (a Uint8Array whose first byte names the kind).
+
+/** Kinds of the core's format byte, by SQL type name. */
+export const KINDS = Object.freeze({ gcounter: 1, pncounter: 2, orset: 3 });
+
+// The core's lk_code values; syntax, binary and bad arguments are TypeErrors.
+const CODES = [null, "syntax", "binary", "range", "limit", "value"];
+
+async function instantiate() {
+  const url = new URL("./laniakea.wasm", import.meta.url);
+  // wasi-libc's stdio cleanup imports these; the core never does I/O
+  const imports = { wasi_snapshot_preview1: new Proxy({}, { get: () => () => 52 }) };
+  if (url.protocol === "file:") {
+    const { readFile } = await import(/* webpackIgnore: true */ "node:fs/promises");
+    return WebAssembly.instantiate(await readFile(url), imports);
+  }
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`laniakea: cannot load ${url}: HTTP ${response.status}`);
+  if (WebAssembly.instantiateStreaming && response.headers.get("content-type") === "application/wasm")
+    return WebAssembly.instantiateStreaming(response, imports);
+  return WebAssembly.instantiate(await response.arrayBuffer(), imports);
+}
+
+const { instance } = await instantiate();
+const x = instance.exports;
+x._initialize();
+const RESULT = x.lk_wasm_result();
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+let bytes = new Uint8Array(x.memory.buffer);
+let view = new DataView(x.memory.buffer);
+
+/** The instance's memory, for tests that check it does not grow. */
+export const memory = x.memory;
+
+function views() {
+  if (bytes.buffer !== x.memory.buffer) {
+    bytes = new Uint8Array(x.memory.buffer);
+    view = new DataView(x.memory.buffer);
+  }
+}
+
+function cstring(at, max) {
+  const end = bytes.indexOf(0, at);
+  return decoder.decode(bytes.subarray(at, end < 0 || end > at + max ? at + max : end));
+}
+
+function check(code) {
+  if (code === 0) return;
+  views();
+  const msg = cstring(RESULT + 32, 160);
+  const detail = cstring(RESULT + 192, 256);
+  const Err = CODES[code] === "range" || CODES[code] === "limit" ? RangeError : TypeError;
+  const e = new Err(detail ? `${msg}: ${detail}` : msg);
+  e.code = CODES[code];
+  e.detail = detail;
+  throw e;
+}
+
+/**
+ * UTF-8 of a string, refusing lone surrogates: TextEncoder would replace them
+ * with U+FFFD and store a different element or node id than the one given.
+ */
+const LONE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+export function utf8(s, what) {
+  if (typeof s !== "string") throw new TypeError(`${what} must be a string`);
+  if (s.isWellFormed ? !s.isWellFormed() : LONE.test(s))
+    throw new TypeError(`${what} is not valid Unicode: it contains a lone surrogate (UTF-16 half of a pair)`);
+  return encoder.encode(s);
+}
+
+// Writes the arguments into the arena and returns their addresses.
+function args(...parts) {
+  let total = 0;
+  for (const p of parts) total += p.length;
+  let at = x.lk_wasm_input(total);
+  views();
+  const out = [];
+  for (const p of parts) {
+    bytes.set(p, at);
+    out.push(at, p.length);
+    at += p.length;
+  }
+  return out;
+}
+
+function resultBytes() {
+  views();
+  const at = view.getUint32(RESULT, true);
+  return bytes.slice(at, at + view.getUint32(RESULT + 4, true));
+}
+
+function resultText() {
+  views();
+  const at = view.getUint32(RESULT, true);
+  return decoder.decode(bytes.subarray(at, at + view.getUint32(RESULT + 4, true)));
+}
+
+function resultNumber() {
+  views();
+  return view.getBigInt64(RESULT + 24, true) * 2n ** 64n + view.getBigUint64(RESULT + 16, true);
+}
+
+/** Canonical binary of a state of kind from its JSON text. */
+export function parse(kind, text) {
+  const [p, n] = args(utf8(text, "the JSON text"));
+  check(x.lk_wasm_parse(kind, p, n));
+  return resultBytes();
+}
+
+/** Canonical JSON text of a binary state. */
+export function json(state) {
+  check(x.lk_wasm_json(...args(state)));
+  return resultText();
+}
+
+export function merge(a, b) {
+  check(x.lk_wasm_merge(...args(a, b)));
+  return resultBytes();
+}
+
+/** The join of states (at least one), each decoded once, in one call. */
+export function mergeAll(states) {
+  let total = 0;
+  for (const s of states) total += 4 + s.length;
+  let at = x.lk_wasm_input(total);
+  const start = at;
+  views();
+  for (const s of states) {
+    view.setUint32(at, s.length, true);
+    bytes.set(s, at + 4);
+    at += 4 + s.length;
+  }
+  check(x.lk_wasm_merge_all(start, total, states.length));
+  return resultBytes();
+}
+
+/** The smallest d with merge(old, d) = merge(old, newer). */
+export function delta(old, newer) {
+  check(x.lk_wasm_delta(...args(old, newer)));
+  return resultBytes();
+}
+
+export function leq(a, b) {
+  check(x.lk_wasm_leq(...args(a, b)));
+  return resultNumber() === 1n;
+}
+
+/** A counter raised by `by` (a bigint) for node; a pncounter's decrement when down. */
+export function count(state, node, by, down) {
+  const [p, n, q, m] = args(state, utf8(node, "node id"));
+  check(x.lk_wasm_count(p, n, q, m, by, down ? 1 : 0));
+  return resultBytes();
+}
+
+/** A counter's value, exact (a bigint). */
+export function value(state) {
+  check(x.lk_wasm_value(...args(state)));
+  return resultNumber();
+}
+
+export function add(state, element, node) {
+  check(x.lk_wasm_add(...args(state, utf8(element, "element"), utf8(node, "node id"))));
+  return resultBytes();
+}
+
+export function remove(state, element) {
+  check(x.lk_wasm_remove(...args(state, utf8(element, "element"))));
+  return resultBytes();
+}
+
+export function has(state, element) {
+  check(x.lk_wasm_has(...args(state, utf8(element, "element"))));
+  return resultNumber() === 1n;
+}
+
+/** The elements of an orset in SQL's order (byte order of their UTF-8). */
+export function elements(state) {
+  check(x.lk_wasm_elements(...args(state)));
+  return JSON.parse(resultText());
+}
