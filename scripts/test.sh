@@ -84,6 +84,8 @@ suite fuzz make -s -C test fuzz-smoke
 suite cluster bash test/cluster/run.sh
 suite bridge bash bridge/test/run.sh
 suite bridge-asan bash bridge/test/run.sh --asan
+suite client bash client/test/run.sh
+suite vectors bash client/test/run.sh vectors
 suite browser bash test/browser/run.sh
 
 echo

@@ -107,6 +107,7 @@ function advance(doc, cl) {
 function receive(doc, inc) {
   if (inc.cl < doc.cl) return;
   if (inc.cl > doc.cl) advance(doc, inc.cl);
+  if (doc.cl % 2 === 0) return; // a deleted incarnation holds nothing
   for (const [c, json] of Object.entries(inc.cols ?? {})) {
     const T = typeNamed(doc.types[c]);
     if (!T) continue;
