@@ -61,7 +61,7 @@ function render() {
   renderTags(row.get("tags"));
   $("pending").textContent = row.pending;
   $("node").textContent = client.node ?? "…";
-  $("profile").textContent = client.profile ?? "…";
+  $("profile").textContent = client.profile ?? (client.status === "connecting" ? "…" : "not joined yet");
 }
 
 function renderStatus() {
