@@ -33,7 +33,7 @@ bridge:
 client:
 	$(MAKE) -C client
 
-.PHONY: bridge client unit fuzz-smoke bench bench-types bench-track bench-bridge soak format lint
+.PHONY: bridge client unit fuzz-smoke bench bench-types bench-track bench-bridge bench-client soak format lint
 
 unit:
 	$(MAKE) -C test unit
@@ -41,8 +41,9 @@ unit:
 fuzz-smoke:
 	$(MAKE) -C test fuzz-smoke
 
-# every benchmark: the types (bench/run.sh), tracked tables, the bridge's fan-out
-bench: bench-types bench-track bench-bridge
+# every benchmark: the types (bench/run.sh), tracked tables, the bridge's fan-out,
+# the client library beside Yjs and Automerge
+bench: bench-types bench-track bench-bridge bench-client
 
 bench-types:
 	bash bench/run.sh
@@ -52,6 +53,9 @@ bench-track:
 
 bench-bridge:
 	bash bench/bridge/run.sh
+
+bench-client:
+	bash bench/client/run.sh
 
 # the long replication soak (not in CI): 4 nodes, more clients and operations
 soak:

@@ -65,11 +65,15 @@ function check(code) {
  * with U+FFFD and store a different element or node id than the one given.
  */
 const LONE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-export function utf8(s, what) {
+function wellFormed(s, what) {
   if (typeof s !== "string") throw new TypeError(`${what} must be a string`);
   if (s.isWellFormed ? !s.isWellFormed() : LONE.test(s))
     throw new TypeError(`${what} is not valid Unicode: it contains a lone surrogate (UTF-16 half of a pair)`);
-  return encoder.encode(s);
+  return s;
+}
+
+export function utf8(s, what) {
+  return encoder.encode(wellFormed(s, what));
 }
 
 // Writes the arguments into the arena and returns their addresses.
@@ -106,8 +110,13 @@ function resultNumber() {
 
 /** Canonical binary of a state of kind from its JSON text. */
 export function parse(kind, text) {
-  const [p, n] = args(utf8(text, "the JSON text"));
-  check(x.lk_wasm_parse(kind, p, n));
+  wellFormed(text, "the JSON text");
+  // encoded straight into the arena: at most 3 bytes per UTF-16 unit
+  const room = text.length * 3;
+  const p = x.lk_wasm_input(room);
+  views();
+  const { written } = encoder.encodeInto(text, bytes.subarray(p, p + room));
+  check(x.lk_wasm_parse(kind, p, written));
   return resultBytes();
 }
 
@@ -175,6 +184,12 @@ export function remove(state, element) {
 export function has(state, element) {
   check(x.lk_wasm_has(...args(state, utf8(element, "element"))));
   return resultNumber() === 1n;
+}
+
+/** How many elements an orset has. */
+export function size(state) {
+  check(x.lk_wasm_elements(...args(state)));
+  return Number(resultNumber());
 }
 
 /** The elements of an orset in SQL's order (byte order of their UTF-8). */

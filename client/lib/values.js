@@ -203,8 +203,7 @@ export class ORSet extends CRDT {
   }
 
   get size() {
-    this.#elements ??= core.elements(this.bytes);
-    return this.#elements.length;
+    return this.#elements ? this.#elements.length : core.size(this.bytes);
   }
 }
 
