@@ -414,16 +414,21 @@ export class Row extends Emitter {
 
   // ---- the server ----
 
-  /** @internal a join reply's or an event's row: {cl, cols, deleted}. */
+  /** @internal a join reply's or an event's row: {cl, cols}, cols in canonical JSON. */
   receive(inc) {
     const cl = inc.cl ?? 1;
     const doc = this.#doc;
     if (cl < doc.cl) return;
-    // in memory at once, in storage with the next commit
-    const next = { ...doc, state: { ...doc.state }, pending: { ...doc.pending } };
-    next.types = { ...this.#client.typesOf(this.table), ...doc.types };
-    receive(next, { cl, cols: inc.cols });
-    this.#incoming.push({ cl, cols: inc.cols });
+    // parsed once, merged in memory at once and in storage with the next commit
+    const types = { ...this.#client.typesOf(this.table), ...doc.types };
+    const cols = {};
+    for (const [c, json] of Object.entries(inc.cols ?? {})) {
+      const T = typeNamed(types[c]);
+      if (T) cols[c] = T.from(json);
+    }
+    const next = { ...doc, types, state: { ...doc.state }, pending: { ...doc.pending } };
+    receive(next, { cl, cols });
+    this.#incoming.push({ cl, cols });
     this.#take(next);
     this.#schedule();
   }
