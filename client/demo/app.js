@@ -71,7 +71,10 @@ function renderStatus() {
 
 row.on("change", render);
 row.on("error", (e) => console.warn("laniakea:", e.message));
-client.on("status", renderStatus);
+client.on("status", () => {
+  renderStatus();
+  render();
+});
 client.on("profile", render);
 client.nodeReady.then(render);
 

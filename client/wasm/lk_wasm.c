@@ -14,8 +14,10 @@
  * a fifth of the module, and a bump arena emptied per call is all the core's
  * short-lived states need.
  */
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "lk_json.h"
@@ -26,8 +28,9 @@
 /*
  * What a call leaves for JavaScript to read (offsets below are part of the
  * boundary: core.js reads them).  code is an lk_code; on LK_OK, data/len are
- * the result bytes and num_lo/num_hi a 128-bit integer result, on failure msg
- * and detail are the core's NUL-terminated texts.
+ * the result bytes and num_lo/num_hi a 128-bit integer result (for a state,
+ * an orset's element count), on failure msg and detail are the core's
+ * NUL-terminated texts.
  */
 typedef struct lk_wasm_result
 {
@@ -91,6 +94,128 @@ begin(void)
 	result.detail[0] = '\0';
 }
 
+/*
+ * snprintf and vsnprintf for the core, which formats only its error messages
+ * and only with %s, %.*s, %c, %d, %u, %x with 0-padding, and the l, ll and z
+ * sizes.  They take the place of libc's, whose FILE machinery and other
+ * conversions would be an eighth of the module.  Anything else prints '?'.
+ */
+static size_t
+put_number(char *out, size_t size, size_t n, unsigned long long u, bool neg, int base,
+		   int width, char pad)
+{
+	char		digits[24];
+	int			len = 0;
+
+	do
+	{
+		digits[len++] = "0123456789abcdef"[u % (unsigned) base];
+		u /= (unsigned) base;
+	} while (u);
+	if (neg)
+		digits[len++] = '-';
+	for (; width > len; width--, n++)
+		if (n + 1 < size)
+			out[n] = pad;
+	while (len > 0)
+	{
+		if (n + 1 < size)
+			out[n] = digits[len - 1];
+		n++;
+		len--;
+	}
+	return n;
+}
+
+int
+vsnprintf(char *restrict out, size_t size, const char *restrict fmt, va_list ap)
+{
+	size_t		n = 0;
+
+	for (const char *f = fmt; *f; f++)
+	{
+		int			width = 0,
+					prec = -1,
+					longs = 0;
+		char		pad = ' ';
+		const char *s;
+		size_t		len;
+
+		if (*f != '%')
+		{
+			if (n + 1 < size)
+				out[n] = *f;
+			n++;
+			continue;
+		}
+		if (*++f == '0')
+			pad = *f++;
+		while (*f >= '0' && *f <= '9')
+			width = width * 10 + (*f++ - '0');
+		if (f[0] == '.' && f[1] == '*')
+		{
+			prec = va_arg(ap, int);
+			f += 2;
+		}
+		for (; *f == 'l' || *f == 'z'; f++)
+			longs += *f == 'l' ? 1 : 3;
+		switch (*f)
+		{
+			case 'd':
+				{
+					long long	v = longs >= 2 ? va_arg(ap, long long) : longs == 1 ? va_arg(ap, long) : va_arg(ap, int);
+
+					n = put_number(out, size, n, v < 0 ? 0ULL - (unsigned long long) v : (unsigned long long) v,
+								   v < 0, 10, width, pad);
+					continue;
+				}
+			case 'u':
+			case 'x':
+				n = put_number(out, size, n,
+							   longs == 3 ? va_arg(ap, size_t) : longs == 2 ? va_arg(ap, unsigned long long) :
+							   longs == 1 ? va_arg(ap, unsigned long) : va_arg(ap, unsigned),
+							   false, *f == 'x' ? 16 : 10, width, pad);
+				continue;
+			case 's':
+				s = va_arg(ap, const char *);
+				len = prec >= 0 ? strnlen(s, (size_t) prec) : strlen(s);
+				break;
+			case 'c':
+				pad = (char) va_arg(ap, int);
+				s = &pad;
+				len = 1;
+				break;
+			case '%':
+				s = "%";
+				len = 1;
+				break;
+			default:
+				s = "?";
+				len = 1;
+				if (*f == '\0')
+					f--;
+		}
+		for (size_t i = 0; i < len; i++, n++)
+			if (n + 1 < size)
+				out[n] = s[i];
+	}
+	if (size > 0)
+		out[n < size ? n : size - 1] = '\0';
+	return (int) n;
+}
+
+int
+snprintf(char *restrict out, size_t size, const char *restrict fmt,...)
+{
+	va_list		ap;
+	int			n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(out, size, fmt, ap);
+	va_end(ap);
+	return n;
+}
+
 static int32_t
 fail(const lk_error *err)
 {
@@ -108,6 +233,7 @@ give_bytes(const lk_buf *b)
 	return LK_OK;
 }
 
+/* A state as the result: its encoding, and for an orset its size in num_lo. */
 static int32_t
 give_state(const lk_state *s)
 {
@@ -117,6 +243,8 @@ give_state(const lk_state *s)
 	lk_buf_init(&b, &alloc, 64);
 	if (lk_state_encode(s, &b, &err) != LK_OK)
 		return fail(&err);
+	if (s->kind == LK_ORSET)
+		result.num_lo = s->u.os.nelems;
 	return give_bytes(&b);
 }
 
@@ -157,20 +285,6 @@ lk_wasm_parse(int32_t kind, const char *text, uint32_t len)
 	if (lk_kind_name((lk_kind) kind) == NULL)
 		return fail(&(lk_error) {LK_ERR_VALUE, "unknown CRDT kind", ""});
 	if (lk_state_parse((lk_kind) kind, text, len, &alloc, &s, &err) != LK_OK)
-		return fail(&err);
-	return give_state(&s);
-}
-
-/* The canonical binary itself, validated: bytes from storage or elsewhere. */
-EXPORT(lk_wasm_check)
-int32_t
-lk_wasm_check(int32_t kind, const uint8_t *p, uint32_t len)
-{
-	lk_state	s;
-	lk_error	err;
-
-	begin();
-	if (decode(p, len, (lk_kind) kind, &s, &err) != LK_OK)
 		return fail(&err);
 	return give_state(&s);
 }
