@@ -176,6 +176,9 @@ test("two_browsers_keep_every_click_through_bridge_and_postgresql_restarts_and_a
   await click(a.page, "inc", 2);
   await screenshot(a.page, "phone-reloaded-offline");
 
+  // longer than the phoenix client's 10 s push timeout: the page before this library
+  // lost every click of such an outage (its pushes timed out while the bridge was away)
+  await new Promise((r) => setTimeout(r, 11000));
   // the bridge comes back: everything converges
   await startBridge();
   await until(async () => {
