@@ -24,7 +24,7 @@ if [ "$suite" = vectors ]; then
 	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS lk_vectors"
 	extra_pass=0 extra_fail=0
 else
-	node --test --test-reporter=tap test/values.test.mjs test/storage.test.mjs test/connection.test.mjs >"$tap" 2>	node --test --test-reporter=tap test/values.test.mjs test/connection.test.mjs >"$tap" 2>&11
+	node --test --test-reporter=tap test/values.test.mjs test/storage.test.mjs test/connection.test.mjs >"$tap" 2>&1
 	status=$?
 	# the declarations, checked by compiling the typed example
 	if npx tsc -p test/types; then extra_pass=1 extra_fail=0; else extra_pass=0 extra_fail=1 status=1; fi
