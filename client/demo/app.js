@@ -21,7 +21,7 @@ function renderContributions(visits) {
       li.dataset.node = node;
       const who = document.createElement("span");
       who.className = "who";
-      who.textContent = node === client.node ? `${node} (you)` : node;
+      who.textContent = node === client.node ? `you · ${node}` : node;
       who.title = node;
       const bar = document.createElement("span");
       bar.className = "bar";
