@@ -240,7 +240,7 @@ export class Row extends Emitter {
     if (!this.#view) {
       const doc = { ...this.#doc, state: { ...this.#doc.state }, pending: { ...this.#doc.pending } };
       doc.types = { ...this.#client.typesOf(this.table), ...doc.types };
-      if (this.#client.node) applyOps(doc, this.#tentative, this.#client.node);
+      if (this.#client.node) applyOps(doc, [...doc.queue, ...this.#tentative], this.#client.node);
       this.#view = doc;
     }
     return this.#view;
