@@ -12,6 +12,7 @@
 // storage.update (IndexedDB serializes them across tabs), computed from the
 // record as stored: that is what lets two tabs with one node id never reuse
 // a dot or lose an increment.
+import { wellFormed } from "./core.js";
 import { Socket } from "./phoenix.mjs";
 import { IndexedDBStorage, MemoryStorage } from "./storage.js";
 import { typeNamed } from "./values.js";
@@ -323,9 +324,7 @@ export class Row extends Emitter {
       const errors = [];
       applyOps(probeDoc, [op], this.#client.node, errors);
       if (errors.length) throw errors[0];
-    } else if (o === "set" || o === "add" || o === "remove") {
-      if (typeof a !== "string") throw new TypeError(`${o === "set" ? "value" : "element"} must be a string`);
-    }
+    } else if (o === "set" || o === "add" || o === "remove") wellFormed(a, o === "set" ? "value" : "element");
     this.#tentative.push(op);
     this.#changed();
     this.#schedule();

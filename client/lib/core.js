@@ -64,7 +64,8 @@ function check(code) {
  * with U+FFFD and store a different element or node id than the one given.
  */
 const LONE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-function wellFormed(s, what) {
+/** s itself when it is a string of well-formed UTF-16; a TypeError naming what otherwise. */
+export function wellFormed(s, what) {
   if (typeof s !== "string") throw new TypeError(`${what} must be a string`);
   if (s.isWellFormed ? !s.isWellFormed() : LONE.test(s))
     throw new TypeError(`${what} is not valid Unicode: it contains a lone surrogate (UTF-16 half of a pair)`);

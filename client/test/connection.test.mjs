@@ -228,6 +228,7 @@ test("operations_before_the_types_are_known_are_kept_and_applied_once_they_are",
   const row = c.row("pages", "fresh");
   row.increment("hits", 4);
   assert.equal(row.get("hits"), undefined, "unknown type: nothing to show yet");
+  assert.throws(() => row.add("tags", "\ud800"), { name: "TypeError", message: /lone surrogate/ }, "checked even before the type is known");
   assert.equal(row.pending, 1);
   c.connect();
   await until(() => row.get("hits")?.value() === 4, "applied after the join told the types");
