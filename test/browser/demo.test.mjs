@@ -10,6 +10,7 @@ import { spawn, execFile } from "node:child_process";
 import { promisify } from "node:util";
 import net from "node:net";
 import pg from "pg";
+import WebSocket from "ws";
 import { chromium } from "playwright-core";
 
 const { LK_TOP: top, LK_PGDIR: pgdir, LK_PGPORT: pgport, LK_OUT: out } = process.env;
@@ -247,4 +248,23 @@ test("two_tabs_of_one_profile_offline_lose_no_click", async () => {
   assert.deepEqual(t1.errors, []);
   assert.deepEqual(t2.errors, []);
   await ctx.close();
+});
+
+test("a_node_server_peer_with_ws_writes_through_the_real_bridge", async () => {
+  const { connect, MemoryStorage } = await import(`${top}/client/lib/laniakea.js`);
+  const client = connect({ url: `ws://127.0.0.1:${port}/socket`, WebSocket, node: "node-peer", storage: new MemoryStorage() });
+  try {
+    const row = client.row("demo_pages", "home");
+    await until(async () => row.get("visits") !== undefined, "the join");
+    const before = JSON.parse((await dbRow()).visits)["node-peer"] ?? 0;
+    row.increment("visits", 3).add("tags", "from-node");
+    await row.flushed();
+    const after = await dbRow();
+    assert.equal(JSON.parse(after.visits)["node-peer"], before + 3);
+    assert.ok(after.tags.includes("from-node"));
+    assert.equal(client.status, "online");
+    assert.match(client.profile, /^(full|constrained|minimal)$/);
+  } finally {
+    client.disconnect();
+  }
 });
