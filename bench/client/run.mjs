@@ -52,8 +52,10 @@ const sizes = {
 };
 
 // ---- Node ----
-const opts = { warm: 2, reps: 7 };
-const node = runAll({ laniakea, Y, Automerge }, opts);
+// BENCH_LIBS=laniakea,yjs leaves Automerge out (its apply takes minutes); BENCH_REPS
+const only = (process.env.BENCH_LIBS ?? "laniakea,yjs,automerge").split(",");
+const opts = { warm: 2, reps: Number(process.env.BENCH_REPS ?? 7) };
+const node = runAll({ laniakea, Y, Automerge }, opts, only);
 
 // ---- Chromium: the same module, the libraries bundled for the page ----
 await bundle("yjs-page", `export * from "yjs";`);
@@ -85,12 +87,12 @@ const browser = await chromium.launch({
 });
 const page = await browser.newPage();
 await page.goto(`http://127.0.0.1:${server.address().port}/index.html`);
-const chromiumResults = await page.evaluate(async (o) => {
+const chromiumResults = await page.evaluate(async ([o, libs]) => {
   const [{ runAll: run }, laniakea, Y, Automerge] = await Promise.all([
     import("/workloads.mjs"), import("/lib/laniakea.js"), import("/yjs.js"), import("/automerge.js"),
   ]);
-  return run({ laniakea, Y, Automerge }, o);
-}, opts);
+  return run({ laniakea, Y, Automerge }, o, libs);
+}, [opts, only]);
 const version = browser.version();
 await browser.close();
 server.close();
@@ -104,10 +106,11 @@ for (const [name, s] of Object.entries(sizes)) {
   console.log(`${name.padEnd(42)} ${kb(s.js.raw).padStart(8)} ${kb(s.js.gzip).padStart(7)} ${kb(s.wasm.raw).padStart(9)} ${kb(s.wasm.gzip).padStart(8)} ${kb(t.raw).padStart(10)} ${kb(t.gzip).padStart(9)}`);
 }
 console.log(`\nTimes, median of ${opts.reps} after ${opts.warm} warm-up runs (Automerge's apply: one run), ms (Node ${process.versions.node}, Chromium ${version})`);
-console.log(`${"workload".padEnd(46)} ${"laniakea".padStart(9)} ${"yjs".padStart(9)} ${"automerge".padStart(10)}`);
+console.log(`${"workload".padEnd(52)} ${"laniakea".padStart(9)} ${"yjs".padStart(9)} ${"automerge".padStart(10)}`);
 const workloads = { merge: `merge two ${N}-element sets`, apply: `apply ${N} remote single-element deltas` };
 for (const [host, r] of [["node", node], ["chromium", chromiumResults]])
   for (const [w, label] of Object.entries(workloads))
-    console.log(`${`${host}: ${label}`.padEnd(46)} ${r.laniakea[w].toFixed(1).padStart(9)} ${r.yjs[w].toFixed(1).padStart(9)} ${r.automerge[w].toFixed(1).padStart(10)}`);
+    console.log(`${`${host}: ${label}`.padEnd(52)} ${["laniakea", "yjs", "automerge"].map((l, i) =>
+      (r[l] ? r[l][w].toFixed(1) : "–").padStart(i === 2 ? 10 : 9)).join(" ")}`);
 const results = { sizes, node, chromium: chromiumResults, versions: { node: process.versions.node, chromium: version } };
 writeFileSync(join(out, "results.json"), JSON.stringify(results, null, 2));

@@ -130,11 +130,12 @@ export function measure(c, { warm = 2, reps = 7 } = {}) {
  * Every case.  Automerge's apply takes about a minute here (applyChanges one
  * change at a time grows with the document), so it runs once, unwarmed.
  */
-export function runAll(libs, opts) {
+export function runAll(libs, opts, only = ["laniakea", "yjs", "automerge"]) {
   const once = { warm: 0, reps: 1 };
   const out = {};
   for (const [name, make] of [["laniakea", () => laniakeaCases(libs.laniakea)], ["yjs", () => yjsCases(libs.Y)],
     ["automerge", () => automergeCases(libs.Automerge)]]) {
+    if (!only.includes(name)) continue;
     const cases = make();
     out[name] = { merge: measure(cases.merge, opts), apply: measure(cases.apply, name === "automerge" ? once : opts) };
   }
