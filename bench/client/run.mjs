@@ -105,12 +105,12 @@ for (const [name, s] of Object.entries(sizes)) {
   const t = add(s.js, s.wasm);
   console.log(`${name.padEnd(42)} ${kb(s.js.raw).padStart(8)} ${kb(s.js.gzip).padStart(7)} ${kb(s.wasm.raw).padStart(9)} ${kb(s.wasm.gzip).padStart(8)} ${kb(t.raw).padStart(10)} ${kb(t.gzip).padStart(9)}`);
 }
-console.log(`\nTimes, median of ${opts.reps} after ${opts.warm} warm-up runs (Automerge's apply: one run), ms (Node ${process.versions.node}, Chromium ${version})`);
-console.log(`${"workload".padEnd(52)} ${"laniakea".padStart(9)} ${"yjs".padStart(9)} ${"automerge".padStart(10)}`);
+console.log(`\nTimes, median / fastest of ${opts.reps} after ${opts.warm} warm-up runs (Automerge's apply: one run), ms (Node ${process.versions.node}, Chromium ${version})`);
+console.log(`${"workload".padEnd(52)} ${"laniakea".padStart(13)} ${"yjs".padStart(13)} ${"automerge".padStart(17)}`);
 const workloads = { merge: `merge two ${N}-element sets`, apply: `apply ${N} remote single-element deltas` };
 for (const [host, r] of [["node", node], ["chromium", chromiumResults]])
   for (const [w, label] of Object.entries(workloads))
     console.log(`${`${host}: ${label}`.padEnd(52)} ${["laniakea", "yjs", "automerge"].map((l, i) =>
-      (r[l] ? r[l][w].toFixed(1) : "–").padStart(i === 2 ? 10 : 9)).join(" ")}`);
+      (r[l] ? `${r[l][w].median.toFixed(1)} / ${r[l][w].min.toFixed(1)}` : "–").padStart(i === 2 ? 17 : 13)).join(" ")}`);
 const results = { sizes, node, chromium: chromiumResults, versions: { node: process.versions.node, chromium: version } };
 writeFileSync(join(out, "results.json"), JSON.stringify(results, null, 2));

@@ -59,34 +59,74 @@ function check(code) {
   throw e;
 }
 
-/**
- * UTF-8 of a string, refusing lone surrogates: TextEncoder would replace them
- * with U+FFFD and store a different element or node id than the one given.
- */
-const LONE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const LONE = "it contains a lone surrogate (UTF-16 half of a pair)";
+const LONE_RE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 /** s itself when it is a string of well-formed UTF-16; a TypeError naming what otherwise. */
 export function wellFormed(s, what) {
   if (typeof s !== "string") throw new TypeError(`${what} must be a string`);
-  if (s.isWellFormed ? !s.isWellFormed() : LONE.test(s))
-    throw new TypeError(`${what} is not valid Unicode: it contains a lone surrogate (UTF-16 half of a pair)`);
+  if (s.isWellFormed ? !s.isWellFormed() : LONE_RE.test(s)) throw new TypeError(`${what} is not valid Unicode: ${LONE}`);
   return s;
 }
 
-export function utf8(s, what) {
-  return encoder.encode(wellFormed(s, what));
+/*
+ * Writes the UTF-8 of s at `at` and returns its length, refusing a lone
+ * surrogate: TextEncoder would replace it with U+FFFD, and the element or node
+ * id stored would not be the one given.  Short strings are encoded here, which
+ * is several times faster than a call into TextEncoder; long ones by it.
+ */
+function put(s, at, what) {
+  if (s.length > 64) {
+    wellFormed(s, what);
+    return encoder.encodeInto(s, bytes.subarray(at, at + 3 * s.length)).written;
+  }
+  let n = at;
+  for (let i = 0; i < s.length; i++) {
+    let c = s.charCodeAt(i);
+    if (c < 0x80) bytes[n++] = c;
+    else if (c < 0x800) {
+      bytes[n++] = 0xc0 | (c >> 6);
+      bytes[n++] = 0x80 | (c & 63);
+    } else if (c < 0xd800 || c > 0xdfff) {
+      bytes[n++] = 0xe0 | (c >> 12);
+      bytes[n++] = 0x80 | ((c >> 6) & 63);
+      bytes[n++] = 0x80 | (c & 63);
+    } else {
+      const d = s.charCodeAt(i + 1);
+      if (c > 0xdbff || !(d >= 0xdc00 && d <= 0xdfff)) throw new TypeError(`${what} is not valid Unicode: ${LONE}`);
+      c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+      i++;
+      bytes[n++] = 0xf0 | (c >> 18);
+      bytes[n++] = 0x80 | ((c >> 12) & 63);
+      bytes[n++] = 0x80 | ((c >> 6) & 63);
+      bytes[n++] = 0x80 | (c & 63);
+    }
+  }
+  return n - at;
 }
 
-// Writes the arguments into the arena and returns their addresses.
+/*
+ * Starts a call: writes its arguments (states, and strings as UTF-8, each a
+ * [string, what] pair) into the arena and returns their addresses and lengths.
+ */
 function args(...parts) {
-  let total = 0;
-  for (const p of parts) total += p.length;
-  let at = x.lk_wasm_input(total);
+  let room = 0;
+  for (const p of parts) {
+    if (Array.isArray(p) && typeof p[0] !== "string") throw new TypeError(`${p[1]} must be a string`);
+    room += Array.isArray(p) ? 3 * p[0].length : p.length;
+  }
+  let at = x.lk_wasm_input(room);
   views();
   const out = [];
   for (const p of parts) {
-    bytes.set(p, at);
-    out.push(at, p.length);
-    at += p.length;
+    let n;
+    if (Array.isArray(p)) n = put(p[0], at, p[1]);
+    else {
+      bytes.set(p, at);
+      n = p.length;
+    }
+    out.push(at, n);
+    at += n;
   }
   return out;
 }
@@ -115,13 +155,7 @@ function resultNumber() {
 
 /** Canonical binary of a state of kind from its JSON text. */
 export function parse(kind, text) {
-  wellFormed(text, "the JSON text");
-  // encoded straight into the arena: at most 3 bytes per UTF-16 unit
-  const room = text.length * 3;
-  const p = x.lk_wasm_input(room);
-  views();
-  const { written } = encoder.encodeInto(text, bytes.subarray(p, p + room));
-  check(x.lk_wasm_parse(kind, p, written));
+  check(x.lk_wasm_parse(kind, ...args([text, "the JSON text"])));
   return resultBytes();
 }
 
@@ -165,7 +199,7 @@ export function leq(a, b) {
 
 /** A counter raised by `by` (a bigint) for node; a pncounter's decrement when down. */
 export function count(state, node, by, down) {
-  const [p, n, q, m] = args(state, utf8(node, "node id"));
+  const [p, n, q, m] = args(state, [node, "node id"]);
   check(x.lk_wasm_count(p, n, q, m, by, down ? 1 : 0));
   return resultBytes();
 }
@@ -177,17 +211,17 @@ export function value(state) {
 }
 
 export function add(state, element, node) {
-  check(x.lk_wasm_add(...args(state, utf8(element, "element"), utf8(node, "node id"))));
+  check(x.lk_wasm_add(...args(state, [element, "element"], [node, "node id"])));
   return resultBytes();
 }
 
 export function remove(state, element) {
-  check(x.lk_wasm_remove(...args(state, utf8(element, "element"))));
+  check(x.lk_wasm_remove(...args(state, [element, "element"])));
   return resultBytes();
 }
 
 export function has(state, element) {
-  check(x.lk_wasm_has(...args(state, utf8(element, "element"))));
+  check(x.lk_wasm_has(...args(state, [element, "element"])));
   return resultNumber() === 1n;
 }
 

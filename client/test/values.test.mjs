@@ -95,6 +95,27 @@ test("lone_surrogates_are_refused_not_replaced", () => {
   assert.deepEqual(ORSet.empty().add("\ud83d\ude00", "n").elements(), ["😀"]);
 });
 
+test("strings_reach_the_core_as_exact_utf8_short_and_long", () => {
+  let seed = 7;
+  const rand = (n) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  const ranges = [[0x20, 0x7e], [0x80, 0x7ff], [0x800, 0xd7ff], [0xe000, 0xfffd], [0x10000, 0x10ffff]];
+  for (let k = 0; k < 300; k++) {
+    let s = "";
+    const len = [1, 5, 40, 64, 65, 200][k % 6];
+    while (s.length < len) {
+      const [lo, hi] = ranges[rand(ranges.length)];
+      s += String.fromCodePoint(lo + rand(hi - lo + 1));
+    }
+    const set = ORSet.empty().add(s, "n");
+    assert.deepEqual(set.elements(), [s]);
+    assert.ok(set.has(s));
+    const bytes = Buffer.from(s, "utf8").length;
+    assert.equal(JSON.parse(set.toString()).e[s] !== undefined, true, `${bytes} bytes`);
+  }
+  for (const bad of ["x".repeat(100) + "\ud800", "\udfff" + "y".repeat(100)])
+    assert.throws(() => ORSet.empty().add(bad, "n"), { name: "TypeError", message: /lone surrogate/ });
+});
+
 test("orset_add_remove_has_elements_size", () => {
   const s = ORSet.empty().add("b", "n1").add("a", "n1").add("c", "n2").remove("b");
   assert.deepEqual(s.elements(), ["a", "c"]);
