@@ -7,13 +7,14 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFile } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { promisify } from "node:util";
 import net from "node:net";
 import pg from "pg";
 import WebSocket from "ws";
 import { chromium } from "playwright-core";
 
-const { LK_TOP: top, LK_PGDIR: pgdir, LK_PGPORT: pgport, LK_OUT: out } = process.env;
+const { LK_TOP: top, LK_PGDIR: pgdir, LK_PGPORT: pgport, LK_OUT: out, LK_STATIC: demo } = process.env;
 const run = promisify(execFile);
 const DB = { host: `${pgdir}/sock`, port: Number(pgport), user: "postgres", database: "lk_browser" };
 let browser;
@@ -40,7 +41,7 @@ async function until(fn, what, ms = 30000) {
 }
 
 async function startBridge() {
-  bridge = spawn(`${top}/bridge/laniakea-bridge`, ["--port", String(port), "--static-dir", `${top}/client/demo`], {
+  bridge = spawn(`${top}/bridge/laniakea-bridge`, ["--port", String(port), "--static-dir", demo], {
     env: { ...process.env, DATABASE_URL: `host=${DB.host} port=${DB.port} user=postgres dbname=lk_browser` },
     stdio: ["ignore", "ignore", "pipe"],
   });
@@ -80,7 +81,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  if (bridge && bridge.exitCode === null) await killBridge();
+  if (bridge && bridge.exitCode === null && bridge.signalCode === null) await killBridge();
 });
 
 async function open(context, viewport) {
@@ -219,6 +220,27 @@ test("two_browsers_keep_every_click_through_bridge_and_postgresql_restarts_and_a
   await screenshot(b.page, "desktop-final");
   await ctxA.close();
   await ctxB.close();
+});
+
+test("the_installed_app_picks_up_a_new_version_when_one_is_deployed", async () => {
+  const ctx = await browser.newContext();
+  const { page, errors } = await open(ctx);
+  const html = readFileSync(`${demo}/index.html`, "utf8");
+  try {
+    // deploy: the page's subtitle changes on the server
+    writeFileSync(`${demo}/index.html`, html.replace("a full peer in your browser", "a full peer in your browser (v2)"));
+    await page.reload();
+    await page.waitForFunction(() => document.querySelector(".brand p").textContent.endsWith("(v2)"), null, { timeout: 10000 });
+    // and the cached shell is the new one: it is what loads with the bridge down
+    await killBridge();
+    await page.reload();
+    await page.waitForFunction(() => document.querySelector(".brand p").textContent.endsWith("(v2)"), null, { timeout: 10000 });
+    assert.deepEqual(errors, []);
+  } finally {
+    writeFileSync(`${demo}/index.html`, html);
+    if (bridge.exitCode !== null || bridge.signalCode !== null) await startBridge();
+    await ctx.close();
+  }
 });
 
 test("two_tabs_of_one_profile_offline_lose_no_click", async () => {

@@ -21,8 +21,10 @@ psql -X -q -h "$work/pg/sock" -p "$pgport" -U postgres -d postgres -c "CREATE DA
 		-c "CREATE EXTENSION laniakea" -f "$top/examples/demo.sql" >/dev/null ||
 	{ echo "browser: 0 passed, 1 failed"; exit 1; }
 
+# a copy of the demo, so that a test can deploy a new version of it
+cp -r "$top/client/demo" "$work/demo"
 rm -rf output && mkdir -p output
-LK_TOP=$top LK_PGDIR=$work/pg LK_PGPORT=$pgport LK_OUT=$(pwd)/output \
+LK_TOP=$top LK_PGDIR=$work/pg LK_PGPORT=$pgport LK_OUT=$(pwd)/output LK_STATIC=$work/demo \
 	node --test --test-reporter=tap demo.test.mjs >"$work/tap" 2>&1
 status=$?
 cat "$work/tap"
