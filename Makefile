@@ -23,13 +23,15 @@ include $(PGXS)
 # PGXS tracks no header dependencies: a changed struct must rebuild every object
 $(OBJS): $(wildcard src/crdt/*.h src/pg/*.h)
 
-# `make` also builds the bridge (bridge/laniakea-bridge) and the client
-# package (client/lib: the core in WebAssembly beside the ES modules)
-all: bridge client
+# `make` also builds the bridge (bridge/laniakea-bridge)
+all: bridge
 
 bridge:
 	$(MAKE) -C bridge
 
+# the client package, client/lib: the core in WebAssembly beside the ES
+# modules (needs clang-14's wasm32 target, wasi-libc, lld and binaryen, which
+# scripts/deps.sh installs, and npm); the demo and the tests run it
 client:
 	$(MAKE) -C client
 

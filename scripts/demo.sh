@@ -25,7 +25,7 @@ bash scripts/deps.sh
 export PATH=${PGBIN:-/usr/lib/postgresql/15/bin}:$PATH
 make -s >/dev/null
 make -s install >/dev/null
-
+make -s client >/dev/null
 mkdir -p $run
 stop
 port=$(scripts/cluster.sh start $run)

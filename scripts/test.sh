@@ -52,7 +52,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! { make -s && make -s install; } >"$work/build.log" 2>&1; then
+if ! { make -s && make -s install && make -s client; } >"$work/build.log" 2>&1; then
 	cat "$work/build.log"
 	echo "0 passed, 1 failed"
 	exit 1
