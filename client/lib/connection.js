@@ -423,7 +423,12 @@ export class Row extends Emitter {
     const cols = {};
     for (const [c, json] of Object.entries(inc.cols ?? {})) {
       const T = typeNamed(types[c]);
-      if (T) cols[c] = T.from(json);
+      try {
+        if (T) cols[c] = T.from(json);
+      } catch (e) {
+        // a state the core refuses is reported and left out; the rest still merges
+        this.emit("error", new TypeError(`${this.topic}: column ${c} from the server: ${e.message}`));
+      }
     }
     const next = { ...doc, types, state: { ...doc.state }, pending: { ...doc.pending } };
     receive(next, { cl, cols });

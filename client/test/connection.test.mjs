@@ -354,6 +354,23 @@ test("deleting_offline_is_kept_and_pushed_on_reconnect", async () => {
   assert.equal(b.row("pages", "k").cl, 2);
 });
 
+test("a_malformed_state_from_the_server_is_reported_and_the_rest_still_merges", async () => {
+  const b = await bridge();
+  const c = client(b, { node: "n1" });
+  const row = c.row("pages", "k");
+  const errors = [];
+  row.on("error", (e) => errors.push(e));
+  await joined(b);
+  await until(() => row.get("hits"), "types");
+  for (const ws of b.sockets)
+    for (const [t, ref] of ws.topics)
+      ws.send(JSON.stringify([ref, null, t, "delta", { key: "k", deltas: { hits: { x: -1 }, tags: { c: { s: [[1, 1]] }, e: { ok: { s: [1] } } } } }]));
+  await until(() => row.get("tags").has("ok"), "the valid column");
+  assert.equal(row.get("hits").toString(), "{}");
+  assert.equal(errors.length, 1);
+  assert.match(errors[0].message, /column hits from the server: value out of range/);
+});
+
 test("the_topic_is_built_in_one_place", () => {
   assert.equal(topic("pages"), "crdt:pages");
   assert.equal(topic("app.items", "a:b"), "crdt:app.items:a:b");
