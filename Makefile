@@ -33,7 +33,13 @@ $(OBJS): $(wildcard src/crdt/*.h src/pg/*.h)
 bridge:
 	$(MAKE) -C bridge
 
-.PHONY: bridge unit fuzz-smoke fuzz-sql bench bench-types bench-track bench-bridge soak format lint
+# the client package, client/lib: the core in WebAssembly beside the ES
+# modules (needs clang-14's wasm32 target, wasi-libc, lld and binaryen, which
+# scripts/deps.sh installs, and npm); the demo and the tests run it
+client:
+	$(MAKE) -C client
+
+.PHONY: bridge client unit fuzz-smoke fuzz-sql bench bench-types bench-track bench-bridge bench-client soak format lint
 
 unit:
 	$(MAKE) -C test unit
@@ -47,8 +53,9 @@ FUZZ_SQL_SECONDS ?= 300
 fuzz-sql:
 	FUZZ_SQL_SECONDS=$(FUZZ_SQL_SECONDS) bash test/fuzz-sql/run.sh
 
-# every benchmark: the types (bench/run.sh), tracked tables, the bridge's fan-out
-bench: bench-types bench-track bench-bridge
+# every benchmark: the types (bench/run.sh), tracked tables, the bridge's fan-out,
+# the client library beside Yjs and Automerge
+bench: bench-types bench-track bench-bridge bench-client
 
 bench-types:
 	bash bench/run.sh
@@ -58,6 +65,9 @@ bench-track:
 
 bench-bridge:
 	bash bench/bridge/run.sh
+
+bench-client:
+	bash bench/client/run.sh
 
 # the long replication soak (not in CI): 4 nodes, more clients and operations
 soak:

@@ -1,7 +1,9 @@
--- The demo page's table: one row per page, a visit counter and a tag set.
+-- The demo page's table: one row per page, a visit counter, a score that goes
+-- up and down, and a tag set.
 CREATE TABLE IF NOT EXISTS demo_pages (
 	page text PRIMARY KEY,
 	visits gcounter NOT NULL DEFAULT '{}',
+	score pncounter NOT NULL DEFAULT '{}',
 	tags orset NOT NULL DEFAULT '{}'
 );
 SELECT laniakea.track('demo_pages');

@@ -26,7 +26,7 @@ export PATH=${PGBIN:-/usr/lib/postgresql/15/bin}:$PATH
 make -s >/dev/null
 make -s install >/dev/null
 make -s bridge >/dev/null
-(cd client && npm ci --silent --no-audit --no-fund)
+make -s client >/dev/null
 mkdir -p $run
 stop
 port=$(scripts/cluster.sh start $run)
@@ -38,7 +38,7 @@ psql -X -h "$sock" -p "$port" -U postgres -d demo -v ON_ERROR_STOP=1 -q -f examp
 web=${LANIAKEA_PORT:-4000}
 while (exec 3<>"/dev/tcp/127.0.0.1/$web") 2>/dev/null; do web=$((web + 1)); done
 DATABASE_URL="host=$sock port=$port user=postgres dbname=demo" \
-	nohup bridge/laniakea-bridge --port "$web" --static-dir client >$run/bridge.log 2>&1 &
+	nohup bridge/laniakea-bridge --port "$web" --static-dir client/demo >$run/bridge.log 2>&1 &
 echo $! >$run/bridge.pid
 for _ in $(seq 50); do
 	curl -sf "http://127.0.0.1:$web/healthz" | grep -q '"postgres":"up"' && break

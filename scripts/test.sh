@@ -58,8 +58,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== build (the extension, installed into $(pg_config --pkglibdir); the bridge)"
-if ! { make -s && make -s install && make -s bridge; } >"$work/build.log" 2>&1; then
+echo "== build (the extension, installed into $(pg_config --pkglibdir); the bridge; the client package)"
+if ! { make -s && make -s install && make -s bridge && make -s client; } >"$work/build.log" 2>&1; then
 	cat "$work/build.log"
 	echo "0 passed, 1 failed"
 	exit 1
@@ -99,6 +99,8 @@ suite fuzz-sql env FUZZ_SQL_SECONDS=60 bash test/fuzz-sql/run.sh
 suite cluster bash test/cluster/run.sh
 suite bridge bash bridge/test/run.sh
 suite bridge-asan bash bridge/test/run.sh --asan
+suite client bash client/test/run.sh
+suite vectors bash client/test/run.sh vectors
 suite browser bash test/browser/run.sh
 
 echo

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define BRIDGE_VERSION "0.1.0"
 
@@ -31,6 +32,10 @@ typedef struct option
 
 /* Sorted by flag.  DATABASE_URL is the conventional name for the conninfo. */
 static const option options[] = {
+	{"client-dir", "LANIAKEA_CLIENT_DIR", OPT_STR, offsetof(config, client_dir), "auto", 0, 0,
+	"directory whose files are served at /NAME before --static-dir's (the client package: "
+	"/laniakea.js, its modules, wasm and phoenix); auto: ../client/lib beside the executable, "
+	"if built; empty: none"},
 	{"db", "DATABASE_URL", OPT_STR, offsetof(config, db), "", 0, 0,
 	"libpq connection string or URI; empty: libpq's PG* environment"},
 	{"idle-timeout", "LANIAKEA_IDLE_TIMEOUT", OPT_INT, offsetof(config, idle_timeout), "60", 5, 3600,
@@ -75,7 +80,8 @@ usage(FILE *out)
 	fprintf(out, "  --%-18s %-27s %s\n", "version", "", "print the version and exit");
 	fprintf(out,
 			"\nEndpoints: ws://HOST:PORT/socket/websocket?vsn=2.0.0 (Phoenix Channels V2),\n"
-			"/healthz, /metrics (Prometheus text), and static files from --static-dir.\n");
+			"/healthz, /metrics (Prometheus text), the client package from --client-dir\n"
+			"(/laniakea.js) and static files from --static-dir.\n");
 }
 
 static int
@@ -106,6 +112,37 @@ set(config *c, const option *o, const char *value, const char *source)
 		*(int *) field = (int) v;
 		return 0;
 	}
+}
+
+/*
+ * --client-dir auto: the package as the repository builds it (client/lib
+ * beside bridge/), found from the executable's own path so that it does not
+ * depend on the working directory; none when it is not built.
+ */
+static int
+resolve_client_dir(config *c)
+{
+	char		exe[4096];
+	char		dir[4200];
+	char		entry[4300];
+	char	   *slash;
+	ssize_t		n;
+
+	if (strcmp(c->client_dir, "auto") != 0)
+		return 0;
+	c->client_dir[0] = '\0';
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return 0;
+	exe[n] = '\0';
+	if ((slash = strrchr(exe, '/')) == NULL)
+		return 0;
+	*slash = '\0';
+	snprintf(dir, sizeof(dir), "%s/../client/lib", exe);
+	snprintf(entry, sizeof(entry), "%s/laniakea.js", dir);
+	if (access(entry, R_OK) == 0)
+		return set(c, &options[0], dir, "--client-dir auto");
+	return 0;
 }
 
 int
@@ -176,5 +213,5 @@ config_load(config *c, int argc, char **argv)
 				c->log_level);
 		return -1;
 	}
-	return 0;
+	return resolve_client_dir(c);
 }

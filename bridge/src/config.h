@@ -7,6 +7,7 @@
 
 typedef struct config
 {
+	char	   *client_dir;		/* the client package (laniakea.js, its wasm); empty: none */
 	char	   *db;				/* libpq conninfo; empty: libpq's environment */
 	int			idle_timeout;	/* seconds without a valid frame before hangup */
 	char	   *jwt_secret;		/* HS256 secret; empty: development mode */

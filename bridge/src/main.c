@@ -120,6 +120,8 @@ main(int argc, char **argv)
 		lwsl_warn("laniakea-bridge: DEVELOPMENT MODE: no --jwt-secret, so every client may read "
 				  "and write every tracked topic as the node it names\n");
 	lwsl_user("laniakea-bridge: listening on %s:%d\n", CFG.listen, CFG.port);
+	if (CFG.client_dir[0])
+		lwsl_user("laniakea-bridge: serving the client package from %s\n", CFG.client_dir);
 	db_start(CTX, vh, CFG.db, &hooks);
 
 	while (lws_service(CTX, 0) >= 0)

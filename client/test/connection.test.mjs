@@ -1,0 +1,383 @@
+// The offline-first connection against a fake bridge (test/fake-bridge.mjs):
+// local changes apply at once, survive outages and reloads, reach the server
+// exactly once in effect, and tabs of one profile lose nothing.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import WebSocket from "ws";
+import { connect, MemoryStorage, GCounter, ORSet, topic } from "../lib/laniakea.js";
+import { FakeBridge } from "./fake-bridge.mjs";
+
+const TABLES = { pages: { hits: "gcounter", score: "pncounter", tags: "orset" } };
+const FAST = { reconnectAfterMs: () => 20, rejoinAfterMs: () => 20, timeout: 2000 };
+const clients = [];
+const bridges = [];
+
+after(async () => {
+  for (const c of clients) c.disconnect();
+  for (const b of bridges) await b.stop().catch(() => {});
+});
+
+async function bridge() {
+  const b = await new FakeBridge(TABLES).start();
+  bridges.push(b);
+  return b;
+}
+
+function client(b, opts = {}) {
+  const c = connect({ url: b.url, WebSocket, storage: new MemoryStorage(), socket: FAST, ...opts });
+  clients.push(c);
+  return c;
+}
+
+async function until(pred, what, ms = 5000) {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const joined = (b, n = 1) => until(() => b.joins.length >= n, "a join");
+const serverHits = (b, key = "k") => b.row("pages", key).state.hits.bigValue();
+
+test("local_increment_is_visible_at_once_and_reaches_the_server_once", async () => {
+  const b = await bridge();
+  const c = client(b, { node: "n1" });
+  const row = c.row("pages", "k");
+  await joined(b);
+  await until(() => row.get("hits") !== undefined, "the column types");
+  row.increment("hits", 3);
+  assert.equal(row.get("hits").value(), 3, "applied before any round trip");
+  assert.equal(row.pending, 1);
+  await row.flushed();
+  assert.equal(row.pending, 0);
+  assert.equal(serverHits(b), 3n);
+  assert.equal(String(b.row("pages", "k").state.hits), '{"n1":3}');
+});
+
+test("increments_made_during_an_outage_arrive_after_it_exactly_once", async () => {
+  const b = await bridge();
+  const c = client(b, { node: "n1" });
+  const row = c.row("pages", "k");
+  await joined(b);
+  await until(() => row.get("hits"), "types");
+  await b.stop();
+  await until(() => c.status === "offline", "offline status");
+  for (let i = 0; i < 5; i++) row.increment("hits");
+  row.add("tags", "offline");
+  assert.equal(row.get("hits").value(), 5);
+  assert.equal(row.pending, 6);
+  await new Promise((r) => setTimeout(r, 100));
+  await b.start(b.port);
+  await until(() => c.status === "online", "online again");
+  await row.flushed();
+  assert.equal(serverHits(b), 5n);
+  assert.deepEqual(b.row("pages", "k").state.tags.elements(), ["offline"]);
+});
+
+test("a_lost_acknowledgement_is_resent_and_never_double_counts", async () => {
+  const b = await bridge();
+  const c = client(b, { node: "n1" });
+  const row = c.row("pages", "k");
+  await joined(b);
+  await until(() => row.get("hits"), "types");
+  b.dropReplies = 1;
+  row.increment("hits", 7);
+  await until(() => b.pushes.length === 1, "the first push");
+  // the reply never comes: the connection drops, and the push is sent again
+  for (const ws of b.sockets) ws.terminate();
+  await row.flushed();
+  assert.ok(b.pushes.length >= 2, "pushed again after the lost reply");
+  assert.equal(serverHits(b), 7n, "resending the node's own count is idempotent");
+});
+
+test("disconnect_on_purpose_keeps_changes_and_connect_sends_them", async () => {
+  const b = await bridge();
+  const c = client(b, { node: "n1" });
+  const statuses = [];
+  c.on("status", (s) => statuses.push(s));
+  const row = c.row("pages", "k");
+  await joined(b);
+  await until(() => row.get("hits"), "types");
+  c.disconnect();
+  assert.equal(c.status, "offline");
+  row.increment("score", 4);
+  row.decrement("score", 1);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(b.pushes.length, 0, "nothing is sent while disconnected");
+  c.connect();
+  await row.flushed();
+  assert.equal(b.row("pages", "k").state.score.value(), 3);
+  assert.deepEqual(statuses.slice(-3), ["offline", "connecting", "online"]);
+});
+
+test("a_reload_keeps_unsent_changes_and_sends_them_once", async () => {
+  const b = await bridge();
+  const storage = new MemoryStorage();
+  const first = client(b, { node: "n1", storage });
+  const row = first.row("pages", "k");
+  await joined(b);
+  await until(() => row.get("hits"), "types");
+  first.disconnect();
+  row.increment("hits", 2);
+  row.add("tags", "kept");
+  await new Promise((r) => setTimeout(r, 50)); // the storage commit
+  // the page goes away with its changes unsent; a new page on the same storage
+  const second = client(b, { node: "n1", storage });
+  const again = second.row("pages", "k");
+  await until(() => again.get("hits")?.value() === 2, "the stored change after the reload");
+  await again.flushed();
+  assert.equal(serverHits(b), 2n);
+  assert.deepEqual(b.row("pages", "k").state.tags.elements(), ["kept"]);
+});
+
+test("the_node_id_is_stable_per_storage", async () => {
+  const b = await bridge();
+  const storage = new MemoryStorage();
+  const one = client(b, { storage });
+  const id = await one.nodeReady;
+  assert.match(id, /^web-[0-9a-f]{16}$/);
+  const two = client(b, { storage });
+  assert.equal(await two.nodeReady, id);
+  const other = client(b);
+  assert.notEqual(await other.nodeReady, id);
+});
+
+test("two_tabs_of_one_profile_offline_lose_no_increment_and_no_element", async () => {
+  const b = await bridge();
+  const storage = new MemoryStorage(); // one profile: one storage, one node id
+  const tabA = client(b, { storage });
+  const tabB = client(b, { storage });
+  const a = tabA.row("pages", "k");
+  const bb = tabB.row("pages", "k");
+  await joined(b, 2);
+  await until(() => a.get("hits") && bb.get("hits"), "types in both tabs");
+  assert.equal(await tabA.nodeReady, await tabB.nodeReady);
+  tabA.disconnect();
+  tabB.disconnect();
+  for (let i = 0; i < 20; i++) {
+    a.increment("hits");
+    bb.increment("hits", 2);
+    a.add("tags", `a${i}`);
+    bb.add("tags", `b${i}`);
+  }
+  // each tab sees the other's edits while both are offline
+  await until(() => a.get("hits").value() === 60 && bb.get("hits").value() === 60, "both tabs at 60");
+  await until(() => a.get("tags").size === 40 && bb.get("tags").size === 40, "both tabs with 40 tags");
+  tabA.connect();
+  tabB.connect();
+  await a.flushed();
+  await bb.flushed();
+  assert.equal(serverHits(b), 60n);
+  assert.equal(b.row("pages", "k").state.tags.size, 40);
+});
+
+test("remote_deltas_merge_and_never_overwrite_local_changes", async () => {
+  const b = await bridge();
+  const c = client(b, { node: "n1" });
+  const row = c.row("pages", "k");
+  await joined(b);
+  await until(() => row.get("hits"), "types");
+  c.disconnect();
+  row.add("tags", "mine");
+  c.connect();
+  b.write("pages", "k", "tags", (s) => s.add("theirs", "n2"));
+  await row.flushed();
+  await until(() => row.get("tags").size === 2, "both elements");
+  assert.deepEqual(row.get("tags").elements(), ["mine", "theirs"]);
+});
+
+test("join_sends_have_node_and_the_capability_probe", async () => {
+  const b = await bridge();
+  const c = client(b, { node: "n1" });
+  const row = c.row("pages", "k");
+  await joined(b);
+  await until(() => row.get("hits"), "types");
+  row.increment("hits");
+  await row.flushed();
+  c.disconnect();
+  c.connect();
+  await joined(b, 2);
+  const params = b.joins.at(-1).payload;
+  assert.equal(params.node, "n1");
+  assert.deepEqual(Object.keys(params.caps).sort(), [
+    "connectionType", "effectiveType", "hasSharedArrayBuffer", "hasWebTransport", "hasWorkers", "memoryMb",
+  ]);
+  assert.deepEqual(params.have.hits, { n1: 1 });
+  assert.equal(c.profile, "full");
+});
+
+test("bad_local_operations_throw_at_once_and_are_not_kept", async () => {
+  const b = await bridge();
+  const c = client(b, { node: "n1" });
+  const row = c.row("pages", "k");
+  await joined(b);
+  await until(() => row.get("hits"), "types");
+  assert.throws(() => row.decrement("hits"), { name: "TypeError", message: /decrement needs a pncounter/ });
+  assert.throws(() => row.increment("hits", 0), TypeError);
+  assert.throws(() => row.increment("hits", 1.5), TypeError);
+  assert.throws(() => row.add("tags", "\udc00"), { name: "TypeError", message: /lone surrogate/ });
+  assert.throws(() => row.add("hits", "x"), { name: "TypeError", message: /add needs an orset/ });
+  assert.equal(row.pending, 0);
+});
+
+test("operations_before_the_types_are_known_are_kept_and_applied_once_they_are", async () => {
+  const b = await bridge();
+  const c = client(b, { node: "n1" });
+  c.disconnect();
+  const row = c.row("pages", "fresh");
+  row.increment("hits", 4);
+  assert.equal(row.get("hits"), undefined, "unknown type: nothing to show yet");
+  assert.throws(() => row.add("tags", "\ud800"), { name: "TypeError", message: /lone surrogate/ }, "checked even before the type is known");
+  assert.equal(row.pending, 1);
+  c.connect();
+  await until(() => row.get("hits")?.value() === 4, "applied after the join told the types");
+  await row.flushed();
+  assert.equal(serverHits(b, "fresh"), 4n);
+});
+
+test("table_rows_appear_and_go", async () => {
+  const b = await bridge();
+  b.write("pages", "x", "hits", (v) => v.increment("srv", 1));
+  const c = client(b, { node: "n1" });
+  const t = c.table("pages");
+  const seen = [];
+  const gone = [];
+  t.on("row", (r) => seen.push(r.key));
+  t.on("delete", (r) => gone.push(r.key));
+  await until(() => seen.includes("x"), "the existing row");
+  t.row("y").add("tags", "new");
+  await until(() => seen.includes("y"), "a row created here");
+  assert.deepEqual(t.rows().map((r) => r.key), ["x", "y"]);
+  await t.row("y").flushed();
+  assert.deepEqual(b.row("pages", "y").state.tags.elements(), ["new"]);
+  assert.equal(b.pushes.at(-1).payload.key, "y", "table pushes name the key");
+  b.remove("pages", "x");
+  await until(() => gone.includes("x"), "the deleted row");
+  assert.deepEqual(t.rows().map((r) => r.key), ["y"]);
+});
+
+// ---- deletes: causal length ----
+
+test("delete_is_applied_at_once_and_pushed_with_the_incarnation_deleted", async () => {
+  const b = await bridge();
+  const c = client(b, { node: "n1" });
+  const row = c.row("pages", "k");
+  await joined(b);
+  await until(() => row.get("hits"), "types");
+  row.increment("hits", 2);
+  await row.flushed();
+  let told = 0;
+  row.on("delete", () => told++);
+  row.delete();
+  assert.equal(row.deleted, true);
+  assert.equal(row.get("hits").value(), 0);
+  assert.equal(told, 1);
+  await row.flushed();
+  const push = b.pushes.find((p) => p.event === "delete");
+  assert.deepEqual(push.payload, { cl: 1 });
+  assert.equal(b.row("pages", "k").cl, 2);
+  assert.equal(told, 1, "told once");
+});
+
+test("a_write_to_a_deleted_row_recreates_it_at_the_next_incarnation", async () => {
+  const b = await bridge();
+  const c = client(b, { node: "n1" });
+  const row = c.row("pages", "k");
+  await joined(b);
+  await until(() => row.get("hits"), "types");
+  row.increment("hits", 5);
+  row.delete();
+  row.increment("hits", 1);
+  assert.equal(row.deleted, false);
+  assert.equal(row.cl, 3);
+  assert.equal(row.get("hits").value(), 1, "a fresh state: the old count went with the delete");
+  await row.flushed();
+  const r = b.row("pages", "k");
+  assert.equal(r.cl, 3);
+  assert.equal(r.state.hits.value(), 1);
+  const merge = b.pushes.filter((p) => p.event === "merge").at(-1);
+  assert.equal(merge.payload.cl, 3);
+});
+
+test("a_remote_delete_drops_local_changes_it_did_not_see", async () => {
+  const b = await bridge();
+  const c = client(b, { node: "n1" });
+  const row = c.row("pages", "k");
+  await joined(b);
+  await until(() => row.get("hits"), "types");
+  c.disconnect();
+  row.increment("hits", 9); // made in incarnation 1, never seen by the deleter
+  b.remove("pages", "k");
+  c.connect();
+  await until(() => row.deleted, "the delete");
+  await row.flushed();
+  assert.equal(row.get("hits").value(), 0);
+  assert.equal(b.row("pages", "k").cl, 2);
+  assert.equal(b.row("pages", "k").state.hits.value(), 0, "the stale increment did not resurrect the row");
+});
+
+test("stale_events_of_an_older_incarnation_are_ignored", async () => {
+  const b = await bridge();
+  const c = client(b, { node: "n1" });
+  const row = c.row("pages", "k");
+  await joined(b);
+  await until(() => row.get("hits"), "types");
+  b.remove("pages", "k");
+  await until(() => row.deleted, "delete");
+  for (const ws of b.sockets)
+    for (const [t, ref] of ws.topics)
+      ws.send(JSON.stringify([ref, null, t, "delta", { key: "k", deltas: { hits: { old: 50 } } }]));
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(row.get("hits").toString(), "{}", "cl 1 (absent) after cl 2: ignored");
+  assert.equal(row.deleted, true);
+  b.row("pages", "k").cl = 3; // re-created on the server
+  b.write("pages", "k", "hits", (v) => v.increment("srv", 1));
+  await until(() => !row.deleted && row.get("hits").value() === 1, "the newer incarnation");
+});
+
+test("deleting_offline_is_kept_and_pushed_on_reconnect", async () => {
+  const b = await bridge();
+  const storage = new MemoryStorage();
+  const c = client(b, { node: "n1", storage });
+  const row = c.row("pages", "k");
+  await joined(b);
+  await until(() => row.get("hits"), "types");
+  row.increment("hits");
+  await row.flushed();
+  c.disconnect();
+  row.delete();
+  await new Promise((r) => setTimeout(r, 50));
+  const again = client(b, { node: "n1", storage }).row("pages", "k");
+  await until(() => again.deleted, "the delete, after a reload");
+  await again.flushed();
+  assert.equal(b.row("pages", "k").cl, 2);
+});
+
+test("a_malformed_state_from_the_server_is_reported_and_the_rest_still_merges", async () => {
+  const b = await bridge();
+  const c = client(b, { node: "n1" });
+  const row = c.row("pages", "k");
+  const errors = [];
+  row.on("error", (e) => errors.push(e));
+  await joined(b);
+  await until(() => row.get("hits"), "types");
+  for (const ws of b.sockets)
+    for (const [t, ref] of ws.topics)
+      ws.send(JSON.stringify([ref, null, t, "delta", { key: "k", deltas: { hits: { x: -1 }, tags: { c: { s: [[1, 1]] }, e: { ok: { s: [1] } } } } }]));
+  await until(() => row.get("tags").has("ok"), "the valid column");
+  assert.equal(row.get("hits").toString(), "{}");
+  assert.equal(errors.length, 1);
+  assert.match(errors[0].message, /column hits from the server: value out of range/);
+});
+
+test("the_topic_is_built_in_one_place", () => {
+  assert.equal(topic("pages"), "crdt:pages");
+  assert.equal(topic("app.items", "a:b"), "crdt:app.items:a:b");
+  assert.throws(() => topic(""), TypeError);
+});
+
+test("values_from_storage_and_wire_are_the_core_types", () => {
+  assert.ok(GCounter.from({ a: 1 }) instanceof GCounter);
+  assert.ok(ORSet.empty() instanceof ORSet);
+});
