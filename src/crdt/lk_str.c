@@ -147,3 +147,20 @@ lk_value_check(lk_str value, lk_error *err)
 {
 	return text_check(value, LK_VALUE_MAX, "lwwreg value", "A value", err);
 }
+
+const char *
+lk_int128_text(__int128 v, char buf[LK_INT128_TEXT])
+{
+	char	   *p = buf + LK_INT128_TEXT;
+	unsigned __int128 u = v < 0 ? -(unsigned __int128) v : (unsigned __int128) v;
+
+	*--p = '\0';
+	do
+	{
+		*--p = (char) ('0' + (int) (u % 10));
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	return p;
+}
