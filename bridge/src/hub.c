@@ -437,7 +437,8 @@ delete_row(row *r, int64_t cl)
 	r->cl = cl;
 	r->version++;
 	r->pinned = false;
-	M.deletes_total++;
+	if (existed)
+		M.deletes_total++;
 	if (r->subs.count)
 	{
 		f = delete_frame(r->topic, r);
