@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import jwt from 'jsonwebtoken';
 import {
-	CAPS, connect, gcMerge, join, pgClient, push, rawFrame, rawWs, sql, startBridge, teardown, uniqueKey, waitFor,
+	CAPS, DATABASE_URL, connect, gcMerge, join, pgClient, push, rawFrame, rawWs, sql, startBridge, teardown, uniqueKey,
+	waitFor,
 } from './lib/harness.mjs';
 
 const SECRET = 'bridge-deletes-secret-0123456789abcdef';
@@ -432,6 +433,36 @@ describe('deletes', () => {
 		} finally {
 			await sql(`ALTER DATABASE ${new URL(process.env.DATABASE_URL).pathname.slice(1)} RESET TimeZone`);
 		}
+	});
+
+	test('bridge_as_the_documented_least_privileged_role_serves_deletes', async () => {
+		// the grants of docs/operations.md, for one table
+		await sql('DO $$ BEGIN CREATE ROLE lk_bridge_role LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$');
+		await sql('GRANT USAGE ON SCHEMA laniakea TO lk_bridge_role');
+		await sql('GRANT SELECT ON laniakea.tracked TO lk_bridge_role');
+		await sql('GRANT SELECT ON laniakea.tombstones TO lk_bridge_role');
+		await sql('GRANT USAGE ON SCHEMA public TO lk_bridge_role');
+		await sql('GRANT SELECT, INSERT, UPDATE, DELETE ON dels TO lk_bridge_role');
+		const url = new URL(DATABASE_URL);
+		url.username = 'lk_bridge_role';
+		const b = await startBridge({ name: 'deletes-role', db: url.toString() });
+		const gone = uniqueKey('role');
+		const key = uniqueKey('role');
+		await sql(`INSERT INTO dels (id, likes) VALUES ($1, '{"a":1}'), ($2, '{"a":2}')`, [gone, key]);
+		await sql('DELETE FROM dels WHERE id = $1', [gone]);
+		const s = await connect(b);
+		const { reply: g } = await join(s, `crdt:dels:${gone}`, { node: 'me', caps: CAPS.full });
+		assert.deepEqual({ cl: g.cl, deleted: g.deleted }, { cl: 2, deleted: true });
+		const { reply: t } = await join(s, 'crdt:dels', { node: 'me', caps: CAPS.full, have: { [gone]: { likes: { a: 1 } } } });
+		assert.deepEqual(t.rows.find((r) => r.key === gone), { key: gone, cl: 2, deleted: true });
+		const { channel } = await join(s, `crdt:dels:${key}`, { node: 'me', caps: CAPS.full });
+		assert.equal((await push(channel, 'merge', { column: 'likes', delta: { me: 1 }, cl: 1 })).status, 'ok');
+		assert.deepEqual(await dbRow('dels', key), { likes: { a: 2, me: 1 }, cl: 1 });
+		assert.deepEqual(await push(channel, 'delete', { cl: 1 }), { status: 'ok', response: {} });
+		assert.equal(await dbRow('dels', key), null);
+		assert.equal((await push(channel, 'merge', { column: 'likes', delta: { me: 2 }, cl: 3 })).status, 'ok');
+		assert.deepEqual(await dbRow('dels', key), { likes: { me: 2 }, cl: 3 });
+		await b.stop();
 	});
 
 	test('bad_cl_and_delete_pushes_get_their_errors', async () => {
