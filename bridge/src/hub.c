@@ -46,14 +46,18 @@ static uint64_t read_stamp;		/* table reads so far: which rows the last one list
 
 /*
  * A read of the tombstones of the keys a table join's have names (the join
- * waits for it), or of the rows a table read did not list (rows: held
- * through refs).  ch is NULL once the join's channel is gone.
+ * waits for it), or a read of rows the bridge holds (rows: held through
+ * refs) with their tombstones: those a table read did not list (tab_subs:
+ * their table topic's subscribers are resent what is found too), or those
+ * of a table a notification says to read again.  ch is NULL once the join's
+ * channel is gone.
  */
 typedef struct tomb_read
 {
 	channel    *ch;
 	row		  **rows;
 	size_t		nrows;
+	bool		tab_subs;
 } tomb_read;
 
 typedef struct ptr_list
@@ -575,9 +579,9 @@ load_row(row *r)
 	db_query(r->t->select_row, 1, params, row_loaded, r);
 }
 
-/* The rows a table read did not list, read one by one in a single query. */
+/* Rows the bridge holds, read again in a single query (reread). */
 static void
-missing_read(void *arg, PGresult *res, const char *error)
+reread_done(void *arg, PGresult *res, const char *error)
 {
 	tomb_read  *tr = arg;
 	map			found;
@@ -606,7 +610,8 @@ missing_read(void *arg, PGresult *res, const char *error)
 				if (tab_active(tb))
 				{
 					r->pinned = true;
-					resync_subs(&tb->subs, r);
+					if (tr->tab_subs)
+						resync_subs(&tb->subs, r);
 				}
 				resync_subs(&r->subs, r);
 			}
@@ -617,6 +622,39 @@ missing_read(void *arg, PGresult *res, const char *error)
 	free(found.buckets);
 	free(tr->rows);
 	free(tr);
+}
+
+/*
+ * Read the rows (of table t) again, and the tombstones of those gone, in one
+ * query; each is held (refs) until the answer.  Their subscribers are sent
+ * state or delete; tab_subs: their table topic's subscribers too.
+ */
+static void
+reread(const table *t, ptr_list *l, bool tab_subs)
+{
+	tomb_read  *tr;
+	const char **keys;
+	char	   *json;
+
+	if (l->n == 0)
+	{
+		free(l->v);
+		return;
+	}
+	tr = calloc(1, sizeof(tomb_read));
+	tr->rows = (row **) l->v;
+	tr->nrows = l->n;
+	tr->tab_subs = tab_subs;
+	keys = malloc(l->n * sizeof(char *));
+	for (size_t i = 0; i < l->n; i++)
+	{
+		tr->rows[i]->refs++;
+		keys[i] = tr->rows[i]->key;
+	}
+	json = keys_json(keys, l->n);
+	free(keys);
+	db_query(t->select_keys, 1, (const char *const *) &json, reread_done, tr);
+	free(json);
 }
 
 typedef struct missing_ctx
@@ -676,26 +714,7 @@ tab_loaded(void *arg, PGresult *res, const char *error)
 		 * on its way): read them, and their tombstones, to know which.
 		 */
 		map_each(&rows, collect_missing, &mc);
-		if (missing.n)
-		{
-			tomb_read  *tr = calloc(1, sizeof(tomb_read));
-			const char **keys = malloc(missing.n * sizeof(char *));
-			char	   *json;
-
-			tr->rows = (row **) missing.v;
-			tr->nrows = missing.n;
-			for (size_t i = 0; i < missing.n; i++)
-			{
-				tr->rows[i]->refs++;
-				keys[i] = tr->rows[i]->key;
-			}
-			json = keys_json(keys, missing.n);
-			free(keys);
-			db_query(tb->t->select_keys, 1, (const char *const *) &json, missing_read, tr);
-			free(json);
-		}
-		else
-			free(missing.v);
+		reread(tb->t, &missing, true);
 	}
 	/* as in row_loaded: hub_detach must not free tb while its waiters are answered */
 	finish_waiting(&tb->waiting, &tb->subs, why);
@@ -883,9 +902,11 @@ delta_frame(const char *topic, const row *r, const lk_state *deltas)
 
 /*
  * Merge deltas (kind 0: column unchanged) of incarnation cl into the row
- * and fan them out.  cl 0 (an entry without one): the incarnation the
- * bridge holds.  Deltas of an incarnation after the one held are whole
- * states: they replace its cells.
+ * and fan them out.  Deltas of an incarnation after the one held are whole
+ * states: they replace its cells; of one before, they are stale.  A
+ * notification may come after a read that saw a later state (a read can run
+ * between a commit and its notification): the causal length is what keeps
+ * such a late entry from bringing back what was deleted.
  */
 static void
 apply(table *t, const char *key, int64_t cl, lk_state *deltas, uint64_t ts, const lk_alloc *a)
@@ -903,8 +924,9 @@ apply(table *t, const char *key, int64_t cl, lk_state *deltas, uint64_t ts, cons
 		r = row_get(t, key, true);
 		r->loaded = true;
 	}
+	/* an entry without one is of the first incarnation (the extension writes cl above 1 only) */
 	if (cl == 0)
-		cl = r->cl ? r->cl : 1;
+		cl = 1;
 	/* stale, or deltas of a deleted incarnation: nothing of it is kept */
 	if (cl < r->cl || !is_alive(cl))
 	{
@@ -1054,42 +1076,31 @@ rows_of(const table *t)
 	return l;
 }
 
-/* TRUNCATE: every row of t that exists is deleted, one above its causal length. */
-static void
-notify_truncated(table *t)
-{
-	ptr_list	l = rows_of(t);
-
-	for (size_t i = 0; i < l.n; i++)
-	{
-		row		   *r = l.v[i];
-
-		if (is_alive(r->cl))
-			delete_row(r, r->cl + 1);
-	}
-	for (size_t i = 0; i < l.n; i++)
-		row_maybe_free(l.v[i]);
-	free(l.v);
-}
-
 /*
- * More changes than the transaction could record: read again every row of t
- * that has subscribers, and its table topic's rows, as after a reconnection.
+ * A TRUNCATE, or more changes than the transaction could record: read again
+ * every row of t that has subscribers (in one query) and its table topic's
+ * rows, as after a reconnection.  Subscribers get state, or delete with the
+ * tombstone's causal length.  A TRUNCATE is not simply applied to the rows
+ * held (each deleted one above its causal length): its notification may
+ * come after a read that saw a row inserted again after it, which it would
+ * then delete.  A row being loaded needs nothing more: that read is newer.
  */
 static void
-notify_resync(table *t)
+notify_reread(table *t)
 {
 	ptr_list	l = rows_of(t);
+	ptr_list	subscribed = {0};
 	tab		   *tb = tab_get(t, false);
 
 	for (size_t i = 0; i < l.n; i++)
 	{
 		row		   *r = l.v[i];
 
-		if (r->subs.count || r->waiting.count)
-			load_row(r);
+		if (r->subs.count && !r->loading)
+			ptr_push(&subscribed, r);
 	}
 	free(l.v);
+	reread(t, &subscribed, false);
 	if (tab_active(tb))
 		load_tab(tb);
 }
@@ -1124,10 +1135,9 @@ notify_row(json_t *entry, uint64_t ts)
 		return;
 	if (!key)
 	{
-		if (json_is_true(json_object_get(entry, "truncated")))
-			notify_truncated(t);
-		else if (json_is_true(json_object_get(entry, "resync")))
-			notify_resync(t);
+		if (json_is_true(json_object_get(entry, "truncated")) ||
+			json_is_true(json_object_get(entry, "resync")))
+			notify_reread(t);
 		return;
 	}
 	if (cl < 0)
