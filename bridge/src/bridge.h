@@ -4,8 +4,9 @@
  *   conn      one WebSocket connection; owns its channels and its outgoing ring
  *   channel   one joined topic of a conn: on a row's list (row topic) or a
  *             table topic's list; holds the deltas not yet sent to it, merged
- *   row       the bridge's copy of one row's CRDT columns, the join of every
- *             snapshot and delta seen; lives while a channel needs it
+ *   row       the bridge's copy of one row's CRDT columns and causal length:
+ *             of the latest incarnation seen, the join of every snapshot and
+ *             delta of it; lives while a channel needs it
  *   tab       a table topic ("crdt:<table>") and its subscribers
  *
  * Everything runs on the one libwebsockets thread: no locks.  A conn is
@@ -47,12 +48,21 @@ typedef struct row
 	char	   *topic;			/* "crdt:<table>:<key>" */
 	table	   *t;
 	char	   *key;
-	cell	   *cells;			/* t->ncol */
+	cell	   *cells;			/* t->ncol; all empty while deleted */
+
+	/*
+	 * Its causal length (laniakea_cl; docs/replication.md): odd while the
+	 * row exists, even once deleted (the tombstone's), 0 while the bridge
+	 * knows of neither.  Only grows: what comes with a smaller one is stale.
+	 */
+	int64_t		cl;
+	int			refs;			/* pending entries and tombstone reads that point at it */
+	uint64_t	seen;			/* the last table read that listed it (hub.c) */
 	lws_dll2_owner_t subs;		/* channels joined to this row topic */
 	lws_dll2_owner_t waiting;	/* channels whose join waits for the load */
 	uint64_t	version;		/* bumped whenever cells change */
 	struct fragment *frags;		/* encodings shared by throttled subscribers (fragment.h) */
-	bool		pinned;			/* its table topic has subscribers */
+	bool		pinned;			/* it exists and its table topic has subscribers */
 	bool		loaded;
 	bool		loading;
 	bool		orphan;			/* out of the map: its table changed (hub.c, migrate) */
@@ -73,11 +83,14 @@ typedef struct tab
 
 typedef struct pending
 {
-	row		   *r;
+	row		   *r;				/* holds a reference (r->refs) */
 	cell	   *cells;			/* merged deltas not yet sent, per column */
+	int64_t		cl;				/* the incarnation they belong to; even: send the deletion */
 	bool		resync;			/* send full state instead (pending cap exceeded) */
 	size_t		bytes;
 } pending;
+
+struct tomb_read;
 
 struct conn;
 
@@ -88,6 +101,7 @@ typedef struct channel
 	char	   *join_ref;
 	char	   *join_msg_ref;	/* ref of the join, for a deferred reply */
 	json_t	   *have;			/* the join's "have", until the reply */
+	struct tomb_read *tombs;	/* the read of have's deleted keys under way (hub.c) */
 	row		   *r;				/* row topic, or */
 	tab		   *tb;				/* table topic; neither while it waits for the catalog */
 	profile		prof;
@@ -135,7 +149,11 @@ extern struct lws_context *CTX;
 void		conn_ref(conn *c);
 void		conn_unref(conn *c);
 void		conn_send(conn *c, frame *f);	/* takes a reference */
-void		channel_joined(channel *ch);	/* the load finished: reply, start delivering */
+/*
+ * The load finished: reply, start delivering.  tombs: key → causal length
+ * (intptr_t) of the deleted keys a table join's have names, or NULL.
+ */
+void		channel_joined(channel *ch, const map *tombs);
 void		channel_join_failed(channel *ch, const char *reason);
 
 /*
@@ -147,7 +165,10 @@ void		channel_attach(channel *ch, bool fresh);
 
 /* Its table was untracked (phx_close) or changed (phx_error): tell the client, free it. */
 void		channel_retired(channel *ch, bool untracked);
-void		channel_deliver(channel *ch, row *r, const lk_state *deltas, frame *shared);
+/* Deltas (kind 0: column unchanged) of incarnation cl of r; shared: the event's frame. */
+void		channel_deliver(channel *ch, row *r, const lk_state *deltas, int64_t cl, frame *shared);
+/* r was deleted (r->cl); shared: the delete event's frame. */
+void		channel_deleted(channel *ch, row *r, frame *shared);
 void		channel_resync(channel *ch, row *r);
 void		sessions_shutdown(void);
 extern const struct lws_protocols session_protocol;
@@ -163,6 +184,7 @@ void		hub_on_notify(const char *payload);
 void		hub_on_catalog(const char *payload);
 void		hub_on_ready(void);
 row		   *hub_row(table *t, const char *key);	/* cached row, if any */
+void		hub_row_unref(row *r);	/* a pending entry or read let go of r */
 map		   *hub_rows(void);	/* every cached row, by topic */
 
 /* push.c */

@@ -12,14 +12,18 @@
 
 /*
  * One row per (table, CRDT column), and at least one per tracked table: one
- * whose key or a recorded column was renamed or dropped since laniakea.track
- * is stale (one row, its column fields NULL if none is left).
+ * whose key or a recorded column was renamed or dropped since laniakea.track,
+ * or whose laniakea_cl is gone, is stale (one row, its column fields NULL if
+ * none is left).
  */
 const char *const catalog_query =
 "SELECT c.oid, n.nspname, c.relname, t.key_column, format_type(k.atttypid, k.atttypmod), "
 "       a.attname, ty.typname, e.extnamespace::regnamespace::text, "
 "       k.attname IS NULL "
 "       OR cardinality(t.crdt_columns) <> count(a.attname) OVER (PARTITION BY c.oid) "
+"       OR NOT EXISTS (SELECT FROM pg_attribute l WHERE l.attrelid = c.oid "
+"                      AND l.attname = 'laniakea_cl' AND l.atttypid = 'bigint'::regtype "
+"                      AND NOT l.attisdropped) "
 "FROM laniakea.tracked t "
 "JOIN pg_class c ON c.oid = t.tbl "
 "JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -31,6 +35,17 @@ const char *const catalog_query =
 "CROSS JOIN pg_extension e "
 "WHERE e.extname = 'laniakea' "
 "ORDER BY c.oid, a.attnum";
+
+/*
+ * A key's tombstone: its greatest deletion, filed under the name
+ * laniakea.tracked keeps for the table (it follows renames).  KEY is the
+ * key's canonical text; the comparisons are in the tombstones' collation.
+ */
+#define TOMBSTONE_OF(KEY) \
+	"(SELECT max(ts.cl) FROM laniakea.tombstones ts, laniakea.tracked tr " \
+	"WHERE tr.tbl = %u::oid::regclass AND ts.nsp = tr.nsp::text COLLATE \"C\" " \
+	"AND ts.rel = tr.rel::text COLLATE \"C\" AND ts.key = " KEY " COLLATE \"C\")"
+
 
 static table *tables;
 static int	ntables;
@@ -97,18 +112,37 @@ finish_table(table *t)
 	if (t->stale)
 		return;					/* never queried: joins are refused */
 
+	/* "r".col::text, …: qualified, since the read of one row joins another relation */
 	lk_buf_init(&cols, &lk_std_alloc, 64);
 	for (int i = 0; i < t->ncol; i++)
 	{
-		lk_buf_put_str(&cols, i ? ", " : "");
+		lk_buf_put_str(&cols, i ? ", r." : "r.");
 		lk_buf_put_str(&cols, t->cols[i].ident);
 		lk_buf_put_str(&cols, "::text");
 	}
 	lk_buf_put_u8(&cols, '\0');
-	t->select_row = format("SELECT %s FROM %s WHERE %s = $1::%s", (char *) cols.data, t->ident,
-						   t->key_ident, t->key_type);
-	t->select_all = format("SELECT %s::text, %s FROM %s ORDER BY 1 LIMIT $1::int", t->key_ident,
-						   (char *) cols.data, t->ident);
+
+	/*
+	 * The key's canonical text comes first so that a join can be refused a
+	 * key written otherwise (one row, one topic) in the read it needs anyway.
+	 * The bridge's session has the settings key_text pins (db.c), so key::text
+	 * and $1::type agree with it.
+	 */
+	t->select_row = format("SELECT k.t, r.laniakea_cl, CASE WHEN r.laniakea_cl IS NULL THEN "
+						   TOMBSTONE_OF("k.t") " END, %s "
+						   "FROM (SELECT laniakea.key_text(%u::oid::regclass, $1) AS t) k "
+						   "LEFT JOIN %s r ON r.%s = $1::%s",
+						   t->oid, (char *) cols.data, t->oid, t->ident, t->key_ident, t->key_type);
+	t->select_all = format("SELECT r.%s::text, r.laniakea_cl, %s FROM %s r ORDER BY 1 LIMIT $1::int",
+						   t->key_ident, (char *) cols.data, t->ident);
+	t->select_keys = format("SELECT h.k, r.laniakea_cl, CASE WHEN r.laniakea_cl IS NULL THEN "
+							TOMBSTONE_OF("h.k") " END, %s "
+							"FROM jsonb_array_elements_text($1::jsonb) h(k) "
+							"LEFT JOIN %s r ON r.%s = h.k::%s",
+							t->oid, (char *) cols.data, t->ident, t->key_ident, t->key_type);
+	/* keys from clients: compared as text, never parsed, so none is an error */
+	t->select_tombs = format("SELECT h.k, " TOMBSTONE_OF("h.k") " "
+							 "FROM jsonb_array_elements_text($1::jsonb) h(k)", t->oid);
 	lk_free(&lk_std_alloc, cols.data);
 }
 
@@ -129,6 +163,8 @@ free_tables(table *ts, int nt)
 		free(ts[i].key_type);
 		free(ts[i].select_row);
 		free(ts[i].select_all);
+		free(ts[i].select_keys);
+		free(ts[i].select_tombs);
 	}
 	free(ts);
 }

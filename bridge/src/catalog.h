@@ -30,16 +30,29 @@ typedef struct table
 	char	   *key_type;		/* format_type of the key column */
 	int			ncol;
 	column	   *cols;
-	char	   *select_row;		/* $1 = key; one text column per CRDT column */
-	char	   *select_all;		/* key text, then the CRDT columns; LIMIT $1 */
+	/*
+	 * $1 = key: the key's canonical text (laniakea.key_text: an error when it
+	 * does not parse), the row's laniakea_cl, the key's tombstone (when there
+	 * is no row), then one text column per CRDT column.  Always one row.
+	 */
+	char	   *select_row;
+	char	   *select_all;		/* key text, laniakea_cl, the CRDT columns; LIMIT $1 */
+	char	   *select_keys;		/* $1 = JSON array of canonical keys: select_row's columns for each */
+	char	   *select_tombs;	/* $1 = JSON array of keys (any text): key, tombstone or NULL */
 
 	/*
 	 * Tracked, but its key or a recorded column was renamed, dropped or given
-	 * another type since laniakea.track: not served (no SQL) until tracked
-	 * again.
+	 * another type since laniakea.track, or laniakea_cl is gone: not served
+	 * (no SQL) until tracked again.
 	 */
 	bool		stale;
 } table;
+
+/* The columns of select_row's result before the CRDT columns. */
+#define ROW_KEY 0
+#define ROW_CL 1
+#define ROW_TOMB 2
+#define ROW_COLS 3
 
 /* The query whose result catalog_load takes. */
 extern const char *const catalog_query;

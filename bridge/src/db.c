@@ -174,9 +174,20 @@ lost(const char *why)
 		schedule_retry();
 }
 
-/* The first LISTEN: its failure is lost(), which fails the second too. */
+/*
+ * The settings under which keys are written in topics and tombstones, the
+ * ones laniakea.key_text pins (src/pg/tracked.c): keys the bridge reads as
+ * key::text and parses as $1::type are then in that form whatever the
+ * database's or role's defaults (a timestamptz key in UTC, ISO style).
+ */
+static const char session_settings[] =
+"SELECT set_config('DateStyle', 'ISO, YMD', false), set_config('IntervalStyle', 'postgres', false), "
+"set_config('TimeZone', 'UTC', false), set_config('extra_float_digits', '3', false), "
+"set_config('bytea_output', 'hex', false), set_config('lc_monetary', 'C', false)";
+
+/* The settings and the first LISTEN: they fail only with the connection (lost(), which fails the last LISTEN too). */
 static void
-listened_first(void *arg, PGresult *res, const char *error)
+setup_step(void *arg, PGresult *res, const char *error)
 {
 }
 
@@ -372,9 +383,10 @@ pump(void)
 		{
 			PQsetnonblocking(D.conn, 1);
 			D.state = DB_READY;
-			/* one statement per query (extended protocol): the second ends the setup */
+			/* one statement per query (extended protocol): the last ends the setup */
 			enqueue(make_query(&D.own, "LISTEN laniakea_catalog", 0, NULL, listened, NULL), true);
-			enqueue(make_query(&D.own, "LISTEN laniakea", 0, NULL, listened_first, NULL), true);
+			enqueue(make_query(&D.own, "LISTEN laniakea", 0, NULL, setup_step, NULL), true);
+			enqueue(make_query(&D.own, session_settings, 0, NULL, setup_step, NULL), true);
 			start_next();
 		}
 		return;

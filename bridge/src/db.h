@@ -10,8 +10,9 @@
  * delays another client's query by at most one of its own.  Notifications
  * are drained whenever input arrives.  When the connection fails, every
  * queued query is answered with an error, and the bridge reconnects with
- * exponential backoff (100 ms doubling to 5 s), LISTENs again (channels
- * laniakea and laniakea_catalog), and calls on_ready.
+ * exponential backoff (100 ms doubling to 5 s), sets the settings keys are
+ * written under (db.c), LISTENs again (channels laniakea and
+ * laniakea_catalog), and calls on_ready.
  */
 #ifndef BRIDGE_DB_H
 #define BRIDGE_DB_H

@@ -41,14 +41,15 @@ clear(fragment *f, int ncol)
 }
 
 const fragment *
-fragment_find(row *r, frag_kind k, const cell *pending)
+fragment_find(row *r, frag_kind k, const cell *pending, int64_t cl)
 {
 	fragment   *f = r->frags ? &r->frags[k] : NULL;
 	bool		fresh;
 
 	if (!f || !f->valid)
 		return NULL;
-	fresh = k == FRAG_DELTA ? cells_equal(f->cells, pending, r->t->ncol) : f->version == r->version;
+	fresh = k == FRAG_DELTA ? f->cl == cl && cells_equal(f->cells, pending, r->t->ncol) :
+		f->version == r->version;
 	if (!fresh)
 		return NULL;
 	M.fragments_shared_total++;
@@ -56,13 +57,14 @@ fragment_find(row *r, frag_kind k, const cell *pending)
 }
 
 const fragment *
-fragment_store(row *r, frag_kind k, const cell *pending, lk_buf *json)
+fragment_store(row *r, frag_kind k, const cell *pending, int64_t cl, lk_buf *json)
 {
 	fragment   *f = slot(r, k);
 
 	clear(f, r->t->ncol);
 	f->valid = true;
 	f->version = r->version;
+	f->cl = cl;
 	if (k == FRAG_DELTA)
 	{
 		f->cells = calloc(r->t->ncol, sizeof(cell));

@@ -9,6 +9,17 @@
  * one shared frame per topic; each subscriber gets that frame or, when it is
  * behind or throttled, a merge into its pending state (session.c).
  *
+ * Deletes: a row's cells are those of one incarnation, its causal length
+ * (row.cl).  What comes with a greater one replaces the cells (deltas are
+ * then whole states), what comes with a smaller one is stale and dropped,
+ * and a deletion empties the row and is sent as a "delete" event.  A read
+ * is at least as new as every notification processed before its result:
+ * PostgreSQL sends notifications only between transactions, so those that
+ * arrive while a query runs were committed before its snapshot.  A read
+ * that finds no row therefore deletes the row the bridge holds (at the
+ * key's tombstone, or one above the row's causal length if it was
+ * collected).
+ *
  * The catalog (laniakea.tracked) is read when PostgreSQL becomes ready, when
  * a NOTIFY on laniakea_catalog says it changed, and before a join of a table
  * it does not hold is refused.  When a table's layout changed or it is no
@@ -31,6 +42,41 @@
 
 static map	rows;				/* row topic → row */
 static map	tabs;				/* table topic → tab */
+static uint64_t read_stamp;		/* table reads so far: which rows the last one listed */
+
+/*
+ * A read of the tombstones of the keys a table join's have names (the join
+ * waits for it), or a read of rows the bridge holds (rows: held through
+ * refs) with their tombstones: those a table read did not list (tab_subs:
+ * their table topic's subscribers are resent what is found too), or those
+ * of a table a notification says to read again.  ch is NULL once the join's
+ * channel is gone.
+ */
+typedef struct tomb_read
+{
+	channel    *ch;
+	row		  **rows;
+	size_t		nrows;
+	bool		tab_subs;
+} tomb_read;
+
+typedef struct ptr_list
+{
+	void	  **v;
+	size_t		n,
+				cap;
+} ptr_list;
+
+static void
+ptr_push(ptr_list *l, void *p)
+{
+	if (l->n == l->cap)
+	{
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->v = realloc(l->v, l->cap * sizeof(void *));
+	}
+	l->v[l->n++] = p;
+}
 
 map *
 hub_rows(void)
@@ -130,7 +176,7 @@ hub_row(table *t, const char *key)
 static void
 row_maybe_free(row *r)
 {
-	if (r->subs.count || r->waiting.count || r->pinned || r->loading || r->retiring)
+	if (r->subs.count || r->waiting.count || r->pinned || r->loading || r->retiring || r->refs)
 		return;
 	if (!r->orphan)
 		map_del(&rows, r->topic);
@@ -141,6 +187,13 @@ row_maybe_free(row *r)
 	free(r->key);
 	free(r->topic);
 	free(r);
+}
+
+void
+hub_row_unref(row *r)
+{
+	r->refs--;
+	row_maybe_free(r);
 }
 
 static tab *
@@ -178,6 +231,42 @@ tab_maybe_free(tab *tb)
 	free(tb);
 }
 
+static bool
+is_alive(int64_t cl)
+{
+	return cl % 2 == 1;
+}
+
+/* A causal length from a result's text (NULL: none, 0). */
+static int64_t
+cl_value(PGresult *res, int tuple, int col)
+{
+	const char *v = db_value(res, tuple, col);
+
+	return v ? strtoll(v, NULL, 10) : 0;
+}
+
+static void
+clear_cells(row *r)
+{
+	for (int i = 0; i < r->t->ncol; i++)
+		cell_clear(&r->cells[i]);
+}
+
+/* A JSON array of keys, as the tombstone and row reads take them (malloc'd). */
+static char *
+keys_json(const char *const *keys, size_t n)
+{
+	json_t	   *a = json_array();
+	char	   *text;
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_string(keys[i]));
+	text = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return text;
+}
+
 /* Merge a row's column texts (one result row) into its cells. */
 static void
 merge_texts(row *r, PGresult *res, int tuple, int first_col)
@@ -208,6 +297,75 @@ result_error(PGresult *res, const char *error, ExecStatusType want)
 	return NULL;
 }
 
+static void tombs_read(void *arg, PGresult *res, const char *error);
+
+/*
+ * Answer a join whose topic is loaded (ch is on its subscribers' list, not
+ * joined yet, so no event goes to it): now, or once the tombstones of the
+ * keys a table join's have names that the bridge does not hold as existing
+ * are read, so that a client that was away learns of their deletion.
+ */
+static void
+answer(channel *ch)
+{
+	const char *key;
+	json_t	   *v;
+	const char **keys;
+	size_t		n = 0;
+
+	if (!ch->tb || !ch->have || json_object_size(ch->have) == 0)
+	{
+		channel_joined(ch, NULL);
+		return;
+	}
+	keys = malloc(json_object_size(ch->have) * sizeof(char *));
+	json_object_foreach(ch->have, key, v)
+	{
+		row		   *r = row_get(ch->tb->t, key, false);
+
+		if (!r || !is_alive(r->cl))
+			keys[n++] = key;
+	}
+	if (n == 0)
+		channel_joined(ch, NULL);
+	else
+	{
+		char	   *json = keys_json(keys, n);
+
+		ch->tombs = calloc(1, sizeof(tomb_read));
+		ch->tombs->ch = ch;
+		db_query(ch->tb->t->select_tombs, 1, (const char *const *) &json, tombs_read, ch->tombs);
+		free(json);
+	}
+	free(keys);
+}
+
+static void
+tombs_read(void *arg, PGresult *res, const char *error)
+{
+	tomb_read  *tr = arg;
+	channel    *ch = tr->ch;
+	const char *why = result_error(res, error, PGRES_TUPLES_OK);
+	map			tombs;
+
+	free(tr);
+	if (!ch)
+		return;					/* the channel is gone */
+	ch->tombs = NULL;
+	if (why)
+	{
+		channel_join_failed(ch, why);
+		return;
+	}
+	map_init(&tombs);
+	for (int i = 0; i < PQntuples(res); i++)
+		if (cl_value(res, i, 1))
+			map_put(&tombs, db_value(res, i, 0), (void *) (intptr_t) cl_value(res, i, 1));
+	channel_joined(ch, &tombs);
+	map_clear(&tombs);
+	free(tombs.buckets);
+}
+
 /* Channels waiting on a load: reply now (or fail them). */
 static void
 finish_waiting(lws_dll2_owner_t *waiting, lws_dll2_owner_t *subs, const char *error)
@@ -223,7 +381,7 @@ finish_waiting(lws_dll2_owner_t *waiting, lws_dll2_owner_t *subs, const char *er
 			continue;
 		}
 		lws_dll2_add_tail(&ch->topic_link, subs);
-		channel_joined(ch);
+		answer(ch);
 	}
 }
 
@@ -237,18 +395,166 @@ resync_subs(lws_dll2_owner_t *subs, row *r)
 	lws_end_foreach_dll_safe(d, d1);
 }
 
+/* The shared frame [null,null,topic,"delete",{"key":…,"cl":…}]. */
+static frame *
+delete_frame(const char *topic, const row *r)
+{
+	lk_buf		b;
+	frame	   *f;
+
+	lk_buf_init(&b, &lk_std_alloc, 128);
+	wire_begin(&b, NULL, NULL, topic, "delete");
+	lk_buf_put_str(&b, "{\"key\":");
+	wire_string(&b, r->key);
+	lk_buf_put_str(&b, ",\"cl\":");
+	lk_buf_put_int(&b, r->cl);
+	lk_buf_put_str(&b, "}");
+	wire_end(&b);
+	f = frame_from_buf(&b);
+	lk_free(&lk_std_alloc, b.data);
+	return f;
+}
+
+static void
+deliver_deleted(lws_dll2_owner_t *subs, row *r, frame *f)
+{
+	lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, subs->head)
+	{
+		channel_deleted(lws_container_of(d, channel, topic_link), r, f);
+	}
+	lws_end_foreach_dll_safe(d, d1);
+}
+
+/*
+ * r is deleted at causal length cl (> r->cl): empty it and tell its row
+ * topic's subscribers and, if the row existed, its table topic's.  The
+ * caller frees r if nothing holds it any more.
+ */
+static void
+delete_row(row *r, int64_t cl)
+{
+	tab		   *tb = r->orphan ? NULL : tab_get(r->t, false);
+	bool		existed = is_alive(r->cl);
+	frame	   *f;
+
+	clear_cells(r);
+	r->cl = cl;
+	r->version++;
+	r->pinned = false;
+	if (existed)
+		M.deletes_total++;
+	if (r->subs.count)
+	{
+		f = delete_frame(r->topic, r);
+		deliver_deleted(&r->subs, r, f);
+		frame_unref(f);
+	}
+	if (existed && tb && tb->subs.count)
+	{
+		f = delete_frame(tb->topic, r);
+		deliver_deleted(&tb->subs, r, f);
+		frame_unref(f);
+	}
+}
+
+/*
+ * A read found no row of r's key; cl is its tombstone (0: none).  The row
+ * the bridge holds, if any, is deleted: at the tombstone, or one above its
+ * own causal length when the tombstone is older or was collected.
+ */
+static void
+read_gone(row *r, int64_t cl)
+{
+	if (is_alive(r->cl))
+		delete_row(r, cl > r->cl ? cl : r->cl + 1);
+	else if (cl > r->cl)
+		delete_row(r, cl);
+}
+
+typedef enum read_outcome
+{
+	READ_GONE,					/* no row: r is deleted (or never existed) */
+	READ_STALE,					/* of an incarnation before r's: ignored */
+	READ_MERGED,				/* the same incarnation: merged */
+	READ_NEWER					/* a later incarnation: it replaced r's cells */
+} read_outcome;
+
+/*
+ * Take a read of r: its causal length cl (the row's, or the tombstone's when
+ * even or 0) and, for a row, its column texts from first_col on.
+ */
+static read_outcome
+take_read(row *r, int64_t cl, PGresult *res, int tuple, int first_col)
+{
+	read_outcome out = READ_MERGED;
+
+	if (!is_alive(cl))
+	{
+		read_gone(r, cl);
+		return READ_GONE;
+	}
+	if (cl < r->cl)
+		return READ_STALE;
+	if (cl > r->cl)
+	{
+		clear_cells(r);
+		r->cl = cl;
+		out = READ_NEWER;
+	}
+	merge_texts(r, res, tuple, first_col);
+	return out;
+}
+
+/* The join error of a row read that failed, and what a client can do about it. */
+static const char *
+row_read_error(PGresult *res, const char *error)
+{
+	const char *state;
+
+	if (!res)
+		return error ? error : "database unavailable";
+	if (PQresultStatus(res) == PGRES_TUPLES_OK)
+		return PQntuples(res) == 1 ? NULL : "database error";
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	/* laniakea.key_text: a key its type does not parse (22…), or too long (54000) */
+	if (state && (strncmp(state, "22", 2) == 0 || strcmp(state, "54000") == 0))
+		return "invalid key";
+	return "database error";
+}
+
 static void
 row_loaded(void *arg, PGresult *res, const char *error)
 {
 	row		   *r = arg;
-	const char *why = result_error(res, error, PGRES_TUPLES_OK);
+	const char *why = row_read_error(res, error);
+	char	   *canonical = NULL;
 
-	if (!why)
+	if (!why && strcmp(db_value(res, 0, ROW_KEY), r->key) != 0)
 	{
-		if (PQntuples(res) > 0)
-			merge_texts(r, res, 0, 0);
+		/* one row, one topic: a key written otherwise is refused, naming its form */
+		if (asprintf(&canonical, "key is not in canonical form: \"%s\"", db_value(res, 0, ROW_KEY)) < 0)
+			abort();
+		why = canonical;
+	}
+	/* an orphan's read is of a table the catalog no longer has, and nobody waits for it */
+	if (!why && !r->orphan)
+	{
+		tab		   *tb = tab_get(r->t, false);
+
+		switch (take_read(r, cl_value(res, 0, ROW_CL) ? cl_value(res, 0, ROW_CL) :
+						  cl_value(res, 0, ROW_TOMB), res, 0, ROW_COLS))
+		{
+			case READ_MERGED:
+			case READ_NEWER:
+				if (tab_active(tb))
+					r->pinned = true;
+				resync_subs(&r->subs, r);
+				break;
+			case READ_GONE:
+			case READ_STALE:
+				break;
+		}
 		r->loaded = true;
-		resync_subs(&r->subs, r);
 	}
 
 	/*
@@ -257,6 +563,7 @@ row_loaded(void *arg, PGresult *res, const char *error)
 	 * middle of the walk (the load fails at once while PostgreSQL is down).
 	 */
 	finish_waiting(&r->waiting, &r->subs, why);
+	free(canonical);
 	r->loading = false;
 	row_maybe_free(r);
 }
@@ -272,6 +579,101 @@ load_row(row *r)
 	db_query(r->t->select_row, 1, params, row_loaded, r);
 }
 
+/* Rows the bridge holds, read again in a single query (reread). */
+static void
+reread_done(void *arg, PGresult *res, const char *error)
+{
+	tomb_read  *tr = arg;
+	map			found;
+
+	map_init(&found);
+	if (res && PQresultStatus(res) == PGRES_TUPLES_OK)
+		for (int i = 0; i < PQntuples(res); i++)
+			map_put(&found, db_value(res, i, ROW_KEY), (void *) (intptr_t) (i + 1));
+	for (size_t i = 0; i < tr->nrows; i++)
+	{
+		row		   *r = tr->rows[i];
+		intptr_t	tuple = (intptr_t) map_get(&found, r->key) - 1;
+
+		/* unread (the query failed): the next resync reads it */
+		if (tuple >= 0 && !r->orphan)
+		{
+			read_outcome out = take_read(r, cl_value(res, (int) tuple, ROW_CL) ?
+										 cl_value(res, (int) tuple, ROW_CL) :
+										 cl_value(res, (int) tuple, ROW_TOMB),
+										 res, (int) tuple, ROW_COLS);
+
+			if (out == READ_NEWER || out == READ_MERGED)
+			{
+				tab		   *tb = tab_get(r->t, false);
+
+				if (tab_active(tb))
+				{
+					r->pinned = true;
+					if (tr->tab_subs)
+						resync_subs(&tb->subs, r);
+				}
+				resync_subs(&r->subs, r);
+			}
+		}
+		hub_row_unref(r);
+	}
+	map_clear(&found);
+	free(found.buckets);
+	free(tr->rows);
+	free(tr);
+}
+
+/*
+ * Read the rows (of table t) again, and the tombstones of those gone, in one
+ * query; each is held (refs) until the answer.  Their subscribers are sent
+ * state or delete; tab_subs: their table topic's subscribers too.
+ */
+static void
+reread(const table *t, ptr_list *l, bool tab_subs)
+{
+	tomb_read  *tr;
+	const char **keys;
+	char	   *json;
+
+	if (l->n == 0)
+	{
+		free(l->v);
+		return;
+	}
+	tr = calloc(1, sizeof(tomb_read));
+	tr->rows = (row **) l->v;
+	tr->nrows = l->n;
+	tr->tab_subs = tab_subs;
+	keys = malloc(l->n * sizeof(char *));
+	for (size_t i = 0; i < l->n; i++)
+	{
+		tr->rows[i]->refs++;
+		keys[i] = tr->rows[i]->key;
+	}
+	json = keys_json(keys, l->n);
+	free(keys);
+	db_query(t->select_keys, 1, (const char *const *) &json, reread_done, tr);
+	free(json);
+}
+
+typedef struct missing_ctx
+{
+	const table *t;
+	uint64_t	stamp;
+	ptr_list   *out;
+} missing_ctx;
+
+static void
+collect_missing(const char *key, void *value, void *arg)
+{
+	row		   *r = value;
+	missing_ctx *mc = arg;
+
+	if (r->t == mc->t && is_alive(r->cl) && r->seen != mc->stamp)
+		ptr_push(mc->out, r);
+}
+
 static void
 tab_loaded(void *arg, PGresult *res, const char *error)
 {
@@ -283,17 +685,36 @@ tab_loaded(void *arg, PGresult *res, const char *error)
 	/* an orphan's rows are laid out by a table the catalog no longer has */
 	if (!why && !tb->orphan)
 	{
+		uint64_t	stamp = ++read_stamp;
+		ptr_list	missing = {0};
+		missing_ctx mc = {tb->t, stamp, &missing};
+
 		for (int i = 0; i < PQntuples(res); i++)
 		{
 			row		   *r = row_get(tb->t, db_value(res, i, 0), true);
+			read_outcome out = take_read(r, cl_value(res, i, 1), res, i, 2);
 
-			r->pinned = true;
-			merge_texts(r, res, i, 1);
+			r->seen = stamp;
 			r->loaded = true;
-			if (tb->subs.count)
-				resync_subs(&tb->subs, r);
+			if (out == READ_MERGED || out == READ_NEWER)
+			{
+				r->pinned = true;
+				if (tb->subs.count)
+					resync_subs(&tb->subs, r);
+				if (out == READ_NEWER)
+					resync_subs(&r->subs, r);
+			}
+			row_maybe_free(r);
 		}
 		tb->loaded = true;
+
+		/*
+		 * Rows the bridge holds as existing that the read did not list were
+		 * deleted (or replaced, if their deletion's notification is still
+		 * on its way): read them, and their tombstones, to know which.
+		 */
+		map_each(&rows, collect_missing, &mc);
+		reread(tb->t, &missing, true);
 	}
 	/* as in row_loaded: hub_detach must not free tb while its waiters are answered */
 	finish_waiting(&tb->waiting, &tb->subs, why);
@@ -325,7 +746,7 @@ hub_attach(channel *ch, table *t, const char *key)
 		if (r->loaded)
 		{
 			lws_dll2_add_tail(&ch->topic_link, &r->subs);
-			channel_joined(ch);
+			answer(ch);
 		}
 		else
 		{
@@ -341,7 +762,7 @@ hub_attach(channel *ch, table *t, const char *key)
 		if (tb->loaded)
 		{
 			lws_dll2_add_tail(&ch->topic_link, &tb->subs);
-			channel_joined(ch);
+			answer(ch);
 		}
 		else
 		{
@@ -360,24 +781,6 @@ unpin(const char *key, void *value, void *arg)
 		r->pinned = false;
 }
 
-typedef struct ptr_list
-{
-	void	  **v;
-	size_t		n,
-				cap;
-} ptr_list;
-
-static void
-ptr_push(ptr_list *l, void *p)
-{
-	if (l->n == l->cap)
-	{
-		l->cap = l->cap ? l->cap * 2 : 64;
-		l->v = realloc(l->v, l->cap * sizeof(void *));
-	}
-	l->v[l->n++] = p;
-}
-
 static void
 collect(const char *key, void *value, void *arg)
 {
@@ -389,7 +792,7 @@ collect_unused(const char *key, void *value, void *arg)
 {
 	row		   *r = value;
 
-	if (r->subs.count || r->waiting.count || r->pinned || r->loading)
+	if (r->subs.count || r->waiting.count || r->pinned || r->loading || r->refs)
 		return;
 	ptr_push(arg, r);
 }
@@ -397,6 +800,12 @@ collect_unused(const char *key, void *value, void *arg)
 void
 hub_detach(channel *ch)
 {
+	if (ch->tombs)
+	{
+		/* its read answers nobody now */
+		ch->tombs->ch = NULL;
+		ch->tombs = NULL;
+	}
 	lws_dll2_remove(&ch->topic_link);
 	if (ch->r)
 		row_maybe_free(ch->r);
@@ -459,7 +868,7 @@ now_us(void)
 	return (uint64_t) tv.tv_sec * 1000000u + (uint64_t) tv.tv_usec;
 }
 
-/* The shared frame [null,null,topic,"delta",{"key":…,"deltas":{…}}]. */
+/* The shared frame [null,null,topic,"delta",{"key":…,"cl":…,"deltas":{…}}] ("cl" when above 1). */
 static frame *
 delta_frame(const char *topic, const row *r, const lk_state *deltas)
 {
@@ -471,6 +880,11 @@ delta_frame(const char *topic, const row *r, const lk_state *deltas)
 	wire_begin(&b, NULL, NULL, topic, "delta");
 	lk_buf_put_str(&b, "{\"key\":");
 	wire_string(&b, r->key);
+	if (r->cl > 1)
+	{
+		lk_buf_put_str(&b, ",\"cl\":");
+		lk_buf_put_int(&b, r->cl);
+	}
 	lk_buf_put_str(&b, ",\"deltas\":{");
 	for (int i = 0; i < r->t->ncol; i++)
 	{
@@ -486,9 +900,16 @@ delta_frame(const char *topic, const row *r, const lk_state *deltas)
 	return f;
 }
 
-/* Merge deltas (kind 0: column unchanged) into the row and fan them out. */
+/*
+ * Merge deltas (kind 0: column unchanged) of incarnation cl into the row
+ * and fan them out.  Deltas of an incarnation after the one held are whole
+ * states: they replace its cells; of one before, they are stale.  A
+ * notification may come after a read that saw a later state (a read can run
+ * between a commit and its notification): the causal length is what keeps
+ * such a late entry from bringing back what was deleted.
+ */
 static void
-apply(table *t, const char *key, lk_state *deltas, uint64_t ts, const lk_alloc *a)
+apply(table *t, const char *key, int64_t cl, lk_state *deltas, uint64_t ts, const lk_alloc *a)
 {
 	row		   *r = row_get(t, key, false);
 	tab		   *tb = tab_get(t, false);
@@ -503,6 +924,20 @@ apply(table *t, const char *key, lk_state *deltas, uint64_t ts, const lk_alloc *
 		r = row_get(t, key, true);
 		r->loaded = true;
 	}
+	/* an entry without one is of the first incarnation (the extension writes cl above 1 only) */
+	if (cl == 0)
+		cl = 1;
+	/* stale, or deltas of a deleted incarnation: nothing of it is kept */
+	if (cl < r->cl || !is_alive(cl))
+	{
+		row_maybe_free(r);
+		return;
+	}
+	if (cl > r->cl)
+	{
+		clear_cells(r);
+		r->cl = cl;
+	}
 	if (tab_active(tb))
 		r->pinned = true;
 	for (int i = 0; i < t->ncol; i++)
@@ -515,14 +950,14 @@ apply(table *t, const char *key, lk_state *deltas, uint64_t ts, const lk_alloc *
 		tf = delta_frame(tb->topic, r, deltas);
 	lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, r->subs.head)
 	{
-		channel_deliver(lws_container_of(d, channel, topic_link), r, deltas, rf);
+		channel_deliver(lws_container_of(d, channel, topic_link), r, deltas, cl, rf);
 	}
 	lws_end_foreach_dll_safe(d, d1);
 	if (tb)
 	{
 		lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, tb->subs.head)
 		{
-			channel_deliver(lws_container_of(d, channel, topic_link), r, deltas, tf);
+			channel_deliver(lws_container_of(d, channel, topic_link), r, deltas, cl, tf);
 		}
 		lws_end_foreach_dll_safe(d, d1);
 	}
@@ -543,7 +978,10 @@ typedef struct ref_fetch
 	uint64_t	ts;
 } ref_fetch;
 
-/* A reference notification: read the row and treat its state as the delta. */
+/*
+ * A reference notification: read the row and treat its state as the delta
+ * of the incarnation read; a read that finds no row is a deletion.
+ */
 static void
 ref_fetched(void *arg, PGresult *res, const char *error)
 {
@@ -551,26 +989,133 @@ ref_fetched(void *arg, PGresult *res, const char *error)
 	table	   *t = current_table(rf->t);
 
 	/* the read's columns are rf->t's: no use to a table whose layout changed since */
-	if (t && res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
+	if (t && !row_read_error(res, error))
 	{
-		arena	   *ar = arena_new();
-		lk_state   *deltas = calloc(rf->t->ncol, sizeof(lk_state));
+		int64_t		cl = cl_value(res, 0, ROW_CL);
 
-		for (int i = 0; i < rf->t->ncol; i++)
+		if (cl)
 		{
-			const char *text = db_value(res, 0, i);
-			lk_error	err;
+			arena	   *ar = arena_new();
+			lk_state   *deltas = calloc(rf->t->ncol, sizeof(lk_state));
 
-			if (!text || lk_state_parse(rf->t->cols[i].kind, text, strlen(text),
-										arena_alloc(ar), &deltas[i], &err) != LK_OK)
-				deltas[i].kind = 0;
+			for (int i = 0; i < rf->t->ncol; i++)
+			{
+				const char *text = db_value(res, 0, ROW_COLS + i);
+				lk_error	err;
+
+				if (!text || lk_state_parse(rf->t->cols[i].kind, text, strlen(text),
+											arena_alloc(ar), &deltas[i], &err) != LK_OK)
+					deltas[i].kind = 0;
+			}
+			apply(t, rf->key, cl, deltas, rf->ts, arena_alloc(ar));
+			free(deltas);
+			arena_free(ar);
 		}
-		apply(t, rf->key, deltas, rf->ts, arena_alloc(ar));
-		free(deltas);
-		arena_free(ar);
+		else
+		{
+			row		   *r = row_get(t, rf->key, false);
+
+			if (r)
+			{
+				read_gone(r, cl_value(res, 0, ROW_TOMB));
+				row_maybe_free(r);
+			}
+		}
 	}
 	free(rf->key);
 	free(rf);
+}
+
+/*
+ * A row's deletion at causal length cl (0: one above the incarnation held).
+ * A row the bridge does not hold has nobody to tell: a table topic holds
+ * every row that exists.
+ */
+static void
+notify_deleted(table *t, const char *key, int64_t cl)
+{
+	row		   *r = row_get(t, key, false);
+
+	if (!r)
+		return;
+	if (cl == 0)
+	{
+		if (r->cl && !is_alive(r->cl))
+			return;
+		cl = (r->cl ? r->cl : 1) + 1;
+	}
+	if (cl > r->cl)
+		delete_row(r, cl);
+	row_maybe_free(r);
+}
+
+typedef struct table_rows
+{
+	const table *t;
+	ptr_list   *out;
+} table_rows;
+
+static void
+collect_table_rows(const char *key, void *value, void *arg)
+{
+	row		   *r = value;
+	table_rows *tr = arg;
+
+	if (r->t == tr->t)
+		ptr_push(tr->out, r);
+}
+
+/* Every row of t the bridge holds: the map must not change while it is walked. */
+static ptr_list
+rows_of(const table *t)
+{
+	ptr_list	l = {0};
+	table_rows	tr = {t, &l};
+
+	map_each(&rows, collect_table_rows, &tr);
+	return l;
+}
+
+/*
+ * A TRUNCATE, or more changes than the transaction could record: read again
+ * every row of t that has subscribers (in one query) and its table topic's
+ * rows, as after a reconnection.  Subscribers get state, or delete with the
+ * tombstone's causal length.  A TRUNCATE is not simply applied to the rows
+ * held (each deleted one above its causal length): its notification may
+ * come after a read that saw a row inserted again after it, which it would
+ * then delete.  A row being loaded needs nothing more: that read is newer.
+ */
+static void
+notify_reread(table *t)
+{
+	ptr_list	l = rows_of(t);
+	ptr_list	subscribed = {0};
+	tab		   *tb = tab_get(t, false);
+
+	for (size_t i = 0; i < l.n; i++)
+	{
+		row		   *r = l.v[i];
+
+		if (r->subs.count && !r->loading)
+			ptr_push(&subscribed, r);
+	}
+	free(l.v);
+	reread(t, &subscribed, false);
+	if (tab_active(tb))
+		load_tab(tb);
+}
+
+/* An entry's causal length: 0 without one; -1 when it is not a valid one. */
+static int64_t
+entry_cl(json_t *entry)
+{
+	json_t	   *j = json_object_get(entry, "cl");
+
+	if (!j)
+		return 0;
+	if (!json_is_integer(j) || json_integer_value(j) < 1)
+		return -1;
+	return json_integer_value(j);
 }
 
 static void
@@ -579,17 +1124,35 @@ notify_row(json_t *entry, uint64_t ts)
 	const char *tname = json_string_value(json_object_get(entry, "table"));
 	const char *key = json_string_value(json_object_get(entry, "key"));
 	json_t	   *jdeltas = json_object_get(entry, "deltas");
+	int64_t		cl = entry_cl(entry);
 	table	   *t;
 	tab		   *tb;
 
-	if (!tname || !key)
+	if (!tname)
 		return;
 	/* an unknown table: no topic of it can have subscribers (joins wait for the catalog) */
-	if (!(t = catalog_find(tname)))
+	if (!(t = catalog_find(tname)) || t->stale)
 		return;
+	if (!key)
+	{
+		if (json_is_true(json_object_get(entry, "truncated")) ||
+			json_is_true(json_object_get(entry, "resync")))
+			notify_reread(t);
+		return;
+	}
+	if (cl < 0)
+	{
+		lwsl_warn("laniakea-bridge: ignoring an entry for %s with an invalid cl\n", tname);
+		return;
+	}
 	tb = tab_get(t, false);
 	if (!row_get(t, key, false) && !tab_active(tb))
 		return;
+	if (json_is_true(json_object_get(entry, "deleted")))
+	{
+		notify_deleted(t, key, cl);
+		return;
+	}
 	if (json_is_true(json_object_get(entry, "ref")))
 	{
 		ref_fetch  *rf = malloc(sizeof(ref_fetch));
@@ -627,7 +1190,7 @@ notify_row(json_t *entry, uint64_t ts)
 				deltas[i].kind = 0;
 			}
 		}
-		apply(t, key, deltas, ts, arena_alloc(ar));
+		apply(t, key, cl, deltas, ts, arena_alloc(ar));
 		free(deltas);
 		arena_free(ar);
 	}
@@ -660,22 +1223,39 @@ hub_on_notify(const char *payload)
 
 /* ---- catalog changes and (re)connection ---- */
 
-/* The subscribers and waiting joins of a changed table's row or table topic. */
+/* A join not answered yet starts over with the new catalog. */
+static void
+restart_join(channel *ch)
+{
+	if (ch->tombs)
+	{
+		ch->tombs->ch = NULL;
+		ch->tombs = NULL;
+	}
+	lws_dll2_remove(&ch->topic_link);
+	ch->r = NULL;
+	ch->tb = NULL;
+	channel_attach(ch, true);
+}
+
+/*
+ * The subscribers and waiting joins of a changed table's row or table topic
+ * (a table join waiting for its tombstones is on the subscribers' list).
+ */
 static void
 retire_channels(lws_dll2_owner_t *subs, lws_dll2_owner_t *waiting, bool untracked)
 {
 	while (subs->head)
-		channel_retired(lws_container_of(subs->head, channel, topic_link), untracked);
-	/* joins not answered yet start over with the new catalog */
-	while (waiting->head)
 	{
-		channel    *ch = lws_container_of(waiting->head, channel, topic_link);
+		channel    *ch = lws_container_of(subs->head, channel, topic_link);
 
-		lws_dll2_remove(&ch->topic_link);
-		ch->r = NULL;
-		ch->tb = NULL;
-		channel_attach(ch, true);
+		if (ch->joined)
+			channel_retired(ch, untracked);
+		else
+			restart_join(ch);
 	}
+	while (waiting->head)
+		restart_join(lws_container_of(waiting->head, channel, topic_link));
 }
 
 /*

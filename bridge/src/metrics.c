@@ -56,6 +56,9 @@ metrics_render(lk_buf *b)
 		 M.fragments_shared_total);
 	line(b, "laniakea_culled_clients_total", "counter",
 		 "Clients that fell behind their pending cap and were resent full state.", M.culled_total);
+	line(b, "laniakea_row_deletes_total", "counter",
+		 "Deletions of rows the bridge held for subscribers (DELETE, TRUNCATE, a tombstone, a resync).",
+		 M.deletes_total);
 	line(b, "laniakea_protocol_errors_total", "counter", "Connections closed for a bad frame.",
 		 M.protocol_errors_total);
 	line(b, "laniakea_pg_up", "gauge", "1 when the PostgreSQL connection is ready.", (uint64_t) M.pg_up);

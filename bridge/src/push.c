@@ -3,8 +3,12 @@
  *
  * Every push is an UPDATE of the row (the merge trigger merges what is set
  * with what is there) that falls back to an INSERT when the row does not
- * exist yet.  Identifiers come from the catalog; everything the client sent
- * travels as a parameter.  A client contributes only its own node's counts,
+ * exist yet, or a DELETE.  A merge or delete that names an incarnation (its
+ * causal length, "cl") leaves the rest to the triggers: the UPDATE matches
+ * only that incarnation, and the INSERT that follows otherwise names it too,
+ * so the merge trigger discards it when a tombstone or a later incarnation
+ * outranks it and replaces an earlier one.  Identifiers come from the
+ * catalog; everything the client sent travels as a parameter.  A client contributes only its own node's counts,
  * dots and register writes, and an orset delta's context may cover other
  * nodes' dots only where the bridge has seen them: it may remove what it
  * observed, nothing else.  A register write may not be dated more than
@@ -121,9 +125,14 @@ wall_us(void)
 	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* NULL when the delta only carries what this client may contribute. */
+/*
+ * NULL when the delta only carries what this client may contribute.  r is
+ * the row as the bridge holds it and cl the incarnation the delta belongs
+ * to (0: the one there is); an orset delta's context may cover what the
+ * bridge has seen of that incarnation.
+ */
 static const char *
-ownership_error(const lk_state *d, const char *node, row *r, int col, const lk_alloc *a)
+ownership_error(const lk_state *d, const char *node, row *r, int64_t cl, int col, const lk_alloc *a)
 {
 	lk_str		me = lk_str_make(node, strlen(node));
 
@@ -142,7 +151,11 @@ ownership_error(const lk_state *d, const char *node, row *r, int col, const lk_a
 				for (uint32_t i = 0; i < os->ndots; i++)
 					if (!lk_str_eq(os->nodes[os->dots[i].node].id, me))
 						return "delta adds dots of another node";
-				if (r)
+				/* an earlier incarnation than the bridge's: the database discards it */
+				if (r && cl && cl < r->cl)
+					return NULL;
+				/* of a later one, the bridge has seen nothing */
+				if (r && (!cl || cl == r->cl))
 					cell_state(&r->cells[col], LK_ORSET, a, &server);
 				else
 					lk_state_init(&server, LK_ORSET);
@@ -161,18 +174,33 @@ ownership_error(const lk_state *d, const char *node, row *r, int col, const lk_a
 	return "unknown type";
 }
 
+/*
+ * The UPDATE (and INSERT when the row is missing) of one column.  cl_param:
+ * the parameter holding the incarnation the push names, 0 for none (the
+ * incarnation there is, or a new one).
+ */
 static char *
-sql_for(const table *t, const column *col, const char *set_expr, const char *insert_expr)
+sql_for(const table *t, const column *col, const char *set_expr, const char *insert_expr,
+		int cl_param)
 {
 	char	   *sql;
+	char		cl_match[48] = "",
+				cl_col[16] = "",
+				cl_value[24] = "";
 	int			n;
 
+	if (cl_param)
+	{
+		snprintf(cl_match, sizeof(cl_match), " AND laniakea_cl = $%d::bigint", cl_param);
+		strcpy(cl_col, ", laniakea_cl");
+		snprintf(cl_value, sizeof(cl_value), ", $%d::bigint", cl_param);
+	}
 	if (insert_expr)
 		n = asprintf(&sql,
-					 "WITH u AS (UPDATE %s SET %s = %s WHERE %s = $1::%s RETURNING 1) "
-					 "INSERT INTO %s (%s, %s) SELECT $1::%s, %s WHERE NOT EXISTS (SELECT FROM u)",
-					 t->ident, col->ident, set_expr, t->key_ident, t->key_type,
-					 t->ident, t->key_ident, col->ident, t->key_type, insert_expr);
+					 "WITH u AS (UPDATE %s SET %s = %s WHERE %s = $1::%s%s RETURNING 1) "
+					 "INSERT INTO %s (%s, %s%s) SELECT $1::%s, %s%s WHERE NOT EXISTS (SELECT FROM u)",
+					 t->ident, col->ident, set_expr, t->key_ident, t->key_type, cl_match,
+					 t->ident, t->key_ident, col->ident, cl_col, t->key_type, insert_expr, cl_value);
 	else
 		n = asprintf(&sql, "UPDATE %s SET %s = %s WHERE %s = $1::%s",
 					 t->ident, col->ident, set_expr, t->key_ident, t->key_type);
@@ -180,6 +208,41 @@ sql_for(const table *t, const column *col, const char *set_expr, const char *ins
 }
 
 #define MAX_SAFE_BY 9007199254740991LL	/* 2^53 - 1, Number.MAX_SAFE_INTEGER */
+
+/*
+ * A push's "cl": the incarnation it names, 0 when absent, -1 when it is not
+ * a positive odd integer within what a JavaScript client writes exactly.
+ */
+static int64_t
+push_cl(json_t *payload)
+{
+	json_t	   *j = json_object_get(payload, "cl");
+	json_int_t	v;
+
+	if (!j)
+		return 0;
+	if (!json_is_integer(j))
+		return -1;
+	v = json_integer_value(j);
+	return v > 0 && v % 2 == 1 && v <= MAX_SAFE_BY ? (int64_t) v : -1;
+}
+
+/* Run sql for c and answer the push when it is done. */
+static void
+run(conn *c, const char *join_ref, const char *ref, const char *topic, const char *sql,
+	int nparams, const char *const *params)
+{
+	push_reply *pr = calloc(1, sizeof(push_reply));
+
+	pr->c = c;
+	pr->join_ref = join_ref ? strdup(join_ref) : NULL;
+	pr->ref = ref ? strdup(ref) : NULL;
+	pr->topic = strdup(topic);
+	conn_ref(c);
+	M.pushes_total++;
+	c->pending_pushes++;
+	db_query_on(&c->queries, sql, nparams, params, pushed, pr);
+}
 
 #define REFUSE(reason) \
 	do { \
@@ -205,7 +268,9 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 	char	   *sql;
 	char	   *text = NULL;
 	char		by_text[32];
-	push_reply *pr;
+	char		cl_text[24];
+	int64_t		cl;
+	int			cl_param = 0;
 	bool		with_insert = true;
 	const char *why;
 
@@ -217,6 +282,20 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 		REFUSE("unauthorized");
 	if (!key)
 		REFUSE("key must be a string");
+	if (strcmp(event, "delete") == 0)
+	{
+		/* with a cl, only that incarnation or an earlier one: never one the client has not seen */
+		if ((cl = push_cl(payload)) < 0)
+			REFUSE("cl must be a positive odd integer");
+		snprintf(cl_text, sizeof(cl_text), "%lld", (long long) cl);
+		params[1] = cl_text;
+		if (asprintf(&sql, "DELETE FROM %s WHERE %s = $1::%s%s", t->ident, t->key_ident, t->key_type,
+					 cl ? " AND laniakea_cl <= $2::bigint" : "") < 0)
+			abort();
+		run(c, join_ref, ref, ch->topic, sql, cl ? 2 : 1, params);
+		free(sql);
+		return;
+	}
 	if (!colname || (ci = catalog_column(t, colname)) < 0)
 		REFUSE("unknown column");
 	if (!c->node)
@@ -227,10 +306,13 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 	if (strcmp(event, "merge") == 0)
 	{
 		json_t	   *dj = json_object_get(payload, "delta");
-		arena	   *ar = arena_new();
+		arena	   *ar;
 		lk_state	d;
 		lk_error	err;
 
+		if ((cl = push_cl(payload)) < 0)
+			REFUSE("cl must be a positive odd integer");
+		ar = arena_new();
 		text = dj ? json_dumps(dj, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 		if (!text || lk_state_parse(col->kind, text, strlen(text), arena_alloc(ar), &d, &err) != LK_OK)
 		{
@@ -241,7 +323,7 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 			free(text);
 			REFUSE(reason);
 		}
-		why = ownership_error(&d, c->node, ch->r ? ch->r : hub_row(t, key), ci, arena_alloc(ar));
+		why = ownership_error(&d, c->node, ch->r ? ch->r : hub_row(t, key), cl, ci, arena_alloc(ar));
 		arena_free(ar);
 		if (why)
 		{
@@ -250,6 +332,12 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 		}
 		params[1] = text;
 		nparams = 2;
+		if (cl)
+		{
+			snprintf(cl_text, sizeof(cl_text), "%lld", (long long) cl);
+			params[2] = cl_text;
+			nparams = cl_param = 3;
+		}
 		snprintf(set_expr, sizeof(set_expr), "$2::%s.%s", ext, tname);
 		snprintf(insert_expr, sizeof(insert_expr), "$2::%s.%s", ext, tname);
 	}
@@ -305,16 +393,8 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 	else
 		REFUSE("unknown event");
 
-	sql = sql_for(t, col, set_expr, with_insert ? insert_expr : NULL);
-	pr = calloc(1, sizeof(push_reply));
-	pr->c = c;
-	pr->join_ref = join_ref ? strdup(join_ref) : NULL;
-	pr->ref = ref ? strdup(ref) : NULL;
-	pr->topic = strdup(ch->topic);
-	conn_ref(c);
-	M.pushes_total++;
-	c->pending_pushes++;
-	db_query_on(&c->queries, sql, nparams, params, pushed, pr);
+	sql = sql_for(t, col, set_expr, with_insert ? insert_expr : NULL, cl_param);
+	run(c, join_ref, ref, ch->topic, sql, nparams, params);
 	free(sql);
 	free(text);
 }

@@ -178,11 +178,13 @@ static void
 pending_free(const char *key, void *value, void *arg)
 {
 	pending    *p = value;
+	row		   *r = p->r;
 
-	for (int i = 0; i < p->r->t->ncol; i++)
+	for (int i = 0; i < r->t->ncol; i++)
 		cell_clear(&p->cells[i]);
 	free(p->cells);
 	free(p);
+	hub_row_unref(r);
 }
 
 static void
@@ -224,14 +226,31 @@ columns_json(lk_buf *b, const table *t)
 	lk_buf_put_u8(b, '}');
 }
 
-/* {"key":K,"state":{…}} or, against have ({col: state}), {"key":K,"delta":{…}} */
+/*
+ * {"key":K,"cl":n,"state":{…}} or, against have ({col: state}),
+ * {"key":K,"cl":n,"delta":{…}}; "cl" always (1 for a row never written)
+ * or only above 1, and a deleted row as {"key":K,"cl":n,"deleted":true,
+ * "state":{…}} with empty states.  have says nothing of the incarnation it
+ * is of, so only a row that was never deleted (cl 1) is answered with a
+ * delta: a delta against an older incarnation's state would be wrong.
+ */
 static void
-row_json(lk_buf *b, const row *r, json_t *have, const lk_alloc *a)
+row_json(lk_buf *b, const row *r, json_t *have, bool always_cl, const lk_alloc *a)
 {
 	bool		first = true;
+	bool		deleted = r->cl && r->cl % 2 == 0;
 
+	if (r->cl > 1)
+		have = NULL;
 	lk_buf_put_str(b, "{\"key\":");
 	wire_string(b, r->key);
+	if (always_cl || r->cl > 1)
+	{
+		lk_buf_put_str(b, ",\"cl\":");
+		lk_buf_put_int(b, r->cl ? r->cl : 1);
+	}
+	if (deleted)
+		lk_buf_put_str(b, ",\"deleted\":true");
 	lk_buf_put_str(b, have ? ",\"delta\":{" : ",\"state\":{");
 	for (int i = 0; i < r->t->ncol; i++)
 	{
@@ -272,16 +291,49 @@ table_row_json(const char *key, void *value, void *arg)
 	row		   *r = value;
 	table_reply *tr = arg;
 
-	if (strcmp(r->t->name, tr->t->name) != 0 || !r->pinned)
+	if (strcmp(r->t->name, tr->t->name) != 0 || !r->pinned || r->cl % 2 == 0)
 		return;
 	if (!tr->first)
 		lk_buf_put_u8(tr->b, ',');
 	tr->first = false;
-	row_json(tr->b, r, tr->have ? json_object_get(tr->have, r->key) : NULL, tr->a);
+	row_json(tr->b, r, tr->have ? json_object_get(tr->have, r->key) : NULL, false, tr->a);
+}
+
+/*
+ * A table join's have names keys the client holds: those deleted now are
+ * listed {"key":K,"cl":n,"deleted":true}, from the row the bridge holds or
+ * the tombstone read for the join (tombs).
+ */
+static void
+table_deleted_json(table_reply *tr, const map *tombs)
+{
+	const char *key;
+	json_t	   *v;
+
+	json_object_foreach(tr->have, key, v)
+	{
+		row		   *r = hub_row((table *) tr->t, key);
+		int64_t		cl = tombs ? (int64_t) (intptr_t) map_get(tombs, key) : 0;
+
+		if (r && r->cl % 2 == 1)
+			continue;			/* it exists: listed above */
+		if (r && r->cl > cl)
+			cl = r->cl;
+		if (cl == 0)
+			continue;			/* never written here: the client's own, not yet pushed */
+		if (!tr->first)
+			lk_buf_put_u8(tr->b, ',');
+		tr->first = false;
+		lk_buf_put_str(tr->b, "{\"key\":");
+		wire_string(tr->b, key);
+		lk_buf_put_str(tr->b, ",\"cl\":");
+		lk_buf_put_int(tr->b, cl);
+		lk_buf_put_str(tr->b, ",\"deleted\":true}");
+	}
 }
 
 void
-channel_joined(channel *ch)
+channel_joined(channel *ch, const map *tombs)
 {
 	conn	   *c = ch->conn;
 	arena	   *ar = arena_new();
@@ -306,7 +358,7 @@ channel_joined(channel *ch)
 			lk_buf		rb;
 
 			lk_buf_init(&rb, &lk_std_alloc, 128);
-			row_json(&rb, ch->r, ch->have, arena_alloc(ar));
+			row_json(&rb, ch->r, ch->have, true, arena_alloc(ar));
 			lk_buf_put(&b, rb.data + 1, rb.len - 2);
 			lk_free(&lk_std_alloc, rb.data);
 		}
@@ -317,6 +369,8 @@ channel_joined(channel *ch)
 
 		lk_buf_put_str(&b, ",\"rows\":[");
 		map_each(hub_rows(), table_row_json, &tr);
+		if (ch->have)
+			table_deleted_json(&tr, tombs);
 		lk_buf_put_u8(&b, ']');
 	}
 	lk_buf_put_u8(&b, '}');
@@ -367,10 +421,21 @@ pending_for(channel *ch, row *r)
 	{
 		p = calloc(1, sizeof(pending));
 		p->r = r;
+		r->refs++;
 		p->cells = calloc(r->t->ncol, sizeof(cell));
 		map_put(&ch->pending, r->topic, p);
 	}
 	return p;
+}
+
+/* Drop p's merged deltas (the channel's byte count too). */
+static void
+pending_drop(channel *ch, pending *p)
+{
+	for (int i = 0; i < p->r->t->ncol; i++)
+		cell_clear(&p->cells[i]);
+	ch->pending_bytes -= p->bytes;
+	p->bytes = 0;
 }
 
 static void
@@ -424,14 +489,30 @@ schedule(channel *ch)
 	}
 }
 
+/*
+ * Merge deltas of incarnation cl into ch's pending state for r (deltas NULL:
+ * resend r's full state).  Deltas of a later incarnation than the pending
+ * ones replace them, a pending deletion included: the later causal length
+ * tells the client that what it held is gone.
+ */
 static void
-pending_merge(channel *ch, row *r, const lk_state *deltas)
+pending_merge(channel *ch, row *r, const lk_state *deltas, int64_t cl)
 {
 	pending    *p = pending_for(ch, r);
 	arena	   *ar;
 
+	if (!p->resync && deltas && cl < p->cl)
+	{
+		schedule(ch);
+		return;
+	}
 	if (!p->resync && deltas)
 	{
+		if (cl > p->cl)
+		{
+			pending_drop(ch, p);
+			p->cl = cl;
+		}
 		ar = arena_new();
 		for (int i = 0; i < r->t->ncol; i++)
 		{
@@ -453,13 +534,14 @@ pending_merge(channel *ch, row *r, const lk_state *deltas)
 	}
 	else if (!deltas)
 	{
-		mark_resync(r->topic, p, NULL);
+		pending_drop(ch, p);
+		p->resync = true;
 	}
 	schedule(ch);
 }
 
 void
-channel_deliver(channel *ch, row *r, const lk_state *deltas, frame *shared)
+channel_deliver(channel *ch, row *r, const lk_state *deltas, int64_t cl, frame *shared)
 {
 	conn	   *c = ch->conn;
 
@@ -470,7 +552,32 @@ channel_deliver(channel *ch, row *r, const lk_state *deltas, frame *shared)
 		conn_send(c, shared);
 		return;
 	}
-	pending_merge(ch, r, deltas);
+	pending_merge(ch, r, deltas, cl);
+}
+
+/*
+ * A deletion is never merged away: it replaces whatever is pending for the
+ * row (a full-state resend included) and is sent as a "delete" event, unless
+ * a later incarnation's deltas replace it in turn before the flush.
+ */
+void
+channel_deleted(channel *ch, row *r, frame *shared)
+{
+	conn	   *c = ch->conn;
+	pending    *p;
+
+	if (!ch->joined || !c->wsi || c->closing)
+		return;
+	if (ch->prof == PROFILE_FULL && ch->pending.count == 0 && c->ring_count < CONN_RING / 2)
+	{
+		conn_send(c, shared);
+		return;
+	}
+	p = pending_for(ch, r);
+	pending_drop(ch, p);
+	p->cl = r->cl;
+	p->resync = false;
+	schedule(ch);
 }
 
 void
@@ -478,7 +585,7 @@ channel_resync(channel *ch, row *r)
 {
 	if (!ch->joined || !ch->conn->wsi)
 		return;
-	pending_merge(ch, r, NULL);
+	pending_merge(ch, r, NULL, 0);
 }
 
 static void
@@ -558,27 +665,65 @@ row_html(lk_buf *out, const row *r, const lk_alloc *a)
 	lk_json_put_string(out, lk_str_make((const char *) h.data, h.len));
 }
 
+/* Is a pending row sent as full state (resend, minimal profile) rather than its deltas? */
+static bool
+pending_full(const channel *ch, const pending *p)
+{
+	return p->resync || ch->prof == PROFILE_MINIMAL;
+}
+
+/* The causal length of the deletion a pending row is sent as, or 0 when it is not one. */
+static int64_t
+pending_deletion(const channel *ch, const pending *p)
+{
+	int64_t		cl = pending_full(ch, p) ? p->r->cl : p->cl;
+
+	return cl && cl % 2 == 0 ? cl : 0;
+}
+
 /*
- * One pending row as a batch member or event payload: r's cached fragment when
- * another subscriber had the same content, else encoded here and cached.
+ * A pending deletion: {"key":K,"cl":n}, the payload of a "delete" event, or
+ * as a member of a batch {"key":K,"cl":n,"deleted":true}.
+ */
+static void
+deletion_json(lk_buf *b, const row *r, int64_t cl, bool in_batch)
+{
+	lk_buf_put_str(b, "{\"key\":");
+	wire_string(b, r->key);
+	lk_buf_put_str(b, ",\"cl\":");
+	lk_buf_put_int(b, cl);
+	lk_buf_put_str(b, in_batch ? ",\"deleted\":true}" : "}");
+}
+
+/*
+ * One pending row (not a deletion) as a batch member or event payload: r's
+ * cached fragment when another subscriber had the same content, else
+ * encoded here and cached.  "cl" when above 1: the row's for full state,
+ * the deltas' own otherwise.
  */
 static const fragment *
 pending_fragment(channel *ch, pending *p, frag_kind *kind)
 {
 	row		   *r = p->r;
-	bool		full = p->resync || ch->prof == PROFILE_MINIMAL;
+	bool		full = pending_full(ch, p);
+	int64_t		cl = full ? r->cl : p->cl;
 	const fragment *f;
 	lk_buf		b;
 	arena	   *ar;
 	bool		first = true;
 
 	*kind = !full ? FRAG_DELTA : ch->prof == PROFILE_MINIMAL ? FRAG_STATE_HTML : FRAG_STATE;
-	if ((f = fragment_find(r, *kind, p->cells)) != NULL)
+	if ((f = fragment_find(r, *kind, p->cells, cl)) != NULL)
 		return f;
 	ar = arena_new();
 	lk_buf_init(&b, &lk_std_alloc, 256);
 	lk_buf_put_str(&b, "{\"key\":");
 	wire_string(&b, r->key);
+	if (cl > 1)
+	{
+		lk_buf_put_str(&b, ",\"cl\":");
+		lk_buf_put_int(&b, cl);
+	}
 	lk_buf_put_str(&b, full ? ",\"state\":{" : ",\"deltas\":{");
 	for (int i = 0; i < r->t->ncol; i++)
 	{
@@ -594,7 +739,7 @@ pending_fragment(channel *ch, pending *p, frag_kind *kind)
 		row_html(&b, r, arena_alloc(ar));
 	}
 	lk_buf_put_u8(&b, '}');
-	f = fragment_store(r, *kind, p->cells, &b);
+	f = fragment_store(r, *kind, p->cells, cl, &b);
 	arena_free(ar);
 	return f;
 }
@@ -641,11 +786,18 @@ flush_channel(channel *ch)
 		lk_buf_put_str(&b, "{\"rows\":[");
 		for (size_t i = 0; i < fc.n; i++)
 		{
-			const fragment *f = pending_fragment(ch, fc.v[i], &k);
+			int64_t		gone = pending_deletion(ch, fc.v[i]);
 
 			if (i)
 				lk_buf_put_u8(&b, ',');
-			lk_buf_put(&b, f->json.data, f->json.len);
+			if (gone)
+				deletion_json(&b, fc.v[i]->r, gone, true);
+			else
+			{
+				const fragment *f = pending_fragment(ch, fc.v[i], &k);
+
+				lk_buf_put(&b, f->json.data, f->json.len);
+			}
 		}
 		lk_buf_put_str(&b, "]}");
 		wire_end(&b);
@@ -658,9 +810,21 @@ flush_channel(channel *ch)
 		for (; sent < fc.n && c->ring_count < CONN_RING - 4; sent++)
 		{
 			pending    *p = fc.v[sent];
-			const fragment *f = pending_fragment(ch, p, &k);
+			int64_t		gone = pending_deletion(ch, p);
+			const fragment *f;
 			lk_buf		b;
 
+			if (gone)
+			{
+				lk_buf_init(&b, &lk_std_alloc, 128);
+				wire_begin(&b, NULL, NULL, ch->topic, "delete");
+				deletion_json(&b, p->r, gone, false);
+				wire_end(&b);
+				send_and_release(c, frame_from_buf(&b));
+				lk_free(&lk_std_alloc, b.data);
+				continue;
+			}
+			f = pending_fragment(ch, p, &k);
 			if (!ch->tb)
 			{
 				/* a row topic: the frame itself is shared */

@@ -32,3 +32,19 @@ SELECT laniakea.track('notes');
 
 -- Not tracked: the bridge must not expose it.
 CREATE TABLE plain (id text PRIMARY KEY, hits gcounter NOT NULL DEFAULT '{}');
+
+-- Deletes (deletes.test.mjs): rows deleted and inserted again, on row and
+-- table topics.  TRUNCATE, the resync of a bulk change and a rejoin with
+-- `have` each get a table of their own, as their table topics list every row.
+CREATE TABLE dels (id text PRIMARY KEY, likes gcounter NOT NULL DEFAULT '{}', tags orset NOT NULL DEFAULT '{}');
+SELECT laniakea.track('dels');
+CREATE TABLE trunc (id text PRIMARY KEY, likes gcounter NOT NULL DEFAULT '{}');
+SELECT laniakea.track('trunc');
+CREATE TABLE bulk (id text PRIMARY KEY, likes gcounter NOT NULL DEFAULT '{}');
+SELECT laniakea.track('bulk');
+CREATE TABLE rejoin (id text PRIMARY KEY, likes gcounter NOT NULL DEFAULT '{}');
+SELECT laniakea.track('rejoin');
+
+-- A key whose text depends on settings: topics name it in its canonical form.
+CREATE TABLE stamps (at timestamptz PRIMARY KEY, hits gcounter NOT NULL DEFAULT '{}');
+SELECT laniakea.track('stamps');
