@@ -605,6 +605,11 @@ CREATE FUNCTION laniakea.key_text(tbl regclass, key text) RETURNS text
 COMMENT ON FUNCTION laniakea.key_text(regclass, text) IS
 	'a key of a tracked table in the text form its topics and tombstones use';
 
+CREATE FUNCTION laniakea.delete_row(tbl regclass, key text, cl bigint DEFAULT NULL) RETURNS bigint
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION laniakea.delete_row(regclass, text, bigint) IS
+	'delete the row of key (with cl: its incarnations up to cl, and record that deletion even where the row is absent); returns the rows deleted';
+
 CREATE FUNCTION laniakea.drop_triggers(tbl regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
