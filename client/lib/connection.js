@@ -651,6 +651,8 @@ export class Table extends Emitter {
 
   #adopt(row) {
     this.#rows.set(row.key, row);
+    row.on("change", (r) => this.emit("change", r));
+    row.on("error", (e) => this.emit("error", e));
     this.#client.register(row);
     if (this.#link) row.attach(this.#link);
     row.loaded.then(() => {
@@ -667,6 +669,13 @@ export class Table extends Emitter {
   /** The row of that key (created when it is written); rows() lists only live ones. */
   row(key) {
     return this.#row(String(key));
+  }
+
+  /** Local changes to its rows (deleted ones too) the server has not acknowledged. */
+  get pending() {
+    let n = 0;
+    for (const row of this.#rows.values()) n += row.pending;
+    return n;
   }
 
   /** The rows that exist (known locally or from the server), in key order. */

@@ -197,7 +197,12 @@ export class Table {
   /** The rows that exist, in key order. */
   rows(): Row[];
   row(key: string | number): Row;
-  on(event: "row" | "delete", fn: (row: Row) => void): Off;
+  /** Local changes to its rows (deleted ones too) the server has not acknowledged. */
+  readonly pending: number;
+  /** "row" when a row appears, "delete" when one goes, "change" after any change of any of its rows. */
+  on(event: "row" | "delete" | "change", fn: (row: Row) => void): Off;
+  /** A row's error: a push refused, storage failing, a state from the server refused. */
+  on(event: "error", fn: (error: Error) => void): Off;
   leave(): void;
 }
 
