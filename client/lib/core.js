@@ -141,7 +141,9 @@ function resultRaw() {
 }
 
 function resultBytes() {
-  const out = resultRaw().slice();
+  views();
+  const at = view.getUint32(RESULT, true);
+  const out = bytes.slice(at, at + view.getUint32(RESULT + 4, true));
   if ((out[0] & 15) === KINDS.orset) sizes.set(out, view.getUint32(RESULT + 16, true));
   return out;
 }

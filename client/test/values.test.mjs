@@ -302,3 +302,22 @@ test("lwwreg_bad_input_and_values_are_refused_with_the_core_message", () => {
   assert.throws(() => LWWRegister.from({ c: 1, n: "a", v: "\ud800" }), TypeError);
   assert.throws(() => GCounter.from('{"c":1,"n":"a","v":"x"}'), TypeError, "a register is no counter");
 });
+
+test("input_in_any_order_parses_to_the_canonical_state_at_every_size", () => {
+  // the module's own qsort (a merge sort) sorts what the core parses
+  let seed = 11;
+  const rand = (n) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  for (const n of [2, 3, 7, 64, 65, 1000, 1537]) {
+    const names = Array.from({ length: n }, (_, i) => `k${i}`);
+    const counts = Object.fromEntries(names.map((k, i) => [k, i + 1]));
+    const canonical = GCounter.from(counts).toString();
+    for (const order of [[...names].reverse(), names.map((k) => [rand(1e9), k]).sort((x, y) => x[0] - y[0]).map(([, k]) => k)]) {
+      const text = `{${order.map((k) => `"${k}":${counts[k]}`).join(",")}}`;
+      assert.equal(GCounter.from(text).toString(), canonical, `${n} counts`);
+    }
+    const elems = names.map((k, i) => `"${k}":{"n":[${i + 1}]}`);
+    const set = ORSet.from(`{"c":{"n":[[1,${n}]]},"e":{${[...elems].reverse().join(",")}}}`);
+    assert.deepEqual(set.elements(), [...names].sort((x, y) => (x < y ? -1 : 1)), `${n} elements`);
+    assert.equal(set.toString(), ORSet.from(`{"c":{"n":[[1,${n}]]},"e":{${elems.join(",")}}}`).toString());
+  }
+});
