@@ -484,8 +484,11 @@ export class Row extends Emitter {
     return out;
   }
 
-  /** @internal the channel is joined: push what is pending. */
+  /** @internal the channel is joined: its column types are known now; push what is pending. */
   joined() {
+    const known = this.columns().length;
+    this.#view = null;
+    if (this.columns().length !== known) this.#changed();
     this.#retry = 0;
     clearTimeout(this.#retryTimer);
     this.#retryTimer = null;

@@ -540,3 +540,22 @@ test("a_join_of_a_row_deleted_before_names_no_states_in_have", async () => {
   await joined(b, 2);
   assert.deepEqual(b.joins.at(-1).payload.have, {}, "the server answers with its whole row");
 });
+
+test("a_tables_pending_counts_its_rows_deleted_ones_too_and_it_tells_of_their_changes", async () => {
+  const b = await bridge();
+  const c = client(b, { node: "n1" });
+  const t = c.table("pages");
+  // a row asked for before the table's join: its columns are known once it is joined
+  await until(() => t.row("a").get("title") && c.status === "online", "the table joined");
+  const changed = [];
+  t.on("change", (r) => changed.push(r.key));
+  c.disconnect();
+  t.row("a").set("title", "x");
+  t.row("b").increment("hits").delete();
+  assert.equal(t.pending, 3, "a set, an increment and a delete");
+  assert.ok(changed.includes("a") && changed.includes("b"));
+  assert.deepEqual(t.rows().map((r) => r.key), ["a"], "b is deleted");
+  c.connect();
+  await until(() => t.pending === 0, "everything acknowledged");
+  assert.equal(b.row("pages", "a").state.title.get(), "x");
+});
