@@ -146,6 +146,8 @@ qsort(void *base, size_t n, size_t size, int (*cmp) (const void *, const void *)
 	to = arena_alloc(NULL, n * size);
 	for (size_t width = 1; width < n; width *= 2)
 	{
+		uint8_t    *t;
+
 		for (size_t lo = 0; lo < n; lo += 2 * width)
 		{
 			size_t		mid = lo + width < n ? lo + width : n,
@@ -155,13 +157,12 @@ qsort(void *base, size_t n, size_t size, int (*cmp) (const void *, const void *)
 
 			for (size_t k = lo; k < hi; k++)
 			{
-				size_t		take = r < hi && (l >= mid || cmp(from + r * size, from + l * size) < 0) ? r++ : l++;
+				bool		right = r < hi && (l >= mid || cmp(from + r * size, from + l * size) < 0);
 
-				memcpy(to + k * size, from + take * size, size);
+				memcpy(to + k * size, from + (right ? r++ : l++) * size, size);
 			}
 		}
-		uint8_t    *t = from;
-
+		t = from;
 		from = to;
 		to = t;
 	}
