@@ -658,8 +658,10 @@ export class Table extends Emitter {
     row.on("error", (e) => this.emit("error", e));
     this.#client.register(row);
     if (this.#link) row.attach(this.#link);
+    // a row read from storage changed before anyone could listen: told once it is read
     row.loaded.then(() => {
       if (!row.deleted && row.columns().length) this.emit("row", row);
+      this.emit("change", row);
     });
     return row;
   }

@@ -199,7 +199,7 @@ export class Table {
   row(key: string | number): Row;
   /** Local changes to its rows (deleted ones too) the server has not acknowledged. */
   readonly pending: number;
-  /** "row" when a row appears, "delete" when one goes, "change" after any change of any of its rows. */
+  /** "row" when a row appears, "delete" when one goes, "change" after any change of any of its rows (and once for each row read from storage). */
   on(event: "row" | "delete" | "change", fn: (row: Row) => void): Off;
   /** A row's error: a push refused, storage failing, a state from the server refused. */
   on(event: "error", fn: (error: Error) => void): Off;

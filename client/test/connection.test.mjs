@@ -559,3 +559,24 @@ test("a_tables_pending_counts_its_rows_deleted_ones_too_and_it_tells_of_their_ch
   await until(() => t.pending === 0, "everything acknowledged");
   assert.equal(b.row("pages", "a").state.title.get(), "x");
 });
+
+test("a_table_tells_of_rows_read_from_storage_deleted_ones_too", async () => {
+  const b = await bridge();
+  const storage = new MemoryStorage();
+  const first = client(b, { node: "n1", storage });
+  const t1 = first.table("pages");
+  await until(() => first.status === "online" && t1.row("x").get("hits"), "the table joined");
+  first.disconnect();
+  t1.row("x").increment("hits");
+  t1.row("y").increment("hits").delete();
+  await until(async () => (await storage.get("crdt:pages:y"))?.del === 1, "stored");
+  // a reload, offline: the rows come from storage, and the table says so
+  const second = client(b, { node: "n1", storage });
+  second.disconnect();
+  const t2 = second.table("pages");
+  const changed = new Set();
+  t2.on("change", (r) => changed.add(r.key));
+  await until(() => changed.has("x") && changed.has("y"), "a change for each stored row");
+  assert.equal(t2.pending, 2, "x's increment and y's delete (which dropped y's increment)");
+  assert.deepEqual(t2.rows().map((r) => r.key), ["x"]);
+});
