@@ -52,6 +52,8 @@ Laniakea is running.
   demo page:  http://127.0.0.1:$web/   (open it in two windows)
   database:   psql -h $sock -p $port -U postgres demo
               try: UPDATE demo_pages SET visits = increment(visits, 'psql', 5) WHERE page = 'home';
+                   UPDATE demo_todos SET title = set(title, 'Renamed in psql') WHERE id = '1-offline';
+                   DELETE FROM demo_todos WHERE id = '0-welcome';
   bridge log: $run/bridge.log
   stop:       scripts/demo.sh stop
 MSG

@@ -101,6 +101,7 @@ suite bridge bash bridge/test/run.sh
 suite bridge-asan bash bridge/test/run.sh --asan
 suite client bash client/test/run.sh
 suite vectors bash client/test/run.sh vectors
+suite client-bridge bash client/test/run.sh bridge
 suite browser bash test/browser/run.sh
 
 echo

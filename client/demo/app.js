@@ -1,11 +1,12 @@
-// The demo page on laniakea-client: one row of demo_pages (examples/demo.sql),
-// edited offline-first.  Every click is applied at once, kept in IndexedDB,
-// and sent when the bridge can be reached.
+// The demo page on laniakea-client: one row of demo_pages and the table
+// demo_todos (examples/demo.sql), edited offline-first.  Every change is
+// applied at once, kept in IndexedDB, and sent when the bridge can be reached.
 import { connect } from "/laniakea.js";
 
 const $ = (id) => document.getElementById(id);
 const client = connect({ url: "/socket" });
 const row = client.row("demo_pages", "home");
+const todos = client.table("demo_todos");
 
 function text(value, fallback = "…") {
   return value === undefined ? fallback : String(value.bigValue());
@@ -59,10 +60,103 @@ function render() {
   $("score").textContent = text(row.get("score"));
   renderContributions(visits);
   renderTags(row.get("tags"));
-  $("pending").textContent = row.pending;
+  $("pending").textContent = row.pending + todos.pending;
   $("node").textContent = client.node ?? "…";
   $("profile").textContent = client.profile ?? (client.status === "connecting" ? "…" : "not joined yet");
 }
+
+// ---- the todo list: the table topic of demo_todos, one row per item ----
+
+const items = new Map(); // key → its <li>, kept so that an edit in progress is never replaced
+
+// Time-ordered keys: the list (in key order) shows items in the order they were added.
+function newKey() {
+  const rand = Array.from(crypto.getRandomValues(new Uint8Array(4)), (b) => b.toString(16).padStart(2, "0"));
+  return `${Date.now().toString(36)}-${rand.join("")}`;
+}
+
+const titleOf = (row) => row.get("title")?.get() ?? "";
+
+function todoItem(row) {
+  let li = items.get(row.key);
+  if (!li) {
+    li = document.createElement("li");
+    li.dataset.key = row.key;
+    const label = document.createElement("label");
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.onchange = () => row.set("done", String(box.checked));
+    label.append(box);
+    const title = document.createElement("input");
+    title.className = "title";
+    title.maxLength = 200;
+    // a change is sent when the field is left or Enter pressed; an emptied title is not one
+    title.onchange = () => {
+      const v = title.value.trim();
+      if (v && v !== titleOf(row)) row.set("title", v);
+      else title.value = titleOf(row);
+    };
+    title.onkeydown = (e) => {
+      if (e.key === "Enter") title.blur();
+      if (e.key === "Escape") {
+        title.value = titleOf(row);
+        title.blur();
+      }
+    };
+    const del = document.createElement("button");
+    del.className = "del";
+    del.textContent = "×";
+    del.onclick = () => row.delete();
+    li.append(label, title, del);
+    items.set(row.key, li);
+  }
+  const [box, title, del] = [li.querySelector("input[type=checkbox]"), li.querySelector("input.title"), li.querySelector("button")];
+  const text = titleOf(row);
+  const done = row.get("done")?.get() === "true";
+  box.checked = done;
+  li.classList.toggle("done", done);
+  box.setAttribute("aria-label", `done: ${text}`);
+  title.setAttribute("aria-label", `title of ${text}`);
+  del.setAttribute("aria-label", `delete ${text}`);
+  del.title = `delete ${text}`;
+  if (document.activeElement !== title) title.value = text;
+  return li;
+}
+
+function renderTodos() {
+  const rows = todos.rows();
+  const lis = rows.map(todoItem);
+  for (const key of items.keys()) if (!rows.some((r) => r.key === key)) items.delete(key);
+  const list = $("todos");
+  // re-inserting a focused field would blur it: only when the list itself changed
+  if (lis.length !== list.children.length || lis.some((li, i) => list.children[i] !== li)) list.replaceChildren(...lis);
+  const left = rows.filter((r) => r.get("done")?.get() !== "true").length;
+  $("todo-count").textContent = rows.length ? `${left} to do, ${rows.length - left} done` : "Nothing to do. Add something above.";
+}
+
+let todosQueued = false;
+function scheduleTodos() {
+  if (todosQueued) return;
+  todosQueued = true;
+  queueMicrotask(() => {
+    todosQueued = false;
+    renderTodos();
+  });
+}
+
+todos.on("row", scheduleTodos);
+todos.on("error", (e) => console.warn("laniakea:", e.message));
+todos.on("delete", scheduleTodos);
+todos.on("change", () => {
+  scheduleTodos();
+  render();
+});
+$("todo-add").onsubmit = (ev) => {
+  ev.preventDefault();
+  const text = $("todo-new").value.trim();
+  if (text) todos.row(newKey()).set("title", text).set("done", "false");
+  $("todo-new").value = "";
+};
 
 function renderStatus() {
   $("status").textContent = client.status;
@@ -103,6 +197,7 @@ if ("serviceWorker" in navigator) {
 }
 renderStatus();
 render();
+renderTodos();
 
 // for the end-to-end tests and the curious: window.laniakea.row.get("visits")
-window.laniakea = { client, row };
+window.laniakea = { client, row, todos };

@@ -12,15 +12,22 @@
 // storage.update (IndexedDB serializes them across tabs), computed from the
 // record as stored: that is what lets two tabs with one node id never reuse
 // a dot or lose an increment.
-import { wellFormed } from "./core.js";
+import * as core from "./core.js";
 import { Socket } from "./phoenix.mjs";
 import { IndexedDBStorage, MemoryStorage } from "./storage.js";
-import { typeNamed } from "./values.js";
+import { setWith, typeNamed } from "./values.js";
 
-/** The topic of a table, or of one of its rows: every topic string is built here. */
+/**
+ * The topic of a table, or of one of its rows: every topic string is built
+ * here, by the core (lk_topic_put), so that it is byte for byte the one the
+ * database and the bridge use.  A table is a name in schema public, or
+ * {schema, name}; neither is parsed ("a.b" is the table named a.b).
+ */
 export function topic(table, key) {
-  if (typeof table !== "string" || table === "") throw new TypeError("table must be a non-empty string");
-  return key === undefined ? `crdt:${table}` : `crdt:${table}:${key}`;
+  const { schema, name } = typeof table === "string" ? { schema: "public", name: table } : (table ?? {});
+  if (typeof schema !== "string" || typeof name !== "string" || !schema || !name)
+    throw new TypeError("table must be a non-empty string, or {schema, name} of non-empty strings");
+  return core.topic(schema, name, key === undefined ? undefined : String(key));
 }
 
 /**
@@ -104,10 +111,22 @@ function advance(doc, cl) {
   doc.acked = doc.seq;
 }
 
-/** Server information: merged, never overwriting; a stale incarnation is ignored. */
-function receive(doc, inc) {
-  if (inc.cl < doc.cl) return;
-  if (inc.cl > doc.cl) advance(doc, inc.cl);
+/** Whether the stored document holds changes the server has not acknowledged. */
+function waiting(doc) {
+  return doc.seq > doc.acked || doc.del != null || doc.queue.length > 0;
+}
+
+/**
+ * Server information: merged, never overwriting; a stale incarnation is
+ * ignored.  Except that the server's whole row (a join reply, a state event:
+ * inc.whole) is authoritative when nothing here waits to be sent (busy: local
+ * operations not stored yet): a server row of a smaller cl then replaces this
+ * one, since it is no stale echo but a key that laniakea.collect_tombstones
+ * let start again at cl 1.
+ */
+function receive(doc, inc, busy) {
+  if (inc.cl < doc.cl && (!inc.whole || busy || waiting(doc))) return;
+  if (inc.cl !== doc.cl) advance(doc, inc.cl);
   if (doc.cl % 2 === 0) return; // a deleted incarnation holds nothing
   for (const [c, json] of Object.entries(inc.cols ?? {})) {
     const T = typeNamed(doc.types[c]);
@@ -117,7 +136,7 @@ function receive(doc, inc) {
   }
 }
 
-function operate(value, op, node) {
+function operate(value, op, node, hlc) {
   const need = (m, what) => {
     if (typeof value[m] !== "function") throw new TypeError(`${op.o} needs ${what} column, and ${op.c} is not one`);
   };
@@ -136,7 +155,7 @@ function operate(value, op, node) {
       return value.remove(op.a);
     case "set":
       need("set", "an lwwreg");
-      return value.set(op.a, node);
+      return setWith(value, op.a, node, hlc);
   }
   throw new TypeError(`unknown operation ${op.o}`);
 }
@@ -146,9 +165,10 @@ function operate(value, op, node) {
  * (in storage: as stored, whatever other tabs did).  An operation carries the
  * incarnation it was made in: older ones are dropped (a delete wins over what
  * it did not see), a newer one re-creates a deleted row.  Errors are
- * collected, not thrown, so one bad operation never blocks the others.
+ * collected, not thrown, so one bad operation never blocks the others.  hlc
+ * is the node's hybrid logical clock ({last}), which register sets advance.
  */
-function applyOps(doc, ops, node, errors) {
+function applyOps(doc, ops, node, errors, hlc = { last: 0n }) {
   const rest = [];
   for (const op of ops) {
     if (op.cl < doc.cl) continue;
@@ -167,7 +187,7 @@ function applyOps(doc, ops, node, errors) {
     }
     const before = op.cl > doc.cl ? null : doc.state[op.c] ?? T.empty();
     try {
-      const after = operate(before ?? T.empty(), op, node);
+      const after = operate(before ?? T.empty(), op, node, hlc);
       if (!before) advance(doc, op.cl);
       const d = (before ?? T.empty()).delta(after);
       doc.state[op.c] = after;
@@ -218,6 +238,7 @@ export class Row extends Emitter {
     super();
     this.#client = client;
     this.table = table;
+    this.tableTopic = topic(table);
     this.#key = key;
     this.topic = topic(table, key);
     this.#loaded = rec !== undefined ? Promise.resolve(this.#absorb(rec)) : this.#reload();
@@ -240,7 +261,7 @@ export class Row extends Emitter {
   #current() {
     if (!this.#view) {
       const doc = { ...this.#doc, state: { ...this.#doc.state }, pending: { ...this.#doc.pending } };
-      doc.types = { ...this.#client.typesOf(this.table), ...doc.types };
+      doc.types = { ...this.#client.typesOf(this.tableTopic), ...doc.types };
       if (this.#client.node) applyOps(doc, [...doc.queue, ...this.#tentative], this.#client.node);
       this.#view = doc;
     }
@@ -324,7 +345,7 @@ export class Row extends Emitter {
       const errors = [];
       applyOps(probeDoc, [op], this.#client.node, errors);
       if (errors.length) throw errors[0];
-    } else if (o === "set" || o === "add" || o === "remove") wellFormed(a, o === "set" ? "value" : "element");
+    } else if (o === "set" || o === "add" || o === "remove") core.wellFormed(a, o === "set" ? "value" : "element");
     this.#tentative.push(op);
     this.#changed();
     this.#schedule();
@@ -360,18 +381,22 @@ export class Row extends Emitter {
     this.#commitQueued = false;
     const ops = this.#tentative.splice(0);
     const incoming = this.#incoming.splice(0);
-    const types = this.#client.typesOf(this.table);
+    const types = this.#client.typesOf(this.tableTopic);
     const errors = [];
     let doc;
     try {
-      await this.#client.storage.update(this.topic, (rec) => {
+      // the row and its node's clock in one atomic update: a clock a register
+      // was set at is in storage with it, so no later set (after a reload, in
+      // another tab) takes a smaller one
+      await this.#client.storage.update([this.topic, `clock:${node}`], ([rec, clock]) => {
         errors.length = 0;
         doc = fromRecord(rec);
         Object.assign(doc.types, types);
-        for (const inc of incoming) receive(doc, inc);
-        applyOps(doc, [...doc.queue, ...ops], node, errors);
+        for (const inc of incoming) receive(doc, inc, ops.length > 0);
+        const hlc = { last: BigInt(clock?.last ?? 0) };
+        applyOps(doc, [...doc.queue, ...ops], node, errors, hlc);
         if (a) ack(doc, a);
-        return toRecord(doc);
+        return [toRecord(doc), hlc.last !== BigInt(clock?.last ?? 0) ? { last: String(hlc.last) } : undefined];
       });
     } catch (e) {
       // storage refused (quota, closed): keep everything for the next try
@@ -381,14 +406,18 @@ export class Row extends Emitter {
       return;
     }
     for (const e of errors) this.emit("error", e);
-    this.#take(doc);
+    this.#take(doc, true);
     this.#flush();
   }
 
-  /** Adopts a document as stored: merged into what is known, never replacing it. */
-  #take(doc) {
+  /**
+   * Adopts a document: merged into what is known, never replacing it, unless
+   * it is of an older incarnation; forced, when it is one the server's row
+   * replaced this one with (see receive()).
+   */
+  #take(doc, force) {
     const mine = this.#doc;
-    if (doc.cl >= mine.cl) {
+    if (force || doc.cl >= mine.cl) {
       if (doc.cl === mine.cl)
         for (const [c, v] of Object.entries(mine.state)) doc.state[c] = doc.state[c] ? doc.state[c].merge(v) : v;
       this.#doc = doc;
@@ -413,13 +442,17 @@ export class Row extends Emitter {
 
   // ---- the server ----
 
-  /** @internal a join reply's or an event's row: {cl, cols}, cols in canonical JSON. */
+  /**
+   * @internal a join reply's or an event's row: {cl, cols, whole}, cols in
+   * canonical JSON, whole when they are the server's whole row.
+   */
   receive(inc) {
     const cl = inc.cl ?? 1;
     const doc = this.#doc;
-    if (cl < doc.cl) return;
+    const busy = this.#tentative.length > 0;
+    if (cl < doc.cl && (!inc.whole || busy || waiting(doc))) return;
     // parsed once, merged in memory at once and in storage with the next commit
-    const types = { ...this.#client.typesOf(this.table), ...doc.types };
+    const types = { ...this.#client.typesOf(this.tableTopic), ...doc.types };
     const cols = {};
     for (const [c, json] of Object.entries(inc.cols ?? {})) {
       const T = typeNamed(types[c]);
@@ -431,23 +464,31 @@ export class Row extends Emitter {
       }
     }
     const next = { ...doc, types, state: { ...doc.state }, pending: { ...doc.pending } };
-    receive(next, { cl, cols });
-    this.#incoming.push({ cl, cols });
-    this.#take(next);
+    receive(next, { cl, cols, whole: inc.whole }, busy);
+    this.#incoming.push({ cl, cols, whole: inc.whole });
+    this.#take(next, cl < doc.cl);
     this.#schedule();
   }
 
-  /** @internal the parameters of a join: what this profile already has. */
+  /**
+   * @internal the parameters of a join: what this profile already has.  For a
+   * row deleted before (cl above 1), nothing: the server cannot tell which
+   * incarnation a state is of, and answers with its whole row.
+   */
   have() {
     const doc = this.#doc;
     if (doc.cl % 2 === 0) return undefined;
+    if (doc.cl > 1) return {};
     const out = {};
     for (const [c, v] of Object.entries(doc.state)) out[c] = v.toJSON();
     return out;
   }
 
-  /** @internal the channel is joined: push what is pending. */
+  /** @internal the channel is joined: its column types are known now; push what is pending. */
   joined() {
+    const known = this.columns().length;
+    this.#view = null;
+    if (this.columns().length !== known) this.#changed();
     this.#retry = 0;
     clearTimeout(this.#retryTimer);
     this.#retryTimer = null;
@@ -472,8 +513,14 @@ export class Row extends Emitter {
           cols.map((c) => link.push(this.#key, "merge", { column: c, delta: sent.pending[c].toJSON(), cl: sent.cl })),
         );
       this.#retry = 0;
-      this.#flushing = false;
-      this.#committing = this.#committing.then(() => this.#commit(sent));
+      // not flushing again before the acknowledgement is stored: what is
+      // pending until then would be sent twice
+      this.#committing = this.#committing
+        .then(() => this.#commit(sent))
+        .finally(() => {
+          this.#flushing = false;
+          this.#flush();
+        });
     } catch (e) {
       this.#flushing = false;
       this.emit("error", e);
@@ -544,8 +591,9 @@ class Link {
   }
 }
 
+/** An event's row; a state (not a delta) is the server's whole row. */
 function rowOf(payload) {
-  return { cl: payload.cl, cols: payload.deltas ?? payload.state ?? payload.delta ?? {} };
+  return { cl: payload.cl, cols: payload.deltas ?? payload.state ?? payload.delta ?? {}, whole: payload.state !== undefined };
 }
 
 /** Every row of a tracked table, as they appear and go. */
@@ -553,6 +601,7 @@ export class Table extends Emitter {
   #client;
   #rows = new Map();
   #link;
+  #named = new Set(); // the keys the last join's have named
 
   /** @internal */
   constructor(client, table) {
@@ -564,8 +613,8 @@ export class Table extends Emitter {
   }
 
   async #load() {
-    await this.#client.tableTypes(this.name);
-    for (const [k, rec] of await this.#client.storage.list(topic(this.name, ""))) {
+    await this.#client.tableTypes(this.topic);
+    for (const [k, rec] of await this.#client.storage.list(`${this.topic}:`)) {
       const key = k.slice(this.topic.length + 1);
       if (!this.#rows.has(key)) this.#adopt(new Row(this.#client, this.name, key, rec));
     }
@@ -578,8 +627,15 @@ export class Table extends Emitter {
         delete: ({ key, cl }) => this.#row(key)?.receive({ cl, cols: {} }),
       },
       joined: (reply) => {
-        this.#client.joinedWith(this.name, reply);
-        for (const r of reply.rows ?? []) this.#row(r.key)?.receive(rowOf(r));
+        this.#client.joinedWith(this.topic, reply);
+        // the reply is the server's whole table: a row named in have and not
+        // listed does not exist there (never written, or its tombstone collected)
+        const listed = new Set();
+        for (const r of reply.rows ?? []) {
+          listed.add(r.key);
+          this.#row(r.key)?.receive({ ...rowOf(r), whole: true });
+        }
+        for (const k of this.#named) if (!listed.has(k)) this.#rows.get(k)?.receive({ cl: 1, cols: {}, whole: true });
         for (const row of this.#rows.values()) row.joined();
       },
     });
@@ -590,17 +646,22 @@ export class Table extends Emitter {
     const have = {};
     for (const [k, row] of this.#rows) {
       const h = row.have();
-      if (h && Object.keys(h).length) have[k] = h;
+      if (h && (row.cl > 1 || Object.keys(h).length)) have[k] = h;
     }
+    this.#named = new Set(Object.keys(have));
     return { ...this.#client.joinParams(), have };
   }
 
   #adopt(row) {
     this.#rows.set(row.key, row);
+    row.on("change", (r) => this.emit("change", r));
+    row.on("error", (e) => this.emit("error", e));
     this.#client.register(row);
     if (this.#link) row.attach(this.#link);
+    // a row read from storage changed before anyone could listen: told once it is read
     row.loaded.then(() => {
       if (!row.deleted && row.columns().length) this.emit("row", row);
+      this.emit("change", row);
     });
     return row;
   }
@@ -613,6 +674,13 @@ export class Table extends Emitter {
   /** The row of that key (created when it is written); rows() lists only live ones. */
   row(key) {
     return this.#row(String(key));
+  }
+
+  /** Local changes to its rows (deleted ones too) the server has not acknowledged. */
+  get pending() {
+    let n = 0;
+    for (const row of this.#rows.values()) n += row.pending;
+    return n;
   }
 
   /** The rows that exist (known locally or from the server), in key order. */
@@ -694,30 +762,32 @@ export class Client extends Emitter {
     return { node: this.node, caps: { ...probe(), ...this.#options.caps } };
   }
 
+  // Tables are known by their topic (tt), the name of their storage record.
+
   /** @internal the column types of a table, as the bridge last told them. */
-  typesOf(table) {
-    return this.#types.get(table) ?? {};
+  typesOf(tt) {
+    return this.#types.get(tt) ?? {};
   }
 
   /** @internal loads the types this profile learned before. */
-  async tableTypes(table) {
-    if (!this.#types.has(table)) {
-      const rec = await this.storage.get(topic(table));
-      if (!this.#types.has(table)) this.#types.set(table, rec?.types ?? {});
+  async tableTypes(tt) {
+    if (!this.#types.has(tt)) {
+      const rec = await this.storage.get(tt);
+      if (!this.#types.has(tt)) this.#types.set(tt, rec?.types ?? {});
     }
-    return this.#types.get(table);
+    return this.#types.get(tt);
   }
 
   /** @internal a join reply: its profile and the table's column types. */
-  joinedWith(table, reply) {
+  joinedWith(tt, reply) {
     this.profile = reply.profile ?? this.profile;
     this.emit("profile", this.profile);
     const cols = reply.columns ?? {};
-    const known = this.#types.get(table) ?? {};
+    const known = this.#types.get(tt) ?? {};
     if (Object.entries(cols).some(([c, t]) => known[c] !== t)) {
       const types = { ...known, ...cols };
-      this.#types.set(table, types);
-      this.storage.update(topic(table), (rec) => ({ ...rec, types }));
+      this.#types.set(tt, types);
+      this.storage.update(tt, (rec) => ({ ...rec, types }));
     }
   }
 
@@ -728,31 +798,34 @@ export class Client extends Emitter {
 
   /** @internal */
   rowGone(row) {
-    this.#tables.get(row.table)?.announce(row, false);
+    this.#tables.get(row.tableTopic)?.announce(row, false);
   }
 
   /** @internal */
   rowBack(row) {
-    this.#tables.get(row.table)?.announce(row, true);
+    this.#tables.get(row.tableTopic)?.announce(row, true);
   }
 
   #touched(key) {
     const row = this.#rows.get(key);
     if (row) return row.refresh();
-    for (const [name, t] of this.#tables)
-      if (key.startsWith(topic(name, ""))) return t.touched(key.slice(topic(name).length + 1))?.refresh();
+    for (const [tt, t] of this.#tables) if (key.startsWith(`${tt}:`)) return t.touched(key.slice(tt.length + 1))?.refresh();
   }
 
-  /** A row: joins crdt:<table>:<key> (or uses its table's channel when the table is open). */
+  /**
+   * A row: joins crdt:<table>:<key> (or uses its table's channel when the
+   * table is open).  table: a name in schema public, or {schema, name}.
+   */
   row(table, key) {
     key = String(key);
     const t = topic(table, key);
-    if (this.#tables.has(table)) return this.#tables.get(table).row(key);
+    const tt = topic(table);
+    if (this.#tables.has(tt)) return this.#tables.get(tt).row(key);
     let row = this.#rows.get(t);
     if (row) return row;
     row = new Row(this, table, key);
     this.register(row);
-    this.tableTypes(table).then(() =>
+    this.tableTypes(tt).then(() =>
       row.loaded.then(() => {
         const link = new Link(this, t, () => ({ ...this.joinParams(), have: row.have() ?? {} }), false, {
           events: {
@@ -761,8 +834,8 @@ export class Client extends Emitter {
             delete: (p) => row.receive({ cl: p.cl, cols: {} }),
           },
           joined: (reply) => {
-            this.joinedWith(table, reply);
-            row.receive({ cl: reply.cl, cols: reply.state ?? reply.delta ?? {} });
+            this.joinedWith(tt, reply);
+            row.receive({ cl: reply.cl, cols: reply.state ?? reply.delta ?? {}, whole: true });
             row.joined();
           },
         });
@@ -774,10 +847,11 @@ export class Client extends Emitter {
 
   /** Every row of a table: joins crdt:<table>. */
   table(table) {
-    let t = this.#tables.get(table);
+    const tt = topic(table);
+    let t = this.#tables.get(tt);
     if (!t) {
       t = new Table(this, table);
-      this.#tables.set(table, t);
+      this.#tables.set(tt, t);
     }
     return t;
   }

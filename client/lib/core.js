@@ -4,7 +4,7 @@
 // canonical binary encoding (a Uint8Array whose first byte names the kind).
 
 /** Kinds of the core's format byte, by SQL type name. */
-export const KINDS = Object.freeze({ gcounter: 1, pncounter: 2, orset: 3 });
+export const KINDS = Object.freeze({ gcounter: 1, pncounter: 2, orset: 3, lwwreg: 4 });
 
 // The core's lk_code values; syntax, binary and bad arguments are TypeErrors.
 const CODES = [null, "syntax", "binary", "range", "limit", "value"];
@@ -134,6 +134,12 @@ function args(...parts) {
 // Element counts of the orsets the core returned, so that size needs no call.
 const sizes = new WeakMap();
 
+function resultRaw() {
+  views();
+  const at = view.getUint32(RESULT, true);
+  return bytes.subarray(at, at + view.getUint32(RESULT + 4, true));
+}
+
 function resultBytes() {
   views();
   const at = view.getUint32(RESULT, true);
@@ -143,9 +149,7 @@ function resultBytes() {
 }
 
 function resultText() {
-  views();
-  const at = view.getUint32(RESULT, true);
-  return decoder.decode(bytes.subarray(at, at + view.getUint32(RESULT + 4, true)));
+  return decoder.decode(resultRaw());
 }
 
 function resultNumber() {
@@ -236,4 +240,38 @@ export function size(state) {
 export function elements(state) {
   check(x.lk_wasm_elements(...args(state)));
   return JSON.parse(resultText());
+}
+
+/**
+ * An lwwreg with value written as node: {state, clock}.  With `explicit`,
+ * a is the write's clock and b the wall clock (µs, bigints); otherwise a is
+ * the wall clock and b the writer's hybrid logical clock, and `clock` is
+ * that writer's clock afterwards (lk_hlc_next decides it).
+ */
+export function set(state, value, node, a, b, explicit) {
+  const [p, n, v, vn, q, m] = args(state, [value, "value"], [node, "node id"]);
+  check(x.lk_wasm_set(p, n, v, vn, q, m, a, b, explicit ? 1 : 0));
+  const out = resultBytes();
+  return { state: out, clock: view.getBigInt64(RESULT + 16, true) };
+}
+
+/** An lwwreg's write, {value, node, clock}, or null for the empty register. */
+export function register(state) {
+  check(x.lk_wasm_register(...args(state)));
+  views();
+  if (view.getUint32(RESULT + 24, true) === 0) return null;
+  const split = view.getUint32(RESULT + 12, true);
+  const text = resultRaw();
+  return {
+    node: decoder.decode(text.subarray(0, split)),
+    value: decoder.decode(text.subarray(split)),
+    clock: view.getBigInt64(RESULT + 16, true),
+  };
+}
+
+/** crdt:<table>[:<key>] as the core writes it (lk_topic_put). */
+export function topic(schema, table, key) {
+  const has = key !== undefined;
+  check(x.lk_wasm_topic(...args([schema, "schema"], [table, "table"], [has ? key : "", "key"]), has ? 1 : 0));
+  return resultText();
 }

@@ -64,6 +64,27 @@ export class ORSet extends CRDT {
   readonly size: number;
 }
 
+/** The last-writer-wins register of text (lwwreg). */
+export class LWWRegister extends CRDT {
+  private constructor();
+  static readonly typeName: "lwwreg";
+  static from(json: StateJSON | LWWRegister): LWWRegister;
+  static empty(): LWWRegister;
+  /**
+   * The register with value written as node.  Without clock: at node's next
+   * hybrid logical clock, max(now, node's last clock + 1, this clock + 1).
+   * With clock (µs since 1970): at that clock, or this register's clock + 1
+   * when that is later; a RangeError when more than 5 minutes ahead of now.
+   */
+  set(value: string, node: string, clock?: number | bigint): LWWRegister;
+  /** The value written last; null for the empty register. */
+  get(): string | null;
+  /** The clock of the last write, µs since 1970; null for the empty register. */
+  readonly clock: bigint | null;
+  /** The node id of the last write; null for the empty register. */
+  readonly node: string | null;
+}
+
 /** The class of an SQL type name, or undefined. */
 export function typeNamed(name: string): CRDTClass<CRDT> | undefined;
 /** @internal registers a class for a core kind. */
@@ -75,6 +96,8 @@ export interface Storage {
   list(prefix: string): Promise<Array<[string, any]>>;
   /** Atomically replaces the record with fn(record); fn is synchronous, undefined keeps it. */
   update(key: string, fn: (record: any) => any): Promise<any>;
+  /** Several records in one atomic update; an undefined entry keeps its record. */
+  update(keys: string[], fn: (records: any[]) => any[] | undefined): Promise<any[]>;
   /** fn(key) after another user of the same storage (another tab) changed a record. */
   watch?(fn: (key: string) => void): () => void;
 }
@@ -83,6 +106,7 @@ export class MemoryStorage implements Storage {
   get(key: string): Promise<any>;
   list(prefix: string): Promise<Array<[string, any]>>;
   update(key: string, fn: (record: any) => any): Promise<any>;
+  update(keys: string[], fn: (records: any[]) => any[] | undefined): Promise<any[]>;
   watch(fn: (key: string) => void): () => void;
 }
 
@@ -91,6 +115,7 @@ export class IndexedDBStorage implements Storage {
   get(key: string): Promise<any>;
   list(prefix: string): Promise<Array<[string, any]>>;
   update(key: string, fn: (record: any) => any): Promise<any>;
+  update(keys: string[], fn: (records: any[]) => any[] | undefined): Promise<any[]>;
   watch(fn: (key: string) => void): () => void;
 }
 
@@ -106,8 +131,14 @@ export interface Capabilities {
 
 export function probe(): Capabilities;
 
-/** `crdt:<table>` or `crdt:<table>:<key>`. */
-export function topic(table: string, key?: string): string;
+/** A table: its name in schema public (not parsed: "a.b" is the table named a.b), or schema and name. */
+export type TableName = string | { schema: string; name: string };
+
+/**
+ * `crdt:<table>` or `crdt:<table>:<key>`, as the core writes it: the table
+ * schema-qualified unless in public, '%', '.' and ':' of names as %25, %2E, %3A.
+ */
+export function topic(table: TableName, key?: string | number): string;
 
 export type Status = "connecting" | "online" | "offline";
 export type Profile = "full" | "constrained" | "minimal";
@@ -133,7 +164,7 @@ type Off = () => void;
 
 export class Row {
   private constructor();
-  readonly table: string;
+  readonly table: TableName;
   readonly key: string;
   readonly topic: string;
   /** Causal length: odd while the row exists, even once deleted. */
@@ -150,7 +181,7 @@ export class Row {
   decrement(column: string, by?: number | bigint): this;
   add(column: string, element: string): this;
   remove(column: string, element: string): this;
-  /** lwwreg columns. */
+  /** lwwreg columns: written as this node, at its next clock (kept in storage). */
   set(column: string, value: string): this;
   delete(): this;
   /** Resolves once every local change so far is acknowledged. */
@@ -161,12 +192,17 @@ export class Row {
 
 export class Table {
   private constructor();
-  readonly name: string;
+  readonly name: TableName;
   readonly topic: string;
   /** The rows that exist, in key order. */
   rows(): Row[];
   row(key: string | number): Row;
-  on(event: "row" | "delete", fn: (row: Row) => void): Off;
+  /** Local changes to its rows (deleted ones too) the server has not acknowledged. */
+  readonly pending: number;
+  /** "row" when a row appears, "delete" when one goes, "change" after any change of any of its rows (and once for each row read from storage). */
+  on(event: "row" | "delete" | "change", fn: (row: Row) => void): Off;
+  /** A row's error: a push refused, storage failing, a state from the server refused. */
+  on(event: "error", fn: (error: Error) => void): Off;
   leave(): void;
 }
 
@@ -178,8 +214,8 @@ export class Client {
   readonly node: string | null;
   readonly nodeReady: Promise<string>;
   readonly storage: Storage;
-  row(table: string, key: string | number): Row;
-  table(table: string): Table;
+  row(table: TableName, key: string | number): Row;
+  table(table: TableName): Table;
   disconnect(): void;
   connect(): void;
   on(event: "status", fn: (status: Status) => void): Off;

@@ -7,6 +7,9 @@
 //                    between the read and the write.  fn is synchronous; it
 //                    returns the new record, or undefined to leave it as it is.
 //                    Resolves with the record as stored once it is durable.
+//                    With an array of keys, fn gets and returns an array of
+//                    records (undefined entries left as they are), all
+//                    replaced in one atomic update.
 //   watch(fn)        fn(key) after another user of the same storage (another
 //                    tab) changed a record.
 //
@@ -28,14 +31,18 @@ export class MemoryStorage {
   }
 
   async update(key, fn) {
-    const next = fn(structuredClone(this.#records.get(key)));
-    if (next === undefined) return structuredClone(this.#records.get(key));
-    this.#records.set(key, structuredClone(next));
-    // like another tab's BroadcastChannel message: after the write, never during
-    queueMicrotask(() => {
-      for (const w of this.#watchers) w(key);
+    const keys = [key].flat();
+    const next = one(key, fn)(keys.map((k) => structuredClone(this.#records.get(k))));
+    const stored = keys.map((k, i) => {
+      if (next?.[i] === undefined) return structuredClone(this.#records.get(k));
+      this.#records.set(k, structuredClone(next[i]));
+      // like another tab's BroadcastChannel message: after the write, never during
+      queueMicrotask(() => {
+        for (const w of this.#watchers) w(k);
+      });
+      return structuredClone(next[i]);
     });
-    return structuredClone(next);
+    return Array.isArray(key) ? stored : stored[0];
   }
 
   /** Every watcher hears of every write, its own writer's too: a reader must be idempotent. */
@@ -43,6 +50,15 @@ export class MemoryStorage {
     this.#watchers.add(fn);
     return () => this.#watchers.delete(fn);
   }
+}
+
+/** fn of update(key, fn) as a function of arrays of records, whether key is one key or several. */
+function one(key, fn) {
+  if (Array.isArray(key)) return fn;
+  return ([rec]) => {
+    const next = fn(rec);
+    return next === undefined ? undefined : [next];
+  };
 }
 
 function request(r) {
@@ -94,28 +110,36 @@ export class IndexedDBStorage {
   }
 
   async update(key, fn) {
+    const keys = [key].flat();
     const store = await this.#store("readwrite");
     return new Promise((resolve, reject) => {
+      const old = [];
+      let got = 0;
       let stored;
-      let changed = false;
+      const changed = [];
       let failure;
       const tx = store.transaction;
-      store.get(key).onsuccess = (e) => {
-        try {
-          const next = fn(e.target.result);
-          stored = next === undefined ? e.target.result : next;
-          if (next !== undefined) {
-            store.put(next, key);
-            changed = true;
+      keys.forEach((k, i) => {
+        store.get(k).onsuccess = (e) => {
+          old[i] = e.target.result;
+          if (++got < keys.length) return;
+          try {
+            const next = one(key, fn)(old);
+            stored = keys.map((k, j) => {
+              if (next?.[j] === undefined) return old[j];
+              store.put(next[j], k);
+              changed.push(k);
+              return next[j];
+            });
+          } catch (err) {
+            failure = err;
+            tx.abort();
           }
-        } catch (err) {
-          failure = err;
-          tx.abort();
-        }
-      };
+        };
+      });
       tx.oncomplete = () => {
-        if (changed) this.#channel?.postMessage(key);
-        resolve(stored);
+        for (const k of changed) this.#channel?.postMessage(k);
+        resolve(Array.isArray(key) ? stored : stored[0]);
       };
       tx.onabort = tx.onerror = () => reject(failure ?? tx.error);
     });

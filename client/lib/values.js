@@ -207,6 +207,72 @@ export class ORSet extends CRDT {
   }
 }
 
+/** A clock argument as the core's int64: a non-negative integer or bigint. */
+function clockArg(c) {
+  if (typeof c === "number" && Number.isSafeInteger(c)) return BigInt(c);
+  if (typeof c !== "bigint") throw new TypeError(`clock must be an integer or bigint, not ${c}`);
+  if (c > I64_MAX) throw new RangeError("lwwreg clock out of range: the clock exceeds 9223372036854775807");
+  return c; // negatives: the core refuses them with its own message
+}
+
+/** The wall clock in µs since 1970, the only part of a clock that JavaScript gives. */
+const wallClock = () => BigInt(Date.now()) * 1000n;
+
+// The hybrid logical clocks of the writers this module set registers for
+// without a clock of their own (node → lk_hlc.last): see LWWRegister.set.
+const writers = new Map();
+
+/**
+ * @internal sets reg to value as node with the hybrid logical clock `hlc`
+ * ({last: bigint}, the writer's lk_hlc), which the core advances.
+ */
+export function setWith(reg, value, node, hlc) {
+  const r = core.set(reg.bytes, value, node, wallClock(), hlc.last, false);
+  hlc.last = r.clock;
+  return reg.constructor.wrap(r.state);
+}
+
+/** The last-writer-wins register of text. */
+export class LWWRegister extends CRDT {
+  #write;
+
+  /**
+   * The register with value written as node.  Without `clock`, at node's
+   * next clock: max(now, node's last clock + 1, this register's clock + 1),
+   * kept per node for the life of this module (a connection keeps its own
+   * node's in storage).  With `clock`, at that clock (or this register's
+   * clock + 1 when that is not later), refused when it is more than 5
+   * minutes ahead of now: SQL's set(r, value, node, clock).
+   */
+  set(value, node, clock) {
+    if (clock !== undefined)
+      return this.constructor.wrap(core.set(this.bytes, value, node, clockArg(clock), wallClock(), true).state);
+    if (typeof node === "string" && !writers.has(node)) writers.set(node, { last: 0n });
+    return setWith(this, value, node, writers.get(node) ?? { last: 0n });
+  }
+
+  #read() {
+    if (this.#write === undefined) this.#write = core.register(this.bytes);
+    return this.#write;
+  }
+
+  /** The value written last; null for the empty register. */
+  get() {
+    return this.#read()?.value ?? null;
+  }
+
+  /** The clock of the last write (µs since 1970, a bigint); null for the empty register. */
+  get clock() {
+    return this.#read()?.clock ?? null;
+  }
+
+  /** The node id of the last write; null for the empty register. */
+  get node() {
+    return this.#read()?.node ?? null;
+  }
+}
+
 defineType("gcounter", core.KINDS.gcounter, GCounter);
 defineType("pncounter", core.KINDS.pncounter, PNCounter);
 defineType("orset", core.KINDS.orset, ORSet);
+defineType("lwwreg", core.KINDS.lwwreg, LWWRegister);

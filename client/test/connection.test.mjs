@@ -4,10 +4,10 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
-import { connect, MemoryStorage, GCounter, ORSet, topic } from "../lib/laniakea.js";
+import { connect, MemoryStorage, GCounter, ORSet, LWWRegister, topic } from "../lib/laniakea.js";
 import { FakeBridge } from "./fake-bridge.mjs";
 
-const TABLES = { pages: { hits: "gcounter", score: "pncounter", tags: "orset" } };
+const TABLES = { pages: { hits: "gcounter", score: "pncounter", tags: "orset", title: "lwwreg" } };
 const FAST = { reconnectAfterMs: () => 20, rejoinAfterMs: () => 20, timeout: 2000 };
 const clients = [];
 const bridges = [];
@@ -30,9 +30,9 @@ function client(b, opts = {}) {
 }
 
 async function until(pred, what, ms = 5000) {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+  const end = performance.now() + ms; // not Date.now(), which tests of clocks move
+  while (!(await pred())) {
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }
@@ -371,13 +371,212 @@ test("a_malformed_state_from_the_server_is_reported_and_the_rest_still_merges", 
   assert.match(errors[0].message, /column hits from the server: value out of range/);
 });
 
-test("the_topic_is_built_in_one_place", () => {
+test("topics_are_the_cores_with_dots_colons_and_percents_escaped_in_names", () => {
   assert.equal(topic("pages"), "crdt:pages");
-  assert.equal(topic("app.items", "a:b"), "crdt:app.items:a:b");
+  assert.equal(topic("pages", 42), "crdt:pages:42");
+  assert.equal(topic("pages", "a:b.c%"), "crdt:pages:a:b.c%", "a key is as it is");
+  assert.equal(topic({ schema: "public", name: "pages" }, "k"), "crdt:pages:k", "public is not written");
+  assert.equal(topic({ schema: "app", name: "items" }, "k"), "crdt:app.items:k");
+  assert.equal(topic("app.items", "k"), "crdt:app%2Eitems:k", "a name is not parsed: this is table app.items of public");
+  assert.equal(topic({ schema: "a.b:c", name: "50%:x.y" }), "crdt:a%2Eb%3Ac.50%25%3Ax%2Ey");
+  assert.equal(topic("%2E"), "crdt:%252E", "an escape in a name is escaped in turn");
+  assert.equal(topic({ schema: "日本", name: "tâble \"q\"" }, "ключ"), 'crdt:日本.tâble "q":ключ', "nothing else is escaped");
   assert.throws(() => topic(""), TypeError);
+  assert.throws(() => topic({ schema: "", name: "t" }), TypeError);
+  assert.throws(() => topic({ name: "t" }), TypeError);
+  assert.throws(() => topic(null), TypeError);
+  assert.throws(() => topic("t\ud800"), { name: "TypeError", message: /table is not valid Unicode/ });
+  assert.throws(() => topic("t", "\udc00"), { name: "TypeError", message: /key is not valid Unicode/ });
+});
+
+test("rows_of_a_table_of_another_schema_use_its_topic", async () => {
+  const storage = new MemoryStorage();
+  const c = connect({ url: "ws://127.0.0.1:1/socket", WebSocket, storage, node: "n1", socket: FAST });
+  clients.push(c);
+  c.disconnect();
+  const row = c.row({ schema: "app", name: "to.dos" }, "k");
+  assert.equal(row.topic, "crdt:app.to%2Edos:k");
+  assert.equal(c.row({ schema: "app", name: "to.dos" }, "k"), row, "one row object per topic");
+  row.increment("hits");
+  await until(async () => (await storage.list("crdt:app.to%2Edos:")).length === 1, "the row stored under its topic");
+  assert.equal(c.table({ schema: "app", name: "to.dos" }).topic, "crdt:app.to%2Edos");
 });
 
 test("values_from_storage_and_wire_are_the_core_types", () => {
   assert.ok(GCounter.from({ a: 1 }) instanceof GCounter);
   assert.ok(ORSet.empty() instanceof ORSet);
+});
+
+// ---- lwwreg and the node's clock ----
+
+test("row_set_writes_a_register_as_this_node_and_the_server_gets_that_write", async () => {
+  const b = await bridge();
+  const c = client(b, { node: "n1" });
+  const row = c.row("pages", "k");
+  await joined(b);
+  await until(() => row.get("title"), "types");
+  row.set("title", "Buy milk");
+  assert.equal(row.get("title").get(), "Buy milk", "applied before any round trip");
+  await row.flushed();
+  const server = b.row("pages", "k").state.title;
+  assert.equal(server.get(), "Buy milk");
+  assert.equal(server.node, "n1");
+  assert.equal(b.pushes.at(-1).payload.delta.n, "n1", "the push is this node's write");
+  b.write("pages", "k", "title", (r) => r.set("Buy oat milk", "n2"));
+  await until(() => row.get("title").get() === "Buy oat milk", "a later write from elsewhere");
+  row.set("title", "Buy both");
+  await row.flushed();
+  assert.equal(b.row("pages", "k").state.title.get(), "Buy both", "a set beats the register it was made on");
+  assert.throws(() => row.set("title", "a\u0000"), { name: "TypeError", message: /NUL/ });
+  assert.throws(() => row.set("hits", "x"), { name: "TypeError", message: /set needs an lwwreg/ });
+  assert.throws(() => row.set("title", 5), TypeError);
+});
+
+test("a_reload_never_sets_a_register_at_a_clock_below_one_already_used", async (t) => {
+  const b = await bridge();
+  const storage = new MemoryStorage();
+  const now = Date.now();
+  t.mock.method(Date, "now", () => now + 3_600_000); // this wall clock runs an hour ahead, then is corrected
+  const first = client(b, { node: "n1", storage });
+  const one = first.row("pages", "one");
+  await joined(b);
+  await until(() => one.get("title"), "types");
+  first.disconnect();
+  one.set("title", "set an hour ahead");
+  await until(async () => (await storage.get("crdt:pages:one"))?.pending.title, "stored");
+  const used = LWWRegister.from((await storage.get("crdt:pages:one")).state.title).clock;
+  assert.ok((await storage.get("clock:n1")).last >= String(used), "the node's clock is stored with the write");
+  Date.now.mock.mockImplementation(() => now);
+  // the page reloads; another register of another row, set with the wall clock back at now
+  const second = client(b, { node: "n1", storage });
+  const two = second.row("pages", "two");
+  two.set("title", "set after the reload");
+  await until(async () => (await storage.get("crdt:pages:two"))?.state.title, "the second set stored");
+  const later = LWWRegister.from((await storage.get("crdt:pages:two")).state.title);
+  assert.ok(later.clock > used, `${later.clock} is above ${used}, the clock used before the reload`);
+  assert.ok(later.clock < used + 1000n, "the stored clock, not a new guess");
+});
+
+test("two_tabs_setting_one_register_offline_order_their_writes", async (t) => {
+  const b = await bridge();
+  const storage = new MemoryStorage();
+  const now = Date.now();
+  t.mock.method(Date, "now", () => now); // both in one millisecond
+  const tabA = client(b, { storage, node: "n1" });
+  const tabB = client(b, { storage, node: "n1" });
+  const a = tabA.row("pages", "k");
+  const bb = tabB.row("pages", "k");
+  await joined(b, 2);
+  await until(() => a.get("title") && bb.get("title"), "types in both tabs");
+  tabA.disconnect();
+  tabB.disconnect();
+  a.set("title", "zzz from A");
+  await until(async () => (await storage.get("crdt:pages:k"))?.state.title, "A's write stored");
+  bb.set("title", "aaa from B, later");
+  await until(() => a.get("title").get() === "aaa from B, later" && bb.get("title").get() === "aaa from B, later",
+    "both tabs show B's later write, though its value sorts first");
+  tabA.connect();
+  tabB.connect();
+  await a.flushed();
+  await bb.flushed();
+  assert.equal(b.row("pages", "k").state.title.get(), "aaa from B, later");
+});
+
+// ---- the server's whole row is authoritative ----
+
+test("a_whole_row_of_a_smaller_cl_replaces_the_row_when_nothing_waits_to_be_sent", async () => {
+  const b = await bridge();
+  const c = client(b, { node: "n1" });
+  const row = c.row("pages", "k");
+  await joined(b);
+  await until(() => row.get("hits"), "types");
+  row.increment("hits", 2);
+  row.delete();
+  await row.flushed();
+  assert.equal(row.cl, 2);
+  assert.equal(b.pushes.filter((p) => p.event === "delete").length, 1, "one delete push");
+  c.disconnect();
+  // the server collects the tombstone and the key starts again at cl 1
+  const r = b.row("pages", "k");
+  r.cl = 1;
+  r.state.hits = GCounter.from({ db: 7 });
+  c.connect();
+  await until(() => !row.deleted, "the server's row adopted");
+  assert.equal(row.cl, 1);
+  assert.equal(row.get("hits").toString(), '{"db":7}');
+  assert.equal(row.pending, 0);
+  // and stays so: a later reload reads it from storage
+  assert.equal(b.joins.at(-1).payload.have.hits, undefined, "a deleted row has nothing to offer");
+});
+
+test("a_whole_row_of_a_smaller_cl_does_not_replace_changes_waiting_to_be_sent", async () => {
+  const b = await bridge();
+  const c = client(b, { node: "n1" });
+  const row = c.row("pages", "k");
+  await joined(b);
+  await until(() => row.get("hits"), "types");
+  row.increment("hits", 2);
+  await row.flushed();
+  c.disconnect();
+  row.delete(); // at cl 1, not sent yet
+  b.row("pages", "k").state.hits = GCounter.from({ db: 7 });
+  c.connect();
+  await row.flushed();
+  assert.equal(row.deleted, true, "the delete waiting to be sent was kept");
+  assert.equal(b.row("pages", "k").cl, 2, "and reached the server");
+});
+
+test("a_join_of_a_row_deleted_before_names_no_states_in_have", async () => {
+  const b = await bridge();
+  const c = client(b, { node: "n1" });
+  const row = c.row("pages", "k");
+  await joined(b);
+  await until(() => row.get("hits"), "types");
+  row.delete();
+  row.increment("hits", 1); // cl 3
+  await row.flushed();
+  c.disconnect();
+  c.connect();
+  await joined(b, 2);
+  assert.deepEqual(b.joins.at(-1).payload.have, {}, "the server answers with its whole row");
+});
+
+test("a_tables_pending_counts_its_rows_deleted_ones_too_and_it_tells_of_their_changes", async () => {
+  const b = await bridge();
+  const c = client(b, { node: "n1" });
+  const t = c.table("pages");
+  // a row asked for before the table's join: its columns are known once it is joined
+  await until(() => t.row("a").get("title") && c.status === "online", "the table joined");
+  const changed = [];
+  t.on("change", (r) => changed.push(r.key));
+  c.disconnect();
+  t.row("a").set("title", "x");
+  t.row("b").increment("hits").delete();
+  assert.equal(t.pending, 3, "a set, an increment and a delete");
+  assert.ok(changed.includes("a") && changed.includes("b"));
+  assert.deepEqual(t.rows().map((r) => r.key), ["a"], "b is deleted");
+  c.connect();
+  await until(() => t.pending === 0, "everything acknowledged");
+  assert.equal(b.row("pages", "a").state.title.get(), "x");
+});
+
+test("a_table_tells_of_rows_read_from_storage_deleted_ones_too", async () => {
+  const b = await bridge();
+  const storage = new MemoryStorage();
+  const first = client(b, { node: "n1", storage });
+  const t1 = first.table("pages");
+  await until(() => first.status === "online" && t1.row("x").get("hits"), "the table joined");
+  first.disconnect();
+  t1.row("x").increment("hits");
+  t1.row("y").increment("hits").delete();
+  await until(async () => (await storage.get("crdt:pages:y"))?.del === 1, "stored");
+  // a reload, offline: the rows come from storage, and the table says so
+  const second = client(b, { node: "n1", storage });
+  second.disconnect();
+  const t2 = second.table("pages");
+  const changed = new Set();
+  t2.on("change", (r) => changed.add(r.key));
+  await until(() => changed.has("x") && changed.has("y"), "a change for each stored row");
+  assert.equal(t2.pending, 2, "x's increment and y's delete (which dropped y's increment)");
+  assert.deepEqual(t2.rows().map((r) => r.key), ["x"]);
 });

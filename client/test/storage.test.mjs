@@ -51,3 +51,23 @@ test("a_throwing_update_changes_nothing", async () => {
   }), RangeError);
   assert.deepEqual(await s.get("k"), { v: 1 });
 });
+
+test("update_of_several_keys_replaces_them_in_one_step", async () => {
+  const s = new MemoryStorage();
+  await s.update("a", () => ({ n: 0 }));
+  const heard = [];
+  s.watch((k) => heard.push(k));
+  await Promise.all(
+    Array.from({ length: 20 }, () => s.update(["a", "b"], ([a, b]) => [{ n: a.n + 1 }, { n: (b?.n ?? 0) + 1 }])),
+  );
+  assert.deepEqual([await s.get("a"), await s.get("b")], [{ n: 20 }, { n: 20 }]);
+  assert.deepEqual(await s.update(["a", "b"], ([a]) => [undefined, { n: a.n * 2 }]), [{ n: 20 }, { n: 40 }], "undefined keeps a record");
+  assert.deepEqual(await s.update(["a", "c"], () => undefined), [{ n: 20 }, undefined]);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(heard.filter((k) => k === "a").length, 20, "a watcher hears of each record written");
+  assert.equal(heard.filter((k) => k === "b").length, 21);
+  await assert.rejects(s.update(["a", "b"], () => {
+    throw new TypeError("no");
+  }), TypeError);
+  assert.deepEqual(await s.get("b"), { n: 40 }, "a throwing update changes nothing");
+});

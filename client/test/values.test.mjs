@@ -2,7 +2,7 @@
 // limits, errors, and the wasm instance's memory.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { GCounter, PNCounter, ORSet } from "../lib/laniakea.js";
+import { GCounter, PNCounter, ORSet, LWWRegister } from "../lib/laniakea.js";
 import { memory } from "../lib/core.js";
 
 const MAX63 = 2n ** 63n - 1n;
@@ -178,18 +178,24 @@ test("wasm_memory_does_not_grow_with_the_number_of_calls", () => {
   const b = GCounter.from({ b: 3, c: 4 });
   let s = ORSet.empty().add("x", "n1").add("y", "n2");
   const t = ORSet.empty().add("z", "n3");
+  let r = LWWRegister.empty().set("first", "n1");
+  const later = LWWRegister.from({ c: 2 ** 52, n: "n2", v: "later" });
   for (let i = 0; i < 1000; i++) {
     a = GCounter.wrap(a.merge(b).bytes);
     s = ORSet.wrap(s.merge(t).bytes);
+    r = r.set(`v${i}`, "n1");
   }
   const before = memory.buffer.byteLength;
   for (let i = 0; i < 100000; i++) {
     a = GCounter.wrap(a.merge(b).bytes); // wrap(): one core merge per iteration, no deferral
     s = ORSet.wrap(s.merge(t).bytes);
+    r = LWWRegister.wrap(r.merge(later).bytes);
+    if (i % 10 === 0) r = LWWRegister.empty().set(`v${i}`, "n1").merge(r);
     if (i % 1000 === 0) assert.throws(() => GCounter.from("{"), TypeError); // failures release too
   }
   assert.equal(a.toString(), '{"a":1,"b":3,"c":4}');
-  assert.equal(memory.buffer.byteLength, before, "200,000 merges and 100 failures later");
+  assert.equal(r.get(), "later");
+  assert.equal(memory.buffer.byteLength, before, "300,000 merges, 10,000 register sets and 100 failures later");
 });
 
 test("wasm_memory_is_reused_after_a_large_call", () => {
@@ -200,4 +206,118 @@ test("wasm_memory_is_reused_after_a_large_call", () => {
   const after = memory.buffer.byteLength;
   for (let i = 0; i < 50; i++) ORSet.from({ c: { n: [[1, 20000]] }, e: big }).merge(s).bytes;
   assert.equal(memory.buffer.byteLength, after, "the largest call sets the size, repeats do not add to it");
+});
+
+// ---- lwwreg ----
+
+test("lwwreg_set_get_clock_node_and_canonical_text", () => {
+  const empty = LWWRegister.empty();
+  assert.equal(empty.toString(), "{}");
+  assert.equal(empty.get(), null);
+  assert.equal(empty.clock, null);
+  assert.equal(empty.node, null);
+  const r = LWWRegister.from(' { "v" : "Buy milk", "n":"a", "c": 300 } ');
+  assert.equal(r.toString(), '{"c":300,"n":"a","v":"Buy milk"}');
+  assert.equal(r.get(), "Buy milk");
+  assert.equal(r.clock, 300n);
+  assert.equal(r.node, "a");
+  assert.ok(Object.isFrozen(r));
+  assert.equal(LWWRegister.from({ c: 1, n: "日本", v: "" }).get(), "", "the empty string is a value");
+  assert.equal(LWWRegister.from({ c: 1, n: "a", v: "😀 é\n\"q\"" }).get(), '😀 é\n"q"');
+  const big = `{"c":9223372036854775807,"n":"a","v":"x"}`;
+  assert.equal(LWWRegister.from(big).clock, 2n ** 63n - 1n, "clocks past 2^53 are exact");
+  assert.equal(LWWRegister.from(big).toString(), big);
+});
+
+test("lwwreg_set_takes_the_wall_clock_and_beats_the_register", () => {
+  const before = BigInt(Date.now()) * 1000n;
+  const r = LWWRegister.empty().set("x", "lww-a");
+  assert.equal(r.get(), "x");
+  assert.equal(r.node, "lww-a");
+  assert.ok(r.clock >= before && r.clock <= BigInt(Date.now()) * 1000n + 1000n, `${r.clock} is the wall clock in µs`);
+  const ahead = LWWRegister.from({ c: Number(before) + 60e6, n: "other", v: "future" });
+  const mine = ahead.set("mine", "lww-a");
+  assert.equal(mine.clock, ahead.clock + 1n, "a set beats the state it was applied to");
+  assert.ok(ahead.leq(mine) && !mine.leq(ahead));
+  assert.equal(ahead.merge(mine).get(), "mine");
+});
+
+test("lwwreg_sets_of_one_node_never_go_back_even_when_the_wall_clock_does", (t) => {
+  const now = Date.now();
+  t.mock.method(Date, "now", () => now + 3_600_000);
+  const a = LWWRegister.empty().set("an hour ahead", "lww-b");
+  Date.now.mock.mockImplementation(() => now);
+  const b = LWWRegister.empty().set("back to now", "lww-b");
+  const c = LWWRegister.empty().set("again", "lww-b");
+  assert.ok(b.clock > a.clock, `${b.clock} after ${a.clock}: the node's clock did not go back`);
+  assert.ok(c.clock > b.clock, "two sets of one node never tie");
+  const other = LWWRegister.empty().set("other node", "lww-c");
+  assert.ok(other.clock < a.clock, "another node's clock is its own");
+});
+
+test("lwwreg_merge_keeps_the_greater_write_and_delta_is_it_or_nothing", () => {
+  const x = LWWRegister.from({ c: 5, n: "a", v: "x" });
+  const y = LWWRegister.from({ c: 5, n: "b", v: "y" });
+  const z = LWWRegister.from({ c: 4, n: "z", v: "z" });
+  assert.ok(x.merge(y).equals(y), "a clock tie goes to the greater node id");
+  assert.ok(y.merge(x).equals(y), "commutative");
+  assert.ok(x.merge(z).equals(x));
+  assert.ok(LWWRegister.from({ c: 5, n: "a", v: "w" }).merge(x).equals(x), "then to the greater value");
+  assert.ok(LWWRegister.empty().merge(z).equals(z));
+  assert.equal(x.delta(y).toString(), y.toString());
+  assert.equal(y.delta(x).toString(), "{}");
+  assert.ok(z.leq(x) && x.leq(x) && !x.leq(z) && LWWRegister.empty().leq(z));
+  assert.throws(() => x.merge(GCounter.empty()), { name: "TypeError", message: /different types/ });
+});
+
+test("lwwreg_explicit_clock_is_sql_set_with_a_clock", () => {
+  const r = LWWRegister.empty().set("v", "n", 1000);
+  assert.equal(r.toString(), '{"c":1000,"n":"n","v":"v"}');
+  assert.equal(r.set("w", "n", 10n).clock, 1001n, "not later than the register: its clock + 1");
+  assert.throws(() => r.set("w", "n", -1), { name: "RangeError", message: /^lwwreg clock out of range: The clock was -1/ });
+  const future = BigInt(Date.now() + 3_600_000) * 1000n;
+  assert.throws(() => r.set("w", "n", future), { name: "RangeError", message: /^lwwreg clock is too far in the future: .*300 seconds ahead/ });
+  const soon = BigInt(Date.now() + 60_000) * 1000n;
+  assert.equal(r.set("w", "n", soon).clock, soon, "a minute ahead is allowed");
+  assert.throws(() => r.set("w", "n", 1.5), TypeError);
+  assert.throws(() => r.set("w", "n", 2n ** 63n), RangeError);
+  assert.throws(() => LWWRegister.from('{"c":9223372036854775807,"n":"a","v":"x"}').set("y", "a"), {
+    name: "RangeError", message: /9223372036854775807, the greatest/,
+  });
+});
+
+test("lwwreg_bad_input_and_values_are_refused_with_the_core_message", () => {
+  assert.throws(() => LWWRegister.from('{"c":1,"n":"a"}'), { name: "TypeError", message: /"v" is missing/ });
+  assert.throws(() => LWWRegister.from('{"c":-1,"n":"a","v":"x"}'), { name: "RangeError", message: /^value out of range: The clock at position 5 is negative\.$/ });
+  assert.throws(() => LWWRegister.from('{"c":1,"n":"","v":"x"}'), TypeError);
+  assert.throws(() => LWWRegister.empty().set("a\u0000b", "n"), { name: "TypeError", message: /^lwwreg value contains a NUL character$/ });
+  assert.throws(() => LWWRegister.empty().set("x".repeat(1024 * 1024 + 1), "n"), { name: "RangeError", message: /^lwwreg value is too long: A value has at most 1048576 bytes/ });
+  assert.equal(LWWRegister.empty().set("é".repeat(512 * 1024), "n").get().length, 512 * 1024, "1 MiB of UTF-8 is allowed");
+  assert.throws(() => LWWRegister.empty().set(42, "n"), { name: "TypeError", message: /value must be a string/ });
+  assert.throws(() => LWWRegister.empty().set("x", ""), { name: "TypeError", message: /node id/ });
+  for (const bad of ["\ud800", "a\udc00b", "x".repeat(100) + "\udbff"]) {
+    assert.throws(() => LWWRegister.empty().set(bad, "n"), { name: "TypeError", message: /value is not valid Unicode.*lone surrogate/ });
+    assert.throws(() => LWWRegister.empty().set("x", bad), { name: "TypeError", message: /node id is not valid Unicode/ });
+  }
+  assert.throws(() => LWWRegister.from({ c: 1, n: "a", v: "\ud800" }), TypeError);
+  assert.throws(() => GCounter.from('{"c":1,"n":"a","v":"x"}'), TypeError, "a register is no counter");
+});
+
+test("input_in_any_order_parses_to_the_canonical_state_at_every_size", () => {
+  // the module's own qsort (a merge sort) sorts what the core parses
+  let seed = 11;
+  const rand = (n) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  for (const n of [2, 3, 7, 64, 65, 1000, 1537]) {
+    const names = Array.from({ length: n }, (_, i) => `k${i}`);
+    const counts = Object.fromEntries(names.map((k, i) => [k, i + 1]));
+    const canonical = GCounter.from(counts).toString();
+    for (const order of [[...names].reverse(), names.map((k) => [rand(1e9), k]).sort((x, y) => x[0] - y[0]).map(([, k]) => k)]) {
+      const text = `{${order.map((k) => `"${k}":${counts[k]}`).join(",")}}`;
+      assert.equal(GCounter.from(text).toString(), canonical, `${n} counts`);
+    }
+    const elems = names.map((k, i) => `"${k}":{"n":[${i + 1}]}`);
+    const set = ORSet.from(`{"c":{"n":[[1,${n}]]},"e":{${[...elems].reverse().join(",")}}}`);
+    assert.deepEqual(set.elements(), [...names].sort((x, y) => (x < y ? -1 : 1)), `${n} elements`);
+    assert.equal(set.toString(), ORSet.from(`{"c":{"n":[[1,${n}]]},"e":{${elems.join(",")}}}`).toString());
+  }
 });

@@ -6,7 +6,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import pg from "pg";
-import { GCounter, PNCounter, ORSet } from "../lib/laniakea.js";
+import { GCounter, PNCounter, ORSet, LWWRegister } from "../lib/laniakea.js";
 
 let db;
 before(async () => {
@@ -69,7 +69,7 @@ function step(type, r, reps) {
   return { name, i, j, sql: ops[name][0], params: ops[name][1], js: ops[name][2] };
 }
 
-async function compare(label, sqlText, params, jsFn) {
+async function compare(label, sqlText, params, jsFn, sameMessage = false) {
   const a = await sql(sqlText, params);
   const b = js(() => {
     const v = jsFn();
@@ -78,6 +78,8 @@ async function compare(label, sqlText, params, jsFn) {
   if (a.error !== undefined || b.error !== undefined) {
     const show = (x) => String(x.error ?? x.value).slice(0, 200);
     assert.ok(a.error !== undefined && b.error !== undefined, `${label.slice(0, 300)}: one side failed: sql ${show(a)} / js ${show(b)}`);
+    // the core's message, and in JavaScript its detail after it
+    if (sameMessage) assert.ok(b.error.startsWith(a.error), `${label.slice(0, 300)}: sql "${a.error}", js "${b.error}"`);
     return undefined;
   }
   assert.deepEqual(b.value, a.value, label.slice(0, 300));
@@ -201,4 +203,99 @@ test("orset_large_contexts_agree", async () => {
   await compare("large merge", `($1::orset || $2::orset)::text`, [sparse, dense], () => ORSet.from(sparse).merge(ORSet.from(dense)));
   await compare("large delta", `delta($1::orset, $2::orset)::text`, [dense, sparse], () => ORSet.from(dense).delta(ORSet.from(sparse)));
   await compare("large add", `add($1::orset, 'new', 'n')::text`, [sparse], () => ORSet.from(sparse).add("new", "n"));
+});
+
+// ---- lwwreg: sets at explicit clocks (a set at the wall clock differs by
+// its clock, which each side reads for itself) ----
+
+const VALUES = ["", "x", "Buy milk", "é", "日本語", "😀 astral", 'q"uote', "back\\slash", "a\tb", "z".repeat(300)];
+const CLOCKS = [0, 1, 2, 5, 1000, 2 ** 31, 2 ** 53 - 1, 2n ** 53n + 1n, 1_700_000_000_000_000];
+const FAR = ['{"c":4611686018427387904,"n":"a","v":"far"}', '{"c":9223372036854775807,"n":"b","v":"last"}', "{}"];
+
+test("lwwreg_random_sequences_are_byte_equal_in_postgresql_and_wasm", async () => {
+  let steps = 0;
+  for (let seed = 1; seed <= 30; seed++) {
+    const r = rng(seed * 104729);
+    const reps = ["{}", "{}", "{}"];
+    for (let k = 0; k < 40; k++) {
+      const i = r(reps.length);
+      const j = r(reps.length);
+      const node = NODES[r(NODES.length)];
+      const v = VALUES[r(VALUES.length)];
+      const c = CLOCKS[r(CLOCKS.length)];
+      const far = FAR[r(FAR.length)];
+      const op = ["set", "set", "set", "merge", "far"][r(5)];
+      const label = `lwwreg seed ${seed} step ${k} ${op} ${JSON.stringify([reps[i], reps[j], node, v, String(c)]).slice(0, 200)}`;
+      const out =
+        op === "set"
+          ? await compare(label, `set($1::lwwreg, $2, $3, $4)::text`, [reps[i], v, node, String(c)], () => LWWRegister.from(reps[i]).set(v, node, c), true)
+          : op === "merge"
+            ? await compare(label, `($1::lwwreg || $2::lwwreg)::text`, [reps[i], reps[j]], () => LWWRegister.from(reps[i]).merge(LWWRegister.from(reps[j])))
+            : await compare(label, `$1::lwwreg::text`, [far], () => LWWRegister.from(far));
+      if (out === undefined) continue;
+      const old = reps[i];
+      reps[i] = out;
+      await compare(`${label} delta`, `delta($1::lwwreg, $2::lwwreg)::text`, [old, out], () => LWWRegister.from(old).delta(LWWRegister.from(out)));
+      await compare(`${label} delta back`, `delta($1::lwwreg, $2::lwwreg)::text`, [out, reps[j]], () => LWWRegister.from(out).delta(LWWRegister.from(reps[j])));
+      await compare(`${label} leq`, `$1::lwwreg <= $2::lwwreg`, [reps[j], out], () => LWWRegister.from(reps[j]).leq(LWWRegister.from(out)));
+      await compare(`${label} eq`, `$1::lwwreg = $2::lwwreg`, [reps[j], out], () => LWWRegister.from(reps[j]).equals(LWWRegister.from(out)));
+      await compare(`${label} get`, `get($1::lwwreg)`, [out], () => LWWRegister.from(out).get());
+      await compare(`${label} clock`, `clock($1::lwwreg)::text`, [out], () => LWWRegister.from(out).clock?.toString() ?? null);
+      await compare(`${label} node`, `node($1::lwwreg)`, [out], () => LWWRegister.from(out).node);
+      steps++;
+    }
+    await compare(`lwwreg seed ${seed} merge_agg`, `SELECT merge_agg(s::lwwreg)::text FROM unnest($1::text[]) s`, [reps], () =>
+      reps.map((x) => LWWRegister.from(x)).reduceRight((acc, x) => acc.merge(x)));
+  }
+  assert.ok(steps > 500, `${steps} steps compared`);
+});
+
+test("lwwreg_clock_edges_agree", async () => {
+  const now = BigInt(Date.now()) * 1000n;
+  const cases = [
+    // the register's clock is not below the one given: its clock + 1, unchecked
+    ['{"c":4611686018427387904,"n":"a","v":"far"}', "mine", "b", 5n],
+    // at the greatest clock nothing can be later
+    ['{"c":9223372036854775807,"n":"a","v":"x"}', "y", "b", 1n],
+    ['{}', "y", "b", 9223372036854775807n],
+    ['{}', "y", "b", -1n],
+    // the far-future bound (5 minutes), well inside and well past it
+    ['{}', "soon", "b", now + 60_000_000n],
+    ['{}', "late", "b", now + 3_600_000_000n],
+    // ties of the clock: the node id, then the value, by bytes
+    ['{"c":7,"n":"b","v":"x"}', "y", "a", 7n],
+    ['{"c":7,"n":"日本","v":"x"}', "y", "😀", 6n],
+  ];
+  for (const [state, v, node, c] of cases) {
+    const out = await compare(`set(${state}, ${v}, ${node}, ${c})`, `set($1::lwwreg, $2, $3, $4)::text`, [state, v, node, String(c)], () =>
+      LWWRegister.from(state).set(v, node, c), true);
+    if (state === "{}" && c === now + 60_000_000n) assert.ok(out, "a minute ahead is accepted on both sides");
+  }
+  for (const [a, b] of [
+    ['{"c":7,"n":"b","v":"x"}', '{"c":7,"n":"a","v":"z"}'],
+    ['{"c":7,"n":"a","v":"ab"}', '{"c":7,"n":"a","v":"a"}'],
+    ['{"c":7,"n":"a","v":"é"}', '{"c":7,"n":"a","v":"z"}'],
+    ['{"c":7,"n":"a","v":"😀"}', '{"c":7,"n":"a","v":"\uffff"}'],
+  ]) {
+    await compare(`${a} || ${b}`, `($1::lwwreg || $2::lwwreg)::text`, [a, b], () => LWWRegister.from(a).merge(LWWRegister.from(b)));
+    await compare(`delta ${a} ${b}`, `delta($1::lwwreg, $2::lwwreg)::text`, [a, b], () => LWWRegister.from(a).delta(LWWRegister.from(b)));
+  }
+});
+
+test("lwwreg_text_normalizes_and_malformed_text_fails_on_both_sides", async () => {
+  for (const t of [' { "v" : "x" , "n":"a" ,"c" :1 } ', '{"c":0,"n":"\\u65e5","v":"\\u00e9\\/\\ud83d\\ude00"}', " {} ", '{"n":"a","c":12,"v":""}'])
+    await compare(`lwwreg ${t}`, `$1::lwwreg::text`, [t], () => LWWRegister.from(t));
+  for (const t of [
+    '{"c":1,"n":"a"}', '{"c":1,"v":"x"}', '{"c":-1,"n":"a","v":"x"}', '{"c":"1","n":"a","v":"x"}', '{"c":1.5,"n":"a","v":"x"}',
+    '{"c":9223372036854775808,"n":"a","v":"x"}', '{"c":1,"n":"","v":"x"}', '{"c":1,"n":"a\u0001","v":"x"}',
+    '{"c":1,"n":"a","v":"\\u0000"}', '{"c":1,"n":"a","v":"\\ud800"}', '{"c":1,"n":"a","v":"x","x":1}', '{"c":1,"n":"a","v":"x","c":2}', "[]",
+  ]) {
+    const a = await sql(`$1::lwwreg::text`, [t]);
+    const b = js(() => LWWRegister.from(t).toString());
+    assert.ok(a.error && b.error, `${t}: sql ${a.error ?? a.value}, js ${b.error ?? b.value}`);
+  }
+  // the same refusals of values and node ids in set
+  for (const [v, node] of [["a\u0000b", "n"], ["x", ""], ["x", "n\u0007"], ["x".repeat(1024 * 1024 + 1), "n"]])
+    await compare(`set refuses ${JSON.stringify(v).slice(0, 20)} ${JSON.stringify(node)}`, `set('{}'::lwwreg, $1, $2, 5)::text`, [v, node], () =>
+      LWWRegister.empty().set(v, node, 5), !v.includes("\u0000")); // PostgreSQL's text holds no NUL: refused before set()
 });

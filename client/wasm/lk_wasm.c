@@ -21,7 +21,9 @@
 #include <string.h>
 
 #include "lk_json.h"
+#include "lk_limits.h"
 #include "lk_state.h"
+#include "lk_topic.h"
 
 #define EXPORT(name) __attribute__((export_name(#name)))
 
@@ -29,15 +31,15 @@
  * What a call leaves for JavaScript to read (offsets below are part of the
  * boundary: core.js reads them).  code is an lk_code; on LK_OK, data/len are
  * the result bytes and num_lo/num_hi a 128-bit integer result (for a state,
- * an orset's element count), on failure msg and detail are the core's
- * NUL-terminated texts.
+ * an orset's element count), split where the result bytes are two texts,
+ * on failure msg and detail are the core's NUL-terminated texts.
  */
 typedef struct lk_wasm_result
 {
 	uint32_t	data;			/* 0 */
 	uint32_t	len;			/* 4 */
 	int32_t		code;			/* 8 */
-	uint32_t	pad;			/* 12 */
+	uint32_t	split;			/* 12 */
 	uint64_t	num_lo;			/* 16 */
 	uint64_t	num_hi;			/* 24 */
 	char		msg[160];		/* 32 */
@@ -92,6 +94,80 @@ begin(void)
 	memset(&result, 0, offsetof(lk_wasm_result, msg));
 	result.msg[0] = '\0';
 	result.detail[0] = '\0';
+}
+
+/*
+ * The rest of libc the core uses, smaller than wasi-libc's, which is built
+ * without bulk memory and for speed: its memcpy, qsort (smoothsort), memchr
+ * and strlen were 3.5 KB of the module.  memcpy is one memory.copy
+ * instruction (-mbulk-memory), which engines run as fast as anything.
+ */
+void *
+memcpy(void *restrict dst, const void *restrict src, size_t n)
+{
+	return __builtin_memmove(dst, src, n);
+}
+
+void *
+memchr(const void *s, int c, size_t n)
+{
+	for (const unsigned char *p = s; n > 0; p++, n--)
+		if (*p == (unsigned char) c)
+			return (void *) p;
+	return NULL;
+}
+
+size_t
+strlen(const char *s)
+{
+	const char *p = s;
+
+	while (*p)
+		p++;
+	return (size_t) (p - s);
+}
+
+/*
+ * qsort as a bottom-up merge sort through the arena (the sort's scratch goes
+ * with the call): O(n log n) comparisons at worst, and one pass over input
+ * that is sorted already, which canonical input always is.
+ */
+void
+qsort(void *base, size_t n, size_t size, int (*cmp) (const void *, const void *))
+{
+	uint8_t    *from = base,
+			   *to;
+	size_t		sorted = 1;
+
+	while (sorted < n && cmp(from + (sorted - 1) * size, from + sorted * size) <= 0)
+		sorted++;
+	if (sorted >= n)
+		return;
+	to = arena_alloc(NULL, n * size);
+	for (size_t width = 1; width < n; width *= 2)
+	{
+		uint8_t    *t;
+
+		for (size_t lo = 0; lo < n; lo += 2 * width)
+		{
+			size_t		mid = lo + width < n ? lo + width : n,
+						hi = lo + 2 * width < n ? lo + 2 * width : n,
+						l = lo,
+						r = mid;
+
+			for (size_t k = lo; k < hi; k++)
+			{
+				bool		right = r < hi && (l >= mid || cmp(from + r * size, from + l * size) < 0);
+
+				memcpy(to + k * size, from + (right ? r++ : l++) * size, size);
+			}
+		}
+		t = from;
+		from = to;
+		to = t;
+	}
+	if (from != base)
+		memcpy(base, from, n * size);
 }
 
 /*
@@ -547,5 +623,88 @@ lk_wasm_elements(const uint8_t *p, uint32_t len)
 	}
 	lk_buf_put_u8(&b, ']');
 	result.num_lo = s.u.os.nelems;
+	return give_bytes(&b);
+}
+
+/*
+ * An lwwreg written: value as node, the state then the writer's clock in
+ * num_lo.  With explicit, a is the clock of the write and b the wall clock
+ * (µs since 1970): SQL's set(r, value, node, clock), whose clock, when it is
+ * the write's, may be at most LK_LWWREG_MAX_AHEAD_US past the wall clock.
+ * Otherwise a is the wall clock and b the writer's hybrid logical clock
+ * (lk_hlc.last, 0 for a new writer): the clock comes from lk_hlc_next, as in
+ * SQL's set(r, value, node), and num_lo is the writer's clock afterwards, for
+ * the caller to keep and pass to its next set.
+ */
+EXPORT(lk_wasm_set)
+int32_t
+lk_wasm_set(const uint8_t *p, uint32_t len, const char *value, uint32_t vlen, const char *node,
+			uint32_t nlen, int64_t a, int64_t b, int32_t explicit)
+{
+	lk_state	s,
+				out;
+	lk_hlc		h = {b};
+	int64_t		clock = a;
+	lk_error	err;
+
+	begin();
+	if (decode(p, len, LK_LWWREG, &s, &err) != LK_OK ||
+		(!explicit && lk_hlc_next(&h, &s.u.lw, a, &clock, &err) != LK_OK) ||
+		lk_lwwreg_set(&s.u.lw, lk_str_make(value, vlen), lk_str_make(node, nlen), clock, &out.u.lw,
+					  &err) != LK_OK ||
+		(explicit && out.u.lw.clock == a &&
+		 lk_lwwreg_check_clock(&out.u.lw, b, LK_LWWREG_MAX_AHEAD_US, &err) != LK_OK))
+		return fail(&err);
+	out.kind = LK_LWWREG;
+	if (give_state(&out) != LK_OK)
+		return result.code;
+	result.num_lo = (uint64_t) (explicit ? out.u.lw.clock : h.last);
+	return LK_OK;
+}
+
+/*
+ * An lwwreg's write: the node id then the value as the result bytes, split
+ * at the node's length, the clock in num_lo; num_hi is 0 for the empty
+ * register, 1 for a write.
+ */
+EXPORT(lk_wasm_register)
+int32_t
+lk_wasm_register(const uint8_t *p, uint32_t len)
+{
+	lk_state	s;
+	lk_error	err;
+	lk_buf		b;
+
+	begin();
+	if (decode(p, len, LK_LWWREG, &s, &err) != LK_OK)
+		return fail(&err);
+	lk_buf_init(&b, &alloc, 64);
+	if (s.u.lw.present)
+	{
+		lk_buf_put(&b, s.u.lw.node.p, s.u.lw.node.len);
+		lk_buf_put(&b, s.u.lw.value.p, s.u.lw.value.len);
+		result.split = s.u.lw.node.len;
+		result.num_lo = (uint64_t) s.u.lw.clock;
+		result.num_hi = 1;
+	}
+	return give_bytes(&b);
+}
+
+/*
+ * The topic of a table (key NULL) or of one of its rows: lk_topic_put, so
+ * that the client names topics byte for byte as the database and the
+ * bridge do.
+ */
+EXPORT(lk_wasm_topic)
+int32_t
+lk_wasm_topic(const char *schema, uint32_t slen, const char *table, uint32_t tlen, const char *key,
+			  uint32_t klen, int32_t has_key)
+{
+	lk_str		k = lk_str_make(key, klen);
+	lk_buf		b;
+
+	begin();
+	lk_buf_init(&b, &alloc, 64);
+	lk_topic_put(&b, lk_str_make(schema, slen), lk_str_make(table, tlen), has_key ? &k : NULL);
 	return give_bytes(&b);
 }

@@ -1,8 +1,9 @@
 // The demo page as people use it, in Chromium: two browsers (two profiles,
 // two node ids) click while the bridge is killed and restarted and while
 // PostgreSQL restarts, one reloads its page with the bridge down; two tabs of
-// one profile click offline.  At the end the pages and the database hold
-// exactly the expected values: no click lost, none counted twice.
+// one profile click offline; two browsers add, edit, mark and delete todos
+// with the bridge down.  At the end the pages and the database hold exactly
+// the expected values: no click lost, none counted twice, the same todos.
 // run.sh provides LK_TOP, LK_PGDIR, LK_PGPORT (a private cluster) and LK_OUT.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -289,4 +290,102 @@ test("a_node_server_peer_with_ws_writes_through_the_real_bridge", async () => {
   } finally {
     client.disconnect();
   }
+});
+
+// ---- the todo list ----
+
+const todosShown = (page) =>
+  page.evaluate(() =>
+    [...document.querySelectorAll("#todos li")].map((li) => ({
+      key: li.dataset.key,
+      title: li.querySelector("input.title").value,
+      done: li.querySelector("input[type=checkbox]").checked,
+    })));
+
+const dbTodos = async () =>
+  (await sql("SELECT id AS key, get(title) AS title, get(done) = 'true' AS done FROM demo_todos ORDER BY id"));
+
+const waiting = (page) => page.evaluate(() => Number(document.getElementById("pending").textContent));
+
+async function addTodo(page, title) {
+  await page.fill("#todo-new", title);
+  await page.click("#todo-add button");
+  const item = await until(async () => (await todosShown(page)).find((t) => t.title === title), `the new todo ${title}`);
+  return item.key;
+}
+
+async function editTodo(page, key, title) {
+  await page.fill(`#todos li[data-key="${key}"] input.title`, title);
+  await page.press(`#todos li[data-key="${key}"] input.title`, "Enter");
+}
+
+const todo = (page, key, what) => page.click(`#todos li[data-key="${key}"] ${what}`);
+
+test("two_browsers_add_edit_mark_and_delete_todos_with_the_bridge_down_and_end_with_the_databases_rows", async () => {
+  const ctxA = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 });
+  const ctxB = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const a = await open(ctxA);
+  const b = await open(ctxB);
+  await until(async () => (await todosShown(a.page)).length === (await dbTodos()).length, "A shows the database's todos");
+  const welcome = "0-welcome";
+  assert.ok((await todosShown(b.page)).some((t) => t.key === welcome), "the demo's own todos");
+
+  // online: each adds one, and sees the other's
+  const milk = await addTodo(a.page, "milk");
+  const bread = await addTodo(b.page, "bread");
+  await until(async () => (await todosShown(a.page)).some((t) => t.key === bread) && (await todosShown(b.page)).some((t) => t.key === milk),
+    "each sees the other's todo");
+  await screenshot(a.page, "phone-todos-online");
+
+  // the bridge dies: both go on
+  await killBridge();
+  await until(async () => (await shown(a.page)).status === "offline" && (await shown(b.page)).status === "offline", "offline");
+  await editTodo(a.page, milk, "oat milk");
+  const eggs = await addTodo(a.page, "eggs");
+  await todo(a.page, welcome, "button.del"); // deleted here while B marks it done: the delete wins
+  await todo(b.page, welcome, "input[type=checkbox]");
+  await todo(b.page, bread, "input[type=checkbox]");
+  await new Promise((r) => setTimeout(r, 20));
+  await editTodo(b.page, milk, "whole milk"); // later than A's edit: it wins
+  const jam = await addTodo(b.page, "jam");
+  await todo(b.page, jam, "button.del"); // made and deleted offline: never in the database
+  assert.ok(!(await todosShown(a.page)).some((t) => t.key === welcome), "a delete shows at once, offline");
+  assert.ok(!(await todosShown(b.page)).some((t) => t.key === jam));
+  await screenshot(b.page, "desktop-todos-bridge-down");
+
+  // A reloads with the bridge down: the offline delete and edits survive it
+  const pendingA = await waiting(a.page);
+  assert.ok(pendingA >= 4, `A has its changes waiting (${pendingA})`);
+  await a.page.reload();
+  await a.page.waitForFunction(() => window.laniakea?.client.node, null, { timeout: 20000 });
+  await until(async () => (await todosShown(a.page)).some((t) => t.key === eggs), "A's todos after the reload");
+  const reloaded = await todosShown(a.page);
+  assert.ok(!reloaded.some((t) => t.key === welcome), "the offline delete survived the reload");
+  assert.equal(reloaded.find((t) => t.key === milk).title, "oat milk");
+  await until(async () => (await waiting(a.page)) === pendingA, "still waiting to be sent, not lost");
+  await screenshot(a.page, "phone-todos-reloaded-offline");
+
+  await startBridge();
+  const expected = async () => {
+    const db = await dbTodos();
+    const [x, y] = [await todosShown(a.page), await todosShown(b.page)];
+    return (await waiting(a.page)) === 0 && (await waiting(b.page)) === 0 &&
+      JSON.stringify(x) === JSON.stringify(db) && JSON.stringify(y) === JSON.stringify(db) && db;
+  };
+  const db = await until(expected, "both pages showing exactly the database's todos", 60000);
+  const byKey = Object.fromEntries(db.map((t) => [t.key, t]));
+  assert.equal(byKey[welcome], undefined, "deleted, though B marked it done meanwhile");
+  assert.equal(byKey[jam], undefined);
+  assert.deepEqual(byKey[milk], { key: milk, title: "whole milk", done: false }, "the later of two offline edits");
+  assert.deepEqual(byKey[bread], { key: bread, title: "bread", done: true });
+  assert.deepEqual(byKey[eggs], { key: eggs, title: "eggs", done: false });
+  const [row] = await sql(`SELECT node(title) AS node, laniakea_cl::int AS cl FROM demo_todos WHERE id = '${milk}'`);
+  assert.equal(row.node, (await shown(b.page)).node);
+  assert.equal(row.cl, 1);
+  assert.deepEqual(a.errors, []);
+  assert.deepEqual(b.errors, []);
+  await screenshot(a.page, "phone-todos-final");
+  await screenshot(b.page, "desktop-todos-final");
+  await ctxA.close();
+  await ctxB.close();
 });
