@@ -151,7 +151,7 @@ auth_token_from_protocols(const char *protocols)
 		return NULL;
 	p += sizeof(prefix) - 1;
 	end = p + strcspn(p, ", ");
-	out = malloc((size_t) (end - p) + 1);
+	out = xmalloc((size_t) (end - p) + 1);
 	for (; p < end && *p != '='; p++)
 	{
 		int			v = b64url_value(*p);

@@ -26,6 +26,7 @@
 #include "db.h"
 #include "frame.h"
 #include "map.h"
+#include "xalloc.h"
 
 /*
  * A client's outgoing queue: deltas stop being queued (and are merged

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xalloc.h"
+
 void
 cell_state(const cell *c, lk_kind kind, const lk_alloc *a, lk_state *out)
 {
@@ -57,7 +59,7 @@ cell_merge(cell *c, lk_kind kind, const lk_state *delta, const lk_alloc *a)
 	if (c->bytes && b.len == c->len && memcmp(b.data, c->bytes, b.len) == 0)
 		return false;
 	free(c->bytes);
-	c->bytes = malloc(b.len);
+	c->bytes = xmalloc(b.len);
 	memcpy(c->bytes, b.data, b.len);
 	c->len = b.len;
 	return true;

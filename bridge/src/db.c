@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "metrics.h"
+#include "xalloc.h"
 
 typedef enum db_state
 {
@@ -259,13 +260,13 @@ static query *
 make_query(db_queue *owner, const char *sql, int nparams, const char *const *params,
 		   db_result_fn fn, void *arg)
 {
-	query	   *q = calloc(1, sizeof(query));
+	query	   *q = xcalloc(1, sizeof(query));
 
-	q->sql = strdup(sql);
+	q->sql = xstrdup(sql);
 	q->nparams = nparams;
-	q->params = calloc(nparams ? nparams : 1, sizeof(char *));
+	q->params = xcalloc(nparams ? nparams : 1, sizeof(char *));
 	for (int i = 0; i < nparams; i++)
-		q->params[i] = params[i] ? strdup(params[i]) : NULL;
+		q->params[i] = params[i] ? xstrdup(params[i]) : NULL;
 	q->fn = fn;
 	q->arg = arg;
 	q->owner = owner;
@@ -477,7 +478,7 @@ db_start(struct lws_context *ctx, struct lws_vhost *vh, const char *conninfo, co
 	memset(&D, 0, sizeof(D));
 	D.ctx = ctx;
 	D.vh = vh;
-	D.conninfo = strdup(conninfo);
+	D.conninfo = xstrdup(conninfo);
 	D.hooks = *hooks;
 	D.fd = -1;
 	D.backoff_ms = 100;

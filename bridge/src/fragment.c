@@ -8,12 +8,13 @@
 
 #include "metrics.h"
 #include "wire.h"
+#include "xalloc.h"
 
 static fragment *
 slot(row *r, frag_kind k)
 {
 	if (!r->frags)
-		r->frags = calloc(FRAG_KINDS, sizeof(fragment));
+		r->frags = xcalloc(FRAG_KINDS, sizeof(fragment));
 	return &r->frags[k];
 }
 
@@ -67,11 +68,11 @@ fragment_store(row *r, frag_kind k, const cell *pending, int64_t cl, lk_buf *jso
 	f->cl = cl;
 	if (k == FRAG_DELTA)
 	{
-		f->cells = calloc(r->t->ncol, sizeof(cell));
+		f->cells = xcalloc(r->t->ncol, sizeof(cell));
 		for (int i = 0; i < r->t->ncol; i++)
 			if (pending[i].len)
 			{
-				f->cells[i].bytes = malloc(pending[i].len);
+				f->cells[i].bytes = xmalloc(pending[i].len);
 				memcpy(f->cells[i].bytes, pending[i].bytes, pending[i].len);
 				f->cells[i].len = pending[i].len;
 			}

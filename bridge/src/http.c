@@ -80,11 +80,8 @@ http_serve(struct lws *wsi, http_reply *hr, const char *path)
 	if (strcmp(path, "/healthz") == 0)
 	{
 		/* "up" once joins can be answered: connected, listening, tracked tables read */
-		char		tmp[128];
-		int			n = snprintf(tmp, sizeof(tmp), "{\"status\":\"ok\",\"postgres\":\"%s\"}\n",
-								 db_ready() && catalog_ready() ? "up" : "down");
-
-		lk_buf_put(&hr->body, tmp, (size_t) n);
+		buf_printf(&hr->body, "{\"status\":\"ok\",\"postgres\":\"%s\"}\n",
+				   db_ready() && catalog_ready() ? "up" : "down");
 		return respond(wsi, hr, HTTP_STATUS_OK, "application/json");
 	}
 	if (strcmp(path, "/metrics") == 0)

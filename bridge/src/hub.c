@@ -73,7 +73,7 @@ ptr_push(ptr_list *l, void *p)
 	if (l->n == l->cap)
 	{
 		l->cap = l->cap ? l->cap * 2 : 64;
-		l->v = realloc(l->v, l->cap * sizeof(void *));
+		l->v = xrealloc(l->v, l->cap * sizeof(void *));
 	}
 	l->v[l->n++] = p;
 }
@@ -140,11 +140,7 @@ hub_on_catalog(const char *payload)
 static char *
 topic_of(const table *t, const char *key)
 {
-	char	   *s;
-
-	if (asprintf(&s, key ? "crdt:%s:%s" : "crdt:%s", t->name, key) < 0)
-		abort();
-	return s;
+	return key ? xasprintf("crdt:%s:%s", t->name, key) : xasprintf("crdt:%s", t->name);
 }
 
 static row *
@@ -155,11 +151,11 @@ row_get(table *t, const char *key, bool create)
 
 	if (!r && create)
 	{
-		r = calloc(1, sizeof(row));
+		r = xcalloc(1, sizeof(row));
 		r->topic = topic;
 		r->t = t;
-		r->key = strdup(key);
-		r->cells = calloc(t->ncol, sizeof(cell));
+		r->key = xstrdup(key);
+		r->cells = xcalloc(t->ncol, sizeof(cell));
 		map_put(&rows, topic, r);
 		return r;
 	}
@@ -204,7 +200,7 @@ tab_get(table *t, bool create)
 
 	if (!tb && create)
 	{
-		tb = calloc(1, sizeof(tab));
+		tb = xcalloc(1, sizeof(tab));
 		tb->topic = topic;
 		tb->t = t;
 		map_put(&tabs, topic, tb);
@@ -318,7 +314,7 @@ answer(channel *ch)
 		channel_joined(ch, NULL);
 		return;
 	}
-	keys = malloc(json_object_size(ch->have) * sizeof(char *));
+	keys = xmalloc(json_object_size(ch->have) * sizeof(char *));
 	json_object_foreach(ch->have, key, v)
 	{
 		row		   *r = row_get(ch->tb->t, key, false);
@@ -332,7 +328,7 @@ answer(channel *ch)
 	{
 		char	   *json = keys_json(keys, n);
 
-		ch->tombs = calloc(1, sizeof(tomb_read));
+		ch->tombs = xcalloc(1, sizeof(tomb_read));
 		ch->tombs->ch = ch;
 		db_query(ch->tb->t->select_tombs, 1, (const char *const *) &json, tombs_read, ch->tombs);
 		free(json);
@@ -532,8 +528,7 @@ row_loaded(void *arg, PGresult *res, const char *error)
 	if (!why && strcmp(db_value(res, 0, ROW_KEY), r->key) != 0)
 	{
 		/* one row, one topic: a key written otherwise is refused, naming its form */
-		if (asprintf(&canonical, "key is not in canonical form: \"%s\"", db_value(res, 0, ROW_KEY)) < 0)
-			abort();
+		canonical = xasprintf("key is not in canonical form: \"%s\"", db_value(res, 0, ROW_KEY));
 		why = canonical;
 	}
 	/* an orphan's read is of a table the catalog no longer has, and nobody waits for it */
@@ -641,11 +636,11 @@ reread(const table *t, ptr_list *l, bool tab_subs)
 		free(l->v);
 		return;
 	}
-	tr = calloc(1, sizeof(tomb_read));
+	tr = xcalloc(1, sizeof(tomb_read));
 	tr->rows = (row **) l->v;
 	tr->nrows = l->n;
 	tr->tab_subs = tab_subs;
-	keys = malloc(l->n * sizeof(char *));
+	keys = xmalloc(l->n * sizeof(char *));
 	for (size_t i = 0; i < l->n; i++)
 	{
 		tr->rows[i]->refs++;
@@ -725,12 +720,12 @@ tab_loaded(void *arg, PGresult *res, const char *error)
 static void
 load_tab(tab *tb)
 {
-	char		limit[16];
+	char		limit[16];		/* an int's digits */
 	const char *params[1] = {limit};
 
 	if (tb->loading)
 		return;
-	snprintf(limit, sizeof(limit), "%d", CFG.max_table_rows + 1);
+	xsnprintf(limit, sizeof(limit), "%d", CFG.max_table_rows + 1);
 	tb->loading = true;
 	db_query(tb->t->select_all, 1, params, tab_loaded, tb);
 }
@@ -996,7 +991,7 @@ ref_fetched(void *arg, PGresult *res, const char *error)
 		if (cl)
 		{
 			arena	   *ar = arena_new();
-			lk_state   *deltas = calloc(rf->t->ncol, sizeof(lk_state));
+			lk_state   *deltas = xcalloc(rf->t->ncol, sizeof(lk_state));
 
 			for (int i = 0; i < rf->t->ncol; i++)
 			{
@@ -1155,11 +1150,11 @@ notify_row(json_t *entry, uint64_t ts)
 	}
 	if (json_is_true(json_object_get(entry, "ref")))
 	{
-		ref_fetch  *rf = malloc(sizeof(ref_fetch));
+		ref_fetch  *rf = xmalloc(sizeof(ref_fetch));
 		const char *params[1] = {key};
 
 		rf->t = t;
-		rf->key = strdup(key);
+		rf->key = xstrdup(key);
 		rf->ts = ts;
 		db_query(t->select_row, 1, params, ref_fetched, rf);
 		return;
@@ -1167,7 +1162,7 @@ notify_row(json_t *entry, uint64_t ts)
 	if (json_is_object(jdeltas))
 	{
 		arena	   *ar = arena_new();
-		lk_state   *deltas = calloc(t->ncol, sizeof(lk_state));
+		lk_state   *deltas = xcalloc(t->ncol, sizeof(lk_state));
 
 		for (int i = 0; i < t->ncol; i++)
 		{

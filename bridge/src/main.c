@@ -72,6 +72,7 @@ main(int argc, char **argv)
 
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;
+	json_set_alloc_funcs(xmalloc, free);
 	lws_set_log_level(log_levels(CFG.log_level), NULL);
 	raise_fd_limit();
 	signal(SIGPIPE, SIG_IGN);

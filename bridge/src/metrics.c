@@ -6,6 +6,8 @@
 #include <inttypes.h>
 #include <stdio.h>
 
+#include "xalloc.h"
+
 metrics		M;
 
 /* upper bounds of the lag histogram, in milliseconds */
@@ -24,19 +26,12 @@ metrics_lag(uint64_t us)
 static void
 line(lk_buf *b, const char *name, const char *type, const char *help, uint64_t v)
 {
-	char		tmp[512];
-	int			n = snprintf(tmp, sizeof(tmp), "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n",
-							 name, help, name, type, name, v);
-
-	lk_buf_put(b, tmp, (size_t) n);
+	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name, type, name, v);
 }
 
 void
 metrics_render(lk_buf *b)
 {
-	char		tmp[256];
-	int			n;
-
 	line(b, "laniakea_connections", "gauge", "Open WebSocket connections.", (uint64_t) M.connections);
 	line(b, "laniakea_connections_total", "counter", "WebSocket connections accepted.", M.connections_total);
 	line(b, "laniakea_joins_total", "counter", "Channel joins that succeeded.", M.joins_total);
@@ -66,14 +61,11 @@ metrics_render(lk_buf *b)
 				   "# TYPE laniakea_notify_lag_seconds histogram\n");
 	for (int i = 0; i < 8; i++)
 	{
-		n = snprintf(tmp, sizeof(tmp), "laniakea_notify_lag_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
-					 lag_bounds_ms[i] / 1000.0, M.lag_buckets[i]);
-		lk_buf_put(b, tmp, (size_t) n);
+		buf_printf(b, "laniakea_notify_lag_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+				   lag_bounds_ms[i] / 1000.0, M.lag_buckets[i]);
 	}
-	n = snprintf(tmp, sizeof(tmp),
-				 "laniakea_notify_lag_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
-				 "laniakea_notify_lag_seconds_sum %.6f\n"
-				 "laniakea_notify_lag_seconds_count %" PRIu64 "\n",
-				 M.lag_count, (double) M.lag_us_sum / 1e6, M.lag_count);
-	lk_buf_put(b, tmp, (size_t) n);
+	buf_printf(b, "laniakea_notify_lag_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
+			   "laniakea_notify_lag_seconds_sum %.6f\n"
+			   "laniakea_notify_lag_seconds_count %" PRIu64 "\n",
+			   M.lag_count, (double) M.lag_us_sum / 1e6, M.lag_count);
 }

@@ -83,7 +83,7 @@ request_write(conn *c)
 static void
 ring_resize(conn *c, int n)
 {
-	frame	  **r = malloc((size_t) n * sizeof(frame *));
+	frame	  **r = xmalloc((size_t) n * sizeof(frame *));
 
 	for (int i = 0; i < c->ring_count; i++)
 		r[i] = c->ring[(c->ring_head + i) % c->ring_cap];
@@ -419,10 +419,10 @@ pending_for(channel *ch, row *r)
 
 	if (!p)
 	{
-		p = calloc(1, sizeof(pending));
+		p = xcalloc(1, sizeof(pending));
 		p->r = r;
 		r->refs++;
-		p->cells = calloc(r->t->ncol, sizeof(cell));
+		p->cells = xcalloc(r->t->ncol, sizeof(cell));
 		map_put(&ch->pending, r->topic, p);
 	}
 	return p;
@@ -775,7 +775,7 @@ flush_channel(channel *ch)
 
 	if (ch->pending.count == 0 || !c->wsi)
 		return;
-	fc.v = malloc(ch->pending.count * sizeof(pending *));
+	fc.v = xmalloc(ch->pending.count * sizeof(pending *));
 	map_each(&ch->pending, collect_pending, &fc);
 	if (batch)
 	{
@@ -950,7 +950,7 @@ topic_table(const char *topic, const char **key)
 {
 	const char *rest = topic + 5;
 	const char *colon = strchr(rest, ':');
-	char	   *name = colon ? strndup(rest, (size_t) (colon - rest)) : strdup(rest);
+	char	   *name = colon ? xstrndup(rest, (size_t) (colon - rest)) : xstrdup(rest);
 	table	   *t = catalog_find(name);
 
 	free(name);
@@ -1092,7 +1092,7 @@ handle_join(conn *c, wire_msg *m)
 			return;
 		}
 		if (!c->node)
-			c->node = strdup(id);
+			c->node = xstrdup(id);
 	}
 	if (have && !json_is_null(have) && !json_is_object(have))
 	{
@@ -1100,11 +1100,11 @@ handle_join(conn *c, wire_msg *m)
 		reply_error(c, m, "invalid have");
 		return;
 	}
-	ch = calloc(1, sizeof(channel));
+	ch = xcalloc(1, sizeof(channel));
 	ch->conn = c;
-	ch->topic = strdup(m->topic);
-	ch->join_ref = m->join_ref ? strdup(m->join_ref) : (m->ref ? strdup(m->ref) : NULL);
-	ch->join_msg_ref = m->ref ? strdup(m->ref) : NULL;
+	ch->topic = xstrdup(m->topic);
+	ch->join_ref = m->join_ref ? xstrdup(m->join_ref) : (m->ref ? xstrdup(m->ref) : NULL);
+	ch->join_msg_ref = m->ref ? xstrdup(m->ref) : NULL;
 	ch->have = have && !json_is_null(have) ? json_incref(have) : NULL;
 	ch->prof = profile_assign(json_object_get(m->payload, "caps"));
 	map_init(&ch->pending);
@@ -1242,7 +1242,7 @@ receive(struct lws *wsi, conn *c, const char *in, size_t len)
 		ok = handle_message(c, in, len);
 	else
 	{
-		c->rx = realloc(c->rx, c->rx_len + len);
+		c->rx = xrealloc(c->rx, c->rx_len + len);
 		memcpy(c->rx + c->rx_len, in, len);
 		c->rx_len += len;
 		if (remaining == 0 && lws_is_final_fragment(wsi))
@@ -1441,18 +1441,18 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 			return filter(wsi, p);
 		case LWS_CALLBACK_ESTABLISHED:
 			{
-				conn	   *c = calloc(1, sizeof(conn));
+				conn	   *c = xcalloc(1, sizeof(conn));
 
 				c->wsi = wsi;
 				c->refs = 1;
 				c->ring_cap = CONN_RING;
-				c->ring = malloc(CONN_RING * sizeof(frame *));
+				c->ring = xmalloc(CONN_RING * sizeof(frame *));
 				lws_get_peer_simple(wsi, c->ip, sizeof(c->ip));
 				c->claims = p->claims;
 				p->claims = NULL;
 				if (c->claims)
 				{
-					c->node = strdup(json_string_value(json_object_get(c->claims, "node")));
+					c->node = xstrdup(json_string_value(json_object_get(c->claims, "node")));
 					arm_expiry(c);
 				}
 				p->c = c;

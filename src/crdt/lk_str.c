@@ -151,10 +151,10 @@ lk_value_check(lk_str value, lk_error *err)
 const char *
 lk_int128_text(__int128 v, char buf[LK_INT128_TEXT])
 {
-	char	   *p = buf + LK_INT128_TEXT;
+	char	   *p = &buf[LK_INT128_TEXT - 1];
 	unsigned __int128 u = v < 0 ? -(unsigned __int128) v : (unsigned __int128) v;
 
-	*--p = '\0';
+	*p = '\0';
 	do
 	{
 		*--p = (char) ('0' + (int) (u % 10));
