@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lws/workarounds.h"
 #include "metrics.h"
 #include "xalloc.h"
 
@@ -48,7 +49,7 @@ static struct
 	bool		ever_ready;
 	int			backoff_ms;
 	lws_sorted_usec_list_t retry;
-	lws_sorted_usec_list_t rearm;	/* re-asks for POLLOUT after a writeable callback */
+	lwsw_raw_writable rearm;	/* POLLOUT asked for inside the writeable callback */
 	bool		in_writeable;	/* inside LWS_CALLBACK_RAW_WRITEABLE_FILE */
 	bool		stopping;
 } D;
@@ -56,26 +57,11 @@ static struct
 static void pump(void);
 static void start_next(void);
 
-static void
-rearm_writable(lws_sorted_usec_list_t *sul)
-{
-	if (D.wsi)
-		lws_callback_on_writable(D.wsi);
-}
-
-/*
- * Ask for a writeable callback on libpq's socket.  lws 4.1's raw-file role
- * clears POLLOUT after the writeable callback returns, so a request made
- * inside that callback would be lost (a TCP connect would then wait forever
- * after PQconnectPoll's PGRES_POLLING_WRITING): make it from a timer instead.
- */
+/* Ask for a writeable callback on libpq's socket (lws/workarounds.h: from inside one too). */
 static void
 want_writable(void)
 {
-	if (D.in_writeable)
-		lws_sul_schedule(D.ctx, 0, &D.rearm, rearm_writable, 1);
-	else if (D.wsi)
-		lws_callback_on_writable(D.wsi);
+	lwsw_raw_want_writable(D.ctx, &D.rearm, D.wsi, D.in_writeable);
 }
 
 static void
@@ -96,6 +82,7 @@ detach(void)
 		struct lws *wsi = D.wsi;
 
 		D.wsi = NULL;
+		lwsw_raw_cancel(&D.rearm);
 		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 	}
 }
@@ -460,6 +447,7 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 			if (wsi == D.wsi)
 			{
 				D.wsi = NULL;
+				lwsw_raw_cancel(&D.rearm);
 				if (D.state != DB_DOWN)
 					lost("socket closed");
 			}
@@ -490,7 +478,7 @@ db_stop(void)
 {
 	D.stopping = true;
 	lws_sul_cancel(&D.retry);
-	lws_sul_cancel(&D.rearm);
+	lwsw_raw_cancel(&D.rearm);
 	if (D.conn)
 		lost("shutting down");
 }

@@ -13,12 +13,11 @@
 #include <sys/resource.h>
 
 #include "db.h"
+#include "lws/workarounds.h"
 #include "metrics.h"
 
 config		CFG;
 struct lws_context *CTX;
-
-#define HEADER_BYTES 4096		/* lws's default header buffer (LWS_DEF_HEADER_LEN) */
 
 static volatile sig_atomic_t stop_requested;
 
@@ -62,7 +61,6 @@ int
 main(int argc, char **argv)
 {
 	struct lws_context_creation_info info;
-	static struct lws_token_limits limits;
 	struct lws_protocols protocols[3];
 	lws_retry_bo_t retry = {0};
 	struct lws_vhost *vh;
@@ -96,16 +94,7 @@ main(int argc, char **argv)
 	info.timeout_secs = 10;
 	info.gid = (gid_t) -1;
 	info.uid = (uid_t) -1;
-	/*
-	 * lws hangs up on a Sec-WebSocket-Protocol header of 127 bytes or more; cut
-	 * its copy to 126 (the guard keeps the whole value, guard.c).  Every other
-	 * header keeps lws's default limit, the size of its header buffer.
-	 */
-	for (int i = 0; i < WSI_TOKEN_COUNT; i++)
-		limits.token_limit[i] = HEADER_BYTES;
-	limits.token_limit[WSI_TOKEN_PROTOCOL] = 126;
-	info.token_limits = &limits;
-	info.max_http_header_data = HEADER_BYTES;
+	lwsw_header_limits(&info);
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE;
 	if (strchr(CFG.listen, ':') == NULL)
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;

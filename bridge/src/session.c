@@ -31,7 +31,7 @@
 
 #include "arena.h"
 #include "fragment.h"
-#include "guard.h"
+#include "lws/workarounds.h"
 #include "metrics.h"
 #include "wire.h"
 

@@ -1,5 +1,6 @@
 /*
- * guard.c — the client-side checks libwebsockets 4.1.6 leaves undone.
+ * lws/guard.c — the client-side checks libwebsockets leaves undone
+ * (lws/workarounds.h: which versions, and what upstream does instead).
  *
  * lws reads a client socket with recv() and offers no hook before it parses
  * what it read: it accepts frames without the mask bit (it records the bit and
@@ -24,7 +25,7 @@
  *    whole: lws could not use a partial header either, so holding it back
  *    never stalls a connection.
  */
-#include "guard.h"
+#include "lws/guard.h"
 
 #include <dlfcn.h>
 #include <errno.h>
