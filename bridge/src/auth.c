@@ -8,7 +8,7 @@
  * phoenix client's auth-token subprotocol ("base64url.bearer.phx.<token>")
  * or from a "token" query parameter.
  */
-#include "bridge.h"
+#include "auth.h"
 
 #include <jwt.h>
 #include <stdlib.h>
@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "lk_str.h"
+#include "xalloc.h"
 
 bool
 auth_current(json_t *claims, const char **why)

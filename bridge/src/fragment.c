@@ -95,16 +95,7 @@ fragment_frame(row *r, frag_kind k)
 	fragment   *f = &r->frags[k];
 
 	if (!f->frame)
-	{
-		lk_buf		b;
-
-		lk_buf_init(&b, &lk_std_alloc, f->json.len + 64);
-		wire_begin(&b, NULL, NULL, r->topic, fragment_event(k));
-		lk_buf_put(&b, f->json.data, f->json.len);
-		wire_end(&b);
-		f->frame = frame_from_buf(&b);
-		lk_free(&lk_std_alloc, b.data);
-	}
+		f->frame = wire_event_json(NULL, NULL, r->topic, fragment_event(k), f->json.data, f->json.len);
 	frame_ref(f->frame);
 	return f->frame;
 }

@@ -1,14 +1,17 @@
 /*
  * http.c — the HTTP side of the bridge's port.
  */
-#include "bridge.h"
+#include "http.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bridge.h"
+#include "catalog.h"
 #include "db.h"
 #include "metrics.h"
+#include "xalloc.h"
 
 static const struct
 {

@@ -13,8 +13,12 @@
 #include <sys/resource.h>
 
 #include "db.h"
+#include "hub.h"
 #include "lws/workarounds.h"
 #include "metrics.h"
+#include "phoenix.h"
+#include "ws.h"
+#include "xalloc.h"
 
 config		CFG;
 struct lws_context *CTX;
@@ -76,9 +80,9 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
-	hub_init();
+	phoenix_init();
 
-	protocols[0] = session_protocol;
+	protocols[0] = ws_protocol;
 	protocols[1] = db_protocol;
 	memset(&protocols[2], 0, sizeof(protocols[2]));
 	/* hang up on a client silent for idle_timeout; ping it at two thirds of that */
@@ -119,7 +123,7 @@ main(int argc, char **argv)
 		if (stop_requested == 1)
 		{
 			lwsl_user("laniakea-bridge: shutting down\n");
-			sessions_shutdown();
+			phoenix_shutdown();
 			db_stop();
 			stop_requested = 2;
 			deadline = lws_now_usecs() + 2 * LWS_US_PER_SEC;

@@ -15,7 +15,7 @@
  * LK_LWWREG_MAX_AHEAD_US ahead of the bridge's clock: it would beat every
  * honest write until then.
  */
-#include "bridge.h"
+#include "push.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -23,9 +23,13 @@
 #include <time.h>
 
 #include "arena.h"
+#include "auth.h"
+#include "bridge.h"
 #include "db.h"
+#include "hub.h"
 #include "metrics.h"
 #include "wire.h"
+#include "xalloc.h"
 
 typedef struct push_reply
 {
@@ -54,10 +58,7 @@ pushed(void *arg, PGresult *res, const char *error)
 		f = wire_error(pr->join_ref, pr->ref, pr->topic, why ? why : "database error");
 	}
 	if (f)
-	{
-		conn_send(pr->c, f);
-		frame_unref(f);
-	}
+		conn_send_new(pr->c, f);
 	conn_unref(pr->c);
 	free(pr->join_ref);
 	free(pr->ref);
@@ -68,11 +69,8 @@ pushed(void *arg, PGresult *res, const char *error)
 static void
 fail(conn *c, const char *join_ref, const char *ref, const char *topic, const char *reason)
 {
-	frame	   *f = wire_error(join_ref, ref, topic, reason);
-
 	M.push_errors_total++;
-	conn_send(c, f);
-	frame_unref(f);
+	conn_send_new(c, wire_error(join_ref, ref, topic, reason));
 }
 
 static bool
@@ -248,8 +246,9 @@ void
 push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const char *event,
 			json_t *payload)
 {
-	table	   *t = ch->r ? ch->r->t : ch->tb->t;
-	const char *key = ch->r ? ch->r->key : json_string_value(json_object_get(payload, "key"));
+	const table *t = channel_table(ch);
+	row		   *r = channel_row(ch);
+	const char *key = r ? r->key : json_string_value(json_object_get(payload, "key"));
 	const char *colname = json_string_value(json_object_get(payload, "column"));
 	const char *ext = catalog_ext();
 	int			ci;
@@ -316,7 +315,7 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 			free(reason);
 			return;
 		}
-		why = ownership_error(&d, c->node, ch->r ? ch->r : hub_row(t, key), cl, ci, arena_alloc(ar));
+		why = ownership_error(&d, c->node, r ? r : hub_row(t, key), cl, ci, arena_alloc(ar));
 		arena_free(ar);
 		if (why)
 		{
