@@ -287,15 +287,25 @@ pending_merge(channel *ch, row *r, const lk_state *deltas, int64_t cl)
 			p->cl = cl;
 		}
 		ar = arena_new();
-		for (int i = 0; i < r->t->ncol; i++)
+		for (int i = 0; i < r->t->ncol && !p->resync; i++)
 		{
+			lk_error	err;
+			cell_result res;
+
 			if (!deltas[i].kind)
 				continue;
 			ch->pending_bytes -= p->cells[i].len;
 			p->bytes -= p->cells[i].len;
-			cell_merge(&p->cells[i], r->t->cols[i].kind, &deltas[i], arena_alloc(ar));
+			res = cell_merge(&p->cells[i], r->t->cols[i].kind, &deltas[i], arena_alloc(ar), &err);
 			ch->pending_bytes += p->cells[i].len;
 			p->bytes += p->cells[i].len;
+			if (res == CELL_FAILED)
+			{
+				/* what could not be merged is sent whole: the row's state */
+				cell_report("merge", r->t->name, r->t->cols[i].name, &err);
+				pending_drop(ch, p);
+				p->resync = true;
+			}
 		}
 		arena_free(ar);
 		if (ch->pending_bytes > (size_t) CFG.pending_cap)

@@ -330,14 +330,31 @@ merge_texts(row *r, PGresult *res, int tuple, int first_col)
 
 	for (int i = 0; i < r->t->ncol; i++)
 	{
+		const column *col = &r->t->cols[i];
 		const char *text = db_value(res, tuple, first_col + i);
 		lk_state	s;
 		lk_error	err;
 
-		if (text && lk_state_parse(r->t->cols[i].kind, text, strlen(text), arena_alloc(a), &s,
-								   &err) == LK_OK &&
-			cell_merge(&r->cells[i], r->t->cols[i].kind, &s, arena_alloc(a)))
-			changed = true;
+		if (!text)
+			continue;
+		if (lk_state_parse(col->kind, text, strlen(text), arena_alloc(a), &s, &err) != LK_OK)
+		{
+			cell_report("parse", r->t->name, col->name, &err);
+			r->damaged = true;
+			continue;
+		}
+		switch (cell_merge(&r->cells[i], col->kind, &s, arena_alloc(a), &err))
+		{
+			case CELL_CHANGED:
+				changed = true;
+				break;
+			case CELL_UNCHANGED:
+				break;
+			case CELL_FAILED:
+				cell_report("merge", r->t->name, col->name, &err);
+				r->damaged = true;
+				break;
+		}
 	}
 	if (changed)
 		r->version++;
@@ -1019,8 +1036,17 @@ apply(table_topic *tt, const char *key, int64_t cl, lk_state *deltas, uint64_t t
 	if (tt_active(tt))
 		r->pinned = true;
 	for (int i = 0; i < tt->t->ncol; i++)
-		if (deltas[i].kind)
-			cell_merge(&r->cells[i], tt->t->cols[i].kind, &deltas[i], a);
+	{
+		lk_error	err;
+
+		if (deltas[i].kind &&
+			cell_merge(&r->cells[i], tt->t->cols[i].kind, &deltas[i], a, &err) == CELL_FAILED)
+		{
+			/* the cell keeps what it had; the read replaces it */
+			cell_report("merge", tt->t->name, tt->t->cols[i].name, &err);
+			r->damaged = true;
+		}
+	}
 	r->version++;
 	if (r->subs.count)
 		rf = render_delta_frame(r->topic, r, deltas);
@@ -1030,6 +1056,8 @@ apply(table_topic *tt, const char *key, int64_t cl, lk_state *deltas, uint64_t t
 	deliver(&tt->subs, r, deltas, cl, tf);
 	frame_unref(rf);
 	frame_unref(tf);
+	if (r->damaged)
+		refresh(r);
 	if (ts)
 	{
 		uint64_t	now = now_us();
@@ -1072,9 +1100,13 @@ ref_fetched(void *arg, PGresult *res, const char *error)
 				const char *text = db_value(res, 0, ROW_COLS + i);
 				lk_error	err;
 
-				if (!text || lk_state_parse(t->cols[i].kind, text, strlen(text),
-											arena_alloc(ar), &deltas[i], &err) != LK_OK)
+				deltas[i].kind = 0;
+				if (text && lk_state_parse(t->cols[i].kind, text, strlen(text),
+										   arena_alloc(ar), &deltas[i], &err) != LK_OK)
+				{
+					cell_report("parse", t->name, t->cols[i].name, &err);
 					deltas[i].kind = 0;
+				}
 			}
 			apply(tt, rf->key, cl, deltas, rf->ts, true, arena_alloc(ar));
 			free(deltas);
@@ -1169,6 +1201,7 @@ notify_row(json_t *entry, uint64_t ts)
 	int64_t		cl = entry_cl(entry);
 	const table *t;
 	table_topic *tt;
+	row		   *r;
 
 	if (!tname)
 		return;
@@ -1209,6 +1242,7 @@ notify_row(json_t *entry, uint64_t ts)
 	{
 		arena	   *ar = arena_new();
 		lk_state   *deltas = xcalloc(t->ncol, sizeof(lk_state));
+		bool		lost = false;
 
 		for (int i = 0; i < t->ncol; i++)
 		{
@@ -1226,14 +1260,17 @@ notify_row(json_t *entry, uint64_t ts)
 			if (lk_state_parse(t->cols[i].kind, text, strlen(text), arena_alloc(ar), &deltas[i],
 							   &err) != LK_OK)
 			{
-				lwsl_warn("laniakea-bridge: bad delta for %s.%s: %s\n", tname, t->cols[i].name,
-						  err.detail);
+				cell_report("parse a notified delta of", tname, t->cols[i].name, &err);
 				deltas[i].kind = 0;
+				lost = true;
 			}
 		}
 		apply(tt, key, cl, deltas, ts, false, arena_alloc(ar));
 		free(deltas);
 		arena_free(ar);
+		/* the row missed a delta: the database has it */
+		if (lost && (r = row_get(tt, key, false)) != NULL)
+			refresh(r);
 	}
 }
 

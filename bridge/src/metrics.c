@@ -56,6 +56,9 @@ metrics_render(lk_buf *b)
 		 M.deletes_total);
 	line(b, "laniakea_protocol_errors_total", "counter", "Connections closed for a bad frame.",
 		 M.protocol_errors_total);
+	line(b, "laniakea_cell_errors_total", "counter",
+		 "Column states that failed to decode, parse or merge (the first is logged); the row is read again.",
+		 M.cell_errors_total);
 	line(b, "laniakea_pg_up", "gauge", "1 when the PostgreSQL connection is ready.", (uint64_t) M.pg_up);
 	lk_buf_put_str(b, "# HELP laniakea_notify_lag_seconds Commit (NOTIFY) to frame queued.\n"
 				   "# TYPE laniakea_notify_lag_seconds histogram\n");

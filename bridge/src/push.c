@@ -145,6 +145,7 @@ ownership_error(const lk_state *d, const char *node, row *r, int64_t cl, int col
 			{
 				const lk_orset *os = &d->u.os;
 				lk_state	server;
+				lk_error	err;
 
 				for (uint32_t i = 0; i < os->ndots; i++)
 					if (!lk_str_eq(os->nodes[os->dots[i].node].id, me))
@@ -153,10 +154,18 @@ ownership_error(const lk_state *d, const char *node, row *r, int64_t cl, int col
 				if (r && cl && cl < r->cl)
 					return NULL;
 				/* of a later one, the bridge has seen nothing */
-				if (r && (!cl || cl == r->cl))
-					cell_state(&r->cells[col], LK_ORSET, a, &server);
-				else
+				lk_state_init(&server, LK_ORSET);
+				/*
+				 * a state that does not decode is reported and taken as seen
+				 * nothing: contexts covering others' dots are then refused,
+				 * never wrongly accepted
+				 */
+				if (r && (!cl || cl == r->cl) &&
+					!cell_state(&r->cells[col], LK_ORSET, a, &server, &err))
+				{
+					cell_report("decode", r->t->name, r->t->cols[col].name, &err);
 					lk_state_init(&server, LK_ORSET);
+				}
 				for (uint32_t i = 0; i < os->nnodes; i++)
 					if (!lk_str_eq(os->nodes[i].id, me) && !context_seen(os, i, &server.u.os))
 						return "delta context covers dots the server has not seen";

@@ -4,12 +4,38 @@
 #include "render.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "arena.h"
 #include "lk_json.h"
 #include "wire.h"
 #include "xalloc.h"
+
+/*
+ * "name":<cell's JSON> as a member of an object being written (delta
+ * against have when have is not NULL); a cell that does not decode is
+ * reported and left out, never sent as an empty state.
+ */
+static void
+member_cell(lk_buf *b, bool *first, const table *t, int i, const cell *c, const lk_state *have,
+			const lk_alloc *a)
+{
+	size_t		mark = b->len;
+	bool		was_first = *first;
+	lk_error	err;
+	bool		ok;
+
+	wire_member(b, first, t->cols[i].name);
+	ok = have ? cell_delta_json(c, t->cols[i].kind, have, a, b, &err) :
+		cell_json(c, t->cols[i].kind, a, b, &err);
+	if (!ok)
+	{
+		cell_report("decode", t->name, t->cols[i].name, &err);
+		b->len = mark;
+		*first = was_first;
+	}
+}
 
 static void
 put_cl(lk_buf *b, int64_t cl)
@@ -59,23 +85,15 @@ row_json(lk_buf *b, const row *r, json_t *have, bool always_cl, const lk_alloc *
 	{
 		const column *col = &r->t->cols[i];
 		json_t	   *h = have ? json_object_get(have, col->name) : NULL;
+		char	   *text = h ? json_dumps(h, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+		lk_state	hs;
+		lk_error	err;
 
-		wire_member(b, &first, col->name);
-		if (h)
-		{
-			/* have was checked at the join (hub.c, valid_have): it parses */
-			char	   *text = json_dumps(h, JSON_COMPACT | JSON_ENCODE_ANY);
-			lk_state	hs;
-			lk_error	err;
-
-			if (text && lk_state_parse(col->kind, text, strlen(text), a, &hs, &err) == LK_OK)
-				cell_delta_json(&r->cells[i], col->kind, &hs, a, b);
-			else
-				cell_json(&r->cells[i], col->kind, a, b);
-			free(text);
-		}
-		else
-			cell_json(&r->cells[i], col->kind, a, b);
+		/* have was checked at the join (hub.c, valid_have): it parses */
+		member_cell(b, &first, r->t, i, &r->cells[i],
+					text && lk_state_parse(col->kind, text, strlen(text), a, &hs, &err) == LK_OK ? &hs : NULL,
+					a);
+		free(text);
 	}
 	lk_buf_put_str(b, "}}");
 }
@@ -269,7 +287,11 @@ row_html(lk_buf *out, const row *r, const lk_alloc *a)
 		lk_error	err;
 		int64_t		v;
 
-		cell_state(&r->cells[i], col->kind, a, &s);
+		if (!cell_state(&r->cells[i], col->kind, a, &s, &err))
+		{
+			cell_report("decode", r->t->name, col->name, &err);
+			continue;
+		}
 		lk_buf_put_str(&h, col->kind == LK_ORSET ? "<ul class=\"lk-" : "<span class=\"lk-");
 		html_escape(&h, col->name, strlen(col->name));
 		lk_buf_put_str(&h, "\">");
@@ -319,8 +341,7 @@ render_pending_row(lk_buf *b, const row *r, const cell *pending, int64_t cl, boo
 	{
 		if (pending && !pending[i].bytes)
 			continue;
-		wire_member(b, &first, r->t->cols[i].name);
-		cell_json(pending ? &pending[i] : &r->cells[i], r->t->cols[i].kind, a, b);
+		member_cell(b, &first, r->t, i, pending ? &pending[i] : &r->cells[i], NULL, a);
 	}
 	lk_buf_put_u8(b, '}');
 	if (html)

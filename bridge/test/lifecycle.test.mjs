@@ -36,6 +36,7 @@ const METRICS = {
 	laniakea_pg_reconnects_total: 'counter',
 	laniakea_culled_clients_total: 'counter',
 	laniakea_protocol_errors_total: 'counter',
+	laniakea_cell_errors_total: 'counter',
 };
 
 describe('command line', () => {

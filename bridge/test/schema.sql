@@ -48,3 +48,8 @@ SELECT laniakea.track('rejoin');
 -- A key whose text depends on settings: topics name it in its canonical form.
 CREATE TABLE stamps (at timestamptz PRIMARY KEY, hits gcounter NOT NULL DEFAULT '{}');
 SELECT laniakea.track('stamps');
+
+-- Notifications (notify.test.mjs): a table whose notify trigger a test turns
+-- off, to change a row without the bridge being told.
+CREATE TABLE quiet (id text PRIMARY KEY, hits gcounter NOT NULL DEFAULT '{}', stock pncounter NOT NULL DEFAULT '{}');
+SELECT laniakea.track('quiet');
