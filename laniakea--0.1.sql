@@ -603,6 +603,16 @@ CREATE FUNCTION laniakea.key_text(tbl regclass, key text) RETURNS text
 COMMENT ON FUNCTION laniakea.key_text(regclass, text) IS
 	'a key of a tracked table in the text form its topics and tombstones use';
 
+-- Topic names (docs/protocol.md, Topics): defined once, in the core's lk_topic.
+CREATE FUNCTION laniakea.topic_table(schema_name text, table_name text) RETURNS text
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION laniakea.topic_table(text, text) IS
+	'<table> of the topics of a table: schema-qualified unless public, with %, . and : escaped';
+CREATE FUNCTION laniakea.topic(tbl regclass, key text DEFAULT NULL) RETURNS text
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION laniakea.topic(regclass, text) IS
+	'the topic of a table, crdt:<table>, or of its row of key, crdt:<table>:<key>';
+
 CREATE FUNCTION laniakea.drop_triggers(tbl regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -619,8 +629,8 @@ END $$;
 -- laniakea_catalog (docs/protocol.md); the payload names the table as topics do.
 CREATE FUNCTION laniakea.catalog_changed(tbl oid) RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-	SELECT pg_notify('laniakea_catalog', json_build_object('table',
-		CASE WHEN n.nspname = 'public' THEN c.relname::text ELSE n.nspname || '.' || c.relname END)::text)
+	SELECT pg_notify('laniakea_catalog',
+		json_build_object('table', laniakea.topic_table(n.nspname, c.relname))::text)
 	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl
 $$;
 
@@ -803,8 +813,8 @@ CREATE EVENT TRIGGER laniakea_forget_dropped ON sql_drop EXECUTE FUNCTION laniak
 CREATE FUNCTION laniakea.dropped_notify() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-	PERFORM pg_notify('laniakea_catalog', json_build_object('table',
-		CASE WHEN d.schema_name = 'public' THEN d.object_name ELSE d.schema_name || '.' || d.object_name END)::text)
+	PERFORM pg_notify('laniakea_catalog',
+		json_build_object('table', laniakea.topic_table(d.schema_name, d.object_name))::text)
 	FROM pg_event_trigger_dropped_objects() d JOIN laniakea.tracked t ON t.tbl::oid = d.objid
 	WHERE d.object_type = 'table';
 END $$;

@@ -9,6 +9,7 @@
 
 #include "db.h"
 #include "lk_buf.h"
+#include "lk_topic.h"
 #include "xalloc.h"
 
 /*
@@ -78,6 +79,18 @@ quote_ident(const char *s)
 	*p++ = '"';
 	*p = '\0';
 	return q;
+}
+
+/* <table> of the topics of nsp.rel (lk_topic.h), malloc'd. */
+static char *
+topic_table(const char *nsp, const char *rel)
+{
+	lk_buf		b;
+
+	lk_buf_init(&b, &lk_std_alloc, strlen(nsp) + strlen(rel) + 8);
+	lk_topic_put_table(&b, lk_str_make(nsp, strlen(nsp)), lk_str_make(rel, strlen(rel)));
+	lk_buf_put_u8(&b, '\0');
+	return (char *) b.data;
 }
 
 static lk_kind
@@ -208,7 +221,7 @@ catalog_load(PGresult *res)
 				finish_table(&ts[nt - 1]);
 			t = &ts[nt++];
 			t->oid = (Oid) strtoul(oid, NULL, 10);
-			t->name = strcmp(nsp, "public") == 0 ? xstrdup(rel) : xasprintf("%s.%s", nsp, rel);
+			t->name = topic_table(nsp, rel);
 			t->ident = xasprintf("%s.%s", qn, qr);
 			t->key_ident = quote_ident(db_value(res, r, 3));
 			t->key_type = xstrdup(db_value(res, r, 4) ? db_value(res, r, 4) : "");

@@ -44,6 +44,7 @@
 #include "bridge.h"
 #include "db.h"
 #include "fragment.h"
+#include "lk_topic.h"
 #include "metrics.h"
 #include "render.h"
 #include "xalloc.h"
@@ -877,14 +878,29 @@ valid_have(json_t *have, const table *t, bool row_topic)
 static const char *
 attach(hub_sub *s, bool fresh)
 {
-	const char *rest = s->topic + 5;
-	const char *colon = strchr(rest, ':');
-	char	   *name = colon ? xstrndup(rest, (size_t) (colon - rest)) : xstrdup(rest);
-	const table *t = catalog_find(name);
-	const char *key = colon ? colon + 1 : NULL;
+	lk_buf		names;
+	lk_topic	tp;
+	lk_error	err;
+	char	   *name;
+	const table *t;
+	const char *key;
 	table_topic *tt;
+	bool		parsed;
 
+	/*
+	 * A topic names its table as the catalog does (lk_topic.h): <table> is
+	 * looked up as written.  One that does not parse names no table.
+	 */
+	lk_buf_init(&names, &lk_std_alloc, 64);
+	parsed = lk_topic_parse(lk_str_make(s->topic, strlen(s->topic)), &names, &tp, &err) == LK_OK;
+	lk_free(&lk_std_alloc, names.data);
+	if (!parsed)
+		return "unmatched topic";
+	name = xstrndup(tp.table_part.p, tp.table_part.len);
+	t = catalog_find(name);
 	free(name);
+	/* the key is the rest of the topic: NUL-terminated */
+	key = tp.has_key ? tp.key.p : NULL;
 	if (!t && !fresh)
 	{
 		/* perhaps tracked since the catalog was read */
@@ -934,8 +950,6 @@ attach(hub_sub *s, bool fresh)
 const char *
 hub_attach(hub_sub *s)
 {
-	if (strncmp(s->topic, "crdt:", 5) != 0)
-		return "unmatched topic";
 	return attach(s, false);
 }
 

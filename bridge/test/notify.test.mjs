@@ -1,8 +1,10 @@
 // What the bridge does with the notifications it gets: deltas it cannot
-// read are counted and the row read again.
+// read are counted and the row read again; tables whose names hold '.', ':'
+// or '%' have topics of their own (lk_topic.h), joined, notified and pushed
+// to like any other.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { CAPS, connect, join, sql, startBridge, teardown, uniqueKey, waitFor } from './lib/harness.mjs';
+import { CAPS, connect, join, pgClient, push, sql, startBridge, teardown, uniqueKey, waitFor } from './lib/harness.mjs';
 
 // A notification as the extension's trigger sends them, made by hand.
 const notify = (rows) => sql('SELECT pg_notify($1, $2)', ['laniakea', JSON.stringify({ ts: 1, rows })]);
@@ -17,11 +19,11 @@ async function quietly(text, params) {
 	}
 }
 
-describe('notifications', () => {
-	let bridge;
-	before(async () => { bridge = await startBridge({ name: 'notify' }); });
-	after(teardown);
+let bridge;
+before(async () => { bridge = await startBridge({ name: 'notify' }); });
+after(teardown);
 
+describe('notifications', () => {
 	test('a_notified_delta_that_does_not_parse_is_counted_logged_once_and_the_row_read_again', async () => {
 		const key = uniqueKey('bad');
 		await sql(`INSERT INTO quiet (id, hits) VALUES ($1, '{"a":1}')`, [key]);
@@ -48,5 +50,74 @@ describe('notifications', () => {
 		assert.equal(bridge.log().match(/cannot parse a notified delta of column hits of quiet/g).length, 1);
 		const { reply: again } = await join(await connect(bridge), `crdt:quiet:${key}`, { node: 'n2', caps: CAPS.full });
 		assert.deepEqual(again.state, { hits: { a: 1, b: 2 }, stock: { p: { q: 4 } } });
+	});
+});
+
+describe('topics', () => {
+	const deltasOf = (channel) => channel.events.filter((e) => e.event === 'delta').map((e) => [e.payload.key, e.payload.deltas]);
+
+	test('a_table_a_dot_b_of_public_and_table_b_of_schema_a_have_topics_of_their_own', async () => {
+		const key = uniqueKey('k');
+		await sql(`INSERT INTO "a.b" (id, hits) VALUES ($1, '{"public":1}')`, [key]);
+		await sql(`INSERT INTO a.b (id, hits) VALUES ($1, '{"schema_a":1}')`, [key]);
+		const s = await connect(bridge);
+		const dotted = await join(s, `crdt:a%2Eb:${key}`, { node: 'n', caps: CAPS.full });
+		const ofA = await join(s, `crdt:a.b:${key}`, { node: 'n', caps: CAPS.full });
+		assert.deepEqual(dotted.reply.state, { hits: { public: 1 } });
+		assert.deepEqual(ofA.reply.state, { hits: { schema_a: 1 } });
+		const dottedTable = await join(s, 'crdt:a%2Eb', { node: 'n', caps: CAPS.full });
+		assert.deepEqual(dottedTable.reply.rows.find((r) => r.key === key).state, { hits: { public: 1 } });
+
+		await sql(`UPDATE "a.b" SET hits = hits || '{"public":2}' WHERE id = $1`, [key]);
+		await sql(`UPDATE a.b SET hits = hits || '{"schema_a":3}' WHERE id = $1`, [key]);
+		// (an INSERT's notification may come after the join: a harmless duplicate of the state)
+		const has = (channel, hits) => deltasOf(channel).some(([k, d]) => k === key && JSON.stringify(d.hits) === JSON.stringify(hits));
+		await waitFor(() => has(dotted.channel, { public: 2 }) && has(dottedTable.channel, { public: 2 }) && has(ofA.channel, { schema_a: 3 }),
+			{ what: 'each table\'s delta on its own topics' });
+		for (const ch of [dotted.channel, dottedTable.channel]) assert.ok(deltasOf(ch).every(([, d]) => !d.hits.schema_a), 'nothing of a.b');
+		assert.ok(deltasOf(ofA.channel).every(([, d]) => !d.hits.public), 'nothing of "a.b"');
+	});
+
+	test('rows_of_a_colon_b_and_of_a_written_in_one_transaction_reach_their_own_topics', async () => {
+		const k = uniqueKey('c');
+		const s = await connect(bridge);
+		// without escaping both rows would be crdt:a:b:<k>
+		const colon = await join(s, `crdt:a%3Ab:${k}`, { node: 'n', caps: CAPS.full });
+		const plain = await join(s, `crdt:a:b:${k}`, { node: 'n', caps: CAPS.full });
+		const c = await pgClient();
+		try {
+			await c.query('BEGIN');
+			await c.query(`INSERT INTO "a:b" (id, x) VALUES ($1, '{"n":1}')`, [k]);
+			await c.query(`INSERT INTO a (id, x) VALUES ($1, add('{}'::orset, 'e', 'n'))`, [`b:${k}`]);
+			await c.query('COMMIT');
+		} finally {
+			await c.end();
+		}
+		await waitFor(() => deltasOf(colon.channel).length && deltasOf(plain.channel).length, { what: 'both deltas' });
+		assert.deepEqual(deltasOf(colon.channel), [[k, { x: { n: 1 } }]]);
+		assert.deepEqual(deltasOf(plain.channel), [[`b:${k}`, { x: { c: { n: [[1, 1]] }, e: { e: { n: [1] } } } }]]);
+	});
+
+	test('a_table_with_a_colon_in_its_name_is_joined_and_pushed_to', async () => {
+		const k = uniqueKey('push');
+		const s = await connect(bridge);
+		const { channel } = await join(s, `crdt:a%3Ab:${k}`, { node: 'me', caps: CAPS.full });
+		const table = await join(s, 'crdt:a%3Ab', { node: 'me', caps: CAPS.full });
+		assert.deepEqual(await push(channel, 'increment', { column: 'x', by: 2 }), { status: 'ok', response: {} });
+		assert.deepEqual(await push(table.channel, 'merge', { key: k, column: 'x', delta: { me: 5 } }), { status: 'ok', response: {} });
+		const r = await sql('SELECT x::text FROM "a:b" WHERE id = $1', [k]);
+		assert.deepEqual(JSON.parse(r.rows[0].x), { me: 5 });
+		await waitFor(() => deltasOf(channel).some(([, d]) => d.x.me === 5), { what: 'the pushed delta' });
+		assert.deepEqual(await sql('SELECT count(*)::int AS n FROM a WHERE id LIKE $1', [`%${k}`]).then((q) => q.rows[0].n), 0);
+	});
+
+	test('topics_that_name_no_table_are_refused', async () => {
+		const s = await connect(bridge);
+		for (const topic of ['crdt:public.counters:1', 'crdt:a%2xb:1', 'crdt:a%2eb:1', 'crdt:a.b.c:1', 'crdt::1', 'crdt:a%3Ab:']) {
+			await assert.rejects(join(s, topic, { node: 'n', caps: CAPS.full }), (e) => {
+				assert.deepEqual(e.response, { reason: 'unmatched topic' }, topic);
+				return true;
+			});
+		}
 	});
 });
