@@ -121,3 +121,31 @@ describe('topics', () => {
 		}
 	});
 });
+
+describe('causal lengths', () => {
+	test('a_key_inserted_again_after_its_tombstone_was_collected_is_read_back_at_cl_1', async () => {
+		const key = uniqueKey('collected');
+		await sql(`INSERT INTO dels (id, likes) VALUES ($1, '{"old":1}')`, [key]);
+		const s = await connect(bridge);
+		const { channel: row } = await join(s, `crdt:dels:${key}`, { node: 'n', caps: CAPS.full });
+		await sql('DELETE FROM dels WHERE id = $1', [key]);
+		await waitFor(() => row.events.some((e) => e.event === 'delete' && e.payload.cl === 2), { what: 'the deletion at cl 2' });
+
+		// no tombstone left: the key starts over at causal length 1, below the 2 the bridge holds
+		await sql("SELECT laniakea.collect_tombstones('0')");
+		await sql(`INSERT INTO dels (id, likes) VALUES ($1, '{"new":1}')`, [key]);
+		assert.deepEqual((await sql('SELECT laniakea_cl::int AS cl FROM dels WHERE id = $1', [key])).rows, [{ cl: 1 }]);
+		// its notification (cl 1) is older than the row held: the bridge reads the row, and takes the database's cl
+		const state = await waitFor(() => row.events.find((e) => e.event === 'state'), { what: 'the row read again' });
+		assert.deepEqual(state.payload, { key, state: { likes: { new: 1 }, tags: {} } });
+		const { reply } = await join(await connect(bridge), `crdt:dels:${key}`, { node: 'n2', caps: CAPS.full });
+		assert.deepEqual({ cl: reply.cl, deleted: reply.deleted, likes: reply.state.likes }, { cl: 1, deleted: undefined, likes: { new: 1 } });
+		const { reply: t } = await join(await connect(bridge), 'crdt:dels', { node: 'n3', caps: CAPS.full });
+		assert.deepEqual(t.rows.find((r) => r.key === key), { key, state: { likes: { new: 1 }, tags: {} } });
+
+		// and the row goes on from there
+		await sql(`UPDATE dels SET likes = likes || '{"more":2}' WHERE id = $1`, [key]);
+		await waitFor(() => row.events.some((e) => e.event === 'delta' && e.payload.deltas.likes && e.payload.deltas.likes.more === 2),
+			{ what: 'a delta of the incarnation read' });
+	});
+});
