@@ -62,6 +62,9 @@ static const option options[] = {
 	"bytes of merged, unsent deltas per client before it is resent full state instead"},
 	{"port", "LANIAKEA_PORT", OPT_INT, offsetof(config, port), "4000", 1, 65535,
 	"TCP port; several bridge processes may share it (SO_REUSEPORT)"},
+	{"push-timeout", "LANIAKEA_PUSH_TIMEOUT", OPT_INT, offsetof(config, push_timeout), "5000", 0, 3600000,
+	"milliseconds a client push may run in PostgreSQL (statement_timeout) before it is answered "
+	"with an error: a push waiting on a row locked elsewhere does not stall every client; 0: no limit"},
 	{"static-dir", "LANIAKEA_STATIC_DIR", OPT_STR, offsetof(config, static_dir), "", 0, 0,
 	"directory served over HTTP at / (the client library and demo page)"},
 };

@@ -20,6 +20,7 @@ typedef struct config
 	int			max_table_rows; /* rows in a table topic's join reply */
 	int			pending_cap;	/* bytes of merged pending deltas per client */
 	int			port;
+	int			push_timeout;	/* ms a push may run in PostgreSQL (statement_timeout); 0: none */
 	char	   *static_dir;		/* client library and demo page; empty: none */
 } config;
 

@@ -82,6 +82,8 @@ phoenix_open(const transport *tp, void *io, const char *ip, json_t *claims)
 {
 	conn	   *c = conn_new(tp, io, ip, claims);
 
+	/* the one PostgreSQL connection serves everyone: no push may hold it for long */
+	c->queries.timeout_ms = CFG.push_timeout;
 	if (claims)
 	{
 		c->node = xstrdup(json_string_value(json_object_get(claims, "node")));
