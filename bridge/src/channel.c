@@ -310,7 +310,7 @@ pending_merge(channel *ch, row *r, const lk_state *deltas, int64_t cl)
 		arena_free(ar);
 		if (ch->pending_bytes > (size_t) CFG.pending_cap)
 		{
-			M.culled_total++;
+			M.pending_resyncs_total++;
 			map_each(&ch->pending, mark_resync, NULL);
 			ch->pending_bytes = 0;
 		}

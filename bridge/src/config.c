@@ -59,7 +59,7 @@ static const option options[] = {
 	{"max-table-rows", "LANIAKEA_MAX_TABLE_ROWS", OPT_INT, offsetof(config, max_table_rows), "10000", 1, 10000000,
 	"rows a table topic may have for a client to join it"},
 	{"pending-cap", "LANIAKEA_PENDING_CAP", OPT_INT, offsetof(config, pending_cap), "1048576", 1024, 1073741824,
-	"bytes of merged, unsent deltas per client before it is resent full state instead"},
+	"bytes of merged, unsent deltas of one channel before its rows are resent as full state instead"},
 	{"port", "LANIAKEA_PORT", OPT_INT, offsetof(config, port), "4000", 1, 65535,
 	"TCP port; several bridge processes may share it (SO_REUSEPORT)"},
 	{"push-timeout", "LANIAKEA_PUSH_TIMEOUT", OPT_INT, offsetof(config, push_timeout), "5000", 0, 3600000,

@@ -53,21 +53,26 @@ static const hub_hooks *H;
 static map	tables;				/* t->name → table_topic */
 
 /*
- * A read of the tombstones of the keys a table join's have names (the join
- * waits for it: s, NULL once the subscription is gone), or a read of rows
- * the bridge holds (rows, each held and marked reading) with their
- * tombstones: those a table read did not list (tab_subs: their table topic's
- * subscribers are resent what is found too), those of a table a notification
- * says to read again, or one a stale notification names.
+ * A read of the tombstones of the keys a table join's have names: the join
+ * waits for it (s; NULL once the subscription is gone).
  */
-typedef struct tomb_read
+typedef struct have_read
 {
 	hub_sub    *s;
+} have_read;
+
+/*
+ * A read of rows the bridge holds (each held and marked reading), with their
+ * tombstones: rows a table read did not list, those of a table a
+ * notification says to read again, or one a stale notification names.
+ */
+typedef struct rows_read
+{
 	row		  **rows;
 	size_t		nrows;
-	bool		tab_subs;
+	bool		tab_subs;		/* resend what is found to their table topic's subscribers too */
 	bool		if_changed;		/* resend only rows the read changed (a stale notification's) */
-} tomb_read;
+} rows_read;
 
 typedef struct ptr_list
 {
@@ -528,7 +533,7 @@ answer(hub_sub *s)
 	{
 		char	   *json = keys_json(keys, n);
 
-		s->tombs = xcalloc(1, sizeof(tomb_read));
+		s->tombs = xcalloc(1, sizeof(have_read));
 		s->tombs->s = s;
 		db_query(s->tt->t->select_tombs, 1, (const char *const *) &json, tombs_read, s->tombs);
 		free(json);
@@ -539,7 +544,7 @@ answer(hub_sub *s)
 static void
 tombs_read(void *arg, PGresult *res, const char *error)
 {
-	tomb_read  *tr = arg;
+	have_read  *tr = arg;
 	hub_sub    *s = tr->s;
 	const char *why = result_error(res, error, PGRES_TUPLES_OK);
 	map			tombs;
@@ -638,7 +643,7 @@ load_row(row *r)
 static void
 reread_done(void *arg, PGresult *res, const char *error)
 {
-	tomb_read  *tr = arg;
+	rows_read  *tr = arg;
 	const char *why = result_error(res, error, PGRES_TUPLES_OK);
 	map			found;
 
@@ -686,7 +691,7 @@ reread_done(void *arg, PGresult *res, const char *error)
 static void
 reread(const table *t, ptr_list *l, bool tab_subs, bool if_changed)
 {
-	tomb_read  *tr;
+	rows_read  *tr;
 	const char **keys;
 	char	   *json;
 
@@ -695,7 +700,7 @@ reread(const table *t, ptr_list *l, bool tab_subs, bool if_changed)
 		free(l->v);
 		return;
 	}
-	tr = xcalloc(1, sizeof(tomb_read));
+	tr = xcalloc(1, sizeof(rows_read));
 	tr->rows = (row **) l->v;
 	tr->nrows = l->n;
 	tr->tab_subs = tab_subs;

@@ -29,7 +29,7 @@
 #include "map.h"
 #include "row.h"
 
-struct tomb_read;
+struct have_read;
 
 typedef struct hub_sub
 {
@@ -39,7 +39,7 @@ typedef struct hub_sub
 	table_topic *tt;			/* a table topic; neither while waiting for the catalog or detached */
 	bool		joined;			/* the joined hook ran: events flow */
 	lws_dll2_t	link;			/* in a subs or waiting list, or a catalog wait list */
-	struct tomb_read *tombs;	/* the read of have's deleted keys under way */
+	struct have_read *tombs;	/* the read of have's deleted keys under way */
 } hub_sub;
 
 typedef struct hub_hooks

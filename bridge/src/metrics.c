@@ -49,8 +49,9 @@ metrics_render(lk_buf *b)
 	line(b, "laniakea_fragments_shared_total", "counter",
 		 "Encodings of rows reused for another throttled subscriber with the same content.",
 		 M.fragments_shared_total);
-	line(b, "laniakea_culled_clients_total", "counter",
-		 "Clients that fell behind their pending cap and were resent full state.", M.culled_total);
+	line(b, "laniakea_pending_resyncs_total", "counter",
+		 "Times a channel's merged, unsent deltas passed --pending-cap: dropped, its rows resent as full state.",
+		 M.pending_resyncs_total);
 	line(b, "laniakea_row_deletes_total", "counter",
 		 "Deletions of rows the bridge held for subscribers (DELETE, TRUNCATE, a tombstone, a resync).",
 		 M.deletes_total);

@@ -34,7 +34,7 @@ const METRICS = {
 	laniakea_notify_lag_seconds: 'histogram',
 	laniakea_pg_up: 'gauge',
 	laniakea_pg_reconnects_total: 'counter',
-	laniakea_culled_clients_total: 'counter',
+	laniakea_pending_resyncs_total: 'counter',
 	laniakea_protocol_errors_total: 'counter',
 	laniakea_cell_errors_total: 'counter',
 };
