@@ -35,7 +35,7 @@
 typedef struct ws_conn
 {
 	struct lws *wsi;
-	conn	   *c;
+	conn	   *c;				/* NULL until established and once closed */
 	char	   *rx;				/* a message arriving in fragments */
 	size_t		rx_len;
 	bool		close_asked;	/* lws was told to send the close */
@@ -45,10 +45,10 @@ typedef struct ws_conn
 	bool		ignore_input;	/* serve none of its frames (the guard could not check them) */
 } ws_conn;
 
-/* lws's per-connection user data */
+/* lws's per-connection user data: a connection costs no allocation of its own here */
 typedef struct pss
 {
-	ws_conn    *w;
+	ws_conn		w;
 	json_t	   *claims;			/* verified during the handshake, until ESTABLISHED */
 	http_reply	http;
 } pss;
@@ -156,7 +156,7 @@ filter(struct lws *wsi, pss *p)
 static void
 fail_protocol(ws_conn *w, const char *reason)
 {
-	if (!w->c->open || w->fail_reason)
+	if (!w->c || w->fail_reason)
 		return;
 	M.protocol_errors_total++;
 	w->fail_reason = reason;
@@ -173,14 +173,14 @@ unmasked_frame(void *user)
 static void
 established(struct lws *wsi, pss *p)
 {
-	ws_conn    *w = xcalloc(1, sizeof(ws_conn));
+	ws_conn    *w = &p->w;
 	char		ip[64] = "";
 
 	lws_get_peer_simple(wsi, ip, sizeof(ip));
+	memset(w, 0, sizeof(*w));
 	w->wsi = wsi;
 	w->c = phoenix_open(&ws_transport, w, ip, p->claims);
 	p->claims = NULL;
-	p->w = w;
 	guard_bind(lws_get_socket_fd(wsi), w);
 	if (!guard_upgraded(lws_get_socket_fd(wsi)))
 	{
@@ -328,15 +328,16 @@ writeable(struct lws *wsi, ws_conn *w)
 static void
 closed(struct lws *wsi, pss *p)
 {
-	ws_conn    *w = p->w;
+	ws_conn    *w = &p->w;
+	conn	   *c = w->c;
 
 	guard_bind(lws_get_socket_fd(wsi), NULL);
-	if (!w)
+	if (!c)
 		return;
-	p->w = NULL;
-	phoenix_closed(w->c);
+	w->c = NULL;
+	phoenix_closed(c);
 	free(w->rx);
-	free(w);
+	w->rx = NULL;
 }
 
 static int
@@ -365,9 +366,9 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 			established(wsi, p);
 			break;
 		case LWS_CALLBACK_RECEIVE:
-			return p->w ? receive(wsi, p->w, in, len) : -1;
+			return p->w.c ? receive(wsi, &p->w, in, len) : -1;
 		case LWS_CALLBACK_SERVER_WRITEABLE:
-			return p->w ? writeable(wsi, p->w) : -1;
+			return p->w.c ? writeable(wsi, &p->w) : -1;
 		case LWS_CALLBACK_CLOSED:
 			closed(wsi, p);
 			break;
