@@ -532,7 +532,9 @@ CREATE TABLE laniakea.tracked (
 	crdt_columns name[] NOT NULL,
 	-- the name its tombstones are filed under, followed through renames
 	nsp name NOT NULL,
-	rel name NOT NULL
+	rel name NOT NULL,
+	-- whether its changes are sent with NOTIFY (else only the WAL has them)
+	notify boolean NOT NULL DEFAULT true
 );
 SELECT pg_catalog.pg_extension_config_dump('laniakea.tracked', '');
 
@@ -603,6 +605,11 @@ CREATE FUNCTION laniakea.key_text(tbl regclass, key text) RETURNS text
 COMMENT ON FUNCTION laniakea.key_text(regclass, text) IS
 	'a key of a tracked table in the text form its topics and tombstones use';
 
+CREATE FUNCTION laniakea.delete_row(tbl regclass, key text, cl bigint DEFAULT NULL) RETURNS bigint
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION laniakea.delete_row(regclass, text, bigint) IS
+	'delete the row of key (with cl: its incarnations up to cl, and record that deletion even where the row is absent); returns the rows deleted';
+
 -- Topic names (docs/protocol.md, Topics): defined once, in the core's lk_topic.
 CREATE FUNCTION laniakea.topic_table(schema_name text, table_name text) RETURNS text
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
@@ -634,13 +641,18 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
 	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl
 $$;
 
-CREATE FUNCTION laniakea.track(tbl regclass) RETURNS void
+-- laniakea_changes: the publication a bridge reading the WAL decodes (its
+-- --source wal), every tracked table and the tombstones, every kind of change.
+-- It is not for replication between nodes, whose publications publish inserts
+-- and updates only (docs/replication.md).
+CREATE FUNCTION laniakea.track(tbl regclass, notify boolean DEFAULT true) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	key name;
 	cols name[];
 	nkeys int;
 	trig name;
+	was text;
 BEGIN
 	IF (SELECT relkind FROM pg_class WHERE oid = tbl) <> 'r' THEN
 		RAISE EXCEPTION 'cannot track "%"', tbl
@@ -683,7 +695,7 @@ BEGIN
 	END IF;
 	PERFORM laniakea.check_trackable(tbl);
 	IF EXISTS (SELECT FROM pg_publication p
-			   WHERE p.pubtruncate AND (p.puballtables OR EXISTS (
+			   WHERE p.pubtruncate AND p.pubname <> 'laniakea_changes' AND (p.puballtables OR EXISTS (
 					SELECT FROM pg_publication_rel r WHERE r.prpubid = p.oid AND r.prrelid = tbl))) THEN
 		RAISE WARNING 'a publication of table "%" publishes TRUNCATE', tbl
 			USING DETAIL = 'Subscribers refuse a replicated TRUNCATE of a tracked table, and their replication stops there.',
@@ -697,25 +709,41 @@ BEGIN
 				   'FOR EACH ROW EXECUTE FUNCTION laniakea.delete_trigger()', tbl);
 	EXECUTE format('CREATE TRIGGER laniakea_truncate BEFORE TRUNCATE ON %s '
 				   'FOR EACH STATEMENT EXECUTE FUNCTION laniakea.delete_trigger()', tbl);
-	EXECUTE format('CREATE TRIGGER laniakea_notify AFTER INSERT OR UPDATE OR DELETE ON %s '
-				   'FOR EACH ROW EXECUTE FUNCTION laniakea.notify_trigger()', tbl);
-	EXECUTE format('CREATE TRIGGER laniakea_notify_truncate AFTER TRUNCATE ON %s '
-				   'FOR EACH STATEMENT EXECUTE FUNCTION laniakea.notify_trigger()', tbl);
+	IF notify THEN
+		EXECUTE format('CREATE TRIGGER laniakea_notify AFTER INSERT OR UPDATE OR DELETE ON %s '
+					   'FOR EACH ROW EXECUTE FUNCTION laniakea.notify_trigger()', tbl);
+		EXECUTE format('CREATE TRIGGER laniakea_notify_truncate AFTER TRUNCATE ON %s '
+					   'FOR EACH STATEMENT EXECUTE FUNCTION laniakea.notify_trigger()', tbl);
+	END IF;
 	-- ALWAYS: they must fire in the logical replication apply worker too
-	FOREACH trig IN ARRAY ARRAY['laniakea_merge', 'laniakea_delete', 'laniakea_truncate',
-								'laniakea_notify', 'laniakea_notify_truncate'] LOOP
+	FOR trig IN SELECT tgname FROM pg_trigger
+				WHERE tgrelid = tbl AND tgname IN ('laniakea_merge', 'laniakea_delete', 'laniakea_truncate',
+												   'laniakea_notify', 'laniakea_notify_truncate') LOOP
 		EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', tbl, trig);
 	END LOOP;
 
+	IF NOT EXISTS (SELECT FROM pg_publication WHERE pubname = 'laniakea_changes') THEN
+		-- without wal_level = logical PostgreSQL warns that nothing can be decoded
+		-- yet; only a bridge reading the WAL needs that, and it says so itself
+		was := set_config('client_min_messages', 'error', true);
+		CREATE PUBLICATION laniakea_changes FOR TABLE laniakea.tombstones;
+		PERFORM set_config('client_min_messages', was, true);
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
+				   WHERE p.pubname = 'laniakea_changes' AND r.prrelid = tbl) THEN
+		EXECUTE format('ALTER PUBLICATION laniakea_changes ADD TABLE %s', tbl);
+	END IF;
+
 	INSERT INTO laniakea.tracked
-	SELECT tbl, key, cols, n.nspname, c.relname
+	SELECT tbl, key, cols, n.nspname, c.relname, notify
 	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl
 	ON CONFLICT ON CONSTRAINT tracked_pkey DO UPDATE SET key_column = EXCLUDED.key_column,
-		crdt_columns = EXCLUDED.crdt_columns, nsp = EXCLUDED.nsp, rel = EXCLUDED.rel;
+		crdt_columns = EXCLUDED.crdt_columns, nsp = EXCLUDED.nsp, rel = EXCLUDED.rel,
+		notify = EXCLUDED.notify;
 	PERFORM laniakea.catalog_changed(tbl);
 END $$;
-COMMENT ON FUNCTION laniakea.track(regclass) IS
-	'add laniakea_cl, install the merge, delete and notify triggers on a table and register it for the bridge (idempotent)';
+COMMENT ON FUNCTION laniakea.track(regclass, boolean) IS
+	'add laniakea_cl, install the merge, delete and (unless notify is false) notify triggers on a table, publish it in laniakea_changes and register it for the bridge (idempotent)';
 
 CREATE FUNCTION laniakea.untrack(tbl regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -725,6 +753,10 @@ BEGIN
 	END IF;
 	PERFORM laniakea.drop_triggers(tbl);
 	DELETE FROM laniakea.tracked t WHERE t.tbl = untrack.tbl;
+	IF EXISTS (SELECT FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
+			   WHERE p.pubname = 'laniakea_changes' AND r.prrelid = tbl) THEN
+		EXECUTE format('ALTER PUBLICATION laniakea_changes DROP TABLE %s', tbl);
+	END IF;
 	-- plain inserts work again; the causal lengths and tombstones stay for a later track
 	IF EXISTS (SELECT FROM pg_attribute
 			   WHERE attrelid = tbl AND attname = 'laniakea_cl' AND NOT attisdropped) THEN

@@ -1,13 +1,12 @@
-'use strict';
 // Convergence of a full mesh under concurrent writes: exact counters, the
 // add-wins set, the end of the replication echo, and the same new key
 // inserted on two nodes at once.
 
-const { test } = require('node:test');
-const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const { meshPerFile, sleep } = require('./lib/cluster');
-const {
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { meshPerFile, sleep } from './lib/cluster.js';
+import {
   Model,
   params,
   seedFromEnv,
@@ -18,7 +17,7 @@ const {
   settleAndCheck,
   background,
   join,
-} = require('./lib/workload');
+} from './lib/workload.js';
 
 const P = params();
 const seed = seedFromEnv();

@@ -1,4 +1,3 @@
-'use strict';
 // Whole rows that converge (docs/replication.md): every row carries its
 // causal length (laniakea_cl, odd while it exists), a DELETE leaves a
 // tombstone one above it, states of a smaller causal length are discarded
@@ -6,11 +5,11 @@
 // every node.  Each scenario checks the outcome the rule gives, row by row, on
 // every node, and that the mesh stands still afterwards.
 
-const { test } = require('node:test');
-const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const { meshPerFile, PUBLICATION, sleep } = require('./lib/cluster');
-const { rng, seedFromEnv, isConnectionError } = require('./lib/workload');
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { meshPerFile, PUBLICATION, sleep } from './lib/cluster.js';
+import { rng, seedFromEnv, isConnectionError } from './lib/workload.js';
 
 const seed = seedFromEnv();
 let mesh;

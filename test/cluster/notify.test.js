@@ -1,14 +1,13 @@
-'use strict';
 // The delta NOTIFY seen by a listener (LISTEN laniakea), on the node that
 // writes and on a node where logical replication applies the write: the
 // documented payload with the exact delta, and a reference entry for a delta
 // too big for PostgreSQL's 8000-byte NOTIFY limit.
 
-const { test, before, after } = require('node:test');
-const assert = require('node:assert/strict');
-const crypto = require('node:crypto');
-const { startMesh, sleep } = require('./lib/cluster');
-const { insertRows } = require('./lib/workload');
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { startMesh, sleep } from './lib/cluster.js';
+import { insertRows } from './lib/workload.js';
 
 let mesh;
 const listeners = [];

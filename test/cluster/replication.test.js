@@ -1,13 +1,12 @@
-'use strict';
 // Replication settings and repair: subscriptions in binary mode, anti-entropy
 // with laniakea.reconcile where replication cannot help, a subscription's
 // initial copy into a tracked table, and a replicated merge past a limit.
 
-const { test } = require('node:test');
-const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const { meshPerFile, PUBLICATION, quoteLiteral } = require('./lib/cluster');
-const {
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { meshPerFile, PUBLICATION, quoteLiteral } from './lib/cluster.js';
+import {
   Model,
   params,
   seedFromEnv,
@@ -18,7 +17,7 @@ const {
   settleAndCheck,
   background,
   join,
-} = require('./lib/workload');
+} from './lib/workload.js';
 
 const P = params();
 const seed = seedFromEnv();

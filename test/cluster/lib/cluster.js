@@ -1,4 +1,3 @@
-'use strict';
 // Cluster lifecycle for the multi-node tests: start N private PostgreSQL 15
 // clusters (scripts/cluster.sh), give each a database with laniakea and the
 // same tracked tables, join them in a full mesh of logical replication, wait
@@ -7,17 +6,21 @@
 // Every cluster lives under LK_CLUSTER_ROOT (run.sh makes one and removes it
 // at exit, stopping whatever is left) or a fresh directory under /tmp.
 
-const { execFile, spawnSync } = require('node:child_process');
-const fs = require('node:fs');
-const net = require('node:net');
-const os = require('node:os');
-const path = require('node:path');
-const { promisify } = require('node:util');
-const pg = require('pg');
+import { execFile, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import pg from 'pg';
+
+const DIRNAME = path.dirname(fileURLToPath(import.meta.url));
 
 const execFileP = promisify(execFile);
 
-const REPO = path.resolve(__dirname, '..', '..', '..');
+const REPO = path.resolve(DIRNAME, '..', '..', '..');
 const CLUSTER_SH = path.join(REPO, 'scripts', 'cluster.sh');
 const DB = 'lk';
 const PUBLICATION = 'lk_pub';
@@ -541,7 +544,6 @@ async function startMesh({ nnodes = 3, name = 'mesh', binary = false } = {}) {
 // The mesh of a test file: started before its tests (every node's initdb and
 // start take a while), handed over with set, destroyed after them.
 function meshPerFile(opts, set) {
-  const { before, after } = require('node:test');
   let mesh;
   before(
     async () => {
@@ -555,4 +557,4 @@ function meshPerFile(opts, set) {
   });
 }
 
-module.exports = { startMesh, meshPerFile, Mesh, Node, sleep, subName, DB, PUBLICATION, TABLES, PUBLISHED, quoteLiteral };
+export { startMesh, meshPerFile, Mesh, Node, sleep, subName, DB, PUBLICATION, TABLES, PUBLISHED, quoteLiteral };
