@@ -73,12 +73,12 @@ bench-client:
 soak:
 	bash test/cluster/soak.sh
 
-FORMAT_SRCS = $(CORE_SRCS) $(PG_SRCS) $(wildcard src/crdt/*.h src/pg/*.h bridge/src/*.[ch])
+FORMAT_SRCS = $(CORE_SRCS) $(PG_SRCS) $(wildcard src/crdt/*.h src/pg/*.h bridge/src/*.[ch] bridge/src/lws/*.[ch])
 
 format:
 	clang-format -i $(FORMAT_SRCS)
 
-BRIDGE_SRCS = $(wildcard bridge/src/*.c)
+BRIDGE_SRCS = $(wildcard bridge/src/*.c bridge/src/lws/*.c)
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \

@@ -122,3 +122,16 @@ INSERT INTO misuse VALUES (1, '{}');
 DROP TABLE misuse, no_pk, two_col_pk, no_crdt, peer_copy, app.items;
 DROP VIEW a_view;
 DROP SCHEMA app;
+
+-- topic names (docs/protocol.md, Topics): schema-qualified unless public, with
+-- '%', '.' and ':' of names escaped, so that every table has one topic
+SELECT laniakea.topic_table('public', 'counters') AS plain, laniakea.topic_table('app', 'items') AS qualified,
+	laniakea.topic_table('public', 'a.b') AS dotted, laniakea.topic_table('a', 'b') AS of_schema_a,
+	laniakea.topic_table('public', 'a:b') AS colon, laniakea.topic_table('s.x', '100%') AS escaped,
+	laniakea.topic_table('public', 'Crème "brûlée"') AS unescaped;
+CREATE SCHEMA "s.x";
+CREATE TABLE "s.x"."a:b" (id int PRIMARY KEY, c gcounter);
+SELECT laniakea.topic('"s.x"."a:b"') AS table_topic, laniakea.topic('"s.x"."a:b"', 'k:1') AS row_topic,
+	laniakea.topic('"s.x"."a:b"', NULL) AS without_key, laniakea.topic(NULL, 'k') AS of_no_table;
+DROP TABLE "s.x"."a:b";
+DROP SCHEMA "s.x";

@@ -9,6 +9,8 @@
 
 #include "db.h"
 #include "lk_buf.h"
+#include "lk_topic.h"
+#include "xalloc.h"
 
 /*
  * One row per (table, CRDT column), and at least one per tracked table: one
@@ -64,7 +66,7 @@ static char *
 quote_ident(const char *s)
 {
 	size_t		n = strlen(s);
-	char	   *q = malloc(2 * n + 3),
+	char	   *q = xmalloc(2 * n + 3),
 			   *p = q;
 
 	*p++ = '"';
@@ -79,17 +81,16 @@ quote_ident(const char *s)
 	return q;
 }
 
+/* <table> of the topics of nsp.rel (lk_topic.h), malloc'd. */
 static char *
-format(const char *fmt, ...)
+topic_table(const char *nsp, const char *rel)
 {
-	va_list		ap;
-	char	   *out;
+	lk_buf		b;
 
-	va_start(ap, fmt);
-	if (vasprintf(&out, fmt, ap) < 0)
-		out = NULL;
-	va_end(ap);
-	return out;
+	lk_buf_init(&b, &lk_std_alloc, strlen(nsp) + strlen(rel) + 8);
+	lk_topic_put_table(&b, lk_str_make(nsp, strlen(nsp)), lk_str_make(rel, strlen(rel)));
+	lk_buf_put_u8(&b, '\0');
+	return (char *) b.data;
 }
 
 static lk_kind
@@ -128,20 +129,20 @@ finish_table(table *t)
 	 * The bridge's session has the settings key_text pins (db.c), so key::text
 	 * and $1::type agree with it.
 	 */
-	t->select_row = format("SELECT k.t, r.laniakea_cl, CASE WHEN r.laniakea_cl IS NULL THEN "
+	t->select_row = xasprintf("SELECT k.t, r.laniakea_cl, CASE WHEN r.laniakea_cl IS NULL THEN "
 						   TOMBSTONE_OF("k.t") " END, %s "
 						   "FROM (SELECT laniakea.key_text(%u::oid::regclass, $1) AS t) k "
 						   "LEFT JOIN %s r ON r.%s = $1::%s",
 						   t->oid, (char *) cols.data, t->oid, t->ident, t->key_ident, t->key_type);
-	t->select_all = format("SELECT r.%s::text, r.laniakea_cl, %s FROM %s r ORDER BY 1 LIMIT $1::int",
+	t->select_all = xasprintf("SELECT r.%s::text, r.laniakea_cl, %s FROM %s r ORDER BY 1 LIMIT $1::int",
 						   t->key_ident, (char *) cols.data, t->ident);
-	t->select_keys = format("SELECT h.k, r.laniakea_cl, CASE WHEN r.laniakea_cl IS NULL THEN "
+	t->select_keys = xasprintf("SELECT h.k, r.laniakea_cl, CASE WHEN r.laniakea_cl IS NULL THEN "
 							TOMBSTONE_OF("h.k") " END, %s "
 							"FROM jsonb_array_elements_text($1::jsonb) h(k) "
 							"LEFT JOIN %s r ON r.%s = h.k::%s",
 							t->oid, (char *) cols.data, t->ident, t->key_ident, t->key_type);
 	/* keys from clients: compared as text, never parsed, so none is an error */
-	t->select_tombs = format("SELECT h.k, " TOMBSTONE_OF("h.k") " "
+	t->select_tombs = xasprintf("SELECT h.k, " TOMBSTONE_OF("h.k") " "
 							 "FROM jsonb_array_elements_text($1::jsonb) h(k)", t->oid);
 	lk_free(&lk_std_alloc, cols.data);
 }
@@ -194,7 +195,7 @@ bool
 catalog_load(PGresult *res)
 {
 	int			n = PQntuples(res);
-	table	   *ts = calloc(n ? n : 1, sizeof(table));
+	table	   *ts = xcalloc(n ? n : 1, sizeof(table));
 	int			nt = 0;
 	const char *last_oid = NULL;
 
@@ -220,23 +221,23 @@ catalog_load(PGresult *res)
 				finish_table(&ts[nt - 1]);
 			t = &ts[nt++];
 			t->oid = (Oid) strtoul(oid, NULL, 10);
-			t->name = strcmp(nsp, "public") == 0 ? strdup(rel) : format("%s.%s", nsp, rel);
-			t->ident = format("%s.%s", qn, qr);
+			t->name = topic_table(nsp, rel);
+			t->ident = xasprintf("%s.%s", qn, qr);
 			t->key_ident = quote_ident(db_value(res, r, 3));
-			t->key_type = strdup(db_value(res, r, 4) ? db_value(res, r, 4) : "");
+			t->key_type = xstrdup(db_value(res, r, 4) ? db_value(res, r, 4) : "");
 			t->stale = strcmp(db_value(res, r, 8), "t") == 0;
-			t->cols = calloc(n, sizeof(column));
+			t->cols = xcalloc(n, sizeof(column));
 			free(qn);
 			free(qr);
 			last_oid = oid;
 		}
 		t = &ts[nt - 1];
 		free(ext_schema);
-		ext_schema = strdup(db_value(res, r, 7));
+		ext_schema = xstrdup(db_value(res, r, 7));
 		if (!db_value(res, r, 5))
 			continue;			/* a stale table without columns */
 		c = &t->cols[t->ncol++];
-		c->name = strdup(db_value(res, r, 5));
+		c->name = xstrdup(db_value(res, r, 5));
 		c->ident = quote_ident(c->name);
 		c->kind = kind_named(db_value(res, r, 6));
 	}
@@ -258,7 +259,7 @@ catalog_load(PGresult *res)
 	}
 	if (loaded)
 	{
-		retired_catalog *old = malloc(sizeof(retired_catalog));
+		retired_catalog *old = xmalloc(sizeof(retired_catalog));
 
 		old->tables = tables;
 		old->next = retired;

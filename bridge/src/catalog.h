@@ -2,9 +2,10 @@
  * catalog.h — the tracked tables the bridge may expose, read from
  * laniakea.tracked when PostgreSQL becomes ready.
  *
- * Topic names use the table's name as the extension's NOTIFY payloads do:
- * schema-qualified unless in public.  SQL text is built here from catalog
- * identifiers only (quoted); client input only ever travels as parameters.
+ * A table is named as in its topics and in the extension's NOTIFY payloads
+ * ("table"): <table> of lk_topic.h, schema-qualified unless in public, with
+ * '%', '.' and ':' escaped.  SQL text is built here from catalog identifiers
+ * only (quoted); client input only ever travels as parameters.
  */
 #ifndef BRIDGE_CATALOG_H
 #define BRIDGE_CATALOG_H
@@ -24,7 +25,7 @@ typedef struct column
 typedef struct table
 {
 	Oid			oid;			/* a table dropped and created again is another table */
-	char	   *name;			/* as in topics: "counters", "app.items" */
+	char	   *name;			/* as in topics: "counters", "app.items", "a%2Eb" */
 	char	   *ident;			/* quoted, schema-qualified */
 	char	   *key_ident;
 	char	   *key_type;		/* format_type of the key column */

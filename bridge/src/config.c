@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "xalloc.h"
+
 #define BRIDGE_VERSION "0.1.0"
 
 typedef enum opt_type
@@ -57,9 +59,12 @@ static const option options[] = {
 	{"max-table-rows", "LANIAKEA_MAX_TABLE_ROWS", OPT_INT, offsetof(config, max_table_rows), "10000", 1, 10000000,
 	"rows a table topic may have for a client to join it"},
 	{"pending-cap", "LANIAKEA_PENDING_CAP", OPT_INT, offsetof(config, pending_cap), "1048576", 1024, 1073741824,
-	"bytes of merged, unsent deltas per client before it is resent full state instead"},
+	"bytes of merged, unsent deltas of one channel before its rows are resent as full state instead"},
 	{"port", "LANIAKEA_PORT", OPT_INT, offsetof(config, port), "4000", 1, 65535,
 	"TCP port; several bridge processes may share it (SO_REUSEPORT)"},
+	{"push-timeout", "LANIAKEA_PUSH_TIMEOUT", OPT_INT, offsetof(config, push_timeout), "5000", 0, 3600000,
+	"milliseconds a client push may run in PostgreSQL (statement_timeout) before it is answered "
+	"with an error: a push waiting on a row locked elsewhere does not stall every client; 0: no limit"},
 	{"static-dir", "LANIAKEA_STATIC_DIR", OPT_STR, offsetof(config, static_dir), "", 0, 0,
 	"directory served over HTTP at / (the client library and demo page)"},
 };
@@ -93,7 +98,7 @@ set(config *c, const option *o, const char *value, const char *source)
 	{
 		/* the default, then the environment, then a flag: each replaces the last */
 		free(*(char **) field);
-		*(char **) field = strdup(value);
+		*(char **) field = xstrdup(value);
 		return 0;
 	}
 	else
@@ -123,10 +128,11 @@ static int
 resolve_client_dir(config *c)
 {
 	char		exe[4096];
-	char		dir[4200];
-	char		entry[4300];
+	char	   *dir;
+	char	   *entry;
 	char	   *slash;
 	ssize_t		n;
+	int			rc = 0;
 
 	if (strcmp(c->client_dir, "auto") != 0)
 		return 0;
@@ -138,11 +144,13 @@ resolve_client_dir(config *c)
 	if ((slash = strrchr(exe, '/')) == NULL)
 		return 0;
 	*slash = '\0';
-	snprintf(dir, sizeof(dir), "%s/../client/lib", exe);
-	snprintf(entry, sizeof(entry), "%s/laniakea.js", dir);
+	dir = xasprintf("%s/../client/lib", exe);
+	entry = xasprintf("%s/laniakea.js", dir);
 	if (access(entry, R_OK) == 0)
-		return set(c, &options[0], dir, "--client-dir auto");
-	return 0;
+		rc = set(c, &options[0], dir, "--client-dir auto");
+	free(dir);
+	free(entry);
+	return rc;
 }
 
 int
@@ -164,7 +172,8 @@ config_load(config *c, int argc, char **argv)
 		const char *eq;
 		size_t		n;
 		size_t		i;
-		char		flag[64];
+		char	   *flag;
+		int			rc;
 
 		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
 		{
@@ -202,8 +211,10 @@ config_load(config *c, int argc, char **argv)
 			return -1;
 		}
 		/* name the option, not argv[a]: after "--port abc" that is the value */
-		snprintf(flag, sizeof(flag), "--%s", options[i].flag);
-		if (set(c, &options[i], value, flag) != 0)
+		flag = xasprintf("--%s", options[i].flag);
+		rc = set(c, &options[i], value, flag);
+		free(flag);
+		if (rc != 0)
 			return -1;
 	}
 	if (strcmp(c->log_level, "error") && strcmp(c->log_level, "warn") &&

@@ -3,7 +3,7 @@
  *
  * A throttled (constrained or minimal) subscriber is sent its pending rows
  * when it flushes.  Flushes fall on a shared grid of the profile's period
- * (session.c), so the subscribers of a row that are keeping up flush at the
+ * (channel.c), so the subscribers of a row that are keeping up flush at the
  * same instant with the same pending content.  The row keeps the last
  * encoding of each kind together with what it was encoded from; the next
  * subscriber with the same content reuses the bytes and, on a row topic, the
@@ -13,8 +13,8 @@
 #ifndef BRIDGE_FRAGMENT_H
 #define BRIDGE_FRAGMENT_H
 
-#include "bridge.h"
 #include "frame.h"
+#include "row.h"
 
 typedef enum frag_kind
 {

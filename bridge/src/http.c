@@ -1,14 +1,17 @@
 /*
  * http.c — the HTTP side of the bridge's port.
  */
-#include "bridge.h"
+#include "http.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bridge.h"
+#include "catalog.h"
 #include "db.h"
 #include "metrics.h"
+#include "xalloc.h"
 
 static const struct
 {
@@ -80,11 +83,8 @@ http_serve(struct lws *wsi, http_reply *hr, const char *path)
 	if (strcmp(path, "/healthz") == 0)
 	{
 		/* "up" once joins can be answered: connected, listening, tracked tables read */
-		char		tmp[128];
-		int			n = snprintf(tmp, sizeof(tmp), "{\"status\":\"ok\",\"postgres\":\"%s\"}\n",
-								 db_ready() && catalog_ready() ? "up" : "down");
-
-		lk_buf_put(&hr->body, tmp, (size_t) n);
+		buf_printf(&hr->body, "{\"status\":\"ok\",\"postgres\":\"%s\"}\n",
+				   db_ready() && catalog_ready() ? "up" : "down");
 		return respond(wsi, hr, HTTP_STATUS_OK, "application/json");
 	}
 	if (strcmp(path, "/metrics") == 0)
