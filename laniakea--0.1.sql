@@ -119,21 +119,21 @@ CREATE FUNCTION delta(old gcounter, new gcounter) RETURNS gcounter
 	AS 'MODULE_PATHNAME', 'crdt_delta' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION delta(gcounter, gcounter) IS 'smallest d with merge(old, d) = merge(old, new)';
 CREATE FUNCTION gcounter_le(gcounter, gcounter) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'crdt_leq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'crdt_lattice_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION gcounter_eq(gcounter, gcounter) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'crdt_eq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION gcounter_ne(gcounter, gcounter) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'crdt_ne' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION gcounter_cmp(gcounter, gcounter) RETURNS integer
-	AS 'MODULE_PATHNAME', 'crdt_cmp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'crdt_bytes_cmp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION gcounter_bytes_lt(gcounter, gcounter) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'crdt_lt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'crdt_bytes_lt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION gcounter_bytes_le(gcounter, gcounter) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'crdt_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'crdt_bytes_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION gcounter_bytes_ge(gcounter, gcounter) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'crdt_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'crdt_bytes_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION gcounter_bytes_gt(gcounter, gcounter) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'crdt_gt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'crdt_bytes_gt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION gcounter_hash(gcounter) RETURNS integer
 	AS 'MODULE_PATHNAME', 'crdt_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION gcounter_hash_extended(gcounter, bigint) RETURNS bigint
@@ -146,21 +146,21 @@ CREATE FUNCTION delta(old pncounter, new pncounter) RETURNS pncounter
 	AS 'MODULE_PATHNAME', 'crdt_delta' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION delta(pncounter, pncounter) IS 'smallest d with merge(old, d) = merge(old, new)';
 CREATE FUNCTION pncounter_le(pncounter, pncounter) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'crdt_leq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'crdt_lattice_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION pncounter_eq(pncounter, pncounter) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'crdt_eq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION pncounter_ne(pncounter, pncounter) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'crdt_ne' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION pncounter_cmp(pncounter, pncounter) RETURNS integer
-	AS 'MODULE_PATHNAME', 'crdt_cmp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'crdt_bytes_cmp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION pncounter_bytes_lt(pncounter, pncounter) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'crdt_lt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'crdt_bytes_lt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION pncounter_bytes_le(pncounter, pncounter) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'crdt_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'crdt_bytes_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION pncounter_bytes_ge(pncounter, pncounter) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'crdt_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'crdt_bytes_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION pncounter_bytes_gt(pncounter, pncounter) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'crdt_gt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'crdt_bytes_gt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION pncounter_hash(pncounter) RETURNS integer
 	AS 'MODULE_PATHNAME', 'crdt_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION pncounter_hash_extended(pncounter, bigint) RETURNS bigint
@@ -173,21 +173,21 @@ CREATE FUNCTION delta(old orset, new orset) RETURNS orset
 	AS 'MODULE_PATHNAME', 'crdt_delta' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION delta(orset, orset) IS 'smallest d with merge(old, d) = merge(old, new)';
 CREATE FUNCTION orset_le(orset, orset) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'crdt_leq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'crdt_lattice_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION orset_eq(orset, orset) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'crdt_eq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION orset_ne(orset, orset) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'crdt_ne' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION orset_cmp(orset, orset) RETURNS integer
-	AS 'MODULE_PATHNAME', 'crdt_cmp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'crdt_bytes_cmp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION orset_bytes_lt(orset, orset) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'crdt_lt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'crdt_bytes_lt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION orset_bytes_le(orset, orset) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'crdt_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'crdt_bytes_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION orset_bytes_ge(orset, orset) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'crdt_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'crdt_bytes_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION orset_bytes_gt(orset, orset) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'crdt_gt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'crdt_bytes_gt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION orset_hash(orset) RETURNS integer
 	AS 'MODULE_PATHNAME', 'crdt_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION orset_hash_extended(orset, bigint) RETURNS bigint
@@ -201,21 +201,21 @@ CREATE FUNCTION delta(old lwwreg, new lwwreg) RETURNS lwwreg
 	AS 'MODULE_PATHNAME', 'crdt_delta' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION delta(lwwreg, lwwreg) IS 'smallest d with merge(old, d) = merge(old, new): new if it is later, else empty';
 CREATE FUNCTION lwwreg_le(lwwreg, lwwreg) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'crdt_leq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'crdt_lattice_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION lwwreg_eq(lwwreg, lwwreg) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'crdt_eq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION lwwreg_ne(lwwreg, lwwreg) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'crdt_ne' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION lwwreg_cmp(lwwreg, lwwreg) RETURNS integer
-	AS 'MODULE_PATHNAME', 'crdt_cmp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'crdt_bytes_cmp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION lwwreg_bytes_lt(lwwreg, lwwreg) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'crdt_lt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'crdt_bytes_lt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION lwwreg_bytes_le(lwwreg, lwwreg) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'crdt_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'crdt_bytes_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION lwwreg_bytes_ge(lwwreg, lwwreg) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'crdt_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'crdt_bytes_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION lwwreg_bytes_gt(lwwreg, lwwreg) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'crdt_gt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'crdt_bytes_gt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION lwwreg_hash(lwwreg) RETURNS integer
 	AS 'MODULE_PATHNAME', 'crdt_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION lwwreg_hash_extended(lwwreg, bigint) RETURNS bigint
@@ -532,7 +532,9 @@ CREATE TABLE laniakea.tracked (
 	crdt_columns name[] NOT NULL,
 	-- the name its tombstones are filed under, followed through renames
 	nsp name NOT NULL,
-	rel name NOT NULL
+	rel name NOT NULL,
+	-- whether its changes are sent with NOTIFY (else only the WAL has them)
+	notify boolean NOT NULL DEFAULT true
 );
 SELECT pg_catalog.pg_extension_config_dump('laniakea.tracked', '');
 
@@ -603,6 +605,21 @@ CREATE FUNCTION laniakea.key_text(tbl regclass, key text) RETURNS text
 COMMENT ON FUNCTION laniakea.key_text(regclass, text) IS
 	'a key of a tracked table in the text form its topics and tombstones use';
 
+CREATE FUNCTION laniakea.delete_row(tbl regclass, key text, cl bigint DEFAULT NULL) RETURNS bigint
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION laniakea.delete_row(regclass, text, bigint) IS
+	'delete the row of key (with cl: its incarnations up to cl, and record that deletion even where the row is absent); returns the rows deleted';
+
+-- Topic names (docs/protocol.md, Topics): defined once, in the core's lk_topic.
+CREATE FUNCTION laniakea.topic_table(schema_name text, table_name text) RETURNS text
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION laniakea.topic_table(text, text) IS
+	'<table> of the topics of a table: schema-qualified unless public, with %, . and : escaped';
+CREATE FUNCTION laniakea.topic(tbl regclass, key text DEFAULT NULL) RETURNS text
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION laniakea.topic(regclass, text) IS
+	'the topic of a table, crdt:<table>, or of its row of key, crdt:<table>:<key>';
+
 CREATE FUNCTION laniakea.drop_triggers(tbl regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -619,18 +636,23 @@ END $$;
 -- laniakea_catalog (docs/protocol.md); the payload names the table as topics do.
 CREATE FUNCTION laniakea.catalog_changed(tbl oid) RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-	SELECT pg_notify('laniakea_catalog', json_build_object('table',
-		CASE WHEN n.nspname = 'public' THEN c.relname::text ELSE n.nspname || '.' || c.relname END)::text)
+	SELECT pg_notify('laniakea_catalog',
+		json_build_object('table', laniakea.topic_table(n.nspname, c.relname))::text)
 	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl
 $$;
 
-CREATE FUNCTION laniakea.track(tbl regclass) RETURNS void
+-- laniakea_changes: the publication a bridge reading the WAL decodes (its
+-- --source wal), every tracked table and the tombstones, every kind of change.
+-- It is not for replication between nodes, whose publications publish inserts
+-- and updates only (docs/replication.md).
+CREATE FUNCTION laniakea.track(tbl regclass, notify boolean DEFAULT true) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	key name;
 	cols name[];
 	nkeys int;
 	trig name;
+	was text;
 BEGIN
 	IF (SELECT relkind FROM pg_class WHERE oid = tbl) <> 'r' THEN
 		RAISE EXCEPTION 'cannot track "%"', tbl
@@ -673,7 +695,7 @@ BEGIN
 	END IF;
 	PERFORM laniakea.check_trackable(tbl);
 	IF EXISTS (SELECT FROM pg_publication p
-			   WHERE p.pubtruncate AND (p.puballtables OR EXISTS (
+			   WHERE p.pubtruncate AND p.pubname <> 'laniakea_changes' AND (p.puballtables OR EXISTS (
 					SELECT FROM pg_publication_rel r WHERE r.prpubid = p.oid AND r.prrelid = tbl))) THEN
 		RAISE WARNING 'a publication of table "%" publishes TRUNCATE', tbl
 			USING DETAIL = 'Subscribers refuse a replicated TRUNCATE of a tracked table, and their replication stops there.',
@@ -687,25 +709,41 @@ BEGIN
 				   'FOR EACH ROW EXECUTE FUNCTION laniakea.delete_trigger()', tbl);
 	EXECUTE format('CREATE TRIGGER laniakea_truncate BEFORE TRUNCATE ON %s '
 				   'FOR EACH STATEMENT EXECUTE FUNCTION laniakea.delete_trigger()', tbl);
-	EXECUTE format('CREATE TRIGGER laniakea_notify AFTER INSERT OR UPDATE OR DELETE ON %s '
-				   'FOR EACH ROW EXECUTE FUNCTION laniakea.notify_trigger()', tbl);
-	EXECUTE format('CREATE TRIGGER laniakea_notify_truncate AFTER TRUNCATE ON %s '
-				   'FOR EACH STATEMENT EXECUTE FUNCTION laniakea.notify_trigger()', tbl);
+	IF notify THEN
+		EXECUTE format('CREATE TRIGGER laniakea_notify AFTER INSERT OR UPDATE OR DELETE ON %s '
+					   'FOR EACH ROW EXECUTE FUNCTION laniakea.notify_trigger()', tbl);
+		EXECUTE format('CREATE TRIGGER laniakea_notify_truncate AFTER TRUNCATE ON %s '
+					   'FOR EACH STATEMENT EXECUTE FUNCTION laniakea.notify_trigger()', tbl);
+	END IF;
 	-- ALWAYS: they must fire in the logical replication apply worker too
-	FOREACH trig IN ARRAY ARRAY['laniakea_merge', 'laniakea_delete', 'laniakea_truncate',
-								'laniakea_notify', 'laniakea_notify_truncate'] LOOP
+	FOR trig IN SELECT tgname FROM pg_trigger
+				WHERE tgrelid = tbl AND tgname IN ('laniakea_merge', 'laniakea_delete', 'laniakea_truncate',
+												   'laniakea_notify', 'laniakea_notify_truncate') LOOP
 		EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', tbl, trig);
 	END LOOP;
 
+	IF NOT EXISTS (SELECT FROM pg_publication WHERE pubname = 'laniakea_changes') THEN
+		-- without wal_level = logical PostgreSQL warns that nothing can be decoded
+		-- yet; only a bridge reading the WAL needs that, and it says so itself
+		was := set_config('client_min_messages', 'error', true);
+		CREATE PUBLICATION laniakea_changes FOR TABLE laniakea.tombstones;
+		PERFORM set_config('client_min_messages', was, true);
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
+				   WHERE p.pubname = 'laniakea_changes' AND r.prrelid = tbl) THEN
+		EXECUTE format('ALTER PUBLICATION laniakea_changes ADD TABLE %s', tbl);
+	END IF;
+
 	INSERT INTO laniakea.tracked
-	SELECT tbl, key, cols, n.nspname, c.relname
+	SELECT tbl, key, cols, n.nspname, c.relname, notify
 	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl
 	ON CONFLICT ON CONSTRAINT tracked_pkey DO UPDATE SET key_column = EXCLUDED.key_column,
-		crdt_columns = EXCLUDED.crdt_columns, nsp = EXCLUDED.nsp, rel = EXCLUDED.rel;
+		crdt_columns = EXCLUDED.crdt_columns, nsp = EXCLUDED.nsp, rel = EXCLUDED.rel,
+		notify = EXCLUDED.notify;
 	PERFORM laniakea.catalog_changed(tbl);
 END $$;
-COMMENT ON FUNCTION laniakea.track(regclass) IS
-	'add laniakea_cl, install the merge, delete and notify triggers on a table and register it for the bridge (idempotent)';
+COMMENT ON FUNCTION laniakea.track(regclass, boolean) IS
+	'add laniakea_cl, install the merge, delete and (unless notify is false) notify triggers on a table, publish it in laniakea_changes and register it for the bridge (idempotent)';
 
 CREATE FUNCTION laniakea.untrack(tbl regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -715,6 +753,10 @@ BEGIN
 	END IF;
 	PERFORM laniakea.drop_triggers(tbl);
 	DELETE FROM laniakea.tracked t WHERE t.tbl = untrack.tbl;
+	IF EXISTS (SELECT FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
+			   WHERE p.pubname = 'laniakea_changes' AND r.prrelid = tbl) THEN
+		EXECUTE format('ALTER PUBLICATION laniakea_changes DROP TABLE %s', tbl);
+	END IF;
 	-- plain inserts work again; the causal lengths and tombstones stay for a later track
 	IF EXISTS (SELECT FROM pg_attribute
 			   WHERE attrelid = tbl AND attname = 'laniakea_cl' AND NOT attisdropped) THEN
@@ -803,8 +845,8 @@ CREATE EVENT TRIGGER laniakea_forget_dropped ON sql_drop EXECUTE FUNCTION laniak
 CREATE FUNCTION laniakea.dropped_notify() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-	PERFORM pg_notify('laniakea_catalog', json_build_object('table',
-		CASE WHEN d.schema_name = 'public' THEN d.object_name ELSE d.schema_name || '.' || d.object_name END)::text)
+	PERFORM pg_notify('laniakea_catalog',
+		json_build_object('table', laniakea.topic_table(d.schema_name, d.object_name))::text)
 	FROM pg_event_trigger_dropped_objects() d JOIN laniakea.tracked t ON t.tbl::oid = d.objid
 	WHERE d.object_type = 'table';
 END $$;

@@ -29,7 +29,8 @@ case "$cmd" in
 start)
 	port=${1:-}
 	[ $# -gt 0 ] && shift
-	[ -n "$port" ] || port=$(free_port)
+	chosen=0
+	[ -n "$port" ] || { port=$(free_port); chosen=1; }
 	mkdir -p "$dir/sock"
 	dir=$(cd "$dir" && pwd)
 	[ "$(id -u)" = 0 ] && chown -R postgres: "$dir"
@@ -40,11 +41,20 @@ start)
 		as_pg "$PGBIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C >"$dir/initdb.log" 2>&1 ||
 			{ cat "$dir/initdb.log" >&2; exit 1; }
 	fi
-	opts="-p $port -k $dir/sock -c listen_addresses=127.0.0.1 -c fsync=off"
+	opts="-k $dir/sock -c listen_addresses=127.0.0.1 -c fsync=off"
 	while [ $# -gt 0 ]; do opts="$opts $1"; shift; done
-	as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -o "$opts" -w -t 60 start >/dev/null ||
-		{ tail -n 30 "$dir/postgres.log" >&2; exit 1; }
-	echo "$port"
+	# a port found free can be taken by another process before the server binds
+	# it: when the port was ours to choose, try the next free one
+	for attempt in 1 2 3 4 5; do
+		if as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -o "-p $port $opts" -w -t 60 start >/dev/null; then
+			echo "$port"
+			exit 0
+		fi
+		[ $chosen = 1 ] && grep -q "could not bind" "$dir/postgres.log" || break
+		port=$(free_port $((port + 1)))
+	done
+	tail -n 30 "$dir/postgres.log" >&2
+	exit 1
 	;;
 stop)
 	[ -f "$dir/data/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true

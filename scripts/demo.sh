@@ -25,7 +25,8 @@ bash scripts/deps.sh
 export PATH=${PGBIN:-/usr/lib/postgresql/15/bin}:$PATH
 make -s >/dev/null
 make -s install >/dev/null
-(cd client && npm ci --silent --no-audit --no-fund)
+make -s bridge >/dev/null
+make -s client >/dev/null
 mkdir -p $run
 stop
 port=$(scripts/cluster.sh start $run)
@@ -37,7 +38,7 @@ psql -X -h "$sock" -p "$port" -U postgres -d demo -v ON_ERROR_STOP=1 -q -f examp
 web=${LANIAKEA_PORT:-4000}
 while (exec 3<>"/dev/tcp/127.0.0.1/$web") 2>/dev/null; do web=$((web + 1)); done
 DATABASE_URL="host=$sock port=$port user=postgres dbname=demo" \
-	nohup bridge/laniakea-bridge --port "$web" --static-dir client >$run/bridge.log 2>&1 &
+	nohup bridge/laniakea-bridge --port "$web" --static-dir client/demo >$run/bridge.log 2>&1 &
 echo $! >$run/bridge.pid
 for _ in $(seq 50); do
 	curl -sf "http://127.0.0.1:$web/healthz" | grep -q '"postgres":"up"' && break
@@ -51,6 +52,8 @@ Laniakea is running.
   demo page:  http://127.0.0.1:$web/   (open it in two windows)
   database:   psql -h $sock -p $port -U postgres demo
               try: UPDATE demo_pages SET visits = increment(visits, 'psql', 5) WHERE page = 'home';
+                   UPDATE demo_todos SET title = set(title, 'Renamed in psql') WHERE id = '1-offline';
+                   DELETE FROM demo_todos WHERE id = '0-welcome';
   bridge log: $run/bridge.log
   stop:       scripts/demo.sh stop
 MSG

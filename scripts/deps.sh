@@ -10,6 +10,8 @@ packages=(
 	libwebsockets-dev libpq-dev libjansson-dev libjwt-dev pkg-config # the bridge
 	cppcheck clang-tidy                    # make lint
 	sqlsmith                               # the fuzz-sql suite
+	chromium curl                          # the browser suite; health checks in test scripts
+	wasi-libc libclang-rt-14-dev-wasm32 lld-14 binaryen # the core in WebAssembly (client/)
 )
 # Node.js (tests of the bridge, the cluster and the client): the machine's own
 # when it has one, which may not be Debian's package; Debian's otherwise.

@@ -12,9 +12,13 @@ INSERT INTO bin VALUES
 	(3, NULL, NULL, NULL),
 	(4, '{"a":9223372036854775807}', '{"n":{"z":9223372036854775807}}',
 		'{"c":{"n":[[1,5],[9,9223372036854775807]]},"e":{"a":{"n":[3,9223372036854775807]}}}');
-COPY bin TO '/tmp/laniakea_regress_bin.copy' (FORMAT binary);
+-- a file of this backend's own, so that two runs never share one; read back, then removed
+SELECT format('/tmp/laniakea_regress_%s_bin.copy', pg_backend_pid()) AS copy_file,
+	format('rm /tmp/laniakea_regress_%s_bin.copy', pg_backend_pid()) AS copy_file_rm \gset
+COPY bin TO :'copy_file' (FORMAT binary);
 CREATE TABLE bin2 (LIKE bin);
-COPY bin2 FROM '/tmp/laniakea_regress_bin.copy' (FORMAT binary);
+COPY bin2 FROM :'copy_file' (FORMAT binary);
+COPY (SELECT WHERE false) TO PROGRAM :'copy_file_rm';
 SELECT count(*) AS rows_identical FROM bin a JOIN bin2 b USING (id)
 	WHERE a.g IS NOT DISTINCT FROM b.g AND a.p IS NOT DISTINCT FROM b.p AND a.s IS NOT DISTINCT FROM b.s;
 SELECT gcounter_send('{"a":3}'), pncounter_send('{"n":{"b":1}}'), orset_send(add('{}'::orset, 'x', 'n'));
@@ -23,10 +27,11 @@ SELECT gcounter_send('{"a":3}'), pncounter_send('{"n":{"b":1}}'), orset_send(add
 CREATE FUNCTION recv_as(typ regtype, bytes bytea) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
 	result text;
+	f text := format('/tmp/laniakea_regress_%s_recv.copy', pg_backend_pid());
 BEGIN
-	EXECUTE format('COPY (SELECT %L::bytea) TO %L (FORMAT binary)', bytes, '/tmp/laniakea_regress_recv.copy');
+	EXECUTE format('COPY (SELECT %L::bytea) TO %L (FORMAT binary)', bytes, f);
 	EXECUTE format('CREATE TEMP TABLE recv_target (v %s)', typ);
-	EXECUTE format('COPY recv_target FROM %L (FORMAT binary)', '/tmp/laniakea_regress_recv.copy');
+	EXECUTE format('COPY recv_target FROM PROGRAM %L (FORMAT binary)', format('cat %s && rm %s', f, f));
 	SELECT v::text INTO result FROM recv_target;
 	DROP TABLE recv_target;
 	RETURN result;
@@ -81,6 +86,27 @@ SELECT recv_as('orset', '\x13020162010000 0161010000 00');
 SELECT recv_as('orset', '\x13010161010000 0102fffe 010001');
 SELECT recv_as('orset', '\x13010161010000 01017801 0001 00');
 SELECT recv_as('orset', '\x13010161010000 ffffffff0f');
+-- lwwreg: format byte, clock, node, value
+SELECT recv_as('lwwreg', lwwreg_send('{"c":5,"n":"a","v":"x"}'));
+SELECT recv_as('lwwreg', '\x1400');
+SELECT recv_as('lwwreg', '\x');
+SELECT recv_as('lwwreg', '\x2400');
+SELECT recv_as('lwwreg', '\x130000');
+SELECT recv_as('orset', '\x1400');
+SELECT recv_as('lwwreg', '\x14');
+SELECT recv_as('lwwreg', '\x1402');
+SELECT recv_as('lwwreg', '\x1401');
+SELECT recv_as('lwwreg', '\x1401 8500 0161 00');
+SELECT recv_as('lwwreg', '\x1401 80808080808080808001 0161 00');
+SELECT recv_as('lwwreg', '\x1401 05 00 00');
+SELECT recv_as('lwwreg', '\x1401 05 02 61');
+SELECT recv_as('lwwreg', '\x1401 05 010a 00');
+SELECT recv_as('lwwreg', '\x1401 05 0161 03 780079');
+SELECT recv_as('lwwreg', '\x1401 05 0161 01ff');
+SELECT recv_as('lwwreg', '\x1401 05 0161 818040');
+SELECT recv_as('lwwreg', '\x1401 05 0161 03 78');
+SELECT recv_as('lwwreg', '\x1401 05 0161 0178 00');
+SELECT recv_as('lwwreg', '\x1400 00');
 -- after all that the server is up and the good values are intact
 SELECT count(*) FROM bin;
 DROP FUNCTION recv_as(regtype, bytea);

@@ -215,6 +215,39 @@ INSERT INTO owned VALUES (5, '{}');
 INSERT INTO laniakea.tombstones (nsp, rel, key, cl) VALUES ('public', 'owned', '5', 2);
 SELECT count(*) AS purged FROM owned WHERE id = 5;
 
+-- delete_row: a row, or with cl only its incarnations up to cl; a deletion of an
+-- incarnation this node never had is recorded still (it may arrive later)
+CREATE TABLE dr (id int PRIMARY KEY, c gcounter);
+SELECT laniakea.track('dr');
+INSERT INTO dr VALUES (1, '{"a":1}'), (2, '{"a":1}');
+SELECT laniakea.delete_row('dr', '1');
+SELECT laniakea.delete_row('dr', '2', 3);
+SELECT laniakea.delete_row('dr', '2', 1);
+SELECT id FROM dr ORDER BY id;
+SELECT laniakea.delete_row('dr', '7', 1);
+SELECT key, cl FROM laniakea.tombstones WHERE rel = 'dr' ORDER BY key, cl;
+SET session_replication_role = replica;
+SELECT pg_replication_origin_session_setup('lk_peer');
+INSERT INTO dr (id, c, laniakea_cl) VALUES (7, '{"late":1}', 1);
+SELECT pg_replication_origin_session_reset();
+RESET session_replication_role;
+SELECT count(*) AS incarnation_arriving_late_stays_deleted FROM dr WHERE id = 7;
+INSERT INTO dr VALUES (7, '{"new":1}');
+SELECT id, laniakea_cl FROM dr WHERE id = 7;
+SELECT laniakea.delete_row('dr', '7', 2);
+SELECT laniakea.delete_row('dr', '7', 0);
+SELECT laniakea.delete_row('dr', 'x', 1);
+CREATE ROLE lk_reader;
+GRANT SELECT ON dr TO lk_reader;
+GRANT USAGE ON SCHEMA laniakea TO lk_reader;
+SET ROLE lk_reader;
+SELECT laniakea.delete_row('dr', '7', 3);
+SELECT laniakea.delete_row('dr', '8', 1);
+RESET ROLE;
+DROP TABLE dr;
+REVOKE USAGE ON SCHEMA laniakea FROM lk_reader;
+DROP ROLE lk_reader;
+
 -- the trigger functions refuse to be used any other way
 CREATE TABLE misuse (id int PRIMARY KEY, c gcounter);
 CREATE TRIGGER wrong AFTER DELETE ON misuse FOR EACH ROW EXECUTE FUNCTION laniakea.delete_trigger();

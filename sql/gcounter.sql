@@ -1,7 +1,6 @@
 --
 -- gcounter: text I/O, operations, the lattice, errors
 --
-CREATE EXTENSION laniakea;
 \set SHOW_CONTEXT never
 
 -- input normalizes whitespace, key order and zero entries; output is canonical

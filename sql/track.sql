@@ -54,10 +54,24 @@ SELECT laniakea.reconcile('app.items', 'peer_copy');
 SELECT id, title, likes FROM app.items ORDER BY id;
 SELECT laniakea.reconcile('no_pk', 'peer_copy');
 
+-- every tracked table is in the publication laniakea_changes, with the tombstones
+SELECT pubname, pubinsert, pubupdate, pubdelete, pubtruncate FROM pg_publication WHERE pubname = 'laniakea_changes';
+SELECT tablename FROM pg_publication_tables WHERE pubname = 'laniakea_changes' ORDER BY 1;
+
+-- notify => false: no notify triggers, so no NOTIFY on the write path (a bridge
+-- reading the WAL serves the table); tracking again with notify brings them back
+SELECT laniakea.track('app.items', notify => false);
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'app.items'::regclass AND NOT tgisinternal ORDER BY 1;
+SELECT notify FROM laniakea.tracked WHERE tbl = 'app.items'::regclass;
+UPDATE app.items SET likes = increment(likes, 'n9', 1) WHERE id = 'a';
+SELECT laniakea.track('app.items');
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'app.items'::regclass AND NOT tgisinternal ORDER BY 1;
+
 -- untrack removes everything track installed, and is harmless twice
 SELECT laniakea.untrack('app.items');
 SELECT laniakea.untrack('app.items');
 SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgrelid = 'app.items'::regclass AND NOT tgisinternal;
+SELECT count(*) AS still_published FROM pg_publication_tables WHERE pubname = 'laniakea_changes' AND tablename = 'items';
 UPDATE app.items SET likes = '{}' WHERE id = 'a';
 SELECT likes FROM app.items WHERE id = 'a';
 
@@ -108,3 +122,16 @@ INSERT INTO misuse VALUES (1, '{}');
 DROP TABLE misuse, no_pk, two_col_pk, no_crdt, peer_copy, app.items;
 DROP VIEW a_view;
 DROP SCHEMA app;
+
+-- topic names (docs/protocol.md, Topics): schema-qualified unless public, with
+-- '%', '.' and ':' of names escaped, so that every table has one topic
+SELECT laniakea.topic_table('public', 'counters') AS plain, laniakea.topic_table('app', 'items') AS qualified,
+	laniakea.topic_table('public', 'a.b') AS dotted, laniakea.topic_table('a', 'b') AS of_schema_a,
+	laniakea.topic_table('public', 'a:b') AS colon, laniakea.topic_table('s.x', '100%') AS escaped,
+	laniakea.topic_table('public', 'Crème "brûlée"') AS unescaped;
+CREATE SCHEMA "s.x";
+CREATE TABLE "s.x"."a:b" (id int PRIMARY KEY, c gcounter);
+SELECT laniakea.topic('"s.x"."a:b"') AS table_topic, laniakea.topic('"s.x"."a:b"', 'k:1') AS row_topic,
+	laniakea.topic('"s.x"."a:b"', NULL) AS without_key, laniakea.topic(NULL, 'k') AS of_no_table;
+DROP TABLE "s.x"."a:b";
+DROP SCHEMA "s.x";

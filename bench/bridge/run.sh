@@ -4,6 +4,9 @@
 #   bench/bridge/run.sh       # ≈5 min; env: NS="1000 10000" SERVERS="bridge1 bridge2 peer"
 #                             #   DUR=5 LOW_SUBFRAMES=20000 HIGH_SUBFRAMES=400000 PEER_DIR=/tmp/lk-peer PERF=1|low
 #                             #   LOADGEN=c|node WORKERS=2 (load generator processes, C)
+#                             #   BASE=<a laniakea-bridge binary> adds the servers base1 and base2:
+#                             #   that build (a baseline, e.g. main's) in the same run, beside
+#                             #   this tree's: SERVERS="base1 bridge1 base1 bridge1"
 #
 # For each server (Laniakea bridge with 1 process, with 2 processes on one port via
 # SO_REUSEPORT, the Node peer) and each N: start the server fresh, read its RSS, connect N
@@ -27,14 +30,18 @@ here=$(cd "$(dirname "$0")" && pwd); root=$(cd "$here/../.." && pwd)
 NS=${NS:-"1000 10000"}; SERVERS=${SERVERS:-"bridge1 bridge2 peer"}
 DUR=${DUR:-5}; LOW_SUBFRAMES=${LOW_SUBFRAMES:-20000}; HIGH_SUBFRAMES=${HIGH_SUBFRAMES:-400000}
 PGP=${PGPORT_BENCH:-60120}; WSP0=${WS_PORT:-61100}; WSP=$WSP0; block=0
-LOADGEN=${LOADGEN:-c}; PEER_DIR=${PEER_DIR:-/tmp/lk-peer}; BRIDGE=$root/bridge/laniakea-bridge
+LOADGEN=${LOADGEN:-c}; PEER_DIR=${PEER_DIR:-/tmp/lk-peer}; BRIDGE=$root/bridge/laniakea-bridge; BASE=${BASE:-}
 ulimit -n "$(ulimit -Hn)"
-[ -x "$BRIDGE" ] || { echo "build first: make" >&2; exit 1; }
-if [ ! -d "$PEER_DIR/node_modules/ws" ]; then
-  mkdir -p "$PEER_DIR"; cp "${LK_PEERS:-$root/../shared/peers}"/node-bridge/{package.json,package-lock.json,bridge.mjs} "$PEER_DIR/"
-  (cd "$PEER_DIR" && npm ci --no-audit --no-fund >/dev/null)
+[ -x "$BRIDGE" ] || { echo "build first: make bridge" >&2; exit 1; }
+case " $SERVERS " in *" base"*) [ -x "$BASE" ] || { echo "base1/base2 need BASE=<a laniakea-bridge binary>" >&2; exit 1; } ;; esac
+# the Node peer (and load.mjs, which resolves `ws` from its node_modules) only when used
+if [ "$LOADGEN" = node ] || case " $SERVERS " in *" peer "*) true ;; *) false ;; esac; then
+  if [ ! -d "$PEER_DIR/node_modules/ws" ]; then
+    mkdir -p "$PEER_DIR"; cp "${LK_PEERS:-$root/../shared/peers}"/node-bridge/{package.json,package-lock.json,bridge.mjs} "$PEER_DIR/"
+    (cd "$PEER_DIR" && npm ci --no-audit --no-fund >/dev/null)
+  fi
+  cp "$here/load.mjs" "$PEER_DIR/lk-load.mjs"
 fi
-cp "$here/load.mjs" "$PEER_DIR/lk-load.mjs"   # resolves `ws` from the peer's node_modules
 stamp=$(date -u +%Y%m%dT%H%M%SZ); out=$root/bench/out/bridge-$stamp; mkdir -p "$out"
 dir=$(mktemp -d /tmp/lk-bridge.XXXXXX)
 [ "$LOADGEN" = c ] && cc -O2 -Wall -o "$dir/loadgen" "$here/loadgen.c"
@@ -67,10 +74,11 @@ socks_per_pid() { local r=; for p in "$@"; do r="$r$(find /proc/$p/fd -lname 'so
 wait_http() { for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$WSP/healthz" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "server did not come up" >&2; return 1; }
 start_server() { # kind
   case $1 in
-  bridge1|bridge2)
-    local n=${1#bridge}
+  bridge1|bridge2|base1|base2)
+    local n=${1: -1} bin=$BRIDGE
+    [ "${1#base}" != "$1" ] && bin=$BASE
     for i in $(seq 1 "$n"); do
-      "$BRIDGE" --port "$WSP" --db "$DBURL" --max-per-ip 1000000 --idle-timeout 120 --log-level warn >>"$out/$1.log" 2>&1 &
+      "$bin" --port "$WSP" --db "$DBURL" --max-per-ip 1000000 --idle-timeout 120 --log-level warn >>"$out/$1.log" 2>&1 &
       pids+=($!)
     done ;;
   peer)
@@ -145,6 +153,6 @@ done
   echo "Ratios at the high rate (frames/s recv), same N:"
   awk 'NR>1 && $8=="notify" { k=$1" "$2; if (!($2 in hi) || 1) { if ($9 > r[k]) { r[k]=$9; f[k]=$12 } } ns[$2]=1 }
        function rt(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "n/a" }
-       END { for (n in ns) printf "  N=%s: bridge1/peer %s, bridge2/peer %s, bridge2/bridge1 %s\n", n, rt(f["bridge1 "n], f["peer "n]), rt(f["bridge2 "n], f["peer "n]), rt(f["bridge2 "n], f["bridge1 "n]) }' "$out/raw.txt"
+       END { for (n in ns) printf "  N=%s: bridge1/peer %s, bridge2/peer %s, bridge2/bridge1 %s, bridge1/base1 %s\n", n, rt(f["bridge1 "n], f["peer "n]), rt(f["bridge2 "n], f["peer "n]), rt(f["bridge2 "n], f["bridge1 "n]), rt(f["bridge1 "n], f["base1 "n]) }' "$out/raw.txt"
   echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg); raw: $out/raw.txt"
 } | tee -a "$out/table.md"

@@ -3,9 +3,10 @@
  */
 #include "arena.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "xalloc.h"
 
 #define BLOCK 16384
 
@@ -34,12 +35,7 @@ arena_take(void *ctx, size_t size)
 	{
 		size_t		n = size > BLOCK ? size : BLOCK;
 
-		b = malloc(sizeof(block) + n);
-		if (!b)
-		{
-			fprintf(stderr, "laniakea-bridge: out of memory\n");
-			abort();
-		}
+		b = xmalloc(sizeof(block) + n);
 		b->size = n;
 		b->used = 0;
 		b->next = a->head;
@@ -59,7 +55,7 @@ arena_give(void *ctx, void *ptr)
 arena *
 arena_new(void)
 {
-	arena	   *a = malloc(sizeof(arena));
+	arena	   *a = xmalloc(sizeof(arena));
 
 	a->alloc.alloc = arena_take;
 	a->alloc.free = arena_give;

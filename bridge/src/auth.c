@@ -8,7 +8,7 @@
  * phoenix client's auth-token subprotocol ("base64url.bearer.phx.<token>")
  * or from a "token" query parameter.
  */
-#include "bridge.h"
+#include "auth.h"
 
 #include <jwt.h>
 #include <stdlib.h>
@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "lk_str.h"
+#include "xalloc.h"
 
 bool
 auth_current(json_t *claims, const char **why)
@@ -151,7 +152,7 @@ auth_token_from_protocols(const char *protocols)
 		return NULL;
 	p += sizeof(prefix) - 1;
 	end = p + strcspn(p, ", ");
-	out = malloc((size_t) (end - p) + 1);
+	out = xmalloc((size_t) (end - p) + 1);
 	for (; p < end && *p != '='; p++)
 	{
 		int			v = b64url_value(*p);

@@ -1,196 +1,63 @@
 /*
- * bridge.h — the objects of the bridge and how they point at each other.
+ * bridge.h — the map of laniakea-bridge, and the two things every part shares.
  *
- *   conn      one WebSocket connection; owns its channels and its outgoing ring
- *   channel   one joined topic of a conn: on a row's list (row topic) or a
- *             table topic's list; holds the deltas not yet sent to it, merged
- *   row       the bridge's copy of one row's CRDT columns, the join of every
- *             snapshot and delta seen; lives while a channel needs it
- *   tab       a table topic ("crdt:<table>") and its subscribers
+ * One process, one thread, one libwebsockets event loop; libpq runs
+ * non-blocking on the same loop.  The modules, from the edge inwards; each
+ * depends only on those below it, and where a lower one must call up it does
+ * so through a hooks struct the upper one hands it (db_hooks, hub_hooks,
+ * transport):
  *
- * Everything runs on the one libwebsockets thread: no locks.  A conn is
- * reference-counted because database replies may arrive after its socket
- * closed; they find conn->wsi NULL and drop what they carried.
+ *   main.c          configuration, the lws context, signals, shutdown
+ *   ws.c            TRANSPORT: WebSocket connections (/socket/websocket): the
+ *                   handshake's checks (path, --max-per-ip, JWT), messages
+ *                   reassembled from frames, the queue written out (gathered
+ *                   writes), flow control, the close handshake.  A LongPoll
+ *                   transport is another file beside it: it implements
+ *                   conn.h's transport and calls phoenix.h, nothing else.
+ *   http.c          /healthz, /metrics and static files on the same port
+ *   lws/            the libwebsockets workarounds (lws/workarounds.h): the
+ *                   guard (unmasked frames, long protocol headers), SO_REUSEPORT
+ *   phoenix.c       SESSION: a client's Phoenix Channels messages whatever
+ *                   carries them: heartbeats, joins and their checks, leaves,
+ *                   pushes handed on; admission, token expiry, closing
+ *   push.c          PUSHES: client pushes to parameterized SQL, their replies
+ *   channel.c       CHANNELS: a conn's joined topics: the join reply, pending
+ *                   (merged) deltas, throttled flushes on the profile's grid,
+ *                   phx_close / phx_error; implements hub_hooks
+ *   profile.c       the delivery profile from a join's capabilities
+ *   conn.c          a client connection whatever its transport: the queue of
+ *                   frames it is owed, its channels, its node and claims
+ *   hub.c           HUB: table topics and the rows held (row.h), reads of rows
+ *                   and tables, NOTIFY in (deltas, deletions, references,
+ *                   TRUNCATE, resyncs), the catalog followed; calls channels
+ *                   back through hub_hooks; implements db_hooks
+ *   render.c        RENDERING: the JSON of join replies and events, the
+ *                   minimal profile's HTML
+ *   fragment.c      encodings of a row shared by throttled subscribers
+ *   catalog.c       the tracked tables (laniakea.tracked) and their SQL
+ *   db.c            DATABASE LOOP: the one PostgreSQL connection, queries in
+ *                   turns per client, LISTEN, reconnection; calls db_hooks
+ *   auth.c          JWT verification and topic permissions
+ *   wire.c          Phoenix V2 frames: parsing, encoding
+ *   cell.c          a column's state kept encoded; frame.c shared frames;
+ *   map.c arena.c   string hash map; scratch allocator for the core;
+ *   metrics.c       /metrics counters; config.c flags and environment;
+ *   xalloc.c        the allocation rule: the x-family never returns NULL
+ *
+ * Objects: a conn owns its channels; a channel holds a hub_sub on a row or
+ * a table topic, and pending entries that hold rows; the hub owns table
+ * topics, which own the rows of their table the bridge holds.  A row lives
+ * while a subscription, a pending entry, a read or a table topic's
+ * subscribers need it.
  */
 #ifndef BRIDGE_BRIDGE_H
 #define BRIDGE_BRIDGE_H
 
-#include <jansson.h>
 #include <libwebsockets.h>
-#include <stdbool.h>
 
-#include "catalog.h"
-#include "cell.h"
 #include "config.h"
-#include "db.h"
-#include "frame.h"
-#include "map.h"
-
-/*
- * A client's outgoing queue: deltas stop being queued (and are merged
- * instead) once it holds CONN_RING / 2 frames, and the bridge stops reading
- * from the client at that point too (session.c).  Replies are never dropped:
- * the queue grows past CONN_RING for them, bounded by what the client may
- * have unanswered.
- */
-#define CONN_RING 64
-
-typedef enum profile
-{
-	PROFILE_FULL,				/* every delta as it comes (≤ 16 ms) */
-	PROFILE_CONSTRAINED,		/* deltas merged, at most one frame per 100 ms */
-	PROFILE_MINIMAL				/* full state and HTML, at most one frame per 1000 ms */
-} profile;
-
-typedef struct row
-{
-	char	   *topic;			/* "crdt:<table>:<key>" */
-	table	   *t;
-	char	   *key;
-	cell	   *cells;			/* t->ncol */
-	lws_dll2_owner_t subs;		/* channels joined to this row topic */
-	lws_dll2_owner_t waiting;	/* channels whose join waits for the load */
-	uint64_t	version;		/* bumped whenever cells change */
-	struct fragment *frags;		/* encodings shared by throttled subscribers (fragment.h) */
-	bool		pinned;			/* its table topic has subscribers */
-	bool		loaded;
-	bool		loading;
-	bool		orphan;			/* out of the map: its table changed (hub.c, migrate) */
-	bool		retiring;		/* ... and its channels are being let go: not freed yet */
-} row;
-
-typedef struct tab
-{
-	char	   *topic;			/* "crdt:<table>" */
-	table	   *t;
-	lws_dll2_owner_t subs;
-	lws_dll2_owner_t waiting;
-	bool		loaded;
-	bool		loading;
-	bool		orphan;			/* as in row */
-	bool		retiring;
-} tab;
-
-typedef struct pending
-{
-	row		   *r;
-	cell	   *cells;			/* merged deltas not yet sent, per column */
-	bool		resync;			/* send full state instead (pending cap exceeded) */
-	size_t		bytes;
-} pending;
-
-struct conn;
-
-typedef struct channel
-{
-	struct conn *conn;
-	char	   *topic;
-	char	   *join_ref;
-	char	   *join_msg_ref;	/* ref of the join, for a deferred reply */
-	json_t	   *have;			/* the join's "have", until the reply */
-	row		   *r;				/* row topic, or */
-	tab		   *tb;				/* table topic; neither while it waits for the catalog */
-	profile		prof;
-	bool		joined;
-	lws_dll2_t	topic_link;		/* in r/tb subs or waiting, or a catalog wait list */
-	lws_dll2_t	conn_link;		/* in conn->channels */
-	map			pending;		/* row topic → pending */
-	size_t		pending_bytes;
-	lws_usec_t	last_flush;		/* when it last flushed (throttled profiles) */
-	lws_usec_t	due;			/* 0: nothing scheduled */
-} channel;
-
-typedef struct conn
-{
-	struct lws *wsi;			/* NULL once closed */
-	int			refs;
-	char		ip[64];
-	char	   *node;			/* node id for pushes: the token's, or the first join's */
-	json_t	   *claims;			/* verified token claims; NULL in development mode */
-	lws_dll2_owner_t channels;
-	map			topics;			/* topic → its channel in channels */
-	db_queue	queries;		/* its pushes waiting for PostgreSQL */
-	int			pending_pushes; /* ... and the one running, until answered */
-	frame	  **ring;			/* ring_cap slots, ring_count used from ring_head */
-	int			ring_head,
-				ring_count,
-				ring_cap;
-	char	   *rx;				/* a message arriving in fragments */
-	size_t		rx_len;
-	lws_sorted_usec_list_t timer;
-	lws_sorted_usec_list_t expiry;	/* closes the connection when the token expires */
-	bool		closing;		/* a close is queued behind the frames in the ring */
-	bool		close_asked;	/* ... and lws was told to send it */
-	bool		rx_paused;		/* not read from until its queue drains */
-	bool		want_write;		/* lws_callback_on_writable asked, not yet served */
-	const char *fail_reason;	/* a protocol violation: close with 1002 and this */
-	bool		ignore_input;	/* serve none of its frames (the guard could not check them) */
-	lws_dll2_t	all_link;		/* in the list of every conn */
-} conn;
 
 extern config CFG;
 extern struct lws_context *CTX;
-
-/* session.c */
-void		conn_ref(conn *c);
-void		conn_unref(conn *c);
-void		conn_send(conn *c, frame *f);	/* takes a reference */
-void		channel_joined(channel *ch);	/* the load finished: reply, start delivering */
-void		channel_join_failed(channel *ch, const char *reason);
-
-/*
- * Attach a channel whose join was accepted to its table's topic.  A table
- * the catalog does not hold is waited for (a catalog read) unless the
- * catalog was just read (fresh): then the join fails.
- */
-void		channel_attach(channel *ch, bool fresh);
-
-/* Its table was untracked (phx_close) or changed (phx_error): tell the client, free it. */
-void		channel_retired(channel *ch, bool untracked);
-void		channel_deliver(channel *ch, row *r, const lk_state *deltas, frame *shared);
-void		channel_resync(channel *ch, row *r);
-void		sessions_shutdown(void);
-extern const struct lws_protocols session_protocol;
-
-/* hub.c */
-void		hub_init(void);
-/* Subscribe ch to row key of t (a table topic when key is NULL); it is answered now or after a read. */
-void		hub_attach(channel *ch, table *t, const char *key);
-void		hub_detach(channel *ch);
-/* Wait for a catalog read queued from now on, then channel_attach(ch, true). */
-void		hub_await_catalog(channel *ch);
-void		hub_on_notify(const char *payload);
-void		hub_on_catalog(const char *payload);
-void		hub_on_ready(void);
-row		   *hub_row(table *t, const char *key);	/* cached row, if any */
-map		   *hub_rows(void);	/* every cached row, by topic */
-
-/* push.c */
-void		push_handle(conn *c, channel *ch, const char *join_ref, const char *ref,
-						const char *event, json_t *payload);
-
-/* profile.c */
-profile		profile_assign(json_t *caps);
-const char *profile_name(profile p);
-lws_usec_t	profile_period(profile p);
-
-/* auth.c */
-bool		auth_verify(const char *secret, const char *token, json_t **claims, const char **why);
-/* Are the claims valid now (exp, nbf)?  Always true in development mode (NULL). */
-bool		auth_current(json_t *claims, const char **why);
-bool		auth_allows(json_t *claims, const char *claim, const char *topic);
-/* The token in the phoenix auth-token subprotocol list, or NULL (malloc'd). */
-char	   *auth_token_from_protocols(const char *protocols);
-
-/* http.c: /healthz, /metrics and static files on the WebSocket port */
-typedef struct http_reply
-{
-	lk_buf		body;			/* a dynamic response, written when writable */
-	int			status;
-	const char *ctype;
-} http_reply;
-
-int			http_serve(struct lws *wsi, http_reply *hr, const char *path);
-int			http_writeable(struct lws *wsi, http_reply *hr);
 
 #endif

@@ -9,17 +9,23 @@
 
 #include "db.h"
 #include "lk_buf.h"
+#include "lk_topic.h"
+#include "xalloc.h"
 
 /*
  * One row per (table, CRDT column), and at least one per tracked table: one
- * whose key or a recorded column was renamed or dropped since laniakea.track
- * is stale (one row, its column fields NULL if none is left).
+ * whose key or a recorded column was renamed or dropped since laniakea.track,
+ * or whose laniakea_cl is gone, is stale (one row, its column fields NULL if
+ * none is left).
  */
 const char *const catalog_query =
 "SELECT c.oid, n.nspname, c.relname, t.key_column, format_type(k.atttypid, k.atttypmod), "
 "       a.attname, ty.typname, e.extnamespace::regnamespace::text, "
 "       k.attname IS NULL "
 "       OR cardinality(t.crdt_columns) <> count(a.attname) OVER (PARTITION BY c.oid) "
+"       OR NOT EXISTS (SELECT FROM pg_attribute l WHERE l.attrelid = c.oid "
+"                      AND l.attname = 'laniakea_cl' AND l.atttypid = 'bigint'::regtype "
+"                      AND NOT l.attisdropped) "
 "FROM laniakea.tracked t "
 "JOIN pg_class c ON c.oid = t.tbl "
 "JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -31,6 +37,17 @@ const char *const catalog_query =
 "CROSS JOIN pg_extension e "
 "WHERE e.extname = 'laniakea' "
 "ORDER BY c.oid, a.attnum";
+
+/*
+ * A key's tombstone: its greatest deletion, filed under the name
+ * laniakea.tracked keeps for the table (it follows renames).  KEY is the
+ * key's canonical text; the comparisons are in the tombstones' collation.
+ */
+#define TOMBSTONE_OF(KEY) \
+	"(SELECT max(ts.cl) FROM laniakea.tombstones ts, laniakea.tracked tr " \
+	"WHERE tr.tbl = %u::oid::regclass AND ts.nsp = tr.nsp::text COLLATE \"C\" " \
+	"AND ts.rel = tr.rel::text COLLATE \"C\" AND ts.key = " KEY " COLLATE \"C\")"
+
 
 static table *tables;
 static int	ntables;
@@ -49,7 +66,7 @@ static char *
 quote_ident(const char *s)
 {
 	size_t		n = strlen(s);
-	char	   *q = malloc(2 * n + 3),
+	char	   *q = xmalloc(2 * n + 3),
 			   *p = q;
 
 	*p++ = '"';
@@ -64,17 +81,16 @@ quote_ident(const char *s)
 	return q;
 }
 
+/* <table> of the topics of nsp.rel (lk_topic.h), malloc'd. */
 static char *
-format(const char *fmt, ...)
+topic_table(const char *nsp, const char *rel)
 {
-	va_list		ap;
-	char	   *out;
+	lk_buf		b;
 
-	va_start(ap, fmt);
-	if (vasprintf(&out, fmt, ap) < 0)
-		out = NULL;
-	va_end(ap);
-	return out;
+	lk_buf_init(&b, &lk_std_alloc, strlen(nsp) + strlen(rel) + 8);
+	lk_topic_put_table(&b, lk_str_make(nsp, strlen(nsp)), lk_str_make(rel, strlen(rel)));
+	lk_buf_put_u8(&b, '\0');
+	return (char *) b.data;
 }
 
 static lk_kind
@@ -97,18 +113,37 @@ finish_table(table *t)
 	if (t->stale)
 		return;					/* never queried: joins are refused */
 
+	/* "r".col::text, …: qualified, since the read of one row joins another relation */
 	lk_buf_init(&cols, &lk_std_alloc, 64);
 	for (int i = 0; i < t->ncol; i++)
 	{
-		lk_buf_put_str(&cols, i ? ", " : "");
+		lk_buf_put_str(&cols, i ? ", r." : "r.");
 		lk_buf_put_str(&cols, t->cols[i].ident);
 		lk_buf_put_str(&cols, "::text");
 	}
 	lk_buf_put_u8(&cols, '\0');
-	t->select_row = format("SELECT %s FROM %s WHERE %s = $1::%s", (char *) cols.data, t->ident,
-						   t->key_ident, t->key_type);
-	t->select_all = format("SELECT %s::text, %s FROM %s ORDER BY 1 LIMIT $1::int", t->key_ident,
-						   (char *) cols.data, t->ident);
+
+	/*
+	 * The key's canonical text comes first so that a join can be refused a
+	 * key written otherwise (one row, one topic) in the read it needs anyway.
+	 * The bridge's session has the settings key_text pins (db.c), so key::text
+	 * and $1::type agree with it.
+	 */
+	t->select_row = xasprintf("SELECT k.t, r.laniakea_cl, CASE WHEN r.laniakea_cl IS NULL THEN "
+						   TOMBSTONE_OF("k.t") " END, %s "
+						   "FROM (SELECT laniakea.key_text(%u::oid::regclass, $1) AS t) k "
+						   "LEFT JOIN %s r ON r.%s = $1::%s",
+						   t->oid, (char *) cols.data, t->oid, t->ident, t->key_ident, t->key_type);
+	t->select_all = xasprintf("SELECT r.%s::text, r.laniakea_cl, %s FROM %s r ORDER BY 1 LIMIT $1::int",
+						   t->key_ident, (char *) cols.data, t->ident);
+	t->select_keys = xasprintf("SELECT h.k, r.laniakea_cl, CASE WHEN r.laniakea_cl IS NULL THEN "
+							TOMBSTONE_OF("h.k") " END, %s "
+							"FROM jsonb_array_elements_text($1::jsonb) h(k) "
+							"LEFT JOIN %s r ON r.%s = h.k::%s",
+							t->oid, (char *) cols.data, t->ident, t->key_ident, t->key_type);
+	/* keys from clients: compared as text, never parsed, so none is an error */
+	t->select_tombs = xasprintf("SELECT h.k, " TOMBSTONE_OF("h.k") " "
+							 "FROM jsonb_array_elements_text($1::jsonb) h(k)", t->oid);
 	lk_free(&lk_std_alloc, cols.data);
 }
 
@@ -129,6 +164,8 @@ free_tables(table *ts, int nt)
 		free(ts[i].key_type);
 		free(ts[i].select_row);
 		free(ts[i].select_all);
+		free(ts[i].select_keys);
+		free(ts[i].select_tombs);
 	}
 	free(ts);
 }
@@ -158,7 +195,7 @@ bool
 catalog_load(PGresult *res)
 {
 	int			n = PQntuples(res);
-	table	   *ts = calloc(n ? n : 1, sizeof(table));
+	table	   *ts = xcalloc(n ? n : 1, sizeof(table));
 	int			nt = 0;
 	const char *last_oid = NULL;
 
@@ -184,23 +221,23 @@ catalog_load(PGresult *res)
 				finish_table(&ts[nt - 1]);
 			t = &ts[nt++];
 			t->oid = (Oid) strtoul(oid, NULL, 10);
-			t->name = strcmp(nsp, "public") == 0 ? strdup(rel) : format("%s.%s", nsp, rel);
-			t->ident = format("%s.%s", qn, qr);
+			t->name = topic_table(nsp, rel);
+			t->ident = xasprintf("%s.%s", qn, qr);
 			t->key_ident = quote_ident(db_value(res, r, 3));
-			t->key_type = strdup(db_value(res, r, 4) ? db_value(res, r, 4) : "");
+			t->key_type = xstrdup(db_value(res, r, 4) ? db_value(res, r, 4) : "");
 			t->stale = strcmp(db_value(res, r, 8), "t") == 0;
-			t->cols = calloc(n, sizeof(column));
+			t->cols = xcalloc(n, sizeof(column));
 			free(qn);
 			free(qr);
 			last_oid = oid;
 		}
 		t = &ts[nt - 1];
 		free(ext_schema);
-		ext_schema = strdup(db_value(res, r, 7));
+		ext_schema = xstrdup(db_value(res, r, 7));
 		if (!db_value(res, r, 5))
 			continue;			/* a stale table without columns */
 		c = &t->cols[t->ncol++];
-		c->name = strdup(db_value(res, r, 5));
+		c->name = xstrdup(db_value(res, r, 5));
 		c->ident = quote_ident(c->name);
 		c->kind = kind_named(db_value(res, r, 6));
 	}
@@ -222,7 +259,7 @@ catalog_load(PGresult *res)
 	}
 	if (loaded)
 	{
-		retired_catalog *old = malloc(sizeof(retired_catalog));
+		retired_catalog *old = xmalloc(sizeof(retired_catalog));
 
 		old->tables = tables;
 		old->next = retired;

@@ -2,9 +2,10 @@
  * catalog.h — the tracked tables the bridge may expose, read from
  * laniakea.tracked when PostgreSQL becomes ready.
  *
- * Topic names use the table's name as the extension's NOTIFY payloads do:
- * schema-qualified unless in public.  SQL text is built here from catalog
- * identifiers only (quoted); client input only ever travels as parameters.
+ * A table is named as in its topics and in the extension's NOTIFY payloads
+ * ("table"): <table> of lk_topic.h, schema-qualified unless in public, with
+ * '%', '.' and ':' escaped.  SQL text is built here from catalog identifiers
+ * only (quoted); client input only ever travels as parameters.
  */
 #ifndef BRIDGE_CATALOG_H
 #define BRIDGE_CATALOG_H
@@ -24,22 +25,35 @@ typedef struct column
 typedef struct table
 {
 	Oid			oid;			/* a table dropped and created again is another table */
-	char	   *name;			/* as in topics: "counters", "app.items" */
+	char	   *name;			/* as in topics: "counters", "app.items", "a%2Eb" */
 	char	   *ident;			/* quoted, schema-qualified */
 	char	   *key_ident;
 	char	   *key_type;		/* format_type of the key column */
 	int			ncol;
 	column	   *cols;
-	char	   *select_row;		/* $1 = key; one text column per CRDT column */
-	char	   *select_all;		/* key text, then the CRDT columns; LIMIT $1 */
+	/*
+	 * $1 = key: the key's canonical text (laniakea.key_text: an error when it
+	 * does not parse), the row's laniakea_cl, the key's tombstone (when there
+	 * is no row), then one text column per CRDT column.  Always one row.
+	 */
+	char	   *select_row;
+	char	   *select_all;		/* key text, laniakea_cl, the CRDT columns; LIMIT $1 */
+	char	   *select_keys;		/* $1 = JSON array of canonical keys: select_row's columns for each */
+	char	   *select_tombs;	/* $1 = JSON array of keys (any text): key, tombstone or NULL */
 
 	/*
 	 * Tracked, but its key or a recorded column was renamed, dropped or given
-	 * another type since laniakea.track: not served (no SQL) until tracked
-	 * again.
+	 * another type since laniakea.track, or laniakea_cl is gone: not served
+	 * (no SQL) until tracked again.
 	 */
 	bool		stale;
 } table;
+
+/* The columns of select_row's result before the CRDT columns. */
+#define ROW_KEY 0
+#define ROW_CL 1
+#define ROW_TOMB 2
+#define ROW_COLS 3
 
 /* The query whose result catalog_load takes. */
 extern const char *const catalog_query;

@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "xalloc.h"
 
 #define BRIDGE_VERSION "0.1.0"
 
@@ -31,6 +34,10 @@ typedef struct option
 
 /* Sorted by flag.  DATABASE_URL is the conventional name for the conninfo. */
 static const option options[] = {
+	{"client-dir", "LANIAKEA_CLIENT_DIR", OPT_STR, offsetof(config, client_dir), "auto", 0, 0,
+	"directory whose files are served at /NAME before --static-dir's (the client package: "
+	"/laniakea.js, its modules, wasm and phoenix); auto: ../client/lib beside the executable, "
+	"if built; empty: none"},
 	{"db", "DATABASE_URL", OPT_STR, offsetof(config, db), "", 0, 0,
 	"libpq connection string or URI; empty: libpq's PG* environment"},
 	{"idle-timeout", "LANIAKEA_IDLE_TIMEOUT", OPT_INT, offsetof(config, idle_timeout), "60", 5, 3600,
@@ -52,9 +59,12 @@ static const option options[] = {
 	{"max-table-rows", "LANIAKEA_MAX_TABLE_ROWS", OPT_INT, offsetof(config, max_table_rows), "10000", 1, 10000000,
 	"rows a table topic may have for a client to join it"},
 	{"pending-cap", "LANIAKEA_PENDING_CAP", OPT_INT, offsetof(config, pending_cap), "1048576", 1024, 1073741824,
-	"bytes of merged, unsent deltas per client before it is resent full state instead"},
+	"bytes of merged, unsent deltas of one channel before its rows are resent as full state instead"},
 	{"port", "LANIAKEA_PORT", OPT_INT, offsetof(config, port), "4000", 1, 65535,
 	"TCP port; several bridge processes may share it (SO_REUSEPORT)"},
+	{"push-timeout", "LANIAKEA_PUSH_TIMEOUT", OPT_INT, offsetof(config, push_timeout), "5000", 0, 3600000,
+	"milliseconds a client push may run in PostgreSQL (statement_timeout) before it is answered "
+	"with an error: a push waiting on a row locked elsewhere does not stall every client; 0: no limit"},
 	{"static-dir", "LANIAKEA_STATIC_DIR", OPT_STR, offsetof(config, static_dir), "", 0, 0,
 	"directory served over HTTP at / (the client library and demo page)"},
 };
@@ -75,7 +85,8 @@ usage(FILE *out)
 	fprintf(out, "  --%-18s %-27s %s\n", "version", "", "print the version and exit");
 	fprintf(out,
 			"\nEndpoints: ws://HOST:PORT/socket/websocket?vsn=2.0.0 (Phoenix Channels V2),\n"
-			"/healthz, /metrics (Prometheus text), and static files from --static-dir.\n");
+			"/healthz, /metrics (Prometheus text), the client package from --client-dir\n"
+			"(/laniakea.js) and static files from --static-dir.\n");
 }
 
 static int
@@ -87,7 +98,7 @@ set(config *c, const option *o, const char *value, const char *source)
 	{
 		/* the default, then the environment, then a flag: each replaces the last */
 		free(*(char **) field);
-		*(char **) field = strdup(value);
+		*(char **) field = xstrdup(value);
 		return 0;
 	}
 	else
@@ -106,6 +117,40 @@ set(config *c, const option *o, const char *value, const char *source)
 		*(int *) field = (int) v;
 		return 0;
 	}
+}
+
+/*
+ * --client-dir auto: the package as the repository builds it (client/lib
+ * beside bridge/), found from the executable's own path so that it does not
+ * depend on the working directory; none when it is not built.
+ */
+static int
+resolve_client_dir(config *c)
+{
+	char		exe[4096];
+	char	   *dir;
+	char	   *entry;
+	char	   *slash;
+	ssize_t		n;
+	int			rc = 0;
+
+	if (strcmp(c->client_dir, "auto") != 0)
+		return 0;
+	c->client_dir[0] = '\0';
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return 0;
+	exe[n] = '\0';
+	if ((slash = strrchr(exe, '/')) == NULL)
+		return 0;
+	*slash = '\0';
+	dir = xasprintf("%s/../client/lib", exe);
+	entry = xasprintf("%s/laniakea.js", dir);
+	if (access(entry, R_OK) == 0)
+		rc = set(c, &options[0], dir, "--client-dir auto");
+	free(dir);
+	free(entry);
+	return rc;
 }
 
 int
@@ -127,7 +172,8 @@ config_load(config *c, int argc, char **argv)
 		const char *eq;
 		size_t		n;
 		size_t		i;
-		char		flag[64];
+		char	   *flag;
+		int			rc;
 
 		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
 		{
@@ -165,8 +211,10 @@ config_load(config *c, int argc, char **argv)
 			return -1;
 		}
 		/* name the option, not argv[a]: after "--port abc" that is the value */
-		snprintf(flag, sizeof(flag), "--%s", options[i].flag);
-		if (set(c, &options[i], value, flag) != 0)
+		flag = xasprintf("--%s", options[i].flag);
+		rc = set(c, &options[i], value, flag);
+		free(flag);
+		if (rc != 0)
 			return -1;
 	}
 	if (strcmp(c->log_level, "error") && strcmp(c->log_level, "warn") &&
@@ -176,5 +224,5 @@ config_load(config *c, int argc, char **argv)
 				c->log_level);
 		return -1;
 	}
-	return 0;
+	return resolve_client_dir(c);
 }

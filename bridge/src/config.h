@@ -7,6 +7,7 @@
 
 typedef struct config
 {
+	char	   *client_dir;		/* the client package (laniakea.js, its wasm); empty: none */
 	char	   *db;				/* libpq conninfo; empty: libpq's environment */
 	int			idle_timeout;	/* seconds without a valid frame before hangup */
 	char	   *jwt_secret;		/* HS256 secret; empty: development mode */
@@ -17,8 +18,9 @@ typedef struct config
 	int			max_pending_pushes; /* pushes of one connection unanswered */
 	int			max_per_ip;		/* WebSocket connections from one address */
 	int			max_table_rows; /* rows in a table topic's join reply */
-	int			pending_cap;	/* bytes of merged pending deltas per client */
+	int			pending_cap;	/* bytes of merged pending deltas of one channel */
 	int			port;
+	int			push_timeout;	/* ms a push may run in PostgreSQL (statement_timeout); 0: none */
 	char	   *static_dir;		/* client library and demo page; empty: none */
 } config;
 

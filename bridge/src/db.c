@@ -7,7 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lws/workarounds.h"
 #include "metrics.h"
+#include "xalloc.h"
 
 typedef enum db_state
 {
@@ -23,7 +25,8 @@ typedef struct query
 	char	  **params;
 	db_result_fn fn;
 	void	   *arg;
-	db_queue   *owner;
+	db_queue   *owner;			/* NULL: the bridge's statement_timeout setting (start_next) */
+	int			timeout_ms;		/* the statement_timeout it runs under, 0: the session's default */
 	struct query *next;
 } query;
 
@@ -47,7 +50,11 @@ static struct
 	bool		ever_ready;
 	int			backoff_ms;
 	lws_sorted_usec_list_t retry;
-	lws_sorted_usec_list_t rearm;	/* re-asks for POLLOUT after a writeable callback */
+	lwsw_raw_writable rearm;	/* POLLOUT asked for inside the writeable callback */
+	lws_sorted_usec_list_t kick;	/* starts the next query, outside the caller's call */
+	query	   *failing;		/* queries made while down, failed by fail_sul */
+	lws_sorted_usec_list_t fail_sul;
+	int			timeout_ms;		/* the session's statement_timeout as set, 0: its default */
 	bool		in_writeable;	/* inside LWS_CALLBACK_RAW_WRITEABLE_FILE */
 	bool		stopping;
 } D;
@@ -55,26 +62,11 @@ static struct
 static void pump(void);
 static void start_next(void);
 
-static void
-rearm_writable(lws_sorted_usec_list_t *sul)
-{
-	if (D.wsi)
-		lws_callback_on_writable(D.wsi);
-}
-
-/*
- * Ask for a writeable callback on libpq's socket.  lws 4.1's raw-file role
- * clears POLLOUT after the writeable callback returns, so a request made
- * inside that callback would be lost (a TCP connect would then wait forever
- * after PQconnectPoll's PGRES_POLLING_WRITING): make it from a timer instead.
- */
+/* Ask for a writeable callback on libpq's socket (lws/workarounds.h: from inside one too). */
 static void
 want_writable(void)
 {
-	if (D.in_writeable)
-		lws_sul_schedule(D.ctx, 0, &D.rearm, rearm_writable, 1);
-	else if (D.wsi)
-		lws_callback_on_writable(D.wsi);
+	lwsw_raw_want_writable(D.ctx, &D.rearm, D.wsi, D.in_writeable);
 }
 
 static void
@@ -95,6 +87,7 @@ detach(void)
 		struct lws *wsi = D.wsi;
 
 		D.wsi = NULL;
+		lwsw_raw_cancel(&D.rearm);
 		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 	}
 }
@@ -151,6 +144,7 @@ lost(const char *why)
 	D.fd = -1;
 	D.state = DB_DOWN;
 	D.listening = false;
+	D.timeout_ms = 0;
 	if (D.last)
 		PQclear(D.last);
 	D.last = NULL;
@@ -161,7 +155,7 @@ lost(const char *why)
 		q->fn(q->arg, NULL, "database unavailable");
 		free_query(q);
 	}
-	/* a callback may queue more, which fails at once now that the state is DB_DOWN */
+	/* a callback may queue more, which fails soon now that the state is DB_DOWN */
 	while (D.turns.head)
 	{
 		q = dequeue(lws_container_of(D.turns.head, db_queue, turn));
@@ -174,9 +168,20 @@ lost(const char *why)
 		schedule_retry();
 }
 
-/* The first LISTEN: its failure is lost(), which fails the second too. */
+/*
+ * The settings under which keys are written in topics and tombstones, the
+ * ones laniakea.key_text pins (src/pg/tracked.c): keys the bridge reads as
+ * key::text and parses as $1::type are then in that form whatever the
+ * database's or role's defaults (a timestamptz key in UTC, ISO style).
+ */
+static const char session_settings[] =
+"SELECT set_config('DateStyle', 'ISO, YMD', false), set_config('IntervalStyle', 'postgres', false), "
+"set_config('TimeZone', 'UTC', false), set_config('extra_float_digits', '3', false), "
+"set_config('bytea_output', 'hex', false), set_config('lc_monetary', 'C', false)";
+
+/* The settings and the first LISTEN: they fail only with the connection (lost(), which fails the last LISTEN too). */
 static void
-listened_first(void *arg, PGresult *res, const char *error)
+setup_step(void *arg, PGresult *res, const char *error)
 {
 }
 
@@ -248,30 +253,65 @@ static query *
 make_query(db_queue *owner, const char *sql, int nparams, const char *const *params,
 		   db_result_fn fn, void *arg)
 {
-	query	   *q = calloc(1, sizeof(query));
+	query	   *q = xcalloc(1, sizeof(query));
 
-	q->sql = strdup(sql);
+	q->sql = xstrdup(sql);
 	q->nparams = nparams;
-	q->params = calloc(nparams ? nparams : 1, sizeof(char *));
+	q->params = xcalloc(nparams ? nparams : 1, sizeof(char *));
 	for (int i = 0; i < nparams; i++)
-		q->params[i] = params[i] ? strdup(params[i]) : NULL;
+		q->params[i] = params[i] ? xstrdup(params[i]) : NULL;
 	q->fn = fn;
 	q->arg = arg;
 	q->owner = owner;
+	q->timeout_ms = owner ? owner->timeout_ms : 0;
 	return q;
 }
 
+/* Queries made while PostgreSQL was not ready: each is answered "database unavailable". */
+static void
+fail_queued(lws_sorted_usec_list_t *sul)
+{
+	while (D.failing)
+	{
+		query	   *q = D.failing;
+
+		D.failing = q->next;
+		q->fn(q->arg, NULL, "database unavailable");
+		free_query(q);
+	}
+}
+
+static void
+kick(lws_sorted_usec_list_t *sul)
+{
+	start_next();
+}
+
+/*
+ * A query's callback never runs inside db_query_on: a caller may be in the
+ * middle of changing what the callback changes.  So a query made while
+ * PostgreSQL is not ready fails from a timer, and the first query of an idle
+ * connection is sent from one (whose failure would fail every query queued).
+ */
 void
 db_query_on(db_queue *owner, const char *sql, int nparams, const char *const *params,
 			db_result_fn fn, void *arg)
 {
+	query	   *q = make_query(owner, sql, nparams, params, fn, arg);
+
 	if (D.state != DB_READY || !D.listening)
 	{
-		fn(arg, NULL, "database unavailable");
+		query	  **tail = &D.failing;
+
+		while (*tail)
+			tail = &(*tail)->next;
+		*tail = q;
+		lws_sul_schedule(D.ctx, 0, &D.fail_sul, fail_queued, 1);
 		return;
 	}
-	enqueue(make_query(owner, sql, nparams, params, fn, arg), false);
-	start_next();
+	enqueue(q, false);
+	if (!D.inflight)
+		lws_sul_schedule(D.ctx, 0, &D.kick, kick, 1);
 }
 
 void
@@ -284,11 +324,26 @@ size_t
 db_cancel(db_queue *o)
 {
 	size_t		n = 0;
+	query	  **p = &D.failing;
 
 	while (o->head)
 	{
 		query	   *q = dequeue(o);
 
+		q->fn(q->arg, NULL, DB_CANCELLED);
+		free_query(q);
+		n++;
+	}
+	while (*p)
+	{
+		query	   *q = *p;
+
+		if (q->owner != o)
+		{
+			p = &q->next;
+			continue;
+		}
+		*p = q->next;
 		q->fn(q->arg, NULL, DB_CANCELLED);
 		free_query(q);
 		n++;
@@ -307,7 +362,24 @@ flush_out(void)
 		want_writable();
 }
 
-/* Send the next query: the first of the queue whose turn it is, which then goes last. */
+/* The session's statement_timeout is now arg's milliseconds (0: its default). */
+static void
+timeout_set(void *arg, PGresult *res, const char *error)
+{
+	if (!res)
+		return;					/* lost(): the next session starts at its default */
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		lwsl_err("laniakea-bridge: cannot set statement_timeout: %s", PQresultErrorMessage(res));
+	/* as asked even on an error, which would recur: the query that needs it runs anyway */
+	D.timeout_ms = (int) (intptr_t) arg;
+}
+
+/*
+ * Send the next query: the first of the queue whose turn it is, which then
+ * goes last.  A query of a queue with a statement_timeout of its own
+ * (pushes, --push-timeout) is preceded by setting it, and the bridge's own
+ * reads by resetting it, whenever the last query ran under another.
+ */
 static void
 start_next(void)
 {
@@ -318,7 +390,16 @@ start_next(void)
 		return;
 	o = lws_container_of(D.turns.head, db_queue, turn);
 	q = dequeue(o);
-	if (o->head)
+	if (q->timeout_ms != D.timeout_ms)
+	{
+		/* its statement_timeout first: q waits at the head of its queue, which runs next */
+		enqueue(q, true);
+		q = make_query(NULL, "", 0, NULL, timeout_set, (void *) (intptr_t) q->timeout_ms);
+		free(q->sql);
+		q->sql = (intptr_t) q->arg ? xasprintf("SET statement_timeout = %d", (int) (intptr_t) q->arg) :
+			xstrdup("RESET statement_timeout");
+	}
+	else if (o->head)
 	{
 		lws_dll2_remove(&o->turn);
 		lws_dll2_add_tail(&o->turn, &D.turns);
@@ -326,7 +407,10 @@ start_next(void)
 	if (!PQsendQueryParams(D.conn, q->sql, q->nparams, NULL, (const char *const *) q->params,
 						   NULL, NULL, 0))
 	{
-		enqueue(q, true);
+		if (q->owner)
+			enqueue(q, true);
+		else
+			free_query(q);
 		lost(PQerrorMessage(D.conn));
 		return;
 	}
@@ -372,9 +456,10 @@ pump(void)
 		{
 			PQsetnonblocking(D.conn, 1);
 			D.state = DB_READY;
-			/* one statement per query (extended protocol): the second ends the setup */
+			/* one statement per query (extended protocol): the last ends the setup */
 			enqueue(make_query(&D.own, "LISTEN laniakea_catalog", 0, NULL, listened, NULL), true);
-			enqueue(make_query(&D.own, "LISTEN laniakea", 0, NULL, listened_first, NULL), true);
+			enqueue(make_query(&D.own, "LISTEN laniakea", 0, NULL, setup_step, NULL), true);
+			enqueue(make_query(&D.own, session_settings, 0, NULL, setup_step, NULL), true);
 			start_next();
 		}
 		return;
@@ -447,6 +532,7 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 			if (wsi == D.wsi)
 			{
 				D.wsi = NULL;
+				lwsw_raw_cancel(&D.rearm);
 				if (D.state != DB_DOWN)
 					lost("socket closed");
 			}
@@ -465,7 +551,7 @@ db_start(struct lws_context *ctx, struct lws_vhost *vh, const char *conninfo, co
 	memset(&D, 0, sizeof(D));
 	D.ctx = ctx;
 	D.vh = vh;
-	D.conninfo = strdup(conninfo);
+	D.conninfo = xstrdup(conninfo);
 	D.hooks = *hooks;
 	D.fd = -1;
 	D.backoff_ms = 100;
@@ -477,9 +563,12 @@ db_stop(void)
 {
 	D.stopping = true;
 	lws_sul_cancel(&D.retry);
-	lws_sul_cancel(&D.rearm);
+	lws_sul_cancel(&D.kick);
+	lwsw_raw_cancel(&D.rearm);
 	if (D.conn)
 		lost("shutting down");
+	lws_sul_cancel(&D.fail_sul);
+	fail_queued(NULL);
 }
 
 bool

@@ -7,11 +7,16 @@
  * Each client connection queues its queries in a db_queue of its own, and the
  * bridge's own queries (catalog, row reads) go into one more; the queues that
  * hold queries take turns, one query each, so a client with a long backlog
- * delays another client's query by at most one of its own.  Notifications
+ * delays another client's query by at most one of its own.  A queue may
+ * have a statement_timeout of its own (a client's pushes: --push-timeout),
+ * set on the session before its queries run, so that a push that waits on a
+ * lock held elsewhere fails instead of stalling every client.  A query's
+ * callback never runs inside the call that queued it.  Notifications
  * are drained whenever input arrives.  When the connection fails, every
  * queued query is answered with an error, and the bridge reconnects with
- * exponential backoff (100 ms doubling to 5 s), LISTENs again (channels
- * laniakea and laniakea_catalog), and calls on_ready.
+ * exponential backoff (100 ms doubling to 5 s), sets the settings keys are
+ * written under (db.c), LISTENs again (channels laniakea and
+ * laniakea_catalog), and calls on_ready.
  */
 #ifndef BRIDGE_DB_H
 #define BRIDGE_DB_H
@@ -26,12 +31,13 @@ typedef void (*db_result_fn) (void *arg, PGresult *res, const char *error);
 /* The error of a query dropped by db_cancel. */
 extern const char DB_CANCELLED[];
 
-/* One party's queries, in order; all zero is an empty queue. */
+/* One party's queries, in order; all zero is an empty queue without a timeout. */
 typedef struct db_queue
 {
 	struct query *head,
 			   *tail;
 	lws_dll2_t	turn;			/* in the turn order while it holds queries */
+	int			timeout_ms;		/* statement_timeout of its queries; 0: the session's default */
 } db_queue;
 
 typedef struct db_hooks

@@ -8,12 +8,13 @@
 
 #include "metrics.h"
 #include "wire.h"
+#include "xalloc.h"
 
 static fragment *
 slot(row *r, frag_kind k)
 {
 	if (!r->frags)
-		r->frags = calloc(FRAG_KINDS, sizeof(fragment));
+		r->frags = xcalloc(FRAG_KINDS, sizeof(fragment));
 	return &r->frags[k];
 }
 
@@ -41,14 +42,15 @@ clear(fragment *f, int ncol)
 }
 
 const fragment *
-fragment_find(row *r, frag_kind k, const cell *pending)
+fragment_find(row *r, frag_kind k, const cell *pending, int64_t cl)
 {
 	fragment   *f = r->frags ? &r->frags[k] : NULL;
 	bool		fresh;
 
 	if (!f || !f->valid)
 		return NULL;
-	fresh = k == FRAG_DELTA ? cells_equal(f->cells, pending, r->t->ncol) : f->version == r->version;
+	fresh = k == FRAG_DELTA ? f->cl == cl && cells_equal(f->cells, pending, r->t->ncol) :
+		f->version == r->version;
 	if (!fresh)
 		return NULL;
 	M.fragments_shared_total++;
@@ -56,20 +58,21 @@ fragment_find(row *r, frag_kind k, const cell *pending)
 }
 
 const fragment *
-fragment_store(row *r, frag_kind k, const cell *pending, lk_buf *json)
+fragment_store(row *r, frag_kind k, const cell *pending, int64_t cl, lk_buf *json)
 {
 	fragment   *f = slot(r, k);
 
 	clear(f, r->t->ncol);
 	f->valid = true;
 	f->version = r->version;
+	f->cl = cl;
 	if (k == FRAG_DELTA)
 	{
-		f->cells = calloc(r->t->ncol, sizeof(cell));
+		f->cells = xcalloc(r->t->ncol, sizeof(cell));
 		for (int i = 0; i < r->t->ncol; i++)
 			if (pending[i].len)
 			{
-				f->cells[i].bytes = malloc(pending[i].len);
+				f->cells[i].bytes = xmalloc(pending[i].len);
 				memcpy(f->cells[i].bytes, pending[i].bytes, pending[i].len);
 				f->cells[i].len = pending[i].len;
 			}
@@ -92,16 +95,7 @@ fragment_frame(row *r, frag_kind k)
 	fragment   *f = &r->frags[k];
 
 	if (!f->frame)
-	{
-		lk_buf		b;
-
-		lk_buf_init(&b, &lk_std_alloc, f->json.len + 64);
-		wire_begin(&b, NULL, NULL, r->topic, fragment_event(k));
-		lk_buf_put(&b, f->json.data, f->json.len);
-		wire_end(&b);
-		f->frame = frame_from_buf(&b);
-		lk_free(&lk_std_alloc, b.data);
-	}
+		f->frame = wire_event_json(NULL, NULL, r->topic, fragment_event(k), f->json.data, f->json.len);
 	frame_ref(f->frame);
 	return f->frame;
 }

@@ -7,10 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xalloc.h"
+
 frame *
 frame_new(const char *text, size_t len)
 {
-	frame	   *f = malloc(sizeof(frame) + LWS_PRE + len);
+	frame	   *f = xmalloc(sizeof(frame) + LWS_PRE + len);
 
 	f->refs = 1;
 	f->len = len;

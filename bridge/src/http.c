@@ -1,14 +1,17 @@
 /*
  * http.c — the HTTP side of the bridge's port.
  */
-#include "bridge.h"
+#include "http.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bridge.h"
+#include "catalog.h"
 #include "db.h"
 #include "metrics.h"
+#include "xalloc.h"
 
 static const struct
 {
@@ -21,6 +24,8 @@ static const struct
 	{".ts", "text/plain; charset=utf-8"},
 	{".css", "text/css; charset=utf-8"},
 	{".json", "application/json"},
+	{".wasm", "application/wasm"},
+	{".webmanifest", "application/manifest+json"},
 	{".svg", "image/svg+xml"},
 	{".png", "image/png"},
 	{".ico", "image/x-icon"},
@@ -35,6 +40,16 @@ mime_of(const char *path)
 		if (strcmp(dot, mime[i].ext) == 0)
 			return mime[i].type;
 	return "application/octet-stream";
+}
+
+/* True, with its path in file, when dir holds a regular file at path. */
+static bool
+find_file(const char *dir, const char *path, char *file, size_t size)
+{
+	struct stat st;
+
+	return dir[0] && snprintf(file, size, "%s%s", dir, path) < (int) size &&
+		stat(file, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 static int
@@ -61,7 +76,6 @@ int
 http_serve(struct lws *wsi, http_reply *hr, const char *path)
 {
 	char		file[4096];
-	struct stat st;
 
 	/* lws_write needs LWS_PRE bytes of headroom before what it sends */
 	lk_buf_init(&hr->body, &lk_std_alloc, LWS_PRE + 256);
@@ -69,11 +83,8 @@ http_serve(struct lws *wsi, http_reply *hr, const char *path)
 	if (strcmp(path, "/healthz") == 0)
 	{
 		/* "up" once joins can be answered: connected, listening, tracked tables read */
-		char		tmp[128];
-		int			n = snprintf(tmp, sizeof(tmp), "{\"status\":\"ok\",\"postgres\":\"%s\"}\n",
-								 db_ready() && catalog_ready() ? "up" : "down");
-
-		lk_buf_put(&hr->body, tmp, (size_t) n);
+		buf_printf(&hr->body, "{\"status\":\"ok\",\"postgres\":\"%s\"}\n",
+				   db_ready() && catalog_ready() ? "up" : "down");
 		return respond(wsi, hr, HTTP_STATUS_OK, "application/json");
 	}
 	if (strcmp(path, "/metrics") == 0)
@@ -83,9 +94,10 @@ http_serve(struct lws *wsi, http_reply *hr, const char *path)
 	}
 	if (strcmp(path, "/") == 0)
 		path = "/index.html";
-	if (!CFG.static_dir[0] || path[0] != '/' || strstr(path, "..") ||
-		snprintf(file, sizeof(file), "%s%s", CFG.static_dir, path) >= (int) sizeof(file) ||
-		stat(file, &st) != 0 || !S_ISREG(st.st_mode))
+	/* the client package's files are at the top level, whatever the static dir holds */
+	if (path[0] != '/' || strstr(path, "..") ||
+		!((strchr(path + 1, '/') == NULL && find_file(CFG.client_dir, path, file, sizeof(file))) ||
+		  find_file(CFG.static_dir, path, file, sizeof(file))))
 	{
 		lk_buf_put_str(&hr->body, "not found\n");
 		return respond(wsi, hr, HTTP_STATUS_NOT_FOUND, "text/plain; charset=utf-8");

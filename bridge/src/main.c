@@ -13,12 +13,15 @@
 #include <sys/resource.h>
 
 #include "db.h"
+#include "hub.h"
+#include "lws/workarounds.h"
 #include "metrics.h"
+#include "phoenix.h"
+#include "ws.h"
+#include "xalloc.h"
 
 config		CFG;
 struct lws_context *CTX;
-
-#define HEADER_BYTES 4096		/* lws's default header buffer (LWS_DEF_HEADER_LEN) */
 
 static volatile sig_atomic_t stop_requested;
 
@@ -62,7 +65,6 @@ int
 main(int argc, char **argv)
 {
 	struct lws_context_creation_info info;
-	static struct lws_token_limits limits;
 	struct lws_protocols protocols[3];
 	lws_retry_bo_t retry = {0};
 	struct lws_vhost *vh;
@@ -72,14 +74,15 @@ main(int argc, char **argv)
 
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;
+	json_set_alloc_funcs(xmalloc, free);
 	lws_set_log_level(log_levels(CFG.log_level), NULL);
 	raise_fd_limit();
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
-	hub_init();
+	phoenix_init();
 
-	protocols[0] = session_protocol;
+	protocols[0] = ws_protocol;
 	protocols[1] = db_protocol;
 	memset(&protocols[2], 0, sizeof(protocols[2]));
 	/* hang up on a client silent for idle_timeout; ping it at two thirds of that */
@@ -95,16 +98,7 @@ main(int argc, char **argv)
 	info.timeout_secs = 10;
 	info.gid = (gid_t) -1;
 	info.uid = (uid_t) -1;
-	/*
-	 * lws hangs up on a Sec-WebSocket-Protocol header of 127 bytes or more; cut
-	 * its copy to 126 (the guard keeps the whole value, guard.c).  Every other
-	 * header keeps lws's default limit, the size of its header buffer.
-	 */
-	for (int i = 0; i < WSI_TOKEN_COUNT; i++)
-		limits.token_limit[i] = HEADER_BYTES;
-	limits.token_limit[WSI_TOKEN_PROTOCOL] = 126;
-	info.token_limits = &limits;
-	info.max_http_header_data = HEADER_BYTES;
+	lwsw_header_limits(&info);
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE;
 	if (strchr(CFG.listen, ':') == NULL)
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
@@ -120,6 +114,8 @@ main(int argc, char **argv)
 		lwsl_warn("laniakea-bridge: DEVELOPMENT MODE: no --jwt-secret, so every client may read "
 				  "and write every tracked topic as the node it names\n");
 	lwsl_user("laniakea-bridge: listening on %s:%d\n", CFG.listen, CFG.port);
+	if (CFG.client_dir[0])
+		lwsl_user("laniakea-bridge: serving the client package from %s\n", CFG.client_dir);
 	db_start(CTX, vh, CFG.db, &hooks);
 
 	while (lws_service(CTX, 0) >= 0)
@@ -127,7 +123,7 @@ main(int argc, char **argv)
 		if (stop_requested == 1)
 		{
 			lwsl_user("laniakea-bridge: shutting down\n");
-			sessions_shutdown();
+			phoenix_shutdown();
 			db_stop();
 			stop_requested = 2;
 			deadline = lws_now_usecs() + 2 * LWS_US_PER_SEC;

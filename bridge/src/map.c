@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xalloc.h"
+
 static uint64_t
 hash(const char *s)
 {
@@ -51,7 +53,7 @@ static void
 grow(map *m)
 {
 	size_t		n = m->nbuckets * 2;
-	map_entry **b = calloc(n, sizeof(map_entry *));
+	map_entry **b = xcalloc(n, sizeof(map_entry *));
 
 	for (size_t i = 0; i < m->nbuckets; i++)
 	{
@@ -81,7 +83,7 @@ map_put(map *m, const char *key, void *value)
 	if (!m->nbuckets)
 	{
 		m->nbuckets = 8;
-		m->buckets = calloc(m->nbuckets, sizeof(map_entry *));
+		m->buckets = xcalloc(m->nbuckets, sizeof(map_entry *));
 	}
 	slot = find(m, key);
 	if (*slot)
@@ -89,8 +91,8 @@ map_put(map *m, const char *key, void *value)
 		(*slot)->value = value;
 		return;
 	}
-	e = malloc(sizeof(map_entry));
-	e->key = strdup(key);
+	e = xmalloc(sizeof(map_entry));
+	e->key = xstrdup(key);
 	e->value = value;
 	e->next = NULL;
 	*slot = e;

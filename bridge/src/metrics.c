@@ -6,6 +6,8 @@
 #include <inttypes.h>
 #include <stdio.h>
 
+#include "xalloc.h"
+
 metrics		M;
 
 /* upper bounds of the lag histogram, in milliseconds */
@@ -24,19 +26,12 @@ metrics_lag(uint64_t us)
 static void
 line(lk_buf *b, const char *name, const char *type, const char *help, uint64_t v)
 {
-	char		tmp[512];
-	int			n = snprintf(tmp, sizeof(tmp), "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n",
-							 name, help, name, type, name, v);
-
-	lk_buf_put(b, tmp, (size_t) n);
+	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name, type, name, v);
 }
 
 void
 metrics_render(lk_buf *b)
 {
-	char		tmp[256];
-	int			n;
-
 	line(b, "laniakea_connections", "gauge", "Open WebSocket connections.", (uint64_t) M.connections);
 	line(b, "laniakea_connections_total", "counter", "WebSocket connections accepted.", M.connections_total);
 	line(b, "laniakea_joins_total", "counter", "Channel joins that succeeded.", M.joins_total);
@@ -54,23 +49,27 @@ metrics_render(lk_buf *b)
 	line(b, "laniakea_fragments_shared_total", "counter",
 		 "Encodings of rows reused for another throttled subscriber with the same content.",
 		 M.fragments_shared_total);
-	line(b, "laniakea_culled_clients_total", "counter",
-		 "Clients that fell behind their pending cap and were resent full state.", M.culled_total);
+	line(b, "laniakea_pending_resyncs_total", "counter",
+		 "Times a channel's merged, unsent deltas passed --pending-cap: dropped, its rows resent as full state.",
+		 M.pending_resyncs_total);
+	line(b, "laniakea_row_deletes_total", "counter",
+		 "Deletions of rows the bridge held for subscribers (DELETE, TRUNCATE, a tombstone, a resync).",
+		 M.deletes_total);
 	line(b, "laniakea_protocol_errors_total", "counter", "Connections closed for a bad frame.",
 		 M.protocol_errors_total);
+	line(b, "laniakea_cell_errors_total", "counter",
+		 "Column states that failed to decode, parse or merge (the first is logged); the row is read again.",
+		 M.cell_errors_total);
 	line(b, "laniakea_pg_up", "gauge", "1 when the PostgreSQL connection is ready.", (uint64_t) M.pg_up);
 	lk_buf_put_str(b, "# HELP laniakea_notify_lag_seconds Commit (NOTIFY) to frame queued.\n"
 				   "# TYPE laniakea_notify_lag_seconds histogram\n");
 	for (int i = 0; i < 8; i++)
 	{
-		n = snprintf(tmp, sizeof(tmp), "laniakea_notify_lag_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
-					 lag_bounds_ms[i] / 1000.0, M.lag_buckets[i]);
-		lk_buf_put(b, tmp, (size_t) n);
+		buf_printf(b, "laniakea_notify_lag_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+				   lag_bounds_ms[i] / 1000.0, M.lag_buckets[i]);
 	}
-	n = snprintf(tmp, sizeof(tmp),
-				 "laniakea_notify_lag_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
-				 "laniakea_notify_lag_seconds_sum %.6f\n"
-				 "laniakea_notify_lag_seconds_count %" PRIu64 "\n",
-				 M.lag_count, (double) M.lag_us_sum / 1e6, M.lag_count);
-	lk_buf_put(b, tmp, (size_t) n);
+	buf_printf(b, "laniakea_notify_lag_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
+			   "laniakea_notify_lag_seconds_sum %.6f\n"
+			   "laniakea_notify_lag_seconds_count %" PRIu64 "\n",
+			   M.lag_count, (double) M.lag_us_sum / 1e6, M.lag_count);
 }

@@ -21,8 +21,10 @@ typedef struct metrics
 	uint64_t	push_errors_total;
 	uint64_t	pushes_dropped_total;	/* queued pushes of a client that went away */
 	uint64_t	pg_reconnects_total;
-	uint64_t	culled_total;	/* clients dropped or resent full state for lagging */
+	uint64_t	pending_resyncs_total;	/* a channel's pending deltas passed --pending-cap */
+	uint64_t	deletes_total;	/* rows held for subscribers that were deleted */
 	uint64_t	protocol_errors_total;
+	uint64_t	cell_errors_total;	/* column states that failed to decode, parse or merge */
 	uint64_t	fragments_encoded_total;	/* throttled subscribers' row encodings made */
 	uint64_t	fragments_shared_total; /* ... and reused for another subscriber */
 	/* NOTIFY commit → frame queued, in microseconds: sum, count and buckets */

@@ -3,7 +3,7 @@
  * sends on join (the seed's Policy table).  Anything missing or unknown
  * lowers the profile; nothing about capabilities ever fails a join.
  */
-#include "bridge.h"
+#include "profile.h"
 
 #include <string.h>
 

@@ -3,25 +3,33 @@
  *
  * Every push is an UPDATE of the row (the merge trigger merges what is set
  * with what is there) that falls back to an INSERT when the row does not
- * exist yet.  Identifiers come from the catalog; everything the client sent
- * travels as a parameter.  A client contributes only its own node's counts,
+ * exist yet, or a DELETE.  A merge or delete that names an incarnation (its
+ * causal length, "cl") leaves the rest to the triggers: the UPDATE matches
+ * only that incarnation, and the INSERT that follows otherwise names it too,
+ * so the merge trigger discards it when a tombstone or a later incarnation
+ * outranks it and replaces an earlier one.  Identifiers come from the
+ * catalog; everything the client sent travels as a parameter.  A client contributes only its own node's counts,
  * dots and register writes, and an orset delta's context may cover other
  * nodes' dots only where the bridge has seen them: it may remove what it
  * observed, nothing else.  A register write may not be dated more than
  * LK_LWWREG_MAX_AHEAD_US ahead of the bridge's clock: it would beat every
  * honest write until then.
  */
-#include "bridge.h"
+#include "push.h"
 
-#include <stdio.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "arena.h"
+#include "auth.h"
+#include "bridge.h"
 #include "db.h"
+#include "hub.h"
 #include "metrics.h"
 #include "wire.h"
+#include "xalloc.h"
 
 typedef struct push_reply
 {
@@ -50,10 +58,7 @@ pushed(void *arg, PGresult *res, const char *error)
 		f = wire_error(pr->join_ref, pr->ref, pr->topic, why ? why : "database error");
 	}
 	if (f)
-	{
-		conn_send(pr->c, f);
-		frame_unref(f);
-	}
+		conn_send_new(pr->c, f);
 	conn_unref(pr->c);
 	free(pr->join_ref);
 	free(pr->ref);
@@ -64,11 +69,8 @@ pushed(void *arg, PGresult *res, const char *error)
 static void
 fail(conn *c, const char *join_ref, const char *ref, const char *topic, const char *reason)
 {
-	frame	   *f = wire_error(join_ref, ref, topic, reason);
-
 	M.push_errors_total++;
-	conn_send(c, f);
-	frame_unref(f);
+	conn_send_new(c, wire_error(join_ref, ref, topic, reason));
 }
 
 static bool
@@ -121,9 +123,14 @@ wall_us(void)
 	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* NULL when the delta only carries what this client may contribute. */
+/*
+ * NULL when the delta only carries what this client may contribute.  r is
+ * the row as the bridge holds it and cl the incarnation the delta belongs
+ * to (0: the one there is); an orset delta's context may cover what the
+ * bridge has seen of that incarnation.
+ */
 static const char *
-ownership_error(const lk_state *d, const char *node, row *r, int col, const lk_alloc *a)
+ownership_error(const lk_state *d, const char *node, row *r, int64_t cl, int col, const lk_alloc *a)
 {
 	lk_str		me = lk_str_make(node, strlen(node));
 
@@ -138,14 +145,27 @@ ownership_error(const lk_state *d, const char *node, row *r, int col, const lk_a
 			{
 				const lk_orset *os = &d->u.os;
 				lk_state	server;
+				lk_error	err;
 
 				for (uint32_t i = 0; i < os->ndots; i++)
 					if (!lk_str_eq(os->nodes[os->dots[i].node].id, me))
 						return "delta adds dots of another node";
-				if (r)
-					cell_state(&r->cells[col], LK_ORSET, a, &server);
-				else
+				/* an earlier incarnation than the bridge's: the database discards it */
+				if (r && cl && cl < r->cl)
+					return NULL;
+				/* of a later one, the bridge has seen nothing */
+				lk_state_init(&server, LK_ORSET);
+				/*
+				 * a state that does not decode is reported and taken as seen
+				 * nothing: contexts covering others' dots are then refused,
+				 * never wrongly accepted
+				 */
+				if (r && (!cl || cl == r->cl) &&
+					!cell_state(&r->cells[col], LK_ORSET, a, &server, &err))
+				{
+					cell_report("decode", r->t->name, r->t->cols[col].name, &err);
 					lk_state_init(&server, LK_ORSET);
+				}
 				for (uint32_t i = 0; i < os->nnodes; i++)
 					if (!lk_str_eq(os->nodes[i].id, me) && !context_seen(os, i, &server.u.os))
 						return "delta context covers dots the server has not seen";
@@ -161,25 +181,69 @@ ownership_error(const lk_state *d, const char *node, row *r, int col, const lk_a
 	return "unknown type";
 }
 
+/*
+ * The UPDATE (and INSERT when the row is missing) of one column.  cl_param:
+ * the parameter holding the incarnation the push names, 0 for none (the
+ * incarnation there is, or a new one).
+ */
 static char *
-sql_for(const table *t, const column *col, const char *set_expr, const char *insert_expr)
+sql_for(const table *t, const column *col, const char *set_expr, const char *insert_expr,
+		int cl_param)
 {
 	char	   *sql;
-	int			n;
+	char	   *cl_match = cl_param ? xasprintf(" AND laniakea_cl = $%d::bigint", cl_param) : xstrdup("");
+	char	   *cl_value = cl_param ? xasprintf(", $%d::bigint", cl_param) : xstrdup("");
 
 	if (insert_expr)
-		n = asprintf(&sql,
-					 "WITH u AS (UPDATE %s SET %s = %s WHERE %s = $1::%s RETURNING 1) "
-					 "INSERT INTO %s (%s, %s) SELECT $1::%s, %s WHERE NOT EXISTS (SELECT FROM u)",
-					 t->ident, col->ident, set_expr, t->key_ident, t->key_type,
-					 t->ident, t->key_ident, col->ident, t->key_type, insert_expr);
+		sql = xasprintf("WITH u AS (UPDATE %s SET %s = %s WHERE %s = $1::%s%s RETURNING 1) "
+						"INSERT INTO %s (%s, %s%s) SELECT $1::%s, %s%s WHERE NOT EXISTS (SELECT FROM u)",
+						t->ident, col->ident, set_expr, t->key_ident, t->key_type, cl_match,
+						t->ident, t->key_ident, col->ident, cl_param ? ", laniakea_cl" : "",
+						t->key_type, insert_expr, cl_value);
 	else
-		n = asprintf(&sql, "UPDATE %s SET %s = %s WHERE %s = $1::%s",
-					 t->ident, col->ident, set_expr, t->key_ident, t->key_type);
-	return n < 0 ? NULL : sql;
+		sql = xasprintf("UPDATE %s SET %s = %s WHERE %s = $1::%s",
+						t->ident, col->ident, set_expr, t->key_ident, t->key_type);
+	free(cl_match);
+	free(cl_value);
+	return sql;
 }
 
 #define MAX_SAFE_BY 9007199254740991LL	/* 2^53 - 1, Number.MAX_SAFE_INTEGER */
+
+/*
+ * A push's "cl": the incarnation it names, 0 when absent, -1 when it is not
+ * a positive odd integer within what a JavaScript client writes exactly.
+ */
+static int64_t
+push_cl(json_t *payload)
+{
+	json_t	   *j = json_object_get(payload, "cl");
+	json_int_t	v;
+
+	if (!j)
+		return 0;
+	if (!json_is_integer(j))
+		return -1;
+	v = json_integer_value(j);
+	return v > 0 && v % 2 == 1 && v <= MAX_SAFE_BY ? (int64_t) v : -1;
+}
+
+/* Run sql for c and answer the push when it is done. */
+static void
+run(conn *c, const char *join_ref, const char *ref, const char *topic, const char *sql,
+	int nparams, const char *const *params)
+{
+	push_reply *pr = xcalloc(1, sizeof(push_reply));
+
+	pr->c = c;
+	pr->join_ref = join_ref ? xstrdup(join_ref) : NULL;
+	pr->ref = ref ? xstrdup(ref) : NULL;
+	pr->topic = xstrdup(topic);
+	conn_ref(c);
+	M.pushes_total++;
+	c->pending_pushes++;
+	db_query_on(&c->queries, sql, nparams, params, pushed, pr);
+}
 
 #define REFUSE(reason) \
 	do { \
@@ -191,22 +255,24 @@ void
 push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const char *event,
 			json_t *payload)
 {
-	table	   *t = ch->r ? ch->r->t : ch->tb->t;
-	const char *key = ch->r ? ch->r->key : json_string_value(json_object_get(payload, "key"));
+	const table *t = channel_table(ch);
+	row		   *r = channel_row(ch);
+	const char *key = r ? r->key : json_string_value(json_object_get(payload, "key"));
 	const char *colname = json_string_value(json_object_get(payload, "column"));
 	const char *ext = catalog_ext();
 	int			ci;
 	const column *col;
 	const char *tname;
-	char		set_expr[512],
-				insert_expr[512];
+	char	   *set_expr = NULL,
+			   *insert_expr = NULL;
 	const char *params[3] = {key, NULL, c->node};
 	int			nparams = 1;
 	char	   *sql;
 	char	   *text = NULL;
-	char		by_text[32];
-	push_reply *pr;
-	bool		with_insert = true;
+	char		by_text[24];	/* an int64's digits and sign */
+	char		cl_text[24];
+	int64_t		cl;
+	int			cl_param = 0;
 	const char *why;
 
 	if (!auth_current(c->claims, &why))
@@ -217,6 +283,19 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 		REFUSE("unauthorized");
 	if (!key)
 		REFUSE("key must be a string");
+	if (strcmp(event, "delete") == 0)
+	{
+		/* with a cl, only that incarnation or an earlier one: never one the client has not seen */
+		if ((cl = push_cl(payload)) < 0)
+			REFUSE("cl must be a positive odd integer");
+		xsnprintf(cl_text, sizeof(cl_text), "%" PRId64, cl);
+		params[1] = cl_text;
+		sql = xasprintf("DELETE FROM %s WHERE %s = $1::%s%s", t->ident, t->key_ident, t->key_type,
+						cl ? " AND laniakea_cl <= $2::bigint" : "");
+		run(c, join_ref, ref, ch->topic, sql, cl ? 2 : 1, params);
+		free(sql);
+		return;
+	}
 	if (!colname || (ci = catalog_column(t, colname)) < 0)
 		REFUSE("unknown column");
 	if (!c->node)
@@ -227,21 +306,25 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 	if (strcmp(event, "merge") == 0)
 	{
 		json_t	   *dj = json_object_get(payload, "delta");
-		arena	   *ar = arena_new();
+		arena	   *ar;
 		lk_state	d;
 		lk_error	err;
 
+		if ((cl = push_cl(payload)) < 0)
+			REFUSE("cl must be a positive odd integer");
+		ar = arena_new();
 		text = dj ? json_dumps(dj, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 		if (!text || lk_state_parse(col->kind, text, strlen(text), arena_alloc(ar), &d, &err) != LK_OK)
 		{
-			char		reason[320];
+			char	   *reason = xasprintf("invalid delta: %s", text ? err.detail : "missing");
 
-			snprintf(reason, sizeof(reason), "invalid delta: %s", text ? err.detail : "missing");
 			arena_free(ar);
 			free(text);
-			REFUSE(reason);
+			fail(c, join_ref, ref, ch->topic, reason);
+			free(reason);
+			return;
 		}
-		why = ownership_error(&d, c->node, ch->r ? ch->r : hub_row(t, key), ci, arena_alloc(ar));
+		why = ownership_error(&d, c->node, r ? r : hub_row(t, key), cl, ci, arena_alloc(ar));
 		arena_free(ar);
 		if (why)
 		{
@@ -250,8 +333,14 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 		}
 		params[1] = text;
 		nparams = 2;
-		snprintf(set_expr, sizeof(set_expr), "$2::%s.%s", ext, tname);
-		snprintf(insert_expr, sizeof(insert_expr), "$2::%s.%s", ext, tname);
+		if (cl)
+		{
+			xsnprintf(cl_text, sizeof(cl_text), "%" PRId64, cl);
+			params[2] = cl_text;
+			nparams = cl_param = 3;
+		}
+		set_expr = xasprintf("$2::%s.%s", ext, tname);
+		insert_expr = xstrdup(set_expr);
 	}
 	else if (strcmp(event, "increment") == 0 || strcmp(event, "decrement") == 0)
 	{
@@ -261,19 +350,18 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 		if ((col->kind != LK_GCOUNTER && col->kind != LK_PNCOUNTER) ||
 			(down && col->kind != LK_PNCOUNTER))
 			REFUSE(down ? "decrement needs a pncounter column" :
-						"increment needs a counter column");
+				   "increment needs a counter column");
 		if (by && (!json_is_integer(by) || json_integer_value(by) <= 0))
 			REFUSE("by must be a positive integer");
 		/* JSON numbers beyond it are not exact in JavaScript clients */
 		if (by && json_integer_value(by) > MAX_SAFE_BY)
 			REFUSE("by must be at most 9007199254740991");
-		snprintf(by_text, sizeof(by_text), "%lld", by ? (long long) json_integer_value(by) : 1LL);
+		xsnprintf(by_text, sizeof(by_text), "%" PRId64, by ? (int64_t) json_integer_value(by) : 1);
 		params[1] = by_text;
 		nparams = 3;
-		snprintf(set_expr, sizeof(set_expr), "%s.%s(coalesce(%s, '{}'::%s.%s), $3, $2::bigint)",
-				 ext, event, col->ident, ext, tname);
-		snprintf(insert_expr, sizeof(insert_expr), "%s.%s('{}'::%s.%s, $3, $2::bigint)",
-				 ext, event, ext, tname);
+		set_expr = xasprintf("%s.%s(coalesce(%s, '{}'::%s.%s), $3, $2::bigint)",
+							 ext, event, col->ident, ext, tname);
+		insert_expr = xasprintf("%s.%s('{}'::%s.%s, $3, $2::bigint)", ext, event, ext, tname);
 	}
 	else if (strcmp(event, "add") == 0 || strcmp(event, "remove") == 0)
 	{
@@ -290,31 +378,23 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 		nparams = 3;
 		if (event[0] == 'a')
 		{
-			snprintf(set_expr, sizeof(set_expr), "%s.add(coalesce(%s, '{}'::%s.orset), $2, $3)",
-					 ext, col->ident, ext);
-			snprintf(insert_expr, sizeof(insert_expr), "%s.add('{}'::%s.orset, $2, $3)", ext, ext);
+			set_expr = xasprintf("%s.add(coalesce(%s, '{}'::%s.orset), $2, $3)", ext, col->ident, ext);
+			insert_expr = xasprintf("%s.add('{}'::%s.orset, $2, $3)", ext, ext);
 		}
 		else
 		{
-			/* removing from a row that does not exist removes nothing */
-			snprintf(set_expr, sizeof(set_expr), "%s.remove(%s, $2)", ext, col->ident);
+			/* removing from a row that does not exist removes nothing: no INSERT */
+			set_expr = xasprintf("%s.remove(%s, $2)", ext, col->ident);
 			nparams = 2;
-			with_insert = false;
 		}
 	}
 	else
 		REFUSE("unknown event");
 
-	sql = sql_for(t, col, set_expr, with_insert ? insert_expr : NULL);
-	pr = calloc(1, sizeof(push_reply));
-	pr->c = c;
-	pr->join_ref = join_ref ? strdup(join_ref) : NULL;
-	pr->ref = ref ? strdup(ref) : NULL;
-	pr->topic = strdup(ch->topic);
-	conn_ref(c);
-	M.pushes_total++;
-	c->pending_pushes++;
-	db_query_on(&c->queries, sql, nparams, params, pushed, pr);
+	sql = sql_for(t, col, set_expr, insert_expr, cl_param);
+	run(c, join_ref, ref, ch->topic, sql, nparams, params);
 	free(sql);
+	free(set_expr);
+	free(insert_expr);
 	free(text);
 }

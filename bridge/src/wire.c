@@ -119,6 +119,29 @@ wire_end(lk_buf *b)
 }
 
 frame *
+wire_event_json(const char *join_ref, const char *ref, const char *topic, const char *event,
+				const void *payload, size_t len)
+{
+	lk_buf		b;
+	frame	   *f;
+
+	lk_buf_init(&b, &lk_std_alloc, len + 64);
+	wire_begin(&b, join_ref, ref, topic, event);
+	lk_buf_put(&b, payload, len);
+	wire_end(&b);
+	f = frame_from_buf(&b);
+	lk_free(&lk_std_alloc, b.data);
+	return f;
+}
+
+frame *
+wire_event(const char *join_ref, const char *ref, const char *topic, const char *event,
+		   const char *payload)
+{
+	return wire_event_json(join_ref, ref, topic, event, payload, strlen(payload));
+}
+
+frame *
 wire_reply(const char *join_ref, const char *ref, const char *topic, bool ok, const char *response)
 {
 	lk_buf		b;

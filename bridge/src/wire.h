@@ -40,6 +40,14 @@ void		wire_string(lk_buf *b, const char *s);
 /* `"name":` of an object being written, after a comma unless *first (then cleared). */
 void		wire_member(lk_buf *b, bool *first, const char *name);
 
+/* [join_ref,ref,"topic","event",payload] with a payload given as JSON text (len bytes). */
+frame	   *wire_event_json(const char *join_ref, const char *ref, const char *topic, const char *event,
+							const void *payload, size_t len);
+
+/* The same with a NUL-terminated payload. */
+frame	   *wire_event(const char *join_ref, const char *ref, const char *topic, const char *event,
+					   const char *payload);
+
 /* A phx_reply with status "ok" or "error" and a response object given as JSON text. */
 frame	   *wire_reply(const char *join_ref, const char *ref, const char *topic, bool ok,
 					   const char *response_json);

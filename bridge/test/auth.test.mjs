@@ -39,7 +39,7 @@ describe('authentication', () => {
 	// "base64url.bearer.phx.<base64 token>" beside "phoenix".  libwebsockets
 	// 4.1 hangs up on a Sec-WebSocket-Protocol header of 127 bytes or more, and
 	// an HS256 JWT alone is over 100: the bridge has lws truncate its copy and
-	// reads the whole header through its guard (src/guard.c).
+	// reads the whole header through its guard (src/lws/guard.c).
 	test('valid_token_in_subprotocol_joins', async () => {
 		const key = uniqueKey('js');
 		const socket = await connect(bridge, { authToken: token({ node: 'sub-node' }) });

@@ -1,6 +1,8 @@
 // One client cannot starve the others: its pushes waiting for PostgreSQL are
-// bounded, the clients' queries take turns on the bridge's connection, and the
-// queued pushes of a client that disconnects are dropped.
+// bounded, the clients' queries take turns on the bridge's connection, the
+// queued pushes of a client that disconnects are dropped, and a push blocked
+// on a row lock held elsewhere is answered with an error (--push-timeout)
+// instead of stalling every client.
 //
 // A trigger makes every push to a row whose key starts with "slow" take 50 ms
 // in PostgreSQL and logs the order in which pushes run, so a flooder's backlog
@@ -9,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
-	CAPS, connect, disconnect, join, push, rawFrame, rawWs, sql, startBridge, teardown, uniqueKey, waitFor,
+	CAPS, connect, disconnect, join, pgClient, push, rawFrame, rawWs, sql, startBridge, teardown, uniqueKey, waitFor,
 } from './lib/harness.mjs';
 
 const T = `fair_${process.pid}`;
@@ -127,6 +129,38 @@ describe('a client past its bound of pending pushes', () => {
 		assert.equal(await value(slow), ok.length);
 		assert.equal((await metric(bridge, 'laniakea_push_errors_total')) - errors, refused.length);
 		ws.close();
+		await bridge.stop();
+	});
+});
+
+describe('a push blocked on a row lock held elsewhere', () => {
+	test('is_answered_with_an_error_after_push_timeout_and_the_other_clients_pushes_and_joins_go_on', async () => {
+		const bridge = await startBridge({ name: 'fair-lock', args: ['--push-timeout', '300'] });
+		const locked = uniqueKey('locked');
+		const free = uniqueKey('free');
+		await sql(`INSERT INTO ${T} (id) VALUES ($1), ($2)`, [locked, free]);
+		const a = await join(await connect(bridge), `crdt:${T}:${locked}`, { node: 'a', caps: CAPS.full });
+		const b = await join(await connect(bridge), `crdt:${T}:${free}`, { node: 'b', caps: CAPS.full });
+		const holder = await pgClient();
+		try {
+			await holder.query('BEGIN');
+			await holder.query(`SELECT FROM ${T} WHERE id = $1 FOR UPDATE`, [locked]);
+			// all while the lock is held: the blocked push fails, the others are served
+			const blocked = push(a.channel, 'increment', { column: 'hits' });
+			const other = push(b.channel, 'increment', { column: 'hits' });
+			assert.deepEqual(await blocked, { status: 'error', response: { reason: 'canceling statement due to statement timeout' } });
+			assert.deepEqual(await other, { status: 'ok', response: {} });
+			const { reply } = await join(await connect(bridge), `crdt:${T}:${free}`, { node: 'c', caps: CAPS.full });
+			assert.deepEqual(reply.state.hits, { b: 1 });
+			assert.deepEqual(await push(b.channel, 'increment', { column: 'hits' }), { status: 'ok', response: {} });
+		} finally {
+			await holder.query('ROLLBACK');
+			await holder.end();
+		}
+		// the lock gone, the same push runs; nothing of the failed one was applied
+		assert.deepEqual(await push(a.channel, 'increment', { column: 'hits' }), { status: 'ok', response: {} });
+		assert.equal(await value(locked), 1);
+		assert.equal(await value(free), 2);
 		await bridge.stop();
 	});
 });

@@ -59,7 +59,7 @@ describe('joins and deltas', () => {
 		const ch = socket.channel(`crdt:${name}:k`, { node: 'late', caps: CAPS.full });
 		ch.join().receive('ok', (r) => replies.push(['ok', r])).receive('error', (e) => replies.push(['error', e]));
 		await waitFor(() => replies.length > 0, { what: 'the join reply' });
-		assert.deepEqual(replies, [['ok', { profile: 'full', node: 'late', columns: { c: 'gcounter' }, key: 'k', state: { c: { z: 4 } } }]]);
+		assert.deepEqual(replies, [['ok', { profile: 'full', node: 'late', columns: { c: 'gcounter' }, key: 'k', cl: 1, state: { c: { z: 4 } } }]]);
 		await disconnect(socket);
 		await sql(`DROP TABLE ${name}`);
 	});
@@ -68,14 +68,14 @@ describe('joins and deltas', () => {
 		// a catalog change the bridge was not told of (as when its notification
 		// has not been read yet): a row added to laniakea.tracked by hand
 		const name = `quiet_${process.pid}_${Date.now()}`;
-		await sql(`CREATE TABLE ${name} (id text PRIMARY KEY, c gcounter)`);
+		await sql(`CREATE TABLE ${name} (id text PRIMARY KEY, c gcounter, laniakea_cl bigint NOT NULL DEFAULT 1)`);
 		await sql(`INSERT INTO ${name} VALUES ('k', '{"q":1}')`);
 		await sql(`INSERT INTO laniakea.tracked VALUES ('${name}', 'id', '{c}', 'public', '${name}')`);
 		const ws = await rawWs(bridge);
 		ws.send(JSON.stringify(['1', '1', `crdt:${name}:k`, 'phx_join', { node: 'q', caps: CAPS.full }]));
 		ws.send(JSON.stringify(['2', '2', `crdt:${name}_nosuch:k`, 'phx_join', { node: 'q', caps: CAPS.full }]));
 		const ok = await rawFrame(ws, (m) => m[1] === '1');
-		assert.deepEqual(ok[4], { status: 'ok', response: { profile: 'full', node: 'q', columns: { c: 'gcounter' }, key: 'k', state: { c: { q: 1 } } } });
+		assert.deepEqual(ok[4], { status: 'ok', response: { profile: 'full', node: 'q', columns: { c: 'gcounter' }, key: 'k', cl: 1, state: { c: { q: 1 } } } });
 		assert.deepEqual((await rawFrame(ws, (m) => m[1] === '2'))[4], { status: 'error', response: { reason: 'unmatched topic' } });
 		ws.close();
 		await sql(`DROP TABLE ${name}`);

@@ -14,10 +14,10 @@ import {
 after(teardown);
 
 const FLAGS = ['db', 'idle-timeout', 'jwt-secret', 'listen', 'log-level', 'max-channels', 'max-message', 'max-pending-pushes', 'max-per-ip',
-	'max-table-rows', 'pending-cap', 'port', 'static-dir', 'help', 'version'];
+	'max-table-rows', 'pending-cap', 'port', 'push-timeout', 'static-dir', 'client-dir', 'help', 'version'];
 const ENVS = ['DATABASE_URL', 'LANIAKEA_IDLE_TIMEOUT', 'LANIAKEA_JWT_SECRET', 'LANIAKEA_LISTEN', 'LANIAKEA_LOG_LEVEL',
-	'LANIAKEA_MAX_CHANNELS', 'LANIAKEA_MAX_MESSAGE', 'LANIAKEA_MAX_PENDING_PUSHES', 'LANIAKEA_MAX_PER_IP', 'LANIAKEA_MAX_TABLE_ROWS', 'LANIAKEA_PENDING_CAP', 'LANIAKEA_PORT',
-	'LANIAKEA_STATIC_DIR'];
+	'LANIAKEA_MAX_CHANNELS', 'LANIAKEA_MAX_MESSAGE', 'LANIAKEA_MAX_PENDING_PUSHES', 'LANIAKEA_MAX_PER_IP', 'LANIAKEA_MAX_TABLE_ROWS', 'LANIAKEA_PENDING_CAP', 'LANIAKEA_PORT', 'LANIAKEA_PUSH_TIMEOUT',
+	'LANIAKEA_STATIC_DIR', 'LANIAKEA_CLIENT_DIR'];
 
 // the metric families docs/operations.md documents, with their types
 const METRICS = {
@@ -34,8 +34,9 @@ const METRICS = {
 	laniakea_notify_lag_seconds: 'histogram',
 	laniakea_pg_up: 'gauge',
 	laniakea_pg_reconnects_total: 'counter',
-	laniakea_culled_clients_total: 'counter',
+	laniakea_pending_resyncs_total: 'counter',
 	laniakea_protocol_errors_total: 'counter',
+	laniakea_cell_errors_total: 'counter',
 };
 
 describe('command line', () => {

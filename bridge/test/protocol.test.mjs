@@ -108,7 +108,7 @@ describe('broken clients', () => {
 
 	// RFC 6455 5.1: a server must close the connection on an unmasked client
 	// frame.  libwebsockets 4.1 never checks the MASK bit; the bridge's guard
-	// (src/guard.c) cuts the frame out and the session closes with 1002.
+	// (src/lws/guard.c) cuts the frame out and the session closes with 1002.
 	test('unmasked_client_frame_closes_that_connection_with_1002', async () => {
 		const sock = await rawTcp(bridge);
 		sock.write(wsFrame(JSON.stringify([null, '1', 'phoenix', 'heartbeat', {}])));

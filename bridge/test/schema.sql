@@ -32,3 +32,34 @@ SELECT laniakea.track('notes');
 
 -- Not tracked: the bridge must not expose it.
 CREATE TABLE plain (id text PRIMARY KEY, hits gcounter NOT NULL DEFAULT '{}');
+
+-- Deletes (deletes.test.mjs): rows deleted and inserted again, on row and
+-- table topics.  TRUNCATE, the resync of a bulk change and a rejoin with
+-- `have` each get a table of their own, as their table topics list every row.
+CREATE TABLE dels (id text PRIMARY KEY, likes gcounter NOT NULL DEFAULT '{}', tags orset NOT NULL DEFAULT '{}');
+SELECT laniakea.track('dels');
+CREATE TABLE trunc (id text PRIMARY KEY, likes gcounter NOT NULL DEFAULT '{}');
+SELECT laniakea.track('trunc');
+CREATE TABLE bulk (id text PRIMARY KEY, likes gcounter NOT NULL DEFAULT '{}');
+SELECT laniakea.track('bulk');
+CREATE TABLE rejoin (id text PRIMARY KEY, likes gcounter NOT NULL DEFAULT '{}');
+SELECT laniakea.track('rejoin');
+
+-- A key whose text depends on settings: topics name it in its canonical form.
+CREATE TABLE stamps (at timestamptz PRIMARY KEY, hits gcounter NOT NULL DEFAULT '{}');
+SELECT laniakea.track('stamps');
+
+-- Notifications (notify.test.mjs): a table whose notify trigger a test turns
+-- off, to change a row without the bridge being told.
+CREATE TABLE quiet (id text PRIMARY KEY, hits gcounter NOT NULL DEFAULT '{}', stock pncounter NOT NULL DEFAULT '{}');
+SELECT laniakea.track('quiet');
+
+-- Topic names (notify.test.mjs): tables whose topics would collide without
+-- escaping (lk_topic.h): "a.b" of public and b of schema a; "a:b" and a,
+-- with a column of one name and two types.
+CREATE TABLE "a.b" (id text PRIMARY KEY, hits gcounter NOT NULL DEFAULT '{}');
+CREATE SCHEMA a;
+CREATE TABLE a.b (id text PRIMARY KEY, hits gcounter NOT NULL DEFAULT '{}');
+CREATE TABLE "a:b" (id text PRIMARY KEY, x gcounter NOT NULL DEFAULT '{}');
+CREATE TABLE a (id text PRIMARY KEY, x orset NOT NULL DEFAULT '{}');
+SELECT laniakea.track('"a.b"'), laniakea.track('a.b'), laniakea.track('"a:b"'), laniakea.track('a');

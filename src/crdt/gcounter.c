@@ -322,15 +322,38 @@ lk_gcounter_leq(const lk_gcounter *a, const lk_gcounter *b)
 lk_code
 lk_gcounter_increment(lk_gcounter *gc, lk_str node, int64_t by, const lk_alloc *a, lk_error *err)
 {
+	return lk_gcounter_raise(gc, node, by, "gcounter total out of range", "counts", a, err);
+}
+
+lk_code
+lk_gcounter_raise(lk_gcounter *gc, lk_str node, int64_t by, const char *msg, const char *what,
+				  const lk_alloc *a, lk_error *err)
+{
 	uint32_t	lo = 0,
 				hi = gc->n;
 	lk_code		rc;
+	__int128	total;
 
 	if (by <= 0)
 		return lk_fail(err, LK_ERR_VALUE, "increment must be positive",
 					   "The amount was %lld.", (long long) by);
 	if ((rc = lk_node_id_check(node, err)) != LK_OK)
 		return rc;
+	/* an entry is at most its total: this bounds the entry too */
+	total = lk_gcounter_sum(gc) + by;
+	if (total > LK_COUNT_MAX)
+	{
+		char		buf[LK_INT128_TEXT];
+
+		/* the entry's own limit is the sharper error when it is the one passed */
+		for (uint32_t i = 0; i < gc->n; i++)
+			if (lk_str_eq(gc->e[i].node, node) && gc->e[i].count > (uint64_t) (LK_COUNT_MAX - by))
+				return lk_fail(err, LK_ERR_RANGE, "counter out of range",
+							   "The count of node \"%.*s\" would exceed 9223372036854775807.",
+							   lk_str_quote_len(node), node.p);
+		return lk_fail(err, LK_ERR_RANGE, msg, "The %s would sum to %s, more than 9223372036854775807.",
+					   what, lk_int128_text(total, buf));
+	}
 	while (lo < hi)
 	{
 		uint32_t	mid = lo + (hi - lo) / 2;
@@ -342,11 +365,7 @@ lk_gcounter_increment(lk_gcounter *gc, lk_str node, int64_t by, const lk_alloc *
 	}
 	if (lo < gc->n && lk_str_eq(gc->e[lo].node, node))
 	{
-		if (gc->e[lo].count > (uint64_t) (LK_COUNT_MAX - by))
-			return lk_fail(err, LK_ERR_RANGE, "counter out of range",
-						   "The count of node \"%.*s\" would exceed 9223372036854775807.",
-						   lk_str_quote_len(node), node.p);
-		gc->e[lo].count += (uint64_t) by;
+		gc->e[lo].count += (uint64_t) by;	/* within the total checked above */
 		return LK_OK;
 	}
 	if (gc->n == LK_MAX_NODES)

@@ -64,9 +64,22 @@ void		lk_gcounter_delta(const lk_gcounter *old, const lk_gcounter *newer,
 /* a ≤ b in the lattice: every entry of a is at most b's. */
 bool		lk_gcounter_leq(const lk_gcounter *a, const lk_gcounter *b);
 
-/* Raise node's entry by `by` (> 0) in place; node is borrowed. */
+/*
+ * Raise node's entry by `by` (> 0) in place; node is borrowed.  Refuses
+ * (LK_ERR_RANGE) an increment that would take the entry, or the counter's
+ * total, past 2^63-1: a write may not make a counter unreadable as a bigint
+ * (a merge may: lk_gcounter_sum reads every state).
+ */
 lk_code		lk_gcounter_increment(lk_gcounter *gc, lk_str node, int64_t by,
 								  const lk_alloc *a, lk_error *err);
+
+/*
+ * The same for a counter inside another type (a pncounter's increments or
+ * decrements): msg is the error of a total past 2^63-1 ("pncounter total out
+ * of range") and what names what it sums ("increments").
+ */
+lk_code		lk_gcounter_raise(lk_gcounter *gc, lk_str node, int64_t by, const char *msg,
+							  const char *what, const lk_alloc *a, lk_error *err);
 
 /* Sum of the counts, which needs 128 bits before the range check. */
 __int128	lk_gcounter_sum(const lk_gcounter *gc);

@@ -147,3 +147,21 @@ lk_value_check(lk_str value, lk_error *err)
 {
 	return text_check(value, LK_VALUE_MAX, "lwwreg value", "A value", err);
 }
+
+const char *
+lk_int128_text(__int128 v, char buf[LK_INT128_TEXT])
+{
+	size_t		i = LK_INT128_TEXT - 1;
+	unsigned __int128 u = v < 0 ? -(unsigned __int128) v : (unsigned __int128) v;
+
+	/* digits from the end of buf backwards; the start moves as they come */
+	buf[i] = '\0';
+	do
+	{
+		buf[--i] = (char) ('0' + (int) (u % 10));
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		buf[--i] = '-';
+	return &buf[i];
+}

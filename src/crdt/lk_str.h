@@ -85,6 +85,12 @@ lk_str_quote_len(lk_str s)
 /* True when p[0..len) is well-formed UTF-8 (no surrogates, no overlongs). */
 bool		lk_utf8_valid(const char *p, size_t len);
 
+/* Bytes of the longest decimal 128-bit integer, sign and NUL included. */
+#define LK_INT128_TEXT 41
+
+/* v in decimal, written into buf; returns where it starts in buf. */
+const char *lk_int128_text(__int128 v, char buf[LK_INT128_TEXT]);
+
 /* Write code point cp (at most 0x10FFFF) as UTF-8 at out; returns its 1 to 4 bytes. */
 size_t		lk_utf8_put(char *out, uint32_t cp);
 

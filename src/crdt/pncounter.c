@@ -159,7 +159,7 @@ lk_pncounter_leq(const lk_pncounter *a, const lk_pncounter *b)
 lk_code
 lk_pncounter_increment(lk_pncounter *pn, lk_str node, int64_t by, const lk_alloc *a, lk_error *err)
 {
-	return lk_gcounter_increment(&pn->p, node, by, a, err);
+	return lk_gcounter_raise(&pn->p, node, by, "pncounter total out of range", "increments", a, err);
 }
 
 lk_code
@@ -168,7 +168,7 @@ lk_pncounter_decrement(lk_pncounter *pn, lk_str node, int64_t by, const lk_alloc
 	if (by <= 0)
 		return lk_fail(err, LK_ERR_VALUE, "decrement must be positive",
 					   "The amount was %lld.", (long long) by);
-	return lk_gcounter_increment(&pn->n, node, by, a, err);
+	return lk_gcounter_raise(&pn->n, node, by, "pncounter total out of range", "decrements", a, err);
 }
 
 lk_code

@@ -147,20 +147,9 @@ lk_pg_text_arg(FunctionCallInfo fcinfo, int n)
 char *
 lk_pg_int128_text(__int128 v)
 {
-	char		buf[48];
-	char	   *p = buf + sizeof(buf);
-	bool		neg = v < 0;
-	unsigned __int128 u = neg ? -(unsigned __int128) v : (unsigned __int128) v;
+	char		buf[LK_INT128_TEXT];
 
-	*--p = '\0';
-	do
-	{
-		*--p = (char) ('0' + (int) (u % 10));
-		u /= 10;
-	} while (u);
-	if (neg)
-		*--p = '-';
-	return pstrdup(p);
+	return pstrdup(lk_int128_text(v, buf));
 }
 
 /* ---- laniakea.node_id ---- */

@@ -27,6 +27,7 @@
  * PostgreSQL forbids NOTIFY there.
  */
 #include "notify.h"
+#include "lk_topic.h"
 #include "tombstone.h"
 #include "tracked.h"
 
@@ -54,7 +55,7 @@ typedef struct rel_names
 {
 	Oid			relid;
 	uint32		generation;		/* of the tracked_rel these were copied from */
-	char	   *table_json;
+	char	   *table_json;		/* <table> of its topics, escaped (lk_topic.h), as a JSON string */
 	char	   *prefix;			/* "crdt:<table>" */
 	bool		resync;			/* send the table as a "resync" entry */
 	bool		resync_packed;	/* one was packed in this flush */
@@ -122,8 +123,8 @@ names_of(tracked_rel *tr)
 	rn = palloc0(sizeof(rel_names));
 	rn->relid = tr->relid;
 	rn->generation = tr->generation;
-	rn->table_json = pstrdup(tr->name_json);
-	rn->prefix = psprintf("crdt:%s", tr->name);
+	rn->table_json = pstrdup(tr->topic_table_json);
+	rn->prefix = psprintf(LK_TOPIC_PREFIX "%s", tr->topic_table);
 	rn->ncol = tr->ncrdt;
 	rn->col_json = palloc(sizeof(char *) * Max(tr->ncrdt, 1));
 	for (int i = 0; i < tr->ncrdt; i++)
@@ -176,8 +177,8 @@ resyncing(tracked_rel *tr)
 		rel_names  *k = MemoryContextAllocZero(TopTransactionContext, sizeof(rel_names));
 
 		k->relid = tr->relid;
-		k->table_json = MemoryContextStrdup(TopTransactionContext, tr->name_json);
-		k->prefix = MemoryContextStrdup(TopTransactionContext, psprintf("crdt:%s", tr->name));
+		k->table_json = MemoryContextStrdup(TopTransactionContext, tr->topic_table_json);
+		k->prefix = MemoryContextStrdup(TopTransactionContext, psprintf(LK_TOPIC_PREFIX "%s", tr->topic_table));
 		k->resync = true;
 		k->next = rels;
 		rels = k;

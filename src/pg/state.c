@@ -179,9 +179,13 @@ crdt_delta(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(lk_pg_state_datum(&d));
 }
 
-PG_FUNCTION_INFO_V1(crdt_leq);
+/*
+ * The lattice order, SQL's <= (gcounter_le …): b already contains a.  Not to
+ * be confused with crdt_bytes_le below, the btree's order on encodings.
+ */
+PG_FUNCTION_INFO_V1(crdt_lattice_le);
 Datum
-crdt_leq(PG_FUNCTION_ARGS)
+crdt_lattice_le(PG_FUNCTION_ARGS)
 {
 	lk_state	a,
 				b;
@@ -259,37 +263,37 @@ bytes_cmp(FunctionCallInfo fcinfo)
 	return (alen > blen) - (alen < blen);
 }
 
-PG_FUNCTION_INFO_V1(crdt_cmp);
+PG_FUNCTION_INFO_V1(crdt_bytes_cmp);
 Datum
-crdt_cmp(PG_FUNCTION_ARGS)
+crdt_bytes_cmp(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_INT32(bytes_cmp(fcinfo));
 }
 
-PG_FUNCTION_INFO_V1(crdt_lt);
+PG_FUNCTION_INFO_V1(crdt_bytes_lt);
 Datum
-crdt_lt(PG_FUNCTION_ARGS)
+crdt_bytes_lt(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(bytes_cmp(fcinfo) < 0);
 }
 
-PG_FUNCTION_INFO_V1(crdt_le);
+PG_FUNCTION_INFO_V1(crdt_bytes_le);
 Datum
-crdt_le(PG_FUNCTION_ARGS)
+crdt_bytes_le(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(bytes_cmp(fcinfo) <= 0);
 }
 
-PG_FUNCTION_INFO_V1(crdt_ge);
+PG_FUNCTION_INFO_V1(crdt_bytes_ge);
 Datum
-crdt_ge(PG_FUNCTION_ARGS)
+crdt_bytes_ge(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(bytes_cmp(fcinfo) >= 0);
 }
 
-PG_FUNCTION_INFO_V1(crdt_gt);
+PG_FUNCTION_INFO_V1(crdt_bytes_gt);
 Datum
-crdt_gt(PG_FUNCTION_ARGS)
+crdt_bytes_gt(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(bytes_cmp(fcinfo) > 0);
 }

@@ -39,11 +39,13 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
 #include "catalog/pg_collation.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "replication/origin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
@@ -578,4 +580,74 @@ delete_trigger(PG_FUNCTION_ARGS)
 	put_tombstone(tr, tracked_key_text(tr, old, RelationGetDescr(rel)),
 				  tracked_row_cl(tr, old, RelationGetDescr(rel)) + 1);
 	return PointerGetDatum(old);
+}
+
+/*
+ * laniakea.delete_row(tbl, key, cl): delete the row of key, and with cl only
+ * its incarnations up to cl; returns the rows deleted.  With cl the deletion
+ * of incarnation cl is recorded (a tombstone cl + 1) even where this node has
+ * only an earlier one or none: the caller saw it (a client that created it
+ * offline, say) and it may yet arrive from another node, where it must end
+ * deleted as well.  Run with the
+ * caller's rights: the row's DELETE is checked as any DELETE, and writing a
+ * tombstone for an absent row needs the DELETE privilege on the table too.
+ */
+PG_FUNCTION_INFO_V1(delete_row);
+Datum
+delete_row(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Relation	rel;
+	tracked_rel *tr;
+	char	   *key;
+	bool		with_cl = !PG_ARGISNULL(2);
+	int64		cl = with_cl ? PG_GETARG_INT64(2) : 0;
+	Oid			input,
+				ioparam;
+	Datum		args[2];
+	Oid			types[2] = {TEXTOID, INT8OID};
+	char	   *sql;
+	uint64		deleted;
+	int			nest;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	if (with_cl && (cl < 1 || cl > TRACKED_CL_MAX - 1 || cl % 2 == 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid causal length " INT64_FORMAT " of a row", cl),
+				 errdetail("A row's causal length is odd, between 1 and 2^62.")));
+	rel = table_open(relid, RowExclusiveLock);
+	tr = tracked_rel_get(rel);
+	tracked_require_cl(tr);
+
+	/* the key as topics and tombstones write it */
+	getTypeInputInfo(tr->key_type, &input, &ioparam);
+	nest = tracked_pin_settings();
+	key = tracked_key_out(tr, OidInputFunctionCall(input, text_to_cstring(PG_GETARG_TEXT_PP(1)), ioparam,
+												   TupleDescAttr(RelationGetDescr(rel), tr->key_attnum - 1)->atttypmod));
+	sql = psprintf("DELETE FROM ONLY %s.%s WHERE %s = $1::%s%s",
+				   quote_identifier(tr->nspname), quote_identifier(tr->relname),
+				   quote_identifier(NameStr(TupleDescAttr(RelationGetDescr(rel), tr->key_attnum - 1)->attname)),
+				   format_type_be_qualified(tr->key_type),
+				   with_cl ? " AND " TRACKED_CL_COLUMN " <= $2" : "");
+	args[0] = CStringGetTextDatum(key);
+	args[1] = Int64GetDatum(cl);
+	spi_connect();
+	if (SPI_execute_with_args(sql, with_cl ? 2 : 1, types, args, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "deleting a row failed");
+	deleted = SPI_processed;
+	SPI_finish();
+	tracked_unpin_settings(nest);
+
+	if (with_cl && tombstone_cl(tr, key) < cl + 1)
+	{
+		if (pg_class_aclcheck(relid, GetUserId(), ACL_DELETE) != ACLCHECK_OK)
+			aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(rel->rd_rel->relkind),
+						   RelationGetRelationName(rel));
+		put_tombstone(tr, key, cl + 1);
+		notify_deleted(tr, key, cl + 1);
+	}
+	table_close(rel, NoLock);
+	PG_RETURN_INT64((int64) deleted);
 }

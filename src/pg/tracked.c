@@ -4,6 +4,8 @@
  */
 #include "tracked.h"
 
+#include "lk_topic.h"
+
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/nbtree.h"
@@ -186,6 +188,17 @@ tracked_kind_of(Oid typid)
 	return 0;
 }
 
+char *
+tracked_topic_table(const char *nsp, const char *rel)
+{
+	lk_buf		b;
+
+	lk_buf_init(&b, &lk_pg_alloc, strlen(nsp) + strlen(rel) + 8);
+	lk_topic_put_table(&b, lk_str_make(nsp, strlen(nsp)), lk_str_make(rel, strlen(rel)));
+	lk_buf_put_u8(&b, '\0');
+	return (char *) b.data;
+}
+
 /* In CurrentMemoryContext. */
 static char *
 json_string(const char *s)
@@ -272,9 +285,10 @@ build(tracked_rel *tr, Relation rel)
 	tr->generation = ++builds;
 	tr->nspname = pstrdup(nsp);
 	tr->relname = pstrdup(RelationGetRelationName(rel));
-	tr->name = strcmp(nsp, "public") == 0 ? pstrdup(tr->relname) :
+	tr->display_name = strcmp(nsp, "public") == 0 ? pstrdup(tr->relname) :
 		psprintf("%s.%s", nsp, tr->relname);
-	tr->name_json = json_string(tr->name);
+	tr->topic_table = tracked_topic_table(nsp, tr->relname);
+	tr->topic_table_json = json_string(tr->topic_table);
 	MemoryContextSwitchTo(old);
 }
 
@@ -352,7 +366,7 @@ tracked_key_out(tracked_rel *tr, Datum key)
 	if (strlen(text) > TRACKED_KEY_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("key of tracked table \"%s\" is too long", tr->name),
+				 errmsg("key of tracked table \"%s\" is too long", tr->display_name),
 				 errdetail("Its text is %zu bytes; a tracked table's key is at most %d, so that its tombstone fits an index.",
 						   strlen(text), TRACKED_KEY_MAX)));
 	return text;
@@ -375,7 +389,7 @@ tracked_require_cl(tracked_rel *tr)
 	if (tr->cl_attnum == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
-				 errmsg("tracked table \"%s\" has no column \"%s\"", tr->name, TRACKED_CL_COLUMN),
+				 errmsg("tracked table \"%s\" has no column \"%s\"", tr->display_name, TRACKED_CL_COLUMN),
 				 errdetail("Deletes of a tracked table converge through the causal length of its rows."),
 				 errhint("Call laniakea.track again to add it.")));
 }
@@ -394,7 +408,7 @@ tracked_row_cl(tracked_rel *tr, HeapTuple tuple, TupleDesc desc)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid %s " INT64_FORMAT " in tracked table \"%s\"",
-						TRACKED_CL_COLUMN, DatumGetInt64(d), tr->name),
+						TRACKED_CL_COLUMN, DatumGetInt64(d), tr->display_name),
 				 errdetail("A causal length is between 1 and 2^62: odd while the row exists, even once deleted.")));
 	return DatumGetInt64(d);
 }
@@ -442,4 +456,56 @@ key_text(PG_FUNCTION_ARGS)
 	out = tracked_key_out(tr, key);
 	table_close(rel, AccessShareLock);
 	PG_RETURN_TEXT_P(cstring_to_text(out));
+}
+
+/*
+ * laniakea.topic_table(schema, relation): <table> of the topics of a table
+ * of that name, as NOTIFY payloads name it ("table"): schema-qualified
+ * unless public, '%', '.' and ':' escaped (lk_topic.h).  From names, so that
+ * it serves a table just dropped too.
+ */
+PG_FUNCTION_INFO_V1(topic_table);
+Datum
+topic_table(PG_FUNCTION_ARGS)
+{
+	char	   *nsp = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *rel = text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+	PG_RETURN_TEXT_P(cstring_to_text(tracked_topic_table(nsp, rel)));
+}
+
+/*
+ * laniakea.topic(tbl, key DEFAULT NULL): the topic of a table,
+ * crdt:<table>, or of one of its rows, crdt:<table>:<key>, with key as given
+ * (a row's topic names its key's canonical text: laniakea.key_text).
+ */
+PG_FUNCTION_INFO_V1(topic);
+Datum
+topic(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	char	   *rel;
+	char	   *nsp;
+	lk_buf		b;
+	lk_str		key;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	relid = PG_GETARG_OID(0);
+	rel = get_rel_name(relid);
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	nsp = get_namespace_name(get_rel_namespace(relid));
+	lk_buf_init(&b, &lk_pg_alloc, strlen(nsp) + strlen(rel) + 16);
+	if (!PG_ARGISNULL(1))
+	{
+		char	   *k = text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+		key = lk_str_make(k, strlen(k));
+	}
+	lk_topic_put(&b, lk_str_make(nsp, strlen(nsp)), lk_str_make(rel, strlen(rel)),
+				 PG_ARGISNULL(1) ? NULL : &key);
+	PG_RETURN_TEXT_P(cstring_to_text_with_len((const char *) b.data, (int) b.len));
 }

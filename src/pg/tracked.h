@@ -46,8 +46,9 @@ typedef struct tracked_rel
 	AttrNumber	cl_attnum;		/* laniakea_cl; 0 if the table lacks it */
 	char	   *nspname;		/* schema and relation name: a tombstone's address */
 	char	   *relname;
-	char	   *name;			/* relation name, schema-qualified unless public */
-	char	   *name_json;		/* the same as a JSON string literal */
+	char	   *display_name;	/* for messages: schema-qualified unless public */
+	char	   *topic_table;	/* <table> of its topics, escaped (lk_topic.h) */
+	char	   *topic_table_json;	/* the same as a JSON string literal */
 	SPIPlanPtr	upsert;			/* made on first use, see merge_trigger.c */
 	SPIPlanPtr	purge;			/* made on first use, see tombstone.c */
 } tracked_rel;
@@ -57,6 +58,9 @@ typedef struct tracked_rel
  * no single-column primary key or no CRDT column.
  */
 tracked_rel *tracked_rel_get(Relation rel);
+
+/* <table> of the topics of relation rel in schema nsp (lk_topic.h), palloc'd. */
+char	   *tracked_topic_table(const char *nsp, const char *rel);
 
 /* The CRDT kind of a column type, or 0 for any other type. */
 lk_kind		tracked_kind_of(Oid typid);

@@ -1,38 +1,34 @@
 #!/usr/bin/env bash
-# The demo page in headless Chromium against a bridge on the test cluster.
-# Needs PGHOST/PGPORT/PGUSER (scripts/test.sh sets them) and a built bridge.
+# The demo page in headless Chromium against the real bridge and a private
+# PostgreSQL cluster that the test restarts (so it does not touch the cluster
+# of scripts/test.sh).  Needs a built bridge and client (`make`) and the
+# extension installed.  Screenshots go to test/browser/output/.
 # Prints "browser: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")"
 top=$(cd ../.. && pwd)
+export PATH=${PGBIN:-/usr/lib/postgresql/15/bin}:$PATH
 command -v chromium >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 [ -d node_modules ] || npm ci --silent --no-audit --no-fund
-[ -d "$top/client/node_modules" ] || (cd "$top/client" && npm ci --silent --no-audit --no-fund)
+make -s -C "$top/client" >/dev/null || { echo "browser: 0 passed, 1 failed"; exit 1; }
 
+work=$(mktemp -d /tmp/lk-browser.XXXXXX)
+trap '"$top/scripts/cluster.sh" stop "$work/pg" >/dev/null 2>&1; rm -rf "$work"' EXIT
+pgport=$("$top/scripts/cluster.sh" start "$work/pg") || { echo "browser: 0 passed, 1 failed"; exit 1; }
 export PGOPTIONS='-c client_min_messages=warning'
-psql -X -q -d postgres -c "DROP DATABASE IF EXISTS lk_browser" -c "CREATE DATABASE lk_browser" &&
-	psql -X -q -d lk_browser -v ON_ERROR_STOP=1 -c "CREATE EXTENSION laniakea" -f "$top/examples/demo.sql" >/dev/null ||
+psql -X -q -h "$work/pg/sock" -p "$pgport" -U postgres -d postgres -c "CREATE DATABASE lk_browser" &&
+	psql -X -q -h "$work/pg/sock" -p "$pgport" -U postgres -d lk_browser -v ON_ERROR_STOP=1 \
+		-c "CREATE EXTENSION laniakea" -f "$top/examples/demo.sql" >/dev/null ||
 	{ echo "browser: 0 passed, 1 failed"; exit 1; }
 
-port=47000
-while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
-log=$(mktemp)
-DATABASE_URL="host=$PGHOST port=$PGPORT user=$PGUSER dbname=lk_browser" \
-	"$top/bridge/laniakea-bridge" --port "$port" --static-dir "$top/client" >"$log" 2>&1 &
-bridge=$!
-trap 'kill $bridge 2>/dev/null; wait $bridge 2>/dev/null; rm -f "$log"' EXIT
-for _ in $(seq 50); do
-	curl -sf "http://127.0.0.1:$port/healthz" | grep -q '"postgres":"up"' && break
-	sleep 0.1
-done
-
-BRIDGE_URL="http://127.0.0.1:$port/" node --test --test-reporter=tap demo.test.mjs >"$log.tap" 2>&1
+# a copy of the demo, so that a test can deploy a new version of it
+cp -r "$top/client/demo" "$work/demo"
+rm -rf output && mkdir -p output
+LK_TOP=$top LK_PGDIR=$work/pg LK_PGPORT=$pgport LK_OUT=$(pwd)/output LK_STATIC=$work/demo \
+	node --test --test-reporter=tap demo.test.mjs >"$work/tap" 2>&1
 status=$?
-cat "$log.tap"
-[ $status = 0 ] || cat "$log"
-pass=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$log.tap")
-fail=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$log.tap")
-rm -f "$log.tap"
-psql -X -q -d postgres -c "DROP DATABASE IF EXISTS lk_browser" 2>/dev/null
+cat "$work/tap"
+pass=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$work/tap")
+fail=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$work/tap")
 echo "browser: ${pass:-0} passed, ${fail:-1} failed"
 [ $status = 0 ]

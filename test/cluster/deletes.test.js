@@ -1,4 +1,3 @@
-'use strict';
 // Whole rows that converge (docs/replication.md): every row carries its
 // causal length (laniakea_cl, odd while it exists), a DELETE leaves a
 // tombstone one above it, states of a smaller causal length are discarded
@@ -6,11 +5,11 @@
 // every node.  Each scenario checks the outcome the rule gives, row by row, on
 // every node, and that the mesh stands still afterwards.
 
-const { test } = require('node:test');
-const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const { meshPerFile, PUBLICATION, quoteLiteral, sleep } = require('./lib/cluster');
-const { rng, seedFromEnv, isConnectionError } = require('./lib/workload');
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { meshPerFile, PUBLICATION, sleep } from './lib/cluster.js';
+import { rng, seedFromEnv, isConnectionError } from './lib/workload.js';
 
 const seed = seedFromEnv();
 let mesh;
@@ -41,49 +40,8 @@ async function expectEverywhere(key, want) {
   for (const n of mesh.nodes) assert.deepEqual(await rowOf(n, key), want, `${n.name}: ${key}`);
 }
 
-// Where a node stands: its WAL position, and the physical version of every
-// row of items and of the tombstones (any insert, update or delete moves it).
-async function probe(conn) {
-  const r = await conn.query(
-    `SELECT pg_current_wal_lsn()::text AS lsn,
-      (SELECT md5(coalesce(string_agg(ctid::text || ':' || xmin::text, ',' ORDER BY ctid), '')) FROM items) AS items,
-      (SELECT md5(coalesce(string_agg(ctid::text || ':' || xmin::text, ',' ORDER BY ctid), '')) FROM laniakea.tombstones) AS tombs`,
-  );
-  return r.rows[0];
-}
-
-// No storm: once quiescent, no node changes a row version or writes WAL
-// other than the background records of an idle server, for 5 s.
 async function assertStill(t) {
-  const conns = await Promise.all(mesh.nodes.map((n) => n.connect()));
-  try {
-    // the last republished copies may still be travelling: each merges to
-    // nothing where it lands (a row lock, no new version) and goes no further
-    await sleep(1500);
-    const start = await Promise.all(conns.map(probe));
-    await sleep(5000);
-    const end = await Promise.all(conns.map(probe));
-    const moved = [];
-    for (let i = 0; i < conns.length; i++) {
-      const name = mesh.nodes[i].name;
-      t.diagnostic(`${name}: WAL ${start[i].lsn} → ${end[i].lsn}`);
-      if (end[i].items !== start[i].items) moved.push(`${name}: rows of items changed`);
-      if (end[i].tombs !== start[i].tombs) moved.push(`${name}: tombstones changed`);
-      if (end[i].lsn !== start[i].lsn) {
-        const recs = await conns[i].query(
-          `SELECT resource_manager, record_type, count(*)::int AS n
-            FROM pg_get_wal_records_info($1::pg_lsn, pg_current_wal_flush_lsn()) GROUP BY 1, 2`,
-          [start[i].lsn],
-        );
-        for (const r of recs.rows)
-          if (!['Standby', 'XLOG'].includes(r.resource_manager))
-            moved.push(`${name}: ${r.resource_manager}/${r.record_type}×${r.n}`);
-      }
-    }
-    assert.deepEqual(moved, [], 'the mesh did not stand still after quiescence');
-  } finally {
-    await Promise.all(conns.map((c) => c.end()));
-  }
+  assert.deepEqual(await mesh.movedAfterQuiescence(t), [], 'the mesh did not stand still after quiescence');
 }
 
 // No apply worker failed on the data it applied (pg_stat_subscription_stats
@@ -219,14 +177,7 @@ test('reconcile repairs a delete that replication never delivered', async () => 
   for (const n of lagging) assert.ok((await rowOf(n, 'ae-del')).row, `${n.name} lost the row without the tombstone`);
 
   for (const n of lagging) {
-    await n.query('CREATE EXTENSION IF NOT EXISTS postgres_fdw');
-    await n.query(
-      `CREATE SERVER del_n1 FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '127.0.0.1', port ${quoteLiteral(String(n1.port))}, dbname 'lk')`,
-    );
-    await n.query("CREATE USER MAPPING FOR postgres SERVER del_n1 OPTIONS (user 'postgres')");
-    await n.query('CREATE SCHEMA del_n1');
-    await n.query('IMPORT FOREIGN SCHEMA public LIMIT TO (items) FROM SERVER del_n1 INTO del_n1');
-    await n.query('IMPORT FOREIGN SCHEMA laniakea LIMIT TO (tombstones) FROM SERVER del_n1 INTO del_n1');
+    await mesh.importPeer(n, n1, 'del_n1');
     await n.one("SELECT laniakea.reconcile('items', 'del_n1.items', 'del_n1.tombstones')");
   }
   await mesh.waitQuiescent();

@@ -1,12 +1,11 @@
-'use strict';
 // Faults under load: a node cut off from the mesh, and a node killed with
 // SIGKILL.  Every node keeps writing throughout; after the fault ends the
 // mesh must converge to exactly the operations that committed.
 
-const { test } = require('node:test');
-const assert = require('node:assert/strict');
-const { meshPerFile, sleep } = require('./lib/cluster');
-const {
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { meshPerFile, sleep } from './lib/cluster.js';
+import {
   Model,
   SQL,
   params,
@@ -19,7 +18,7 @@ const {
   background,
   join,
   pause,
-} = require('./lib/workload');
+} from './lib/workload.js';
 
 const P = params();
 const seed = seedFromEnv();

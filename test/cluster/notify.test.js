@@ -1,14 +1,13 @@
-'use strict';
 // The delta NOTIFY seen by a listener (LISTEN laniakea), on the node that
 // writes and on a node where logical replication applies the write: the
 // documented payload with the exact delta, and a reference entry for a delta
 // too big for PostgreSQL's 8000-byte NOTIFY limit.
 
-const { test, before, after } = require('node:test');
-const assert = require('node:assert/strict');
-const crypto = require('node:crypto');
-const { startMesh, sleep } = require('./lib/cluster');
-const { insertRows } = require('./lib/workload');
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { startMesh, sleep } from './lib/cluster.js';
+import { insertRows } from './lib/workload.js';
 
 let mesh;
 const listeners = [];
@@ -255,13 +254,13 @@ test('a row that gains CRDT columns within its transaction notifies every column
   assert.deepEqual(entry.deltas, want);
 });
 
-test('tables whose topics look alike are coalesced apart: a table "a:b" and a table "a"', async () => {
+test('tables whose topics looked alike have topics of their own and are coalesced apart: a table "a:b" and a table "a"', async () => {
   const [n1] = mesh.nodes;
   await n1.query('CREATE TABLE "a:b" (id text PRIMARY KEY, x gcounter)');
   await n1.query('CREATE TABLE a (id text PRIMARY KEY, x orset)');
   await n1.query(`SELECT laniakea.track('"a:b"'), laniakea.track('a')`);
   const l1 = await listen(n1);
-  // both rows have the topic string "crdt:a:b:c", and columns of one name and two types
+  // unescaped, both rows would have the topic "crdt:a:b:c"; and columns of one name and two types
   await n1.query(
     `BEGIN; INSERT INTO "a:b" VALUES ('c', '{"n":1}'); INSERT INTO a VALUES ('b:c', add('{}'::orset, 'e', 'n')); COMMIT`,
   );
@@ -270,12 +269,46 @@ test('tables whose topics look alike are coalesced apart: a table "a:b" and a ta
   const rows = l1.payloads.flatMap((p) => JSON.parse(p).rows).sort((x, y) => x.table.localeCompare(y.table));
   assert.equal(rows.length, 2, JSON.stringify(rows));
   assert.deepEqual(
-    rows.map((e) => [e.table, e.key, e.deltas]),
+    rows.map((e) => [e.topic, e.table, e.key, e.deltas]),
     [
-      ['a', 'b:c', { x: { c: { n: [[1, 1]] }, e: { e: { n: [1] } } } }],
-      ['a:b', 'c', { x: { n: 1 } }],
+      ['crdt:a:b:c', 'a', 'b:c', { x: { c: { n: [[1, 1]] }, e: { e: { n: [1] } } } }],
+      ['crdt:a%3Ab:c', 'a%3Ab', 'c', { x: { n: 1 } }],
     ],
   );
+  const topics = await n1.one(`SELECT laniakea.topic('"a:b"', 'c') AS colon, laniakea.topic('a', 'b:c') AS plain`);
+  assert.deepEqual(topics, { colon: 'crdt:a%3Ab:c', plain: 'crdt:a:b:c' });
+});
+
+test('a table "a.b" of schema public and a table b of schema a notify topics of their own, and the catalog channel names them so', async () => {
+  const [n1] = mesh.nodes;
+  await n1.query('CREATE TABLE "a.b" (id text PRIMARY KEY, x gcounter)');
+  await n1.query('CREATE SCHEMA IF NOT EXISTS a');
+  await n1.query('CREATE TABLE a.b (id text PRIMARY KEY, x gcounter)');
+  const catalog = await n1.connect();
+  const named = [];
+  catalog.on('notification', (m) => {
+    if (m.channel === 'laniakea_catalog') named.push(JSON.parse(m.payload).table);
+  });
+  await catalog.query('LISTEN laniakea_catalog');
+  listeners.push({ conn: catalog });
+  await n1.query(`SELECT laniakea.track('"a.b"'), laniakea.track('a.b')`);
+  const l1 = await listen(n1);
+  await n1.query(`BEGIN; INSERT INTO "a.b" VALUES ('k', '{"p":1}'); INSERT INTO a.b VALUES ('k', '{"s":1}'); COMMIT`);
+  const deadline = Date.now() + 15000;
+  while ((l1.payloads.length === 0 || named.length < 2) && Date.now() < deadline) await sleep(20);
+  const rows = l1.payloads.flatMap((p) => JSON.parse(p).rows).sort((x, y) => (x.topic < y.topic ? -1 : 1));
+  assert.deepEqual(
+    rows.map((e) => [e.topic, e.table, e.key, e.deltas]),
+    [
+      ['crdt:a%2Eb:k', 'a%2Eb', 'k', { x: { p: 1 } }],
+      ['crdt:a.b:k', 'a.b', 'k', { x: { s: 1 } }],
+    ],
+  );
+  assert.deepEqual(named.sort(), ['a%2Eb', 'a.b']);
+  // a dropped table is named so too (laniakea.dropped_notify)
+  await n1.query('DROP TABLE "a.b"');
+  while (named.length < 3 && Date.now() < deadline + 15000) await sleep(20);
+  assert.equal(named[2], 'a%2Eb');
 });
 
 test('past laniakea.notify_memory a transaction sends one resync entry per table instead of its rows', async () => {

@@ -1,13 +1,12 @@
-'use strict';
 // Replication settings and repair: subscriptions in binary mode, anti-entropy
 // with laniakea.reconcile where replication cannot help, a subscription's
 // initial copy into a tracked table, and a replicated merge past a limit.
 
-const { test } = require('node:test');
-const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const { meshPerFile, PUBLICATION, quoteLiteral } = require('./lib/cluster');
-const {
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { meshPerFile, PUBLICATION, quoteLiteral } from './lib/cluster.js';
+import {
   Model,
   params,
   seedFromEnv,
@@ -18,7 +17,7 @@ const {
   settleAndCheck,
   background,
   join,
-} = require('./lib/workload');
+} from './lib/workload.js';
 
 const P = params();
 const seed = seedFromEnv();
@@ -107,13 +106,7 @@ test('anti-entropy: laniakea.reconcile over postgres_fdw repairs a row that repl
 
   // the repair: each lagging node merges n1's rows, read through postgres_fdw
   for (const n of lagging) {
-    await n.query('CREATE EXTENSION IF NOT EXISTS postgres_fdw');
-    await n.query(
-      `CREATE SERVER peer_n1 FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '127.0.0.1', port ${quoteLiteral(String(n1.port))}, dbname 'lk')`,
-    );
-    await n.query("CREATE USER MAPPING FOR postgres SERVER peer_n1 OPTIONS (user 'postgres')");
-    await n.query('CREATE SCHEMA peer_n1');
-    await n.query('IMPORT FOREIGN SCHEMA public LIMIT TO (items) FROM SERVER peer_n1 INTO peer_n1');
+    await mesh.importPeer(n, n1, 'peer_n1');
     const r = await n.one("SELECT laniakea.reconcile('items', 'peer_n1.items') AS n");
     const total = await n1.one('SELECT count(*)::int AS c FROM items');
     assert.equal(Number(r.n), total.c, `${n.name}: reconcile merged every row of n1`);

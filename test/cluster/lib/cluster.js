@@ -1,4 +1,3 @@
-'use strict';
 // Cluster lifecycle for the multi-node tests: start N private PostgreSQL 15
 // clusters (scripts/cluster.sh), give each a database with laniakea and the
 // same tracked tables, join them in a full mesh of logical replication, wait
@@ -7,17 +6,21 @@
 // Every cluster lives under LK_CLUSTER_ROOT (run.sh makes one and removes it
 // at exit, stopping whatever is left) or a fresh directory under /tmp.
 
-const { execFile, spawnSync } = require('node:child_process');
-const fs = require('node:fs');
-const net = require('node:net');
-const os = require('node:os');
-const path = require('node:path');
-const { promisify } = require('node:util');
-const pg = require('pg');
+import { execFile, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import pg from 'pg';
+
+const DIRNAME = path.dirname(fileURLToPath(import.meta.url));
 
 const execFileP = promisify(execFile);
 
-const REPO = path.resolve(__dirname, '..', '..', '..');
+const REPO = path.resolve(DIRNAME, '..', '..', '..');
 const CLUSTER_SH = path.join(REPO, 'scripts', 'cluster.sh');
 const DB = 'lk';
 const PUBLICATION = 'lk_pub';
@@ -408,6 +411,65 @@ class Mesh {
     }
   }
 
+  // No echo and no storm: once quiescent, no node changes a row version (of
+  // the published tables) or writes WAL other than the background records of
+  // an idle server, for 5 s.  Returns what moved (empty when still).  The last
+  // republished copies may still be travelling when it starts: each merges to
+  // nothing where it lands (a row lock, no new version) and goes no further.
+  async movedAfterQuiescence(t) {
+    const probe = async (conn) => {
+      const versions = PUBLISHED.map(
+        (tbl) =>
+          `(SELECT md5(coalesce(string_agg(ctid::text || ':' || xmin::text, ',' ORDER BY ctid), '')) FROM ${tbl})`,
+      );
+      const r = await conn.query(`SELECT pg_current_wal_lsn()::text AS lsn, ARRAY[${versions.join(', ')}] AS rows`);
+      return r.rows[0];
+    };
+    const conns = await Promise.all(this.nodes.map((n) => n.connect()));
+    const moved = [];
+    try {
+      await sleep(1500);
+      const start = await Promise.all(conns.map(probe));
+      await sleep(5000);
+      const end = await Promise.all(conns.map(probe));
+      for (let i = 0; i < conns.length; i++) {
+        const name = this.nodes[i].name;
+        t.diagnostic(`${name}: WAL ${start[i].lsn} → ${end[i].lsn}`);
+        PUBLISHED.forEach((tbl, k) => {
+          if (end[i].rows[k] !== start[i].rows[k]) moved.push(`${name}: rows of ${tbl} changed`);
+        });
+        if (end[i].lsn === start[i].lsn) continue;
+        const recs = await conns[i].query(
+          `SELECT resource_manager, record_type, count(*)::int AS n
+            FROM pg_get_wal_records_info($1::pg_lsn, pg_current_wal_flush_lsn()) GROUP BY 1, 2 ORDER BY 1, 2`,
+          [start[i].lsn],
+        );
+        const kinds = recs.rows.map((r) => `${r.resource_manager}/${r.record_type}×${r.n}`);
+        t.diagnostic(`${name}: WAL written while idle: ${kinds.join(', ')}`);
+        // the background writer's running-transactions snapshot and checkpoints
+        for (const r of recs.rows)
+          if (!['Standby', 'XLOG'].includes(r.resource_manager))
+            moved.push(`${name}: ${r.resource_manager}/${r.record_type}×${r.n}`);
+      }
+    } finally {
+      await Promise.all(conns.map((c) => c.end()));
+    }
+    return moved;
+  }
+
+  // A schema `name` on node `on` holding foreign tables of `peer`'s items and
+  // tombstones (postgres_fdw), for laniakea.reconcile.
+  async importPeer(on, peer, name) {
+    await on.query('CREATE EXTENSION IF NOT EXISTS postgres_fdw');
+    await on.query(
+      `CREATE SERVER ${name} FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '127.0.0.1', port ${quoteLiteral(String(peer.port))}, dbname ${quoteLiteral(DB)})`,
+    );
+    await on.query(`CREATE USER MAPPING FOR postgres SERVER ${name} OPTIONS (user 'postgres')`);
+    await on.query(`CREATE SCHEMA ${name}`);
+    await on.query(`IMPORT FOREIGN SCHEMA public LIMIT TO (items) FROM SERVER ${name} INTO ${name}`);
+    await on.query(`IMPORT FOREIGN SCHEMA laniakea LIMIT TO (tombstones) FROM SERVER ${name} INTO ${name}`);
+  }
+
   // Sum over nodes of pg_stat_subscription_stats.apply_error_count.
   async applyErrors() {
     const out = {};
@@ -482,7 +544,6 @@ async function startMesh({ nnodes = 3, name = 'mesh', binary = false } = {}) {
 // The mesh of a test file: started before its tests (every node's initdb and
 // start take a while), handed over with set, destroyed after them.
 function meshPerFile(opts, set) {
-  const { before, after } = require('node:test');
   let mesh;
   before(
     async () => {
@@ -496,4 +557,4 @@ function meshPerFile(opts, set) {
   });
 }
 
-module.exports = { startMesh, meshPerFile, Mesh, Node, sleep, subName, DB, PUBLICATION, TABLES, PUBLISHED, quoteLiteral };
+export { startMesh, meshPerFile, Mesh, Node, sleep, subName, DB, PUBLICATION, TABLES, PUBLISHED, quoteLiteral };

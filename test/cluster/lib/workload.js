@@ -1,4 +1,3 @@
-'use strict';
 // Workload and model for the multi-node tests.
 //
 // Clients (a few per node) run random operations on the rows of one
@@ -26,7 +25,7 @@
 // lost = expected present but absent; unexpected = present but expected absent
 // (or never added at all).
 
-const assert = require('node:assert/strict');
+import assert from 'node:assert/strict';
 
 const SQL = {
   inc: 'UPDATE items SET hits = increment(hits, $2::bigint) WHERE id = $1',
@@ -451,7 +450,7 @@ function formatReport(report, max = 30) {
   return [head, ...report.details.slice(0, max).map((d) => `  ${d}`)].join('\n') + more;
 }
 
-module.exports = {
+export {
   Model,
   background,
   join,

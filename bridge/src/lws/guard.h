@@ -1,7 +1,8 @@
 /*
- * guard.h — the checks libwebsockets 4.1.6 leaves undone on what a client sends.
+ * lws/guard.h — the checks libwebsockets leaves undone on what a client sends
+ * (which versions need them: lws/workarounds.h).
  *
- * The session protocol registers each accepted socket; the guard then sees its
+ * The WebSocket transport registers each accepted socket; the guard then sees its
  * bytes before lws does (guard.c says how) and
  *  - keeps the whole Sec-WebSocket-Protocol header of the upgrade request, which
  *    lws will not read past 126 bytes (the phoenix client's authToken rides there);
@@ -9,8 +10,8 @@
  *    without the mask bit (RFC 6455 5.1 says the server must fail that
  *    connection), reporting it so the session closes with 1002.
  */
-#ifndef BRIDGE_GUARD_H
-#define BRIDGE_GUARD_H
+#ifndef BRIDGE_LWS_GUARD_H
+#define BRIDGE_LWS_GUARD_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,6 @@
 /*
- * lwwreg.c — the operations and readers of lwwreg, and its merge.
+ * lwwreg_sql.c — the SQL functions of lwwreg: its operations and readers, and
+ * its merge (the type itself is src/crdt/lwwreg.c).
  *
  * A set without a clock takes one from this backend's hybrid logical clock
  * (lk_hlc): never behind the wall clock, never behind a clock the backend

@@ -1,5 +1,6 @@
 /*
- * orset.c — the operations and readers of orset.
+ * orset_sql.c — the SQL functions of orset: its operations and readers (the
+ * type itself is src/crdt/orset.c).
  *
  * add and remove build the operation's delta in the core and merge it, the
  * same path a replica's delta takes.

@@ -1,5 +1,6 @@
 /*
- * guard.c — the client-side checks libwebsockets 4.1.6 leaves undone.
+ * lws/guard.c — the client-side checks libwebsockets leaves undone
+ * (lws/workarounds.h: which versions, and what upstream does instead).
  *
  * lws reads a client socket with recv() and offers no hook before it parses
  * what it read: it accepts frames without the mask bit (it records the bit and
@@ -24,7 +25,7 @@
  *    whole: lws could not use a partial header either, so holding it back
  *    never stalls a connection.
  */
-#include "guard.h"
+#include "lws/guard.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -35,6 +36,8 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+
+#include "xalloc.h"
 
 #define LINE_LIMIT 8192			/* lws refuses header data beyond this anyway */
 #define MAX_FRAME_HEADER 14
@@ -133,20 +136,15 @@ guard_watch(int fd)
 
 		while (n <= (size_t) fd)
 			n *= 2;
-		t = realloc(table, n * sizeof(watch *));
-		if (!t)
-			return;				/* unfollowed: served as lws alone would */
+		t = xrealloc(table, n * sizeof(watch *));
 		memset(t + table_len, 0, (n - table_len) * sizeof(watch *));
 		table = t;
 		table_len = n;
 	}
 	guard_forget(fd);
-	table[fd] = calloc(1, sizeof(watch));
-	if (table[fd])
-	{
-		table[fd]->mode = MODE_HTTP;
-		table[fd]->request_line = true;
-	}
+	table[fd] = xcalloc(1, sizeof(watch));
+	table[fd]->mode = MODE_HTTP;
+	table[fd]->request_line = true;
 }
 
 void
@@ -256,10 +254,8 @@ header_line(watch *w)
 		/* repeated headers form one list, as RFC 7230 3.2.2 reads them */
 		size_t		old = w->protocol ? strlen(w->protocol) : 0;
 		size_t		vlen = strlen(v);
-		char	   *p = realloc(w->protocol, old + vlen + 3);
+		char	   *p = xrealloc(w->protocol, old + vlen + 3);
 
-		if (!p)
-			return;
 		if (old)
 		{
 			memcpy(p + old, ", ", 2);
@@ -308,14 +304,7 @@ scan_http(watch *w, const unsigned char *p, size_t n)
 			continue;
 		}
 		if (!w->line)
-		{
-			w->line = malloc(LINE_LIMIT + 1);
-			if (!w->line)
-			{
-				w->mode = MODE_OFF;
-				break;
-			}
-		}
+			w->line = xmalloc(LINE_LIMIT + 1);
 		if (w->line_len == LINE_LIMIT)
 		{
 			/* lws refuses this request itself; stop following it */

@@ -1,5 +1,6 @@
 /*
- * reuseport.c — SO_REUSEPORT on the listening socket.
+ * lws/reuseport.c — SO_REUSEPORT on the listening socket
+ * (lws/workarounds.h: which versions need it).
  *
  * Several bridge processes share one port (docs/operations.md), which needs
  * SO_REUSEPORT set before bind().  libwebsockets 4.1 accepts

@@ -1,0 +1,53 @@
+// The demo's service worker: the app shell (page, laniakea.js and its modules,
+// wasm, phoenix) comes from the network when it answers, so a new deployment is
+// picked up at once, and from the cache when it does not (bridge or network
+// down), so the page loads and works offline.  The WebSocket is not its business.
+const CACHE = "laniakea-shell-v1";
+const SHELL = [
+  "/", "/app.js", "/demo.css", "/icon.svg", "/manifest.webmanifest",
+  "/laniakea.js", "/values.js", "/core.js", "/connection.js", "/storage.js",
+  "/laniakea.wasm", "/phoenix.mjs",
+];
+const NOT_SHELL = ["/socket", "/healthz", "/metrics"];
+const TIMEOUT_MS = 4000;
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(
+    caches
+      .open(CACHE)
+      .then((c) => c.addAll(SHELL.map((u) => new Request(u, { cache: "no-cache" }))))
+      .then(() => self.skipWaiting()),
+  );
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    caches
+      .keys()
+      .then((keys) => Promise.all(keys.filter((k) => k !== CACHE).map((k) => caches.delete(k))))
+      .then(() => self.clients.claim()),
+  );
+});
+
+async function networkFirst(request) {
+  const cache = await caches.open(CACHE);
+  try {
+    const response = await Promise.race([
+      fetch(request, { cache: "no-cache" }),
+      new Promise((_, reject) => setTimeout(() => reject(new Error("timeout")), TIMEOUT_MS)),
+    ]);
+    if (response.ok) await cache.put(request, response.clone());
+    return response;
+  } catch (e) {
+    const hit = await cache.match(request, { ignoreSearch: true });
+    if (hit) return hit;
+    throw e;
+  }
+}
+
+self.addEventListener("fetch", (event) => {
+  const url = new URL(event.request.url);
+  if (event.request.method !== "GET" || url.origin !== self.location.origin) return;
+  if (NOT_SHELL.some((p) => url.pathname.startsWith(p))) return;
+  event.respondWith(networkFirst(event.request));
+});

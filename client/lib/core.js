@@ -1,0 +1,277 @@
+// The JavaScript side of the one boundary with the CRDT core (client/wasm/lk_wasm.c
+// is the other): loads laniakea.wasm, moves bytes in and out of its memory, and
+// turns the core's errors into TypeError / RangeError.  States cross as their
+// canonical binary encoding (a Uint8Array whose first byte names the kind).
+
+/** Kinds of the core's format byte, by SQL type name. */
+export const KINDS = Object.freeze({ gcounter: 1, pncounter: 2, orset: 3, lwwreg: 4 });
+
+// The core's lk_code values; syntax, binary and bad arguments are TypeErrors.
+const CODES = [null, "syntax", "binary", "range", "limit", "value"];
+
+async function instantiate() {
+  const url = new URL("./laniakea.wasm", import.meta.url);
+  const imports = {}; // the module imports nothing: no I/O, memory from memory.grow
+  if (url.protocol === "file:") {
+    const { readFile } = await import(/* webpackIgnore: true */ "node:fs/promises");
+    return WebAssembly.instantiate(await readFile(url), imports);
+  }
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`laniakea: cannot load ${url}: HTTP ${response.status}`);
+  if (WebAssembly.instantiateStreaming && response.headers.get("content-type") === "application/wasm")
+    return WebAssembly.instantiateStreaming(response, imports);
+  return WebAssembly.instantiate(await response.arrayBuffer(), imports);
+}
+
+const { instance } = await instantiate();
+const x = instance.exports;
+x._initialize();
+const RESULT = x.lk_wasm_result();
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+let bytes = new Uint8Array(x.memory.buffer);
+let view = new DataView(x.memory.buffer);
+
+/** The instance's memory, for tests that check it does not grow. */
+export const memory = x.memory;
+
+function views() {
+  if (bytes.buffer !== x.memory.buffer) {
+    bytes = new Uint8Array(x.memory.buffer);
+    view = new DataView(x.memory.buffer);
+  }
+}
+
+function cstring(at, max) {
+  const end = bytes.indexOf(0, at);
+  return decoder.decode(bytes.subarray(at, end < 0 || end > at + max ? at + max : end));
+}
+
+function check(code) {
+  if (code === 0) return;
+  views();
+  const msg = cstring(RESULT + 32, 160);
+  const detail = cstring(RESULT + 192, 256);
+  const Err = CODES[code] === "range" || CODES[code] === "limit" ? RangeError : TypeError;
+  const e = new Err(detail ? `${msg}: ${detail}` : msg);
+  e.code = CODES[code];
+  e.detail = detail;
+  throw e;
+}
+
+const LONE = "it contains a lone surrogate (UTF-16 half of a pair)";
+const LONE_RE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** s itself when it is a string of well-formed UTF-16; a TypeError naming what otherwise. */
+export function wellFormed(s, what) {
+  if (typeof s !== "string") throw new TypeError(`${what} must be a string`);
+  if (s.isWellFormed ? !s.isWellFormed() : LONE_RE.test(s)) throw new TypeError(`${what} is not valid Unicode: ${LONE}`);
+  return s;
+}
+
+/*
+ * Writes the UTF-8 of s at `at` and returns its length, refusing a lone
+ * surrogate: TextEncoder would replace it with U+FFFD, and the element or node
+ * id stored would not be the one given.  Short strings are encoded here, which
+ * is several times faster than a call into TextEncoder; long ones by it.
+ */
+function put(s, at, what) {
+  if (s.length > 64) {
+    wellFormed(s, what);
+    return encoder.encodeInto(s, bytes.subarray(at, at + 3 * s.length)).written;
+  }
+  let n = at;
+  for (let i = 0; i < s.length; i++) {
+    let c = s.charCodeAt(i);
+    if (c < 0x80) bytes[n++] = c;
+    else if (c < 0x800) {
+      bytes[n++] = 0xc0 | (c >> 6);
+      bytes[n++] = 0x80 | (c & 63);
+    } else if (c < 0xd800 || c > 0xdfff) {
+      bytes[n++] = 0xe0 | (c >> 12);
+      bytes[n++] = 0x80 | ((c >> 6) & 63);
+      bytes[n++] = 0x80 | (c & 63);
+    } else {
+      const d = s.charCodeAt(i + 1);
+      if (c > 0xdbff || !(d >= 0xdc00 && d <= 0xdfff)) throw new TypeError(`${what} is not valid Unicode: ${LONE}`);
+      c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+      i++;
+      bytes[n++] = 0xf0 | (c >> 18);
+      bytes[n++] = 0x80 | ((c >> 12) & 63);
+      bytes[n++] = 0x80 | ((c >> 6) & 63);
+      bytes[n++] = 0x80 | (c & 63);
+    }
+  }
+  return n - at;
+}
+
+/*
+ * Starts a call: writes its arguments (states, and strings as UTF-8, each a
+ * [string, what] pair) into the arena and returns their addresses and lengths.
+ */
+function args(...parts) {
+  let room = 0;
+  for (const p of parts) {
+    if (Array.isArray(p) && typeof p[0] !== "string") throw new TypeError(`${p[1]} must be a string`);
+    room += Array.isArray(p) ? 3 * p[0].length : p.length;
+  }
+  let at = x.lk_wasm_input(room);
+  views();
+  const out = [];
+  for (const p of parts) {
+    let n;
+    if (Array.isArray(p)) n = put(p[0], at, p[1]);
+    else {
+      bytes.set(p, at);
+      n = p.length;
+    }
+    out.push(at, n);
+    at += n;
+  }
+  return out;
+}
+
+// Element counts of the orsets the core returned, so that size needs no call.
+const sizes = new WeakMap();
+
+function resultRaw() {
+  views();
+  const at = view.getUint32(RESULT, true);
+  return bytes.subarray(at, at + view.getUint32(RESULT + 4, true));
+}
+
+function resultBytes() {
+  views();
+  const at = view.getUint32(RESULT, true);
+  const out = bytes.slice(at, at + view.getUint32(RESULT + 4, true));
+  if ((out[0] & 15) === KINDS.orset) sizes.set(out, view.getUint32(RESULT + 16, true));
+  return out;
+}
+
+function resultText() {
+  return decoder.decode(resultRaw());
+}
+
+function resultNumber() {
+  views();
+  return view.getBigInt64(RESULT + 24, true) * 2n ** 64n + view.getBigUint64(RESULT + 16, true);
+}
+
+/** Canonical binary of a state of kind from its JSON text. */
+export function parse(kind, text) {
+  check(x.lk_wasm_parse(kind, ...args([text, "the JSON text"])));
+  return resultBytes();
+}
+
+/** Canonical JSON text of a binary state. */
+export function json(state) {
+  check(x.lk_wasm_json(...args(state)));
+  return resultText();
+}
+
+export function merge(a, b) {
+  check(x.lk_wasm_merge(...args(a, b)));
+  return resultBytes();
+}
+
+/** The join of states (at least one), each decoded once, in one call. */
+export function mergeAll(states) {
+  let total = 0;
+  for (const s of states) total += 4 + s.length;
+  let at = x.lk_wasm_input(total);
+  const start = at;
+  views();
+  for (const s of states) {
+    view.setUint32(at, s.length, true);
+    bytes.set(s, at + 4);
+    at += 4 + s.length;
+  }
+  check(x.lk_wasm_merge_all(start, total, states.length));
+  return resultBytes();
+}
+
+/** The smallest d with merge(old, d) = merge(old, newer). */
+export function delta(old, newer) {
+  check(x.lk_wasm_delta(...args(old, newer)));
+  return resultBytes();
+}
+
+export function leq(a, b) {
+  check(x.lk_wasm_leq(...args(a, b)));
+  return resultNumber() === 1n;
+}
+
+/** A counter raised by `by` (a bigint) for node; a pncounter's decrement when down. */
+export function count(state, node, by, down) {
+  const [p, n, q, m] = args(state, [node, "node id"]);
+  check(x.lk_wasm_count(p, n, q, m, by, down ? 1 : 0));
+  return resultBytes();
+}
+
+/** A counter's value, exact (a bigint). */
+export function value(state) {
+  check(x.lk_wasm_value(...args(state)));
+  return resultNumber();
+}
+
+export function add(state, element, node) {
+  check(x.lk_wasm_add(...args(state, [element, "element"], [node, "node id"])));
+  return resultBytes();
+}
+
+export function remove(state, element) {
+  check(x.lk_wasm_remove(...args(state, [element, "element"])));
+  return resultBytes();
+}
+
+export function has(state, element) {
+  check(x.lk_wasm_has(...args(state, [element, "element"])));
+  return resultNumber() === 1n;
+}
+
+/** How many elements an orset has. */
+export function size(state) {
+  if (sizes.has(state)) return sizes.get(state);
+  check(x.lk_wasm_elements(...args(state)));
+  return Number(resultNumber());
+}
+
+/** The elements of an orset in SQL's order (byte order of their UTF-8). */
+export function elements(state) {
+  check(x.lk_wasm_elements(...args(state)));
+  return JSON.parse(resultText());
+}
+
+/**
+ * An lwwreg with value written as node: {state, clock}.  With `explicit`,
+ * a is the write's clock and b the wall clock (µs, bigints); otherwise a is
+ * the wall clock and b the writer's hybrid logical clock, and `clock` is
+ * that writer's clock afterwards (lk_hlc_next decides it).
+ */
+export function set(state, value, node, a, b, explicit) {
+  const [p, n, v, vn, q, m] = args(state, [value, "value"], [node, "node id"]);
+  check(x.lk_wasm_set(p, n, v, vn, q, m, a, b, explicit ? 1 : 0));
+  const out = resultBytes();
+  return { state: out, clock: view.getBigInt64(RESULT + 16, true) };
+}
+
+/** An lwwreg's write, {value, node, clock}, or null for the empty register. */
+export function register(state) {
+  check(x.lk_wasm_register(...args(state)));
+  views();
+  if (view.getUint32(RESULT + 24, true) === 0) return null;
+  const split = view.getUint32(RESULT + 12, true);
+  const text = resultRaw();
+  return {
+    node: decoder.decode(text.subarray(0, split)),
+    value: decoder.decode(text.subarray(split)),
+    clock: view.getBigInt64(RESULT + 16, true),
+  };
+}
+
+/** crdt:<table>[:<key>] as the core writes it (lk_topic_put). */
+export function topic(schema, table, key) {
+  const has = key !== undefined;
+  check(x.lk_wasm_topic(...args([schema, "schema"], [table, "table"], [has ? key : "", "key"]), has ? 1 : 0));
+  return resultText();
+}

@@ -1,0 +1,152 @@
+// Storage adapters.  A storage keeps plain records (structured-cloneable
+// objects) by string key and knows nothing of CRDTs; the connection is its only
+// user.  Two operations carry the guarantees:
+//
+//   update(key, fn)  atomically replaces the record with fn(record): no other
+//                    update of the same storage (another tab included) runs
+//                    between the read and the write.  fn is synchronous; it
+//                    returns the new record, or undefined to leave it as it is.
+//                    Resolves with the record as stored once it is durable.
+//                    With an array of keys, fn gets and returns an array of
+//                    records (undefined entries left as they are), all
+//                    replaced in one atomic update.
+//   watch(fn)        fn(key) after another user of the same storage (another
+//                    tab) changed a record.
+//
+// plus get(key) and list(prefix) → [[key, record], ...].
+
+/** In memory: the default outside browsers, and what tests use. */
+export class MemoryStorage {
+  #records = new Map();
+  #watchers = new Set();
+
+  async get(key) {
+    return structuredClone(this.#records.get(key));
+  }
+
+  async list(prefix) {
+    const out = [];
+    for (const [k, v] of this.#records) if (k.startsWith(prefix)) out.push([k, structuredClone(v)]);
+    return out;
+  }
+
+  async update(key, fn) {
+    const keys = [key].flat();
+    const next = one(key, fn)(keys.map((k) => structuredClone(this.#records.get(k))));
+    const stored = keys.map((k, i) => {
+      if (next?.[i] === undefined) return structuredClone(this.#records.get(k));
+      this.#records.set(k, structuredClone(next[i]));
+      // like another tab's BroadcastChannel message: after the write, never during
+      queueMicrotask(() => {
+        for (const w of this.#watchers) w(k);
+      });
+      return structuredClone(next[i]);
+    });
+    return Array.isArray(key) ? stored : stored[0];
+  }
+
+  /** Every watcher hears of every write, its own writer's too: a reader must be idempotent. */
+  watch(fn) {
+    this.#watchers.add(fn);
+    return () => this.#watchers.delete(fn);
+  }
+}
+
+/** fn of update(key, fn) as a function of arrays of records, whether key is one key or several. */
+function one(key, fn) {
+  if (Array.isArray(key)) return fn;
+  return ([rec]) => {
+    const next = fn(rec);
+    return next === undefined ? undefined : [next];
+  };
+}
+
+function request(r) {
+  return new Promise((resolve, reject) => {
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+}
+
+/**
+ * IndexedDB: the default in browsers.  Atomicity comes from IndexedDB itself:
+ * readwrite transactions on one store never overlap, across tabs too.  Tabs
+ * learn of each other's writes through a BroadcastChannel of the same name.
+ */
+export class IndexedDBStorage {
+  #db;
+  #channel;
+  #watchers = new Set();
+
+  constructor(name = "laniakea") {
+    this.#db = new Promise((resolve, reject) => {
+      const open = indexedDB.open(name, 1);
+      open.onupgradeneeded = () => open.result.createObjectStore("records");
+      open.onsuccess = () => resolve(open.result);
+      open.onerror = () => reject(open.error);
+      open.onblocked = () => reject(new Error(`IndexedDB ${name} is blocked by another tab`));
+    });
+    if (typeof BroadcastChannel !== "undefined") {
+      this.#channel = new BroadcastChannel(`laniakea-storage:${name}`);
+      this.#channel.onmessage = (e) => {
+        for (const w of this.#watchers) w(e.data);
+      };
+    }
+  }
+
+  async #store(mode) {
+    return (await this.#db).transaction("records", mode).objectStore("records");
+  }
+
+  async get(key) {
+    return request((await this.#store("readonly")).get(key));
+  }
+
+  async list(prefix) {
+    const store = await this.#store("readonly");
+    const range = IDBKeyRange.bound(prefix, prefix + "\uffff");
+    const [keys, values] = await Promise.all([request(store.getAllKeys(range)), request(store.getAll(range))]);
+    return keys.map((k, i) => [k, values[i]]);
+  }
+
+  async update(key, fn) {
+    const keys = [key].flat();
+    const store = await this.#store("readwrite");
+    return new Promise((resolve, reject) => {
+      const old = [];
+      let got = 0;
+      let stored;
+      const changed = [];
+      let failure;
+      const tx = store.transaction;
+      keys.forEach((k, i) => {
+        store.get(k).onsuccess = (e) => {
+          old[i] = e.target.result;
+          if (++got < keys.length) return;
+          try {
+            const next = one(key, fn)(old);
+            stored = keys.map((k, j) => {
+              if (next?.[j] === undefined) return old[j];
+              store.put(next[j], k);
+              changed.push(k);
+              return next[j];
+            });
+          } catch (err) {
+            failure = err;
+            tx.abort();
+          }
+        };
+      });
+      tx.oncomplete = () => {
+        for (const k of changed) this.#channel?.postMessage(k);
+        resolve(Array.isArray(key) ? stored : stored[0]);
+      };
+      tx.onabort = tx.onerror = () => reject(failure ?? tx.error);
+    });
+  }
+
+  watch(fn) {
+    this.#watchers.add(fn);
+    return () => this.#watchers.delete(fn);
+  }
+}
