@@ -57,7 +57,8 @@ find_file(const char *dir, const char *path, char *file, size_t size)
 int
 http_respond(struct lws *wsi, http_reply *hr, int status, const char *ctype, const char *const *headers)
 {
-	unsigned char buf[LWS_PRE + 2048];
+	/* room for a Location that carries a token */
+	unsigned char buf[LWS_PRE + 8192];
 	unsigned char *start = &buf[LWS_PRE],
 			   *p = start,
 			   *end = &buf[sizeof(buf) - 1];

@@ -210,7 +210,7 @@ cookie(struct lws *wsi, const char *name)
 static char *
 query_token(struct lws *wsi)
 {
-	char		frag[LWS_PRE + 4096];
+	char		frag[4096 + 16];
 
 	for (int i = 0; lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i) >= 0; i++)
 		if (strncmp(frag, "token=", 6) == 0)
@@ -640,8 +640,10 @@ view_done(http_reply *hr)
 	view_req   *v = hr->req;
 
 	v->wsi = NULL;
+	/* the cancelled queries' callbacks run inside db_cancel: none of them may free v */
+	v->in_flight++;
 	db_cancel(&v->q);
-	if (v->in_flight == 0)
+	if (--v->in_flight == 0)
 		view_free(v);
 }
 

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import jwt from 'jsonwebtoken';
-import { rowState, sql, startBridge, teardown, uniqueKey } from './lib/harness.mjs';
+import { pgClient, rowState, sql, startBridge, teardown, uniqueKey } from './lib/harness.mjs';
 
 const SECRET = 'view-secret';
 const token = (claims = {}) => jwt.sign(
@@ -204,6 +204,34 @@ describe('views', () => {
     const r = await b.post(path, { csrf, column: 'tags', op: 'add', element: 'x'.repeat(3000) });
     assert.equal(r.status, 413);
     assert.equal((await sql('SELECT count(*)::int AS n FROM counters WHERE id = $1', [key])).rows[0].n, 0);
+  });
+
+  test('views_abandoned_while_their_query_waits_leave_the_bridge_serving', async () => {
+    // a form's write blocked on a row lock holds the bridge's one PostgreSQL
+    // connection: the page reads queued behind it are dropped when their clients go
+    const key = uniqueKey('va');
+    await sql('INSERT INTO counters (id) VALUES ($1)', [key]);
+    const b = new Browser(bridge);
+    const path = viewPath('counters', key);
+    const csrf = csrfOf((await b.get(path)).text);
+    const locker = await pgClient();
+    await locker.query('BEGIN');
+    await locker.query('SELECT 1 FROM counters WHERE id = $1 FOR UPDATE', [key]);
+    const blocked = b.post(path, { csrf, column: 'hits', op: 'increment' });
+    await new Promise((r) => setTimeout(r, 200));
+    const aborted = Array.from({ length: 20 }, () => {
+      const ac = new AbortController();
+      const r = fetch(`${bridge.url}${path}`, { signal: ac.signal }).catch(() => 'aborted');
+      setTimeout(() => ac.abort(), 100);
+      return r;
+    });
+    assert.ok((await Promise.all(aborted)).every((r) => r === 'aborted'));
+    await locker.query('COMMIT');
+    await locker.end();
+    assert.equal((await blocked).status, 303);
+    const after = await b.get(path);
+    assert.equal(after.status, 200);
+    assert.equal(outputOf(after.text, 'hits'), '1');
   });
 
   test('views_are_counted_in_metrics', async () => {
