@@ -246,7 +246,7 @@ read_args(struct lws *wsi, lp_args *a)
 		else if (strncmp(frag, "token=", 6) == 0 && is_session_token(frag + 6))
 			memcpy(a->session, frag + 6, TOKEN_LEN + 1);
 		else if (strncmp(frag, "token=", 6) == 0 && strlen(frag + 6) < sizeof(a->jwt))
-			strcpy(a->jwt, frag + 6);
+			xsnprintf(a->jwt, sizeof(a->jwt), "%s", frag + 6);
 	}
 	/* the phoenix client's authToken option, which LongPoll sends as a header */
 	if (!a->jwt[0])

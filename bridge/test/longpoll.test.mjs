@@ -8,7 +8,7 @@ import jwt from 'jsonwebtoken';
 import { LongPoll, Socket } from 'phoenix';
 import WebSocket from 'ws';
 import {
-  CAPS, connect, disconnect, gcMerge, join, push, rowState, sql, startBridge, teardown, tryWs, uniqueKey,
+  CAPS, connect, disconnect, gcMerge, join, push, rowState, runBridge, sql, startBridge, teardown, tryWs, uniqueKey,
   waitFor, withTimeout,
 } from './lib/harness.mjs';
 
@@ -291,6 +291,37 @@ describe('longpoll', () => {
     assert.equal((await tryWs(b.wsUrl)).opened, false, 'the session counts against WebSockets too');
     assert.equal((await lp(b, { query: `&token=${tok}` })).body.status, 204);
     await b.stop();
+  });
+});
+
+describe('longpoll command line and shutdown', () => {
+  test('help_documents_the_longpoll_and_view_options', async () => {
+    const r = await runBridge(['--help']);
+    assert.equal(r.code, 0);
+    for (const [flag, env] of [['longpoll-window', 'LANIAKEA_LONGPOLL_WINDOW'], ['longpoll-expiry', 'LANIAKEA_LONGPOLL_EXPIRY'],
+      ['max-body', 'LANIAKEA_MAX_BODY'], ['websocket', 'LANIAKEA_WEBSOCKET']]) {
+      assert.match(r.stdout, new RegExp(`--${flag}\\b`), flag);
+      assert.match(r.stdout, new RegExp(`\\b${env}\\b`), env);
+    }
+    assert.match(r.stdout, /\/socket\/longpoll\?vsn=2\.0\.0/);
+    assert.match(r.stdout, /\/view\/TABLE\/KEY/);
+    for (const [args, message] of [[['--websocket', '2'], /invalid value "2" for --websocket/],
+      [['--longpoll-window', '10'], /invalid value "10" for --longpoll-window/], [['--max-body', 'x'], /for --max-body/]]) {
+      const bad = await runBridge(args);
+      assert.equal(bad.code, 2, args.join(' '));
+      assert.match(bad.stderr, message);
+    }
+  });
+
+  test('shutdown_answers_a_held_poll_410_and_exits', async () => {
+    const b = await startBridge({ name: 'longpoll-stop' });
+    const tok = await openSession(b);
+    const held = lp(b, { query: `&token=${tok}` });
+    await waitFor(async () => (await metric(b, 'laniakea_longpoll_sessions')) === 1, { what: 'the session' });
+    await new Promise((r) => setTimeout(r, 100));
+    const stopped = b.stop();
+    assert.deepEqual(await held, { http: 200, body: { status: 410 } });
+    assert.equal((await stopped).code, 0);
   });
 });
 
