@@ -90,6 +90,19 @@ describe('longpoll', () => {
     await disconnect(socket);
   });
 
+  test('profiles_apply_over_longpoll_minimal_gets_full_state_with_html', async () => {
+    const key = uniqueKey('lpp');
+    await sql('INSERT INTO counters (id) VALUES ($1)', [key]);
+    const socket = await connectLongPoll(bridge);
+    const { channel, reply } = await join(socket, `crdt:counters:${key}`, { node: 'mini', caps: CAPS.minimal });
+    assert.equal(reply.profile, 'minimal');
+    await sql("UPDATE counters SET hits = increment(hits, 'db', 7) WHERE id = $1", [key]);
+    const e = await waitFor(() => channel.events.find((x) => x.event === 'state' && x.payload.state.hits?.db === 7),
+      { what: 'the minimal profile state event' });
+    assert.match(e.payload.html, /<span class="lk-hits">7<\/span>/);
+    await disconnect(socket);
+  });
+
   test('a_burst_of_pushes_in_one_batch_is_answered_in_order', async () => {
     const key = uniqueKey('lpb');
     const socket = await connectLongPoll(bridge);
