@@ -5,7 +5,7 @@
 const CACHE = "laniakea-shell-v1";
 const SHELL = [
   "/", "/app.js", "/demo.css", "/icon.svg", "/manifest.webmanifest",
-  "/laniakea.js", "/values.js", "/core.js", "/connection.js", "/storage.js",
+  "/laniakea.js", "/values.js", "/core.js", "/connection.js", "/storage.js", "/wire.js",
   "/laniakea.wasm", "/phoenix.mjs",
 ];
 const NOT_SHELL = ["/socket", "/healthz", "/metrics"];

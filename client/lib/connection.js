@@ -84,10 +84,95 @@ function newNodeId() {
   return "web-" + Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
-function defaultStorage(url) {
-  if (typeof indexedDB === "undefined") return new MemoryStorage();
-  const base = globalThis.location?.href;
-  return new IndexedDBStorage(`laniakea ${new URL(url, base).href}`);
+function storageName(url) {
+  return `laniakea ${new URL(url, globalThis.location?.href).href}`;
+}
+
+/**
+ * The write-ahead journal of a page: IndexedDB writes complete after the task
+ * that made the change, and a reload or a closed tab before then would lose
+ * it.  So each operation is first appended, synchronously, to this instance's
+ * journal in localStorage; an IndexedDB update that stores operations records
+ * their numbers in the record journal:<instance>, atomically with the rows,
+ * and the entries then leave localStorage.  An instance holds the Web Lock of
+ * its id while it lives; the journals of instances that are gone (their lock
+ * free) are replayed once, leaving out the operations their record lists.
+ */
+class Journal {
+  #prefix;
+  #id = newNodeId().slice(4);
+  #entries = new Map(); // number → entry, as in localStorage
+  #early = []; // entries made before the lock was held
+  #held = false;
+  #seq = 0;
+  #storage;
+
+  constructor(name, client) {
+    this.#storage = client.storage;
+    this.#prefix = `${name} journal `;
+    this.record = `journal:${this.#id}`;
+    navigator.locks.request(this.#prefix + this.#id, () => {
+      this.#held = true;
+      for (const e of this.#early.splice(0)) this.#entries.set(e.s, e);
+      this.#save();
+      for (let i = 0; i < localStorage.length; i++) {
+        const k = localStorage.key(i);
+        if (k.startsWith(this.#prefix) && k !== this.#prefix + this.#id) this.#recover(k.slice(this.#prefix.length), client);
+      }
+      return new Promise(() => {}); // held for the page's life
+    });
+  }
+
+  /** Appends an operation of a row; returns its number. */
+  add(row, op) {
+    const e = { s: ++this.#seq, t: row.table, k: row.key, op };
+    if (!this.#held) this.#early.push(e);
+    else {
+      this.#entries.set(e.s, e);
+      this.#save();
+    }
+    return e.s;
+  }
+
+  /** The record journal:<id> with numbers stored now: those still in localStorage. */
+  stored(rec, numbers) {
+    return { done: [...(rec?.done ?? []).filter((s) => this.#entries.has(s)), ...numbers] };
+  }
+
+  /** Operations now in IndexedDB leave localStorage; with none left, the record goes too. */
+  done(numbers) {
+    for (const s of numbers) this.#entries.delete(s);
+    this.#early = this.#early.filter((e) => !numbers.includes(e.s));
+    if (this.#held) this.#save();
+    if (!this.#entries.size && !this.#early.length)
+      this.#storage.update(this.record, () => (this.#entries.size ? undefined : null)).catch(() => {});
+  }
+
+  #save() {
+    const key = this.#prefix + this.#id;
+    try {
+      if (this.#entries.size) localStorage.setItem(key, JSON.stringify([...this.#entries.values()]));
+      else localStorage.removeItem(key);
+    } catch {
+      // localStorage full or refused: IndexedDB alone keeps the operations, a moment later
+    }
+  }
+
+  // Once the lock of another instance is free (now, or when that tab closes):
+  // its operations not in IndexedDB are made again here, journaled here first.
+  #recover(id, client) {
+    navigator.locks.request(this.#prefix + id, async () => {
+      const done = new Set((await client.storage.get(`journal:${id}`))?.done);
+      const entries = JSON.parse(localStorage.getItem(this.#prefix + id) ?? "[]");
+      const redo = entries.filter((e) => !done.has(e.s));
+      const rows = redo.map((e) => client.row(e.t, e.k));
+      await Promise.all(rows.map((r) => r.loaded));
+      // made again and journaled here in the task that forgets them there
+      redo.forEach((e, i) => rows[i].redo(e.op));
+      localStorage.removeItem(this.#prefix + id);
+      await client.storage.update(`journal:${id}`, () => null);
+    });
+  }
 }
 
 // ---- documents: a row's record with its states as values ----
@@ -423,7 +508,13 @@ export class Row extends Emitter {
     return this.#do(op);
   }
 
+  /** @internal an operation of another instance that did not reach storage, made again. */
+  redo(op) {
+    this.#do({ ...op });
+  }
+
   #do(op) {
+    op.j = this.#client.journal?.add(this, op);
     this.#tentative.push(op);
     if (op.o === "delete") applyOp(this.#current(), op, {});
     this.#changed();
@@ -483,8 +574,9 @@ export class Row extends Emitter {
     this.#force = false;
     let batch, incoming, settles, doc, cache;
     const errors = [];
+    const journal = this.#client.journal;
     this.#client.storage
-      .update([this.topic, `clock:${node}`], ([rec, clock]) => {
+      .update([this.topic, `clock:${node}`, ...(journal ? [journal.record] : [])], ([rec, clock, written]) => {
         this.#started = false;
         batch = this.#tentative.splice(0);
         incoming = this.#incoming.splice(0);
@@ -508,12 +600,15 @@ export class Row extends Emitter {
           }
         for (const a of settles) settle(doc, a);
         cache = new Map();
-        return [toRecord(doc, cache), hlc.last !== last ? { last: String(hlc.last) } : undefined];
+        const out = [toRecord(doc, cache), hlc.last !== last ? { last: String(hlc.last) } : undefined];
+        const numbers = batch.flatMap((op) => op.j ?? []);
+        return journal && numbers.length ? [...out, journal.stored(written, numbers)] : out;
       })
       .then(
         () => {
           this.#cache = cache;
           this.#inflight.splice(0, batch.length);
+          journal?.done(batch.flatMap((op) => op.j ?? []));
           for (const a of settles) this.#pushing.delete(a.del != null ? "" : a.c);
           this.#take(doc, true);
           for (const e of errors) this.emit("error", e);
@@ -999,7 +1094,8 @@ export class Client extends Emitter {
     this.#options = { caps };
     this.maxMessage = maxMessage;
     this.#getToken = typeof token === "function" ? token : () => token;
-    this.storage = storage ?? defaultStorage(url);
+    this.storage = storage ?? (typeof indexedDB === "undefined" ? new MemoryStorage() : new IndexedDBStorage(storageName(url)));
+    if (!storage && globalThis.localStorage && globalThis.navigator?.locks) this.journal = new Journal(storageName(url), this);
     this.status = "connecting";
     this.profile = null;
     this.node = null;
