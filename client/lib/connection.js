@@ -70,11 +70,12 @@ const RETRY_MS = [250, 1000, 2000, 5000];
 // past its --max-pending-pushes (64 by default).
 const WINDOW = 32;
 // Push refusals that no retry can turn into success: the bridge's own about
-// the delta or the push, and PostgreSQL's range errors (the totals rule).
+// the delta or the push, and PostgreSQL's about rights, constraints and ranges.
 // Anything else (database unavailable, a statement timeout, too many pending
-// pushes, token expired, a deadlock, a lost connection) is retried.
+// pushes, token expired, a deadlock, a lost connection, a remove covering dots
+// that bridge has not seen yet) is retried.
 const FINAL =
-  /^(unknown (column|event)|invalid (delta|input)|delta |(cl|key|by|element) must|node id required|(add and remove|increment|decrement) needs? |unauthorized|permission denied|new row violates|null value|value too long|[\w ]*out of range)/;
+  /^(unknown (column|event)|invalid (delta|input)|delta (has|adds) |(cl|key|by|element) must|node id required|(add and remove|increment|decrement) needs? |unauthorized|permission denied|new row violates|null value|value too long|[\w ]*out of range)/;
 // Frame text around a push's delta or a join's have, at its largest: refs
 // are phoenix's counters, a column a PostgreSQL identifier (63 bytes).
 const REF = "0000000000";
