@@ -3,7 +3,7 @@
  *
  * Every push is an UPDATE of the row (the merge trigger merges what is set
  * with what is there) that falls back to an INSERT when the row does not
- * exist yet, or a DELETE.  A merge or delete that names an incarnation (its
+ * exist yet, or laniakea.delete_row.  A merge or delete that names an incarnation (its
  * causal length, "cl") leaves the rest to the triggers: the UPDATE matches
  * only that incarnation, and the INSERT that follows otherwise names it too,
  * so the merge trigger discards it when a tombstone or a later incarnation
@@ -48,7 +48,7 @@ pushed(void *arg, PGresult *res, const char *error)
 	pr->c->pending_pushes--;
 	if (error == DB_CANCELLED)
 		f = NULL;				/* its client is gone: nobody to answer */
-	else if (res && PQresultStatus(res) == PGRES_COMMAND_OK)
+	else if (res && (PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK))
 		f = wire_reply(pr->join_ref, pr->ref, pr->topic, true, "{}");
 	else
 	{
@@ -278,12 +278,16 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 		/* with a cl, only that incarnation or an earlier one: never one the client has not seen */
 		if ((cl = push_cl(payload)) < 0)
 			REFUSE("cl must be a positive odd integer");
+		/*
+		 * laniakea.delete_row records the deletion of incarnation cl even
+		 * where the row is absent (created offline, never pushed): without
+		 * that tombstone the row written later by anyone at cl 1 would be
+		 * stale to this client, which holds cl + 1, for ever.
+		 */
 		xsnprintf(cl_text, sizeof(cl_text), "%" PRId64, cl);
-		params[1] = cl_text;
-		sql = xasprintf("DELETE FROM %s WHERE %s = $1::%s%s", t->ident, t->key_ident, t->key_type,
-						cl ? " AND laniakea_cl <= $2::bigint" : "");
-		run(c, join_ref, ref, ch->topic, sql, cl ? 2 : 1, params);
-		free(sql);
+		params[1] = cl ? cl_text : NULL;
+		params[2] = t->ident;
+		run(c, join_ref, ref, ch->topic, "SELECT laniakea.delete_row($3::regclass, $1, $2::bigint)", 3, params);
 		return;
 	}
 	if ((why = push_build(t, r ? r : hub_row(t, key), key, c->node, event, payload, &ps)) != NULL)

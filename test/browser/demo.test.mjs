@@ -273,6 +273,55 @@ test("two_tabs_of_one_profile_offline_lose_no_click", async () => {
   await ctx.close();
 });
 
+test("a_click_followed_at_once_by_a_reload_is_kept", async () => {
+  const ctx = await browser.newContext();
+  const { page, errors } = await open(ctx);
+  const node = (await shown(page)).node;
+  const before = JSON.parse((await dbRow()).visits)[node] ?? 0;
+  const clicks = 10;
+  for (let i = 0; i < clicks; i++) {
+    // the reload starts in the task of the click: nothing of the page runs after it
+    await page.evaluate(() => {
+      window.laniakea.row.increment("visits");
+      location.reload();
+    });
+    await page.waitForLoadState("load");
+    await page.waitForFunction(() => window.laniakea?.row.get("visits") !== undefined, null, { timeout: 20000 });
+  }
+  await page.evaluate(() => window.laniakea.row.flushed());
+  await until(async () => JSON.parse((await dbRow()).visits)[node] === before + clicks, `the database has all ${clicks} clicks`);
+  assert.equal((await page.evaluate(() => localStorage.length)), 0, "the journal is empty once everything is stored");
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test("the_installed_app_loads_from_its_cache_asking_a_hung_bridge_once", async () => {
+  const ctx = await browser.newContext();
+  const { page, errors } = await open(ctx);
+  await killBridge();
+  // a server that accepts connections and never answers, as a bridge stopped by SIGSTOP
+  const asked = [];
+  const sockets = new Set();
+  const hung = net.createServer((s) => {
+    sockets.add(s);
+    s.on("data", (d) => asked.push(...[...String(d).matchAll(/^GET (\S+)/gm)].map((m) => m[1])));
+    s.on("error", () => {});
+  });
+  await new Promise((r) => hung.listen(port, "127.0.0.1", r));
+  try {
+    await page.reload({ timeout: 60000 });
+    await page.waitForFunction(() => window.laniakea?.row.get("visits") !== undefined, null, { timeout: 60000 });
+    const shell = asked.filter((u) => !u.startsWith("/socket"));
+    assert.ok(shell.length <= 1, `the shell came from the cache after the first unanswered request: asked ${shell}`);
+    assert.deepEqual(errors, []);
+  } finally {
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => hung.close(r));
+    await startBridge();
+    await ctx.close();
+  }
+});
+
 test("a_node_server_peer_with_ws_writes_through_the_real_bridge", async () => {
   const { connect, MemoryStorage } = await import(`${top}/client/lib/laniakea.js`);
   const client = connect({ url: `ws://127.0.0.1:${port}/socket`, WebSocket, node: "node-peer", storage: new MemoryStorage() });
