@@ -172,11 +172,6 @@ export function json(state) {
   return resultText();
 }
 
-export function merge(a, b) {
-  check(x.lk_wasm_merge(...args(a, b)));
-  return resultBytes();
-}
-
 /** The join of states (at least one), each decoded once, in one call. */
 export function mergeAll(states) {
   let total = 0;

@@ -1,6 +1,6 @@
 /*
  * lk_wasm.c — the exports of the CRDT core compiled to WebAssembly: the C
- * side of the one boundary with JavaScript (client/src/core.js is the other).
+ * side of the one boundary with JavaScript (client/lib/core.js is the other).
  *
  * States cross the boundary as their canonical binary encoding, so the
  * format byte names the kind and every operation dispatches through
@@ -382,31 +382,6 @@ lk_wasm_json(const uint8_t *p, uint32_t len)
 	return give_bytes(&b);
 }
 
-typedef lk_code (*binary_op) (const lk_state *x, const lk_state *y, const lk_alloc *a,
-							  lk_state *out, lk_error *err);
-
-static int32_t
-combine(binary_op op, const uint8_t *x, uint32_t xlen, const uint8_t *y, uint32_t ylen)
-{
-	lk_state	a,
-				b,
-				out;
-	lk_error	err;
-
-	begin();
-	if (decode(x, xlen, 0, &a, &err) != LK_OK || decode(y, ylen, 0, &b, &err) != LK_OK ||
-		op(&a, &b, &alloc, &out, &err) != LK_OK)
-		return fail(&err);
-	return give_state(&out);
-}
-
-EXPORT(lk_wasm_merge)
-int32_t
-lk_wasm_merge(const uint8_t *x, uint32_t xlen, const uint8_t *y, uint32_t ylen)
-{
-	return combine(lk_state_merge, x, xlen, y, ylen);
-}
-
 /*
  * The join of n states, laid out in the input as a 4-byte little-endian
  * length then the bytes, n times.  Each is decoded once and the decoded
@@ -467,7 +442,16 @@ EXPORT(lk_wasm_delta)
 int32_t
 lk_wasm_delta(const uint8_t *x, uint32_t xlen, const uint8_t *y, uint32_t ylen)
 {
-	return combine(lk_state_delta, x, xlen, y, ylen);
+	lk_state	a,
+				b,
+				out;
+	lk_error	err;
+
+	begin();
+	if (decode(x, xlen, 0, &a, &err) != LK_OK || decode(y, ylen, 0, &b, &err) != LK_OK ||
+		lk_state_delta(&a, &b, &alloc, &out, &err) != LK_OK)
+		return fail(&err);
+	return give_state(&out);
 }
 
 /* x ≤ y in the lattice: the answer is num_lo (0 or 1). */
