@@ -55,9 +55,9 @@ class Emitter {
 
   /** Calls fn on each event of that name; returns a function that stops it. */
   on(event, fn) {
-    if (!this.#handlers.has(event)) this.#handlers.set(event, new Set());
-    this.#handlers.get(event).add(fn);
-    return () => this.#handlers.get(event).delete(fn);
+    const fns = this.#handlers.get(event) ?? this.#handlers.set(event, new Set()).get(event);
+    fns.add(fn);
+    return () => fns.delete(fn);
   }
 
   emit(event, ...args) {
@@ -102,8 +102,7 @@ function storageName(url) {
 class Journal {
   #prefix;
   #id = newNodeId().slice(4);
-  #entries = new Map(); // number → entry, as in localStorage
-  #early = []; // entries made before the lock was held
+  #entries = new Map(); // number → entry, as in localStorage once the lock is held
   #held = false;
   #seq = 0;
   #storage;
@@ -114,7 +113,6 @@ class Journal {
     this.record = `journal:${this.#id}`;
     navigator.locks.request(this.#prefix + this.#id, () => {
       this.#held = true;
-      for (const e of this.#early.splice(0)) this.#entries.set(e.s, e);
       this.#save();
       for (let i = 0; i < localStorage.length; i++) {
         const k = localStorage.key(i);
@@ -127,11 +125,8 @@ class Journal {
   /** Appends an operation of a row; returns its number. */
   add(row, op) {
     const e = { s: ++this.#seq, t: row.table, k: row.key, op };
-    if (!this.#held) this.#early.push(e);
-    else {
-      this.#entries.set(e.s, e);
-      this.#save();
-    }
+    this.#entries.set(e.s, e);
+    this.#save();
     return e.s;
   }
 
@@ -143,20 +138,20 @@ class Journal {
   /** Operations now in IndexedDB leave localStorage; with none left, the record goes too. */
   done(numbers) {
     for (const s of numbers) this.#entries.delete(s);
-    this.#early = this.#early.filter((e) => !numbers.includes(e.s));
-    if (this.#held) this.#save();
-    if (!this.#entries.size && !this.#early.length)
+    this.#save();
+    if (!this.#entries.size)
       this.#storage.update(this.record, () => (this.#entries.size ? undefined : null)).catch(() => {});
   }
 
   #save() {
     const key = this.#prefix + this.#id;
-    try {
-      if (this.#entries.size) localStorage.setItem(key, JSON.stringify([...this.#entries.values()]));
-      else localStorage.removeItem(key);
-    } catch {
-      // localStorage full or refused: IndexedDB alone keeps the operations, a moment later
-    }
+    if (this.#held)
+      try {
+        if (this.#entries.size) localStorage.setItem(key, JSON.stringify([...this.#entries.values()]));
+        else localStorage.removeItem(key);
+      } catch {
+        // localStorage full or refused: IndexedDB alone keeps the operations, a moment later
+      }
   }
 
   // Once the lock of another instance is free (now, or when that tab closes):
