@@ -20,11 +20,21 @@ const DUR = Number(args.dur ?? 10);
 const IDLE = Number(args.idle ?? 1000);
 const BASE_PORT = Number(args.port ?? 61900);
 const TOPIC = 'crdt:bench:1';
-const CAPS = { hasWorkers: true, hasSharedArrayBuffer: true, hasWebTransport: false, memoryMb: 8192, connectionType: 'wifi', effectiveType: '4g' };
+const CAPS = {
+  hasWorkers: true,
+  hasSharedArrayBuffer: true,
+  hasWebTransport: false,
+  memoryMb: 8192,
+  connectionType: 'wifi',
+  effectiveType: '4g',
+};
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const nowUs = () => (performance.timeOrigin + performance.now()) * 1000;
-const ticks = (pid) => { const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return Number(f[11]) + Number(f[12]); };
+const ticks = (pid) => {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return Number(f[11]) + Number(f[12]);
+};
 const rssKb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 const pct = (v, p) => v[Math.min(v.length - 1, Math.floor((p / 100) * v.length))];
 
@@ -32,12 +42,15 @@ let portSeq = 0;
 async function startBridge() {
   const port = BASE_PORT + portSeq++;
   const proc = spawn(BIN, ['--port', String(port), '--max-per-ip', '100000', '--log-level', 'warn'], {
-    env: { ...process.env, DATABASE_URL: DB }, stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, DATABASE_URL: DB },
+    stdio: ['ignore', 'ignore', 'inherit'],
   });
   for (let i = 0; i < 100; i++) {
     try {
       if ((await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()).postgres === 'up') break;
-    } catch { /* not yet */ }
+    } catch {
+      /* not yet */
+    }
     await sleep(100);
   }
   return { proc, port, url: `http://127.0.0.1:${port}` };
@@ -70,8 +83,14 @@ async function lpClient(b, onDelta) {
   const token = (await (await fetch(base)).json()).token;
   let stopped = false;
   let joined;
-  const isJoined = new Promise((r) => { joined = r; });
-  await fetch(`${base}&token=${token}`, { method: 'POST', body: joinFrame, headers: { 'content-type': 'application/x-ndjson' } });
+  const isJoined = new Promise((r) => {
+    joined = r;
+  });
+  await fetch(`${base}&token=${token}`, {
+    method: 'POST',
+    body: joinFrame,
+    headers: { 'content-type': 'application/x-ndjson' },
+  });
   (async () => {
     while (!stopped) {
       let j;
@@ -89,11 +108,16 @@ async function lpClient(b, onDelta) {
     }
   })();
   await isJoined;
-  return { close: () => { stopped = true; } };
+  return {
+    close: () => {
+      stopped = true;
+    },
+  };
 }
 
 const pool = new pg.Pool({ connectionString: DB, max: 2 });
-const UPDATE = "UPDATE bench SET c = c || ('{\"n1\":' || (extract(epoch FROM clock_timestamp()) * 1000000)::bigint || '}')::gcounter WHERE id = 1";
+const UPDATE =
+  "UPDATE bench SET c = c || ('{\"n1\":' || (extract(epoch FROM clock_timestamp()) * 1000000)::bigint || '}')::gcounter WHERE id = 1";
 
 async function deliveryPhase(kind) {
   const b = await startBridge();
@@ -101,7 +125,8 @@ async function deliveryPhase(kind) {
   const onDelta = (us) => lat.push((nowUs() - us) / 1000);
   const make = kind === 'websocket' ? wsClient : lpClient;
   const clients = [];
-  for (let i = 0; i < N; i += 50) clients.push(...await Promise.all(Array.from({ length: Math.min(50, N - i) }, () => make(b, onDelta))));
+  for (let i = 0; i < N; i += 50)
+    clients.push(...(await Promise.all(Array.from({ length: Math.min(50, N - i) }, () => make(b, onDelta)))));
   await sleep(1000);
   lat.length = 0;
   const t0 = ticks(b.proc.pid);
@@ -119,8 +144,13 @@ async function deliveryPhase(kind) {
   await stopBridge(b);
   lat.sort((x, y) => x - y);
   return {
-    kind, clients: N, updates: sent, delivered: lat.length,
-    p50: pct(lat, 50), p95: pct(lat, 95), p99: pct(lat, 99),
+    kind,
+    clients: N,
+    updates: sent,
+    delivered: lat.length,
+    p50: pct(lat, 50),
+    p95: pct(lat, 95),
+    p99: pct(lat, 99),
     cpuUsPerMsg: (cpuMs * 1000) / lat.length,
   };
 }
@@ -131,7 +161,8 @@ async function idlePhase(kind) {
   await sleep(500);
   const rss0 = rssKb(b.proc.pid);
   const clients = [];
-  for (let i = 0; i < IDLE; i += 100) clients.push(...await Promise.all(Array.from({ length: Math.min(100, IDLE - i) }, () => make(b, () => {}))));
+  for (let i = 0; i < IDLE; i += 100)
+    clients.push(...(await Promise.all(Array.from({ length: Math.min(100, IDLE - i) }, () => make(b, () => {})))));
   await sleep(2000);
   const rss1 = rssKb(b.proc.pid);
   for (const c of clients) c.close();
@@ -149,7 +180,10 @@ const f = (x) => x.toFixed(2);
 console.log(`\nDelivery: ${N} subscribers of one row, ${RATE} updates/s for ${DUR} s (real trigger path)\n`);
 console.log('| transport | delivered | p50 ms | p95 ms | p99 ms | bridge CPU µs / message |');
 console.log('|---|---|---|---|---|---|');
-for (const r of results) console.log(`| ${r.kind} | ${r.delivered} / ${r.updates * r.clients} | ${f(r.p50)} | ${f(r.p95)} | ${f(r.p99)} | ${f(r.cpuUsPerMsg)} |`);
+for (const r of results)
+  console.log(
+    `| ${r.kind} | ${r.delivered} / ${r.updates * r.clients} | ${f(r.p50)} | ${f(r.p95)} | ${f(r.p99)} | ${f(r.cpuUsPerMsg)} |`,
+  );
 console.log(`\nIdle: ${IDLE} subscribers joined to one row (a LongPoll one holds a poll open)\n`);
 console.log('| transport | bridge RSS per idle subscriber |');
 console.log('|---|---|');

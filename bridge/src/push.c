@@ -258,8 +258,7 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 	const table *t = channel_table(ch);
 	row		   *r = channel_row(ch);
 	const char *key = r ? r->key : json_string_value(json_object_get(payload, "key"));
-	const char *params[2] = {key, NULL};
-	char	   *sql;
+	const char *params[3] = {key, NULL, NULL};
 	char		cl_text[24];
 	int64_t		cl;
 	const char *why;

@@ -63,3 +63,7 @@ CREATE TABLE a.b (id text PRIMARY KEY, hits gcounter NOT NULL DEFAULT '{}');
 CREATE TABLE "a:b" (id text PRIMARY KEY, x gcounter NOT NULL DEFAULT '{}');
 CREATE TABLE a (id text PRIMARY KEY, x orset NOT NULL DEFAULT '{}');
 SELECT laniakea.track('"a.b"'), laniakea.track('a.b'), laniakea.track('"a:b"'), laniakea.track('a');
+
+-- CRDT columns that may be NULL (no default): a row can exist with no state at all.
+CREATE TABLE sparse (id text PRIMARY KEY, likes gcounter, tags orset);
+SELECT laniakea.track('sparse');

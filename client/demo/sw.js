@@ -6,27 +6,37 @@
 // not asked again for HUNG_MS: the rest of the shell comes from the cache at
 // once, instead of one timeout per level of the module graph.  The WebSocket
 // is not its business.
-const CACHE = "laniakea-shell-v1";
+const CACHE = 'laniakea-shell-v1';
 const SHELL = [
-  "/", "/app.js", "/demo.css", "/icon.svg", "/manifest.webmanifest",
-  "/laniakea.js", "/values.js", "/core.js", "/connection.js", "/storage.js", "/wire.js",
-  "/laniakea.wasm", "/phoenix.mjs",
+  '/',
+  '/app.js',
+  '/demo.css',
+  '/icon.svg',
+  '/manifest.webmanifest',
+  '/laniakea.js',
+  '/values.js',
+  '/core.js',
+  '/connection.js',
+  '/storage.js',
+  '/wire.js',
+  '/laniakea.wasm',
+  '/phoenix.mjs',
 ];
-const NOT_SHELL = ["/socket", "/healthz", "/metrics"];
+const NOT_SHELL = ['/socket', '/healthz', '/metrics'];
 const TIMEOUT_MS = 2000;
 const HUNG_MS = 30000;
 let hungUntil = 0;
 
-self.addEventListener("install", (event) => {
+self.addEventListener('install', (event) => {
   event.waitUntil(
     caches
       .open(CACHE)
-      .then((c) => c.addAll(SHELL.map((u) => new Request(u, { cache: "no-cache" }))))
+      .then((c) => c.addAll(SHELL.map((u) => new Request(u, { cache: 'no-cache' }))))
       .then(() => self.skipWaiting()),
   );
 });
 
-self.addEventListener("activate", (event) => {
+self.addEventListener('activate', (event) => {
   event.waitUntil(
     caches
       .keys()
@@ -42,7 +52,7 @@ async function networkFirst(request) {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), TIMEOUT_MS);
   try {
-    const response = await fetch(request, { cache: "no-cache", signal: abort.signal });
+    const response = await fetch(request, { cache: 'no-cache', signal: abort.signal });
     if (response.ok) await cache.put(request, response.clone());
     hungUntil = 0;
     return response;
@@ -55,9 +65,9 @@ async function networkFirst(request) {
   }
 }
 
-self.addEventListener("fetch", (event) => {
+self.addEventListener('fetch', (event) => {
   const url = new URL(event.request.url);
-  if (event.request.method !== "GET" || url.origin !== self.location.origin) return;
+  if (event.request.method !== 'GET' || url.origin !== self.location.origin) return;
   if (NOT_SHELL.some((p) => url.pathname.startsWith(p))) return;
   event.respondWith(networkFirst(event.request));
 });

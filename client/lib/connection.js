@@ -1099,6 +1099,8 @@ export class Client extends Emitter {
       return id;
     });
     this.socket = new Socket(url, {
+      // a network that refuses WebSockets (some proxies and carriers) gets LongPoll on the same URL
+      longPollFallbackMs: 2500,
       ...socket,
       transport,
       // a function: every reconnection sends the token current then

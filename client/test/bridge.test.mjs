@@ -415,3 +415,44 @@ test("a_table_whose_name_has_dots_colons_and_percents_syncs_both_ways", async ()
   const t = c.table("odd.name:x%y");
   await until(() => t.rows().some((r) => r.key === k), "the row in the table's view");
 });
+
+// ---- a network that refuses WebSockets ----
+
+test("behind_a_bridge_that_refuses_websockets_the_client_falls_back_to_longpoll_and_keeps_offline_edits", async () => {
+  const port = await freePort();
+  const start = () => {
+    const p = spawn(bin, ["--port", String(port), "--websocket", "0"], {
+      env: { ...process.env, DATABASE_URL: `host=${DB.host} port=${DB.port} user=postgres dbname=lk_client` },
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    return until(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, "the bridge").then(() => p);
+  };
+  let lp = await start();
+  try {
+    const k = key("longpoll");
+    // the default options: the fallback is on without asking
+    const c = connect({ url: `ws://127.0.0.1:${port}/socket`, WebSocket, storage: new MemoryStorage(), caps: FULL, node: "peer-lp" });
+    clients.push(c);
+    const row = await joinedRow(c, k);
+    assert.equal(c.socket.transportName(c.socket.transport), "LongPoll");
+    row.increment("likes", 3);
+    await row.flushed();
+    assert.deepEqual((await dbRow(k)).likes, { "peer-lp": 3 });
+    await sql("UPDATE notes SET likes = increment(likes, 'db', 4) WHERE id = $1", [k]);
+    await until(() => row.get("likes").value() === 7, "the SQL change over LongPoll");
+
+    // an outage: the bridge goes away, clicks go on, and nothing is lost when it is back
+    lp.kill("SIGKILL");
+    await new Promise((r) => lp.on("exit", r));
+    await until(() => c.status === "offline", "the client to see the outage");
+    row.increment("likes", 1);
+    row.increment("likes", 1);
+    assert.equal(row.get("likes").value(), 9, "edits apply at once while offline");
+    lp = await start();
+    await until(() => c.status === "online", "the reconnection", 30000);
+    await row.flushed();
+    assert.deepEqual((await dbRow(k)).likes, { "peer-lp": 5, db: 4 });
+  } finally {
+    lp.kill("SIGTERM");
+  }
+});
