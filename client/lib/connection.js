@@ -1072,6 +1072,7 @@ export class Client extends Emitter {
   #types = new Map();
   #live = new Set(); // tables whose columns a join told in this session
   #down = false;
+  #wsWorked = false; // a WebSocket opened in this session
   #token;
   #getToken = () => undefined;
   #slots = WINDOW;
@@ -1117,8 +1118,15 @@ export class Client extends Emitter {
         take({ join_ref, ref, topic, event, payload });
       },
     });
-    this.socket.onOpen(() => this.#setStatus("online"));
+    this.socket.onOpen(() => {
+      if (this.socket.transport === transport) this.#wsWorked = true;
+      this.#setStatus("online");
+    });
+    // phoenix's fallback keeps LongPoll for good once a WebSocket failed, an
+    // outage included: where WebSockets worked, every reconnection tries them first
+    const back = () => this.#wsWorked && (this.socket.transport = transport);
     this.socket.onClose((e) => {
+      back();
       this.#setStatus("offline");
       // 4001: the bridge closed for an expired token; an expired one is refused
       // at the upgrade (1006).  Phoenix would reconnect with it for ever.
@@ -1127,7 +1135,10 @@ export class Client extends Emitter {
       this.socket.disconnect();
       if (!this.#down) this.#open();
     });
-    this.socket.onError(() => this.#setStatus("offline"));
+    this.socket.onError(() => {
+      back();
+      this.#setStatus("offline");
+    });
     this.storage.watch?.((key) => this.#touched(key));
     this.#open();
   }

@@ -456,3 +456,35 @@ test("behind_a_bridge_that_refuses_websockets_the_client_falls_back_to_longpoll_
     lp.kill("SIGTERM");
   }
 });
+
+test("after_an_outage_a_client_whose_websocket_worked_comes_back_on_a_websocket_not_longpoll", async () => {
+  const port = await freePort();
+  const start = async () => {
+    const p = spawn(bin, ["--port", String(port)], {
+      env: { ...process.env, DATABASE_URL: `host=${DB.host} port=${DB.port} user=postgres dbname=lk_client` },
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    await until(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, "the bridge");
+    return p;
+  };
+  let b = await start();
+  try {
+    const c = client({ url: `ws://127.0.0.1:${port}/socket` });
+    const k = key("ws-back");
+    const row = await joinedRow(c, k);
+    assert.equal(c.socket.transportName(c.socket.transport), "WebSocket");
+    b.kill("SIGKILL");
+    await new Promise((r) => b.on("exit", r));
+    // long enough for phoenix to have fallen back to LongPoll, which fails too
+    await until(() => c.socket.transportName(c.socket.transport) === "LongPoll" || c.status === "offline", "the outage");
+    await new Promise((r) => setTimeout(r, 3000));
+    row.increment("likes", 2);
+    b = await start();
+    await until(() => c.status === "online", "the reconnection", 30000);
+    await row.flushed();
+    assert.equal(c.socket.transportName(c.socket.transport), "WebSocket");
+    assert.deepEqual((await dbRow(k)).likes[c.node], 2);
+  } finally {
+    b.kill("SIGTERM");
+  }
+});
