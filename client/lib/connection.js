@@ -13,11 +13,11 @@
 // atomic storage.update (IndexedDB serializes them across tabs), computed
 // from the record as stored: that is what lets two tabs with one node id
 // never reuse a dot or lose an increment.
-import * as core from "./core.js";
-import { Serializer, Socket } from "./phoenix.mjs";
-import { IndexedDBStorage, MemoryStorage } from "./storage.js";
-import { setWith, typeNamed } from "./values.js";
-import { Raw, byteLength, parse, stateText, stringify } from "./wire.js";
+import * as core from './core.js';
+import { Serializer, Socket } from './phoenix.mjs';
+import { IndexedDBStorage, MemoryStorage } from './storage.js';
+import { setWith, typeNamed } from './values.js';
+import { Raw, byteLength, parse, stateText, stringify } from './wire.js';
 
 /**
  * The topic of a table, or of one of its rows: every topic string is built
@@ -26,9 +26,9 @@ import { Raw, byteLength, parse, stateText, stringify } from "./wire.js";
  * {schema, name}; neither is parsed ("a.b" is the table named a.b).
  */
 export function topic(table, key) {
-  const { schema, name } = typeof table === "string" ? { schema: "public", name: table } : (table ?? {});
-  if (typeof schema !== "string" || typeof name !== "string" || !schema || !name)
-    throw new TypeError("table must be a non-empty string, or {schema, name} of non-empty strings");
+  const { schema, name } = typeof table === 'string' ? { schema: 'public', name: table } : (table ?? {});
+  if (typeof schema !== 'string' || typeof name !== 'string' || !schema || !name)
+    throw new TypeError('table must be a non-empty string, or {schema, name} of non-empty strings');
   return core.topic(schema, name, key === undefined ? undefined : String(key));
 }
 
@@ -41,12 +41,12 @@ export function probe() {
   const nav = globalThis.navigator ?? {};
   const net = nav.connection ?? {};
   return {
-    hasWorkers: typeof Worker !== "undefined",
-    hasSharedArrayBuffer: typeof SharedArrayBuffer !== "undefined",
-    hasWebTransport: typeof WebTransport !== "undefined",
+    hasWorkers: typeof Worker !== 'undefined',
+    hasSharedArrayBuffer: typeof SharedArrayBuffer !== 'undefined',
+    hasWebTransport: typeof WebTransport !== 'undefined',
     memoryMb: nav.deviceMemory ? nav.deviceMemory * 1024 : 2048,
-    connectionType: net.type ?? "unknown",
-    effectiveType: net.effectiveType ?? "4g",
+    connectionType: net.type ?? 'unknown',
+    effectiveType: net.effectiveType ?? '4g',
   };
 }
 
@@ -78,11 +78,11 @@ const FINAL =
   /^(unknown (column|event)|invalid (delta|input)|delta (has|adds) |(cl|key|by|element) must|node id required|(add and remove|increment|decrement) needs? |unauthorized|permission denied|new row violates|null value|value too long|[\w ]*out of range)/;
 // Frame text around a push's delta or a join's have, at its largest: refs
 // are phoenix's counters, a column a PostgreSQL identifier (63 bytes).
-const REF = "0000000000";
+const REF = '0000000000';
 
 function newNodeId() {
   const b = crypto.getRandomValues(new Uint8Array(8));
-  return "web-" + Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return `web-${Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('')}`;
 }
 
 function storageName(url) {
@@ -116,7 +116,8 @@ class Journal {
       this.#save();
       for (let i = 0; i < localStorage.length; i++) {
         const k = localStorage.key(i);
-        if (k.startsWith(this.#prefix) && k !== this.#prefix + this.#id) this.#recover(k.slice(this.#prefix.length), client);
+        if (k.startsWith(this.#prefix) && k !== this.#prefix + this.#id)
+          this.#recover(k.slice(this.#prefix.length), client);
       }
       return new Promise(() => {}); // held for the page's life
     });
@@ -159,12 +160,12 @@ class Journal {
   #recover(id, client) {
     navigator.locks.request(this.#prefix + id, async () => {
       const done = new Set((await client.storage.get(`journal:${id}`))?.done);
-      const entries = JSON.parse(localStorage.getItem(this.#prefix + id) ?? "[]");
+      const entries = JSON.parse(localStorage.getItem(this.#prefix + id) ?? '[]');
       const redo = entries.filter((e) => !done.has(e.s));
       const rows = redo.map((e) => client.row(e.t, e.k));
       await Promise.all(rows.map((r) => r.loaded));
       // made again and journaled here in the task that forgets them there
-      redo.forEach((e, i) => rows[i].redo(e.op));
+      for (const [i, e] of redo.entries()) rows[i].redo(e.op);
       localStorage.removeItem(this.#prefix + id);
       await client.storage.update(`journal:${id}`, () => null);
     });
@@ -178,7 +179,14 @@ function emptyDoc() {
 }
 
 function copy(doc) {
-  return { ...doc, types: { ...doc.types }, base: { ...doc.base }, pend: { ...doc.pend }, cur: { ...doc.cur }, queue: [...doc.queue] };
+  return {
+    ...doc,
+    types: { ...doc.types },
+    base: { ...doc.base },
+    pend: { ...doc.pend },
+    cur: { ...doc.cur },
+    queue: [...doc.queue],
+  };
 }
 
 /** A record's document; `cache` maps texts to the values they were written from. */
@@ -207,7 +215,7 @@ function toRecord(doc, cache) {
     return t;
   };
   const base = {};
-  for (const [c, v] of Object.entries(doc.base)) if (v.toString() !== "{}") base[c] = text(v);
+  for (const [c, v] of Object.entries(doc.base)) if (v.toString() !== '{}') base[c] = text(v);
   const pend = {};
   for (const [c, list] of Object.entries(doc.pend)) pend[c] = list.map(([v, n, b]) => [text(v), n, b]);
   if (!waiting(doc) && (doc.cl % 2 === 0 || (doc.cl === 1 && !doc.x && !Object.keys(base).length))) return null;
@@ -262,23 +270,23 @@ function receiveInto(doc, inc, hold, seen) {
 
 function operate(value, op, ctx) {
   const need = (m, what) => {
-    if (typeof value[m] !== "function") throw new TypeError(`${op.o} needs ${what} column, and ${op.c} is not one`);
+    if (typeof value[m] !== 'function') throw new TypeError(`${op.o} needs ${what} column, and ${op.c} is not one`);
   };
   switch (op.o) {
-    case "increment":
-      need("increment", "a counter");
+    case 'increment':
+      need('increment', 'a counter');
       return value.increment(ctx.node, BigInt(op.a));
-    case "decrement":
-      need("decrement", "a pncounter");
+    case 'decrement':
+      need('decrement', 'a pncounter');
       return value.decrement(ctx.node, BigInt(op.a));
-    case "add":
-      need("add", "an orset");
+    case 'add':
+      need('add', 'an orset');
       return value.add(op.a, ctx.node);
-    case "remove":
-      need("remove", "an orset");
+    case 'remove':
+      need('remove', 'an orset');
       return value.remove(op.a);
-    case "set":
-      need("set", "an lwwreg");
+    case 'set':
+      need('set', 'an lwwreg');
       return setWith(value, op.a, ctx.node, ctx.hlc, BigInt(op.t));
   }
   throw new TypeError(`unknown operation ${op.o}`);
@@ -296,7 +304,7 @@ function operate(value, op, ctx) {
  */
 function applyOp(doc, op, ctx) {
   if (op.cl < doc.cl) return;
-  if (op.o === "delete") {
+  if (op.o === 'delete') {
     if (op.cl === doc.cl && op.cl % 2) {
       advance(doc, op.cl + 1);
       doc.del = op.cl;
@@ -315,7 +323,7 @@ function applyOp(doc, op, ctx) {
   const before = fresh ? T.empty() : current(doc, op.c);
   const after = operate(before, op, ctx);
   // a register is one write: one that does not fit in a message could never be sent
-  if (op.o === "set" && byteLength(after.toString()) > ctx.room)
+  if (op.o === 'set' && byteLength(after.toString()) > ctx.room)
     throw new RangeError(`value too large to send: ${op.c}'s write is over the message size (connect({maxMessage}))`);
   if (fresh) advance(doc, op.cl);
   doc.cur[op.c] = after;
@@ -323,7 +331,8 @@ function applyOp(doc, op, ctx) {
   if (ctx.view) return;
   const d = before.delta(after);
   const size = byteLength(d.toString());
-  const list = (doc.pend[op.c] = [...(doc.pend[op.c] ?? [])]);
+  const list = [...(doc.pend[op.c] ?? [])];
+  doc.pend[op.c] = list;
   const last = list.at(-1);
   if (last && last[2] + size <= ctx.room) list[list.length - 1] = [last[0].merge(d), last[1] + 1, last[2] + size];
   else list.push([d, 1, size]);
@@ -347,7 +356,7 @@ function settle(doc, a) {
   const list = [];
   (doc.pend[c] ?? []).forEach(([v, n, b], i) => {
     const rest = a.sent.delta(v);
-    if (rest.toString() === "{}") return;
+    if (rest.toString() === '{}') return;
     list.push(i < a.counts.length ? [rest, Math.max(1, n - a.counts[i]), b] : [v, n, b]);
   });
   if (list.length) doc.pend[c] = list;
@@ -359,10 +368,15 @@ function own(v, node) {
   const j = parse(v.toString());
   const t = v.constructor.typeName;
   const part =
-    t === "lwwreg" ? (j.n === node ? j : undefined)
-    : t === "orset" ? j.c?.[node]
-    : t === "pncounter" ? (j.p?.[node] ?? j.n?.[node]) && [j.p?.[node], j.n?.[node]]
-    : j[node];
+    t === 'lwwreg'
+      ? j.n === node
+        ? j
+        : undefined
+      : t === 'orset'
+        ? j.c?.[node]
+        : t === 'pncounter'
+          ? (j.p?.[node] ?? j.n?.[node]) && [j.p?.[node], j.n?.[node]]
+          : j[node];
   return part === undefined ? undefined : stringify(part);
 }
 
@@ -400,7 +414,17 @@ export class Row extends Emitter {
     this.tableTopic = topic(table);
     this.#key = key;
     this.topic = topic(table, key);
-    this.#room = client.maxMessage - byteLength(stringify([REF, REF, this.topic, "merge", { key, column: "c".repeat(63), delta: new Raw(""), cl: Number.MAX_SAFE_INTEGER }]));
+    this.#room =
+      client.maxMessage -
+      byteLength(
+        stringify([
+          REF,
+          REF,
+          this.topic,
+          'merge',
+          { key, column: 'c'.repeat(63), delta: new Raw(''), cl: Number.MAX_SAFE_INTEGER },
+        ]),
+      );
     this.#loaded = (rec !== undefined ? Promise.resolve(rec) : client.storage.get(this.topic)).then((r) => {
       this.#ready = true;
       this.#take(fromRecord(r), true);
@@ -467,36 +491,36 @@ export class Row extends Emitter {
   }
 
   increment(column, by = 1) {
-    return this.#op("increment", column, amount(by));
+    return this.#op('increment', column, amount(by));
   }
 
   decrement(column, by = 1) {
-    return this.#op("decrement", column, amount(by));
+    return this.#op('decrement', column, amount(by));
   }
 
   add(column, element) {
-    return this.#op("add", column, core.wellFormed(element, "element"));
+    return this.#op('add', column, core.wellFormed(element, 'element'));
   }
 
   remove(column, element) {
-    return this.#op("remove", column, core.wellFormed(element, "element"));
+    return this.#op('remove', column, core.wellFormed(element, 'element'));
   }
 
   set(column, value) {
-    return this.#op("set", column, core.wellFormed(value, "value"));
+    return this.#op('set', column, core.wellFormed(value, 'value'));
   }
 
   /** Deletes the row (for every column); a later write re-creates it, empty. */
   delete() {
     const cl = this.cl;
-    return cl % 2 === 0 ? this : this.#do({ o: "delete", cl });
+    return cl % 2 === 0 ? this : this.#do({ o: 'delete', cl });
   }
 
   #op(o, c, a) {
-    core.wellFormed(c, "column");
+    core.wellFormed(c, 'column');
     const view = this.#current();
     const op = { o, c, a, cl: view.cl % 2 ? view.cl : view.cl + 1 };
-    if (o === "set") op.t = String(BigInt(Date.now()) * 1000n);
+    if (o === 'set') op.t = String(BigInt(Date.now()) * 1000n);
     const ctx = this.#ctx({ last: 0n }, true);
     // an operation that cannot apply throws here, in the caller's hands, and is not kept
     if (ctx.node) applyOp(view, op, ctx);
@@ -512,7 +536,7 @@ export class Row extends Emitter {
   #do(op) {
     op.j = this.#client.journal?.add(this, op);
     this.#tentative.push(op);
-    if (op.o === "delete") applyOp(this.#current(), op, {});
+    if (op.o === 'delete') applyOp(this.#current(), op, {});
     this.#changed();
     this.#commit();
     return this;
@@ -546,10 +570,10 @@ export class Row extends Emitter {
     if (this.#gone !== gone) {
       const first = this.#gone === undefined;
       this.#gone = gone;
-      if (gone && !first) this.emit("delete", this);
+      if (gone && !first) this.emit('delete', this);
     }
     this.#client.rowChanged(this);
-    this.emit("change", this);
+    this.emit('change', this);
     if (this.pending === 0) for (const w of this.#waiters.splice(0)) w();
   }
 
@@ -584,7 +608,8 @@ export class Row extends Emitter {
         Object.assign(doc.types, this.#client.typesOf(this.tableTopic));
         const hlc = { last: BigInt(clock?.last ?? 0) };
         const last = hlc.last;
-        for (const inc of incoming) receiveInto(doc, inc, batch.length > 0, (c, v) => this.#check(doc, c, v, node, errors));
+        for (const inc of incoming)
+          receiveInto(doc, inc, batch.length > 0, (c, v) => this.#check(doc, c, v, node, errors));
         const ops = [...doc.queue, ...batch];
         doc.queue = [];
         const ctx = this.#ctx(hlc, false);
@@ -605,9 +630,9 @@ export class Row extends Emitter {
           this.#cache = cache;
           this.#inflight.splice(0, batch.length);
           journal?.done(batch.flatMap((op) => op.j ?? []));
-          for (const a of settles) this.#pushing.delete(a.del != null ? "" : a.c);
+          for (const a of settles) this.#pushing.delete(a.del != null ? '' : a.c);
           this.#take(doc, true);
-          for (const e of errors) this.emit("error", e);
+          for (const e of errors) this.emit('error', e);
           this.#commit();
           this.#flush();
         },
@@ -620,7 +645,7 @@ export class Row extends Emitter {
             this.#incoming.unshift(...incoming);
             this.#settles.unshift(...settles);
           }
-          this.emit("error", e);
+          this.emit('error', e);
           setTimeout(() => this.#commit(), RETRY_MS[2]);
         },
       );
@@ -631,13 +656,15 @@ export class Row extends Emitter {
    * stored: another device writes as this node id (docs/client.md, "Node
    * ids"), and their writes and ours overwrite each other.
    */
-  #check(doc, c, v, node, errors) {
+  #check(doc, c, v, node, _errors) {
     const local = current(doc, c);
     const mine = own(local, node);
     if (own(v, node) !== undefined && mine !== undefined && own(local.merge(v), node) !== mine) {
-      const e = new Error(`another client writes as node ${node}: the server has more of its ${c} in ${this.topic} than this one stored`);
-      e.code = "node";
-      this.#client.emit("error", e);
+      const e = new Error(
+        `another client writes as node ${node}: the server has more of its ${c} in ${this.topic} than this one stored`,
+      );
+      e.code = 'node';
+      this.#client.emit('error', e);
     }
   }
 
@@ -694,7 +721,7 @@ export class Row extends Emitter {
         if (T) cols[c] = T.from(stateText(json));
       } catch (e) {
         // a state the core refuses is reported and left out; the rest still merges
-        this.emit("error", new TypeError(`${this.topic}: column ${c} from the server: ${e.message}`));
+        this.emit('error', new TypeError(`${this.topic}: column ${c} from the server: ${e.message}`));
       }
     }
     const i = { cl, cols, whole: inc.whole, x: inc.x };
@@ -760,7 +787,7 @@ export class Row extends Emitter {
     const link = this.#link;
     const doc = this.#doc;
     if (!link?.ready() || this.#timer) return;
-    if (doc.del != null && !this.#pushing.has("")) this.#send("", "delete", { cl: doc.del }, { del: doc.del });
+    if (doc.del != null && !this.#pushing.has('')) this.#send('', 'delete', { cl: doc.del }, { del: doc.del });
     if (doc.cl % 2) for (const c of Object.keys(doc.pend)) if (!this.#pushing.has(c)) this.#sendColumn(c);
   }
 
@@ -779,7 +806,7 @@ export class Row extends Emitter {
       this.#pushing.add(c);
       return this.#refused(a, new RangeError(`${this.topic}: a change of ${c} is too large to send (over maxMessage)`));
     }
-    this.#send(c, "merge", { column: c, delta: new Raw(a.sent.toString()), cl: a.cl }, a);
+    this.#send(c, 'merge', { column: c, delta: new Raw(a.sent.toString()), cl: a.cl }, a);
   }
 
   #send(slot, event, payload, a) {
@@ -794,12 +821,15 @@ export class Row extends Emitter {
       (e) => {
         if (e.final) return this.#refused(a, e);
         this.#pushing.delete(slot);
-        this.emit("error", e);
+        this.emit('error', e);
         if (e.retry && !this.#timer)
-          this.#timer = setTimeout(() => {
-            this.#timer = null;
-            this.#flush();
-          }, RETRY_MS[Math.min(this.#retry++, RETRY_MS.length - 1)]);
+          this.#timer = setTimeout(
+            () => {
+              this.#timer = null;
+              this.#flush();
+            },
+            RETRY_MS[Math.min(this.#retry++, RETRY_MS.length - 1)],
+          );
       },
     );
   }
@@ -812,7 +842,7 @@ export class Row extends Emitter {
     e.final = true;
     e.column = a.c;
     e.operations = a.counts?.reduce((x, y) => x + y) ?? 1;
-    this.emit("error", e);
+    this.emit('error', e);
     this.#settles.push(a);
     this.#commit();
   }
@@ -820,7 +850,7 @@ export class Row extends Emitter {
 
 /** `by` of an increment or decrement, as an operation keeps it (text). */
 function amount(by) {
-  if (typeof by === "bigint" ? by <= 0n : !Number.isSafeInteger(by) || by <= 0)
+  if (typeof by === 'bigint' ? by <= 0n : !Number.isSafeInteger(by) || by <= 0)
     throw new TypeError(`by must be a positive integer or bigint, not ${by}`);
   return String(by);
 }
@@ -849,18 +879,18 @@ class Link {
     this.#channel = client.socket.channel(name, params);
     for (const [event, fn] of Object.entries(handlers.events)) this.#channel.on(event, fn);
     this.#channel.onError(() => {
-      for (const reject of this.#inflight) reject(refusal("push", "connection lost", null, false));
+      for (const reject of this.#inflight) reject(refusal('push', 'connection lost', null, false));
       this.#inflight.clear();
     });
     this.#channel
       .join()
-      .receive("ok", handlers.joined)
-      .receive("error", (r) => client.emit("error", new Error(`join ${name}: ${r?.reason ?? "refused"}`)));
+      .receive('ok', handlers.joined)
+      .receive('error', (r) => client.emit('error', new Error(`join ${name}: ${r?.reason ?? 'refused'}`)));
   }
 
   /** Joined, on an open socket: a push now is sent now (never buffered by phoenix to be sent again). */
   ready() {
-    return this.#channel.state === "joined" && this.#client.socket.isConnected();
+    return this.#channel.state === 'joined' && this.#client.socket.isConnected();
   }
 
   async push(key, event, payload) {
@@ -872,16 +902,16 @@ class Link {
           this.#inflight.delete(fail);
           reject(e);
         };
-        if (!this.ready()) return reject(refusal(event, "connection lost", null, false));
+        if (!this.ready()) return reject(refusal(event, 'connection lost', null, false));
         this.#inflight.add(fail);
         this.#channel
           .push(event, body)
-          .receive("ok", (r) => {
+          .receive('ok', (r) => {
             this.#inflight.delete(fail);
             resolve(r);
           })
-          .receive("error", (r) => fail(refusal(event, r?.reason ?? "error", r?.code, this.ready())))
-          .receive("timeout", () => fail(refusal(event, "timed out", null, this.ready())));
+          .receive('error', (r) => fail(refusal(event, r?.reason ?? 'error', r?.code, this.ready())))
+          .receive('timeout', () => fail(refusal(event, 'timed out', null, this.ready())));
       });
     } finally {
       this.#client.slot(false);
@@ -895,11 +925,16 @@ class Link {
 
 /** An event's row; a state (not a delta) is the server's whole row. */
 function rowOf(payload) {
-  return { cl: payload.cl, cols: payload.deltas ?? payload.state ?? payload.delta, whole: payload.state !== undefined, x: true };
+  return {
+    cl: payload.cl,
+    cols: payload.deltas ?? payload.state ?? payload.delta,
+    whole: payload.state !== undefined,
+    x: true,
+  };
 }
 
 /** Whether a join reply's states hold anything: the row exists. */
-const someState = (cols) => Object.values(cols ?? {}).some((s) => stateText(s) !== "{}");
+const someState = (cols) => Object.values(cols ?? {}).some((s) => stateText(s) !== '{}');
 
 /** Every row of a tracked table, as they appear and go. */
 export class Table extends Emitter {
@@ -934,31 +969,47 @@ export class Table extends Emitter {
     const rowEvent = (p) => this.#row(p.key)?.receive(rowOf(p));
     // the deletion of a row not held here: nothing to change, nothing to keep
     const gone = ({ key, cl }) => this.#held(key)?.receive({ cl });
-    this.#link = new Link(this.#client, this.topic, () => this.#client.joinParams(this.topic, (room) => this.#have(room)), true, {
-      events: {
-        delta: rowEvent,
-        state: rowEvent,
-        batch: ({ rows }) => rows.forEach((r) => (r.deleted ? gone(r) : rowEvent(r))),
-        delete: gone,
-      },
-      joined: (reply) => {
-        this.#client.joinedWith(this.topic, reply);
-        // the reply is the server's whole table: a row not listed does not exist there
-        const listed = new Set();
-        for (const r of reply.rows ?? []) {
-          listed.add(r.key);
-          (r.deleted ? this.#held(r.key) : this.#row(r.key))?.receive({ cl: r.cl ?? 1, cols: r.state ?? r.delta, whole: true, x: !r.deleted });
-        }
-        for (const [k, row] of this.#rows) if (!listed.has(k)) row.absent(this.#named.has(k));
-        for (const k of this.#dead.keys())
-          if (this.#named.has(k) && !listed.has(k)) {
-            // its tombstone was collected: nothing of the key is left to remember
-            this.#dead.delete(k);
-            this.#client.storage.update(`${this.topic}:${k}`, (rec) => (rec && !rec.types ? null : undefined));
+    this.#link = new Link(
+      this.#client,
+      this.topic,
+      () => this.#client.joinParams(this.topic, (room) => this.#have(room)),
+      true,
+      {
+        events: {
+          delta: rowEvent,
+          state: rowEvent,
+          batch: ({ rows }) => {
+            for (const r of rows) {
+              if (r.deleted) gone(r);
+              else rowEvent(r);
+            }
+          },
+          delete: gone,
+        },
+        joined: (reply) => {
+          this.#client.joinedWith(this.topic, reply);
+          // the reply is the server's whole table: a row not listed does not exist there
+          const listed = new Set();
+          for (const r of reply.rows ?? []) {
+            listed.add(r.key);
+            (r.deleted ? this.#held(r.key) : this.#row(r.key))?.receive({
+              cl: r.cl ?? 1,
+              cols: r.state ?? r.delta,
+              whole: true,
+              x: !r.deleted,
+            });
           }
-        for (const row of this.#rows.values()) row.joined();
+          for (const [k, row] of this.#rows) if (!listed.has(k)) row.absent(this.#named.has(k));
+          for (const k of this.#dead.keys())
+            if (this.#named.has(k) && !listed.has(k)) {
+              // its tombstone was collected: nothing of the key is left to remember
+              this.#dead.delete(k);
+              this.#client.storage.update(`${this.topic}:${k}`, (rec) => (rec && !rec.types ? null : undefined));
+            }
+          for (const row of this.#rows.values()) row.joined();
+        },
       },
-    });
+    );
     for (const row of this.#rows.values()) row.attach(this.#link);
   }
 
@@ -972,16 +1023,20 @@ export class Table extends Emitter {
   #have(room) {
     const have = {};
     const name = (k, text) => {
-      const n = byteLength(JSON.stringify(k)) + byteLength(text) + 2 - (have[k] ? byteLength(have[k].text) + byteLength(JSON.stringify(k)) + 2 : 0);
+      const n =
+        byteLength(JSON.stringify(k)) +
+        byteLength(text) +
+        2 -
+        (have[k] ? byteLength(have[k].text) + byteLength(JSON.stringify(k)) + 2 : 0);
       if (n > room) return;
       room -= n;
       have[k] = new Raw(text);
     };
     const live = [...this.#rows.values()].filter((r) => !r.deleted && (r.exists || r.cl > 1));
-    for (const row of live) name(row.key, "{}");
+    for (const row of live) name(row.key, '{}');
     for (const row of live) if (have[row.key]) name(row.key, stringify(row.have(room + 2)));
-    for (const row of this.#rows.values()) if (row.deleted) name(row.key, "{}");
-    for (const k of this.#dead.keys()) name(k, "{}");
+    for (const row of this.#rows.values()) if (row.deleted) name(row.key, '{}');
+    for (const k of this.#dead.keys()) name(k, '{}');
     this.#named = new Set(Object.keys(have));
     return have;
   }
@@ -995,7 +1050,7 @@ export class Table extends Emitter {
 
   /** The row of a key, if this table or the client holds one. */
   #held(key) {
-    if (typeof key !== "string") return undefined;
+    if (typeof key !== 'string') return undefined;
     const row = this.#rows.get(key) ?? this.#client.rowAt(`${this.topic}:${key}`);
     if (row && !this.#rows.has(key)) this.#adopt(row);
     return row;
@@ -1003,7 +1058,7 @@ export class Table extends Emitter {
 
   #row(key) {
     let row = this.#held(key);
-    if (!row && typeof key === "string") {
+    if (!row && typeof key === 'string') {
       const dead = this.#dead.get(key);
       this.#dead.delete(key);
       row = this.#adopt(new Row(this.#client, this.name, key, dead ? { cl: dead } : this.#listed ? null : undefined));
@@ -1025,7 +1080,9 @@ export class Table extends Emitter {
 
   /** The rows that exist (the server's, and those written here), not deleted, in key order. */
   rows() {
-    return [...this.#rows.values()].filter((r) => r.exists).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return [...this.#rows.values()]
+      .filter((r) => r.exists)
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   /**
@@ -1038,15 +1095,15 @@ export class Table extends Emitter {
     if (this.#rows.get(row.key) !== row) return;
     if (row.exists && !this.#shown.has(row.key)) {
       this.#shown.add(row.key);
-      this.emit("row", row);
-    } else if (!row.exists && this.#shown.delete(row.key)) this.emit("delete", row);
-    this.emit("change", row);
+      this.emit('row', row);
+    } else if (!row.exists && this.#shown.delete(row.key)) this.emit('delete', row);
+    this.emit('change', row);
     if (row.deleted && row.pending === 0) this.#rows.delete(row.key);
   }
 
   /** @internal */
   failed(e) {
-    this.emit("error", e);
+    this.emit('error', e);
   }
 
   /** @internal another tab wrote a row of this table. */
@@ -1082,16 +1139,19 @@ export class Client extends Emitter {
   constructor(options) {
     super();
     const { url, token, node, storage, WebSocket, caps, socket, maxMessage = 65536 } = options ?? {};
-    if (typeof url !== "string") throw new TypeError("connect() needs options.url, like \"/socket\" or \"ws://host:4000/socket\"");
+    if (typeof url !== 'string')
+      throw new TypeError('connect() needs options.url, like "/socket" or "ws://host:4000/socket"');
     const transport = WebSocket ?? globalThis.WebSocket;
     if (!transport)
-      throw new TypeError("no WebSocket in this runtime: pass one, e.g. connect({url, WebSocket}) with the ws package");
+      throw new TypeError('no WebSocket in this runtime: pass one, e.g. connect({url, WebSocket}) with the ws package');
     if (token !== undefined) this.#getToken = tokenOf(token);
     this.#options = { caps };
     this.maxMessage = maxMessage;
-    this.storage = storage ?? (typeof indexedDB === "undefined" ? new MemoryStorage() : new IndexedDBStorage(storageName(url)));
-    if (!storage && globalThis.localStorage && globalThis.navigator?.locks) this.journal = new Journal(storageName(url), this);
-    this.status = "connecting";
+    this.storage =
+      storage ?? (typeof indexedDB === 'undefined' ? new MemoryStorage() : new IndexedDBStorage(storageName(url)));
+    if (!storage && globalThis.localStorage && globalThis.navigator?.locks)
+      this.journal = new Journal(storageName(url), this);
+    this.status = 'connecting';
     this.profile = null;
     this.node = null;
     this.nodeReady = (node !== undefined ? Promise.resolve(checkNode(node)) : this.#storedNode()).then((id) => {
@@ -1110,24 +1170,30 @@ export class Client extends Emitter {
         const text = stringify([m.join_ref, m.ref, m.topic, m.event, m.payload]);
         // the bridge would close the connection (1009), and the same message come back after every reconnect
         if (byteLength(text) <= this.maxMessage) send(text);
-        else this.emit("error", new RangeError(`not sent: a ${m.event} of ${m.topic} is over maxMessage (${this.maxMessage} bytes)`));
+        else
+          this.emit(
+            'error',
+            new RangeError(`not sent: a ${m.event} of ${m.topic} is over maxMessage (${this.maxMessage} bytes)`),
+          );
       },
       decode: (raw, take) => {
-        if (typeof raw !== "string") return Serializer.decode(raw, take);
+        if (typeof raw !== 'string') return Serializer.decode(raw, take);
         const [join_ref, ref, topic, event, payload] = parse(raw);
         take({ join_ref, ref, topic, event, payload });
       },
     });
     this.socket.onOpen(() => {
       if (this.socket.transport === transport) this.#wsWorked = true;
-      this.#setStatus("online");
+      this.#setStatus('online');
     });
     // phoenix's fallback keeps LongPoll for good once a WebSocket failed, an
     // outage included: where WebSockets worked, every reconnection tries them first
-    const back = () => this.#wsWorked && (this.socket.transport = transport);
+    const back = () => {
+      if (this.#wsWorked) this.socket.transport = transport;
+    };
     this.socket.onClose((e) => {
       back();
-      this.#setStatus("offline");
+      this.#setStatus('offline');
       // 4001: the bridge closed for an expired token; an expired one is refused
       // at the upgrade (1006).  Phoenix would reconnect with it for ever.
       if (e?.code !== 4001 && (e?.code === 1000 || !expired(this.#token))) return;
@@ -1137,7 +1203,7 @@ export class Client extends Emitter {
     });
     this.socket.onError(() => {
       back();
-      this.#setStatus("offline");
+      this.#setStatus('offline');
     });
     this.storage.watch?.((key) => this.#touched(key));
     this.#open();
@@ -1148,12 +1214,12 @@ export class Client extends Emitter {
     try {
       this.#token = await this.#getToken();
     } catch (e) {
-      this.emit("error", e);
+      this.emit('error', e);
     }
     if (this.#down) return;
     if (this.#token !== undefined && (this.#token === this.#refused || expired(this.#token))) {
       // nothing to reconnect with: the application supplies a token (setToken); edits wait in storage
-      this.emit("auth", { reason: "token expired" });
+      this.emit('auth', { reason: 'token expired' });
       return;
     }
     this.socket.connect();
@@ -1167,14 +1233,14 @@ export class Client extends Emitter {
   }
 
   async #storedNode() {
-    const rec = await this.storage.update("node", (old) => old ?? { id: newNodeId() });
+    const rec = await this.storage.update('node', (old) => old ?? { id: newNodeId() });
     return rec.id;
   }
 
   #setStatus(s) {
     if (this.status === s) return;
     this.status = s;
-    this.emit("status", s);
+    this.emit('status', s);
   }
 
   /** @internal a push may go (take), or has been answered (!take): at most WINDOW at once. */
@@ -1190,7 +1256,10 @@ export class Client extends Emitter {
    */
   joinParams(t, have) {
     const params = { node: this.node, caps: { ...probe(), ...this.#options.caps } };
-    return { ...params, have: have(this.maxMessage - byteLength(stringify([REF, REF, t, "phx_join", { ...params, have: {} }]))) };
+    return {
+      ...params,
+      have: have(this.maxMessage - byteLength(stringify([REF, REF, t, 'phx_join', { ...params, have: {} }]))),
+    };
   }
 
   // Tables are known by their topic (tt), the name of their storage record.
@@ -1217,13 +1286,13 @@ export class Client extends Emitter {
   /** @internal a join reply: its profile and the table's column types. */
   joinedWith(tt, reply) {
     this.profile = reply.profile ?? this.profile;
-    this.emit("profile", this.profile);
+    this.emit('profile', this.profile);
     const types = reply.columns;
     if (!types) return;
     this.#live.add(tt);
     if (stringify(types) !== stringify(this.#types.get(tt))) {
       this.#types.set(tt, types);
-      this.storage.update(tt, (rec) => ({ ...rec, types })).catch((e) => this.emit("error", e));
+      this.storage.update(tt, (rec) => ({ ...rec, types })).catch((e) => this.emit('error', e));
     }
   }
 
@@ -1232,7 +1301,7 @@ export class Client extends Emitter {
     if (this.rowAt(row.topic) === row) return;
     this.#rows.set(row.topic, new WeakRef(row));
     this.#forget.register(row, row.topic);
-    row.on("error", (e) => this.#tables.get(row.tableTopic)?.failed(e));
+    row.on('error', (e) => this.#tables.get(row.tableTopic)?.failed(e));
   }
 
   /** @internal the row of a topic, if there is one. */
@@ -1260,7 +1329,8 @@ export class Client extends Emitter {
   #touched(key) {
     const row = this.rowAt(key);
     if (row) return row.refresh();
-    for (const [tt, t] of this.#tables) if (key.startsWith(`${tt}:`)) return t.touched(key.slice(tt.length + 1))?.refresh();
+    for (const [tt, t] of this.#tables)
+      if (key.startsWith(`${tt}:`)) return t.touched(key.slice(tt.length + 1))?.refresh();
   }
 
   /**
@@ -1308,13 +1378,13 @@ export class Client extends Emitter {
   disconnect() {
     this.#down = true;
     this.socket.disconnect();
-    this.#setStatus("offline");
+    this.#setStatus('offline');
   }
 
   connect() {
     if (!this.#down) return;
     this.#down = false;
-    this.#setStatus("connecting");
+    this.#setStatus('connecting');
     this.#open();
   }
 }
@@ -1322,7 +1392,7 @@ export class Client extends Emitter {
 /** Whether a JWT's exp has passed (false for anything unreadable). */
 function expired(token) {
   try {
-    return JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).exp * 1000 <= Date.now();
+    return JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))).exp * 1000 <= Date.now();
   } catch {
     return false;
   }
@@ -1330,14 +1400,14 @@ function expired(token) {
 
 /** A token option as the function that gives the token. */
 function tokenOf(token) {
-  if (typeof token !== "string" && typeof token !== "function")
-    throw new TypeError("token must be a string or a function returning one (or a promise of one)");
-  return typeof token === "function" ? token : () => token;
+  if (typeof token !== 'string' && typeof token !== 'function')
+    throw new TypeError('token must be a string or a function returning one (or a promise of one)');
+  return typeof token === 'function' ? token : () => token;
 }
 
 function checkNode(node) {
-  if (typeof node !== "string" || node === "") throw new TypeError("node must be a non-empty string");
-  return core.wellFormed(node, "node");
+  if (typeof node !== 'string' || node === '') throw new TypeError('node must be a non-empty string');
+  return core.wellFormed(node, 'node');
 }
 
 /** Connects to laniakea-bridge; see docs/client.md. */

@@ -7,18 +7,18 @@
 export const KINDS = Object.freeze({ gcounter: 1, pncounter: 2, orset: 3, lwwreg: 4 });
 
 // The core's lk_code values; syntax, binary and bad arguments are TypeErrors.
-const CODES = [null, "syntax", "binary", "range", "limit", "value"];
+const CODES = [null, 'syntax', 'binary', 'range', 'limit', 'value'];
 
 async function instantiate() {
-  const url = new URL("./laniakea.wasm", import.meta.url);
+  const url = new URL('./laniakea.wasm', import.meta.url);
   const imports = {}; // the module imports nothing: no I/O, memory from memory.grow
-  if (url.protocol === "file:") {
-    const { readFile } = await import(/* webpackIgnore: true */ "node:fs/promises");
+  if (url.protocol === 'file:') {
+    const { readFile } = await import(/* webpackIgnore: true */ 'node:fs/promises');
     return WebAssembly.instantiate(await readFile(url), imports);
   }
   const response = await fetch(url);
   if (!response.ok) throw new Error(`laniakea: cannot load ${url}: HTTP ${response.status}`);
-  if (WebAssembly.instantiateStreaming && response.headers.get("content-type") === "application/wasm")
+  if (WebAssembly.instantiateStreaming && response.headers.get('content-type') === 'application/wasm')
     return WebAssembly.instantiateStreaming(response, imports);
   return WebAssembly.instantiate(await response.arrayBuffer(), imports);
 }
@@ -56,18 +56,18 @@ function check(code) {
   views();
   const msg = cstring(RESULT + 32, 160);
   const detail = cstring(RESULT + 192, 256);
-  const Err = CODES[code] === "range" || CODES[code] === "limit" ? RangeError : TypeError;
+  const Err = CODES[code] === 'range' || CODES[code] === 'limit' ? RangeError : TypeError;
   const e = new Err(detail ? `${msg}: ${detail}` : msg);
   e.code = CODES[code];
   e.detail = detail;
   throw e;
 }
 
-const LONE = "it contains a lone surrogate (UTF-16 half of a pair)";
+const LONE = 'it contains a lone surrogate (UTF-16 half of a pair)';
 
 /** s itself when it is a string of well-formed UTF-16; a TypeError naming what otherwise. */
 export function wellFormed(s, what) {
-  if (typeof s !== "string") throw new TypeError(`${what} must be a string`);
+  if (typeof s !== 'string') throw new TypeError(`${what} must be a string`);
   if (!s.isWellFormed()) throw new TypeError(`${what} is not valid Unicode: ${LONE}`);
   return s;
 }
@@ -82,7 +82,11 @@ export function wellFormed(s, what) {
 function put(s, at, what) {
   if (s.length <= 64) {
     let i = 0;
-    for (let c; i < s.length && (c = s.charCodeAt(i)) < 128; i++) bytes[at + i] = c;
+    for (; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 128) break;
+      bytes[at + i] = c;
+    }
     if (i === s.length) return i;
   }
   wellFormed(s, what);
@@ -96,7 +100,7 @@ function put(s, at, what) {
 function args(...parts) {
   let room = 0;
   for (const p of parts) {
-    if (Array.isArray(p) && typeof p[0] !== "string") throw new TypeError(`${p[1]} must be a string`);
+    if (Array.isArray(p) && typeof p[0] !== 'string') throw new TypeError(`${p[1]} must be a string`);
     room += Array.isArray(p) ? 3 * p[0].length : p.length;
   }
   let at = x.lk_wasm_input(room);
@@ -143,7 +147,7 @@ function resultNumber() {
 
 /** Canonical binary of a state of kind from its JSON text. */
 export function parse(kind, text) {
-  check(x.lk_wasm_parse(kind, ...args([text, "the JSON text"])));
+  check(x.lk_wasm_parse(kind, ...args([text, 'the JSON text'])));
   return resultBytes();
 }
 
@@ -182,7 +186,7 @@ export function leq(a, b) {
 
 /** A counter raised by `by` (a bigint) for node; a pncounter's decrement when down. */
 export function count(state, node, by, down) {
-  const [p, n, q, m] = args(state, [node, "node id"]);
+  const [p, n, q, m] = args(state, [node, 'node id']);
   check(x.lk_wasm_count(p, n, q, m, by, down ? 1 : 0));
   return resultBytes();
 }
@@ -194,17 +198,17 @@ export function value(state) {
 }
 
 export function add(state, element, node) {
-  check(x.lk_wasm_add(...args(state, [element, "element"], [node, "node id"])));
+  check(x.lk_wasm_add(...args(state, [element, 'element'], [node, 'node id'])));
   return resultBytes();
 }
 
 export function remove(state, element) {
-  check(x.lk_wasm_remove(...args(state, [element, "element"])));
+  check(x.lk_wasm_remove(...args(state, [element, 'element'])));
   return resultBytes();
 }
 
 export function has(state, element) {
-  check(x.lk_wasm_has(...args(state, [element, "element"])));
+  check(x.lk_wasm_has(...args(state, [element, 'element'])));
   return resultNumber() === 1n;
 }
 
@@ -228,7 +232,7 @@ export function elements(state) {
  * that writer's clock afterwards (lk_hlc_next decides it).
  */
 export function set(state, value, node, a, b, explicit) {
-  const [p, n, v, vn, q, m] = args(state, [value, "value"], [node, "node id"]);
+  const [p, n, v, vn, q, m] = args(state, [value, 'value'], [node, 'node id']);
   check(x.lk_wasm_set(p, n, v, vn, q, m, a, b, explicit ? 1 : 0));
   const out = resultBytes();
   return { state: out, clock: view.getBigInt64(RESULT + 16, true) };
@@ -251,6 +255,6 @@ export function register(state) {
 /** crdt:<table>[:<key>] as the core writes it (lk_topic_put). */
 export function topic(schema, table, key) {
   const has = key !== undefined;
-  check(x.lk_wasm_topic(...args([schema, "schema"], [table, "table"], [has ? key : "", "key"]), has ? 1 : 0));
+  check(x.lk_wasm_topic(...args([schema, 'schema'], [table, 'table'], [has ? key : '', 'key']), has ? 1 : 0));
   return resultText();
 }

@@ -87,15 +87,18 @@ export class IndexedDBStorage {
   #channel;
   #watchers = new Set();
 
-  constructor(name = "laniakea") {
+  constructor(name = 'laniakea') {
     this.#db = new Promise((resolve, reject) => {
       const open = indexedDB.open(name, 1);
-      open.onupgradeneeded = () => open.result.createObjectStore("records");
-      open.onsuccess = () => resolve((this.#open = open.result));
+      open.onupgradeneeded = () => open.result.createObjectStore('records');
+      open.onsuccess = () => {
+        this.#open = open.result;
+        resolve(open.result);
+      };
       open.onerror = () => reject(open.error);
       open.onblocked = () => reject(new Error(`IndexedDB ${name} is blocked by another tab`));
     });
-    if (typeof BroadcastChannel !== "undefined") {
+    if (typeof BroadcastChannel !== 'undefined') {
       this.#channel = new BroadcastChannel(`laniakea-storage:${name}`);
       this.#channel.onmessage = (e) => {
         for (const w of this.#watchers) w(e.data);
@@ -104,16 +107,16 @@ export class IndexedDBStorage {
   }
 
   async #store(mode) {
-    return (this.#open ?? (await this.#db)).transaction("records", mode).objectStore("records");
+    return (this.#open ?? (await this.#db)).transaction('records', mode).objectStore('records');
   }
 
   async get(key) {
-    return request((await this.#store("readonly")).get(key));
+    return request((await this.#store('readonly')).get(key));
   }
 
   async list(prefix) {
-    const store = await this.#store("readonly");
-    const range = IDBKeyRange.bound(prefix, prefix + "\uffff");
+    const store = await this.#store('readonly');
+    const range = IDBKeyRange.bound(prefix, `${prefix}\uffff`);
     const [keys, values] = await Promise.all([request(store.getAllKeys(range)), request(store.getAll(range))]);
     return keys.map((k, i) => [k, values[i]]);
   }
@@ -124,8 +127,8 @@ export class IndexedDBStorage {
 
   #update(db, key, fn) {
     const keys = [key].flat();
-    const tx = db.transaction("records", "readwrite");
-    const store = tx.objectStore("records");
+    const tx = db.transaction('records', 'readwrite');
+    const store = tx.objectStore('records');
     return new Promise((resolve, reject) => {
       const old = [];
       let got = 0;

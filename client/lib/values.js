@@ -1,7 +1,7 @@
 // CRDT values: immutable states whose every merge, delta and encoding is the
 // core's (core.js).  What this file adds is the shape of the API and one
 // scheduling rule: merging a state much smaller than the receiver is deferred.
-import * as core from "./core.js";
+import * as core from './core.js';
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const I64_MAX = 2n ** 63n - 1n;
@@ -14,13 +14,13 @@ function sameBytes(a, b) {
 
 /** `by` of increment / decrement as the core's int64: a positive integer or bigint. */
 function amount(by) {
-  if (typeof by === "number") {
+  if (typeof by === 'number') {
     if (!Number.isSafeInteger(by)) throw new TypeError(`by must be an integer, not ${by}`);
     return BigInt(by);
   }
-  if (typeof by !== "bigint") throw new TypeError("by must be a positive integer or bigint");
-  if (by > I64_MAX) throw new RangeError("counter out of range: by exceeds 9223372036854775807");
-  if (by < -I64_MAX - 1n) throw new RangeError("counter out of range: by is below -9223372036854775808");
+  if (typeof by !== 'bigint') throw new TypeError('by must be a positive integer or bigint');
+  if (by > I64_MAX) throw new RangeError('counter out of range: by exceeds 9223372036854775807');
+  if (by < -I64_MAX - 1n) throw new RangeError('counter out of range: by is below -9223372036854775808');
   return by; // zero and negatives: the core refuses them with its own message
 }
 
@@ -54,7 +54,7 @@ export class CRDT {
 
   /** @internal */
   constructor(head) {
-    if (!types.has(this.constructor)) throw new TypeError("use X.from(json) or X.empty()");
+    if (!types.has(this.constructor)) throw new TypeError('use X.from(json) or X.empty()');
     this.#head = head.count > MAX_LINKS ? link(join(head), null) : head;
     Object.freeze(this);
   }
@@ -77,14 +77,14 @@ export class CRDT {
   static from(json) {
     if (json instanceof this) return json;
     if (json instanceof CRDT) throw new TypeError(`expected a ${this.typeName}, not a ${json.constructor.typeName}`);
-    const text = typeof json === "string" ? json : JSON.stringify(json);
+    const text = typeof json === 'string' ? json : JSON.stringify(json);
     if (text === undefined) throw new TypeError(`invalid input for type ${this.typeName}: ${String(json)}`);
     return this.wrap(core.parse(types.get(this).kind, text));
   }
 
   static empty() {
     const t = types.get(this);
-    t.empty ??= this.wrap(core.parse(t.kind, "{}"));
+    t.empty ??= this.wrap(core.parse(t.kind, '{}'));
     return t.empty;
   }
 
@@ -113,7 +113,7 @@ export class CRDT {
   }
 
   merge(w) {
-    const other = this.#other(w, "merge");
+    const other = this.#other(w, 'merge');
     let head = this.#head;
     for (let l = other.#head.count > 1 ? link(other.bytes, null) : other.#head; l; l = l.next)
       head = link(l.bytes, head);
@@ -122,7 +122,7 @@ export class CRDT {
 
   /** The smallest d with this.merge(d) equal to this.merge(newer). */
   delta(newer) {
-    return this.constructor.wrap(core.delta(this.bytes, this.#other(newer, "delta").bytes));
+    return this.constructor.wrap(core.delta(this.bytes, this.#other(newer, 'delta').bytes));
   }
 
   equals(w) {
@@ -131,7 +131,7 @@ export class CRDT {
 
   /** this ≤ w in the lattice: w already contains this. */
   leq(w) {
-    return core.leq(this.bytes, this.#other(w, "leq").bytes);
+    return core.leq(this.bytes, this.#other(w, 'leq').bytes);
   }
 }
 
@@ -209,9 +209,9 @@ export class ORSet extends CRDT {
 
 /** A clock argument as the core's int64: a non-negative integer or bigint. */
 function clockArg(c) {
-  if (typeof c === "number" && Number.isSafeInteger(c)) return BigInt(c);
-  if (typeof c !== "bigint") throw new TypeError(`clock must be an integer or bigint, not ${c}`);
-  if (c > I64_MAX) throw new RangeError("lwwreg clock out of range: the clock exceeds 9223372036854775807");
+  if (typeof c === 'number' && Number.isSafeInteger(c)) return BigInt(c);
+  if (typeof c !== 'bigint') throw new TypeError(`clock must be an integer or bigint, not ${c}`);
+  if (c > I64_MAX) throw new RangeError('lwwreg clock out of range: the clock exceeds 9223372036854775807');
   return c; // negatives: the core refuses them with its own message
 }
 
@@ -248,7 +248,7 @@ export class LWWRegister extends CRDT {
   set(value, node, clock) {
     if (clock !== undefined)
       return this.constructor.wrap(core.set(this.bytes, value, node, clockArg(clock), wallClock(), true).state);
-    if (typeof node === "string" && !writers.has(node)) writers.set(node, { last: 0n });
+    if (typeof node === 'string' && !writers.has(node)) writers.set(node, { last: 0n });
     return setWith(this, value, node, writers.get(node) ?? { last: 0n });
   }
 
@@ -273,7 +273,7 @@ export class LWWRegister extends CRDT {
   }
 }
 
-defineType("gcounter", core.KINDS.gcounter, GCounter);
-defineType("pncounter", core.KINDS.pncounter, PNCounter);
-defineType("orset", core.KINDS.orset, ORSet);
-defineType("lwwreg", core.KINDS.lwwreg, LWWRegister);
+defineType('gcounter', core.KINDS.gcounter, GCounter);
+defineType('pncounter', core.KINDS.pncounter, PNCounter);
+defineType('orset', core.KINDS.orset, ORSet);
+defineType('lwwreg', core.KINDS.lwwreg, LWWRegister);

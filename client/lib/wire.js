@@ -37,8 +37,10 @@ export function parse(text) {
   if (/\d{16}/.test(text))
     try {
       return JSON.parse(
-        text.replace(/"(?:[^"\\]|\\.)*"|\d{16,}/g, (m) => (m[0] === '"' || Number.isSafeInteger(+m) ? m : `{"\\u0000":"${m}"}`)),
-        (_, v) => (v?.["\0"] !== undefined ? new Raw(v["\0"]) : v),
+        text.replace(/"(?:[^"\\]|\\.)*"|\d{16,}/g, (m) =>
+          m[0] === '"' || Number.isSafeInteger(+m) ? m : `{"\\u0000":"${m}"}`,
+        ),
+        (_, v) => (v?.['\0'] !== undefined ? new Raw(v['\0']) : v),
       );
     } catch {
       // not our rewriting's to fix (a fraction or exponent after 16 digits): parsed as it is
@@ -47,4 +49,4 @@ export function parse(text) {
 }
 
 /** A state from the wire (parsed, possibly with Raw integers, or text) as text for the core. */
-export const stateText = (json) => (typeof json === "string" ? json : stringify(json));
+export const stateText = (json) => (typeof json === 'string' ? json : stringify(json));

@@ -4,8 +4,8 @@
 // as docs/protocol.md specifies for deletes), and lets a test cut it off,
 // drop replies, or count what reached it.  The real bridge is tested by the
 // browser suite.
-import { WebSocketServer } from "ws";
-import { typeNamed } from "../lib/laniakea.js";
+import { WebSocketServer } from 'ws';
+import { typeNamed } from '../lib/laniakea.js';
 
 export class FakeBridge {
   /**
@@ -28,11 +28,11 @@ export class FakeBridge {
   }
 
   async start(port = 0) {
-    this.wss = new WebSocketServer({ port, host: "127.0.0.1", maxPayload: this.maxMessage });
-    await new Promise((r) => this.wss.on("listening", r));
+    this.wss = new WebSocketServer({ port, host: '127.0.0.1', maxPayload: this.maxMessage });
+    await new Promise((r) => this.wss.on('listening', r));
     this.port = this.wss.address().port;
     this.url = `ws://127.0.0.1:${this.port}/socket`;
-    this.wss.on("connection", (ws, req) => this.#serve(ws, new URL(req.url, "http://x").searchParams.get("token")));
+    this.wss.on('connection', (ws, req) => this.#serve(ws, new URL(req.url, 'http://x').searchParams.get('token')));
     return this;
   }
 
@@ -57,7 +57,7 @@ export class FakeBridge {
   expire() {
     for (const ws of this.sockets) {
       this.expired.add(ws.token);
-      ws.close(4001, "token expired");
+      ws.close(4001, 'token expired');
     }
   }
 
@@ -74,7 +74,11 @@ export class FakeBridge {
     const r = this.row(table, key);
     const before = r.state[column];
     r.state[column] = fn(before);
-    this.#broadcast(table, key, "delta", { key, deltas: { [column]: before.delta(r.state[column]).toJSON() }, ...cl(r) });
+    this.#broadcast(table, key, 'delta', {
+      key,
+      deltas: { [column]: before.delta(r.state[column]).toJSON() },
+      ...cl(r),
+    });
   }
 
   /** A delete made on the server side. */
@@ -82,7 +86,7 @@ export class FakeBridge {
     const r = this.row(table, key);
     if (r.cl % 2 === 0) return;
     this.#reset(table, r, r.cl + 1);
-    this.#broadcast(table, key, "delete", { key, cl: r.cl });
+    this.#broadcast(table, key, 'delete', { key, cl: r.cl });
   }
 
   #reset(table, r, n) {
@@ -92,30 +96,34 @@ export class FakeBridge {
 
   #serve(ws, token) {
     this.tokens.push(token);
-    if (this.expired.has(token)) return ws.close(4001, "token expired");
+    if (this.expired.has(token)) return ws.close(4001, 'token expired');
     this.sockets.add(ws);
     ws.token = token;
     ws.topics = new Map();
-    ws.on("close", (code) => {
+    ws.on('close', (code) => {
       this.closes.push(code);
       this.sockets.delete(ws);
     });
-    ws.on("message", (data) => {
+    ws.on('message', (data) => {
       this.frames.push(String(data));
       const [joinRef, ref, topic, event, payload] = JSON.parse(String(data));
-      const reply = (status, response) => ws.send(JSON.stringify([joinRef, ref, topic, "phx_reply", { status, response }]));
-      if (topic === "phoenix") return reply("ok", {});
-      const [, table, ...rest] = topic.split(":");
-      const key = rest.length ? rest.join(":") : undefined;
-      if (!this.tables[table]) return reply("error", { reason: "unmatched topic" });
-      if (event === "phx_join") return this.#join(ws, joinRef, topic, table, key, payload, reply);
-      if (event === "phx_leave") return ws.topics.delete(topic), reply("ok", {});
+      const reply = (status, response) =>
+        ws.send(JSON.stringify([joinRef, ref, topic, 'phx_reply', { status, response }]));
+      if (topic === 'phoenix') return reply('ok', {});
+      const [, table, ...rest] = topic.split(':');
+      const key = rest.length ? rest.join(':') : undefined;
+      if (!this.tables[table]) return reply('error', { reason: 'unmatched topic' });
+      if (event === 'phx_join') return this.#join(ws, joinRef, topic, table, key, payload, reply);
+      if (event === 'phx_leave') {
+        ws.topics.delete(topic);
+        return reply('ok', {});
+      }
       this.pushes.push({ topic, event, payload });
       const refused = this.refuse({ topic, event, payload });
-      if (refused) return reply("error", { reason: refused });
+      if (refused) return reply('error', { reason: refused });
       const k = key ?? payload.key;
       const r = this.row(table, k);
-      if (event === "merge") {
+      if (event === 'merge') {
         const pcl = payload.cl ?? 1;
         if (pcl > r.cl) this.#reset(table, r, pcl);
         if (pcl === r.cl) {
@@ -123,32 +131,38 @@ export class FakeBridge {
           const before = r.state[payload.column];
           r.state[payload.column] = before.merge(T.from(payload.delta));
           const d = before.delta(r.state[payload.column]);
-          if (!d.equals(T.empty())) this.#broadcast(table, k, "delta", { key: k, deltas: { [payload.column]: d.toJSON() }, ...cl(r) });
+          if (!d.equals(T.empty()))
+            this.#broadcast(table, k, 'delta', { key: k, deltas: { [payload.column]: d.toJSON() }, ...cl(r) });
         }
-      } else if (event === "delete") {
+      } else if (event === 'delete') {
         if (payload.cl === r.cl && r.cl % 2 === 1) {
           this.#reset(table, r, r.cl + 1);
-          this.#broadcast(table, k, "delete", { key: k, cl: r.cl });
+          this.#broadcast(table, k, 'delete', { key: k, cl: r.cl });
         }
-      } else return reply("error", { reason: "unknown event" });
+      } else return reply('error', { reason: 'unknown event' });
       if (this.dropReplies > 0) this.dropReplies--;
-      else reply("ok", {});
+      else reply('ok', {});
     });
   }
 
   #join(ws, joinRef, topic, table, key, payload, reply) {
     this.joins.push({ topic, payload });
     ws.topics.set(topic, joinRef);
-    const base = { profile: "full", node: payload.node, columns: this.tables[table] };
+    const base = { profile: 'full', node: payload.node, columns: this.tables[table] };
     if (key !== undefined) {
       const r = this.row(table, key);
-      return reply("ok", { ...base, key, state: states(r), cl: r.cl, ...(r.cl % 2 ? {} : { deleted: true }) });
+      return reply('ok', { ...base, key, state: states(r), cl: r.cl, ...(r.cl % 2 ? {} : { deleted: true }) });
     }
     const rows = [];
     for (const [id, r] of this.rows)
       if (id.startsWith(`${table}\0`))
-        rows.push({ key: id.slice(table.length + 1), state: states(r), cl: r.cl, ...(r.cl % 2 ? {} : { deleted: true }) });
-    reply("ok", { ...base, rows });
+        rows.push({
+          key: id.slice(table.length + 1),
+          state: states(r),
+          cl: r.cl,
+          ...(r.cl % 2 ? {} : { deleted: true }),
+        });
+    reply('ok', { ...base, rows });
   }
 
   #broadcast(table, key, event, payload) {
