@@ -679,6 +679,7 @@ view_serve(struct lws *wsi, http_reply *hr, const char *rest)
 {
 	view_req   *v = xcalloc(1, sizeof(view_req));
 	const char *why;
+	char		frag[8];
 
 	v->wsi = wsi;
 	v->post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
@@ -690,6 +691,9 @@ view_serve(struct lws *wsi, http_reply *hr, const char *rest)
 		return fail(wsi, hr, HTTP_STATUS_METHOD_NOT_ALLOWED, "a view answers GET and POST");
 	if (!parse_path(v, rest))
 		return fail(wsi, hr, HTTP_STATUS_NOT_FOUND, "not a view: /view/<table>/<key>");
+	/* lws ends the path at a raw ';' or '&' (the rest is a second fragment): the key would be cut short */
+	if (lws_hdr_copy_fragment(wsi, frag, sizeof(frag), v->post ? WSI_TOKEN_POST_URI : WSI_TOKEN_GET_URI, 1) >= 0)
+		return fail(wsi, hr, HTTP_STATUS_NOT_FOUND, "a ; or & in a view's path must be escaped (%3B, %26)");
 	if (!catalog_ready())
 		return fail(wsi, hr, HTTP_STATUS_SERVICE_UNAVAILABLE, "database unavailable");
 	if ((v->t = catalog_find(v->table)) == NULL || v->t->stale)

@@ -212,6 +212,15 @@ describe('views', () => {
       assert.match(r.headers.get('content-type'), /text\/html/);
     }
     assert.equal((await b.get('/view/app.items/7')).status, 200);
+    // lws ends a path at a raw ; or &: the key would be cut short and another row served
+    for (const path of ['/view/counters/a;b', '/view/counters/a&b']) {
+      const r = await b.get(path);
+      assert.equal(r.status, 404, path);
+      assert.match(r.text, /must be escaped/, path);
+    }
+    const escaped = await b.get('/view/counters/a%3Bb%26c');
+    assert.equal(escaped.status, 200);
+    assert.match(escaped.text, /class="lk-key">a;b&amp;c</);
   });
 
   test('oversized_form_is_413', async () => {
