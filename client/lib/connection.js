@@ -55,9 +55,9 @@ class Emitter {
 
   /** Calls fn on each event of that name; returns a function that stops it. */
   on(event, fn) {
-    if (!this.#handlers.has(event)) this.#handlers.set(event, new Set());
-    this.#handlers.get(event).add(fn);
-    return () => this.#handlers.get(event).delete(fn);
+    const fns = this.#handlers.get(event) ?? this.#handlers.set(event, new Set()).get(event);
+    fns.add(fn);
+    return () => fns.delete(fn);
   }
 
   emit(event, ...args) {
@@ -102,8 +102,7 @@ function storageName(url) {
 class Journal {
   #prefix;
   #id = newNodeId().slice(4);
-  #entries = new Map(); // number → entry, as in localStorage
-  #early = []; // entries made before the lock was held
+  #entries = new Map(); // number → entry, as in localStorage once the lock is held
   #held = false;
   #seq = 0;
   #storage;
@@ -114,7 +113,6 @@ class Journal {
     this.record = `journal:${this.#id}`;
     navigator.locks.request(this.#prefix + this.#id, () => {
       this.#held = true;
-      for (const e of this.#early.splice(0)) this.#entries.set(e.s, e);
       this.#save();
       for (let i = 0; i < localStorage.length; i++) {
         const k = localStorage.key(i);
@@ -127,11 +125,8 @@ class Journal {
   /** Appends an operation of a row; returns its number. */
   add(row, op) {
     const e = { s: ++this.#seq, t: row.table, k: row.key, op };
-    if (!this.#held) this.#early.push(e);
-    else {
-      this.#entries.set(e.s, e);
-      this.#save();
-    }
+    this.#entries.set(e.s, e);
+    this.#save();
     return e.s;
   }
 
@@ -143,20 +138,20 @@ class Journal {
   /** Operations now in IndexedDB leave localStorage; with none left, the record goes too. */
   done(numbers) {
     for (const s of numbers) this.#entries.delete(s);
-    this.#early = this.#early.filter((e) => !numbers.includes(e.s));
-    if (this.#held) this.#save();
-    if (!this.#entries.size && !this.#early.length)
+    this.#save();
+    if (!this.#entries.size)
       this.#storage.update(this.record, () => (this.#entries.size ? undefined : null)).catch(() => {});
   }
 
   #save() {
     const key = this.#prefix + this.#id;
-    try {
-      if (this.#entries.size) localStorage.setItem(key, JSON.stringify([...this.#entries.values()]));
-      else localStorage.removeItem(key);
-    } catch {
-      // localStorage full or refused: IndexedDB alone keeps the operations, a moment later
-    }
+    if (this.#held)
+      try {
+        if (this.#entries.size) localStorage.setItem(key, JSON.stringify([...this.#entries.values()]));
+        else localStorage.removeItem(key);
+      } catch {
+        // localStorage full or refused: IndexedDB alone keeps the operations, a moment later
+      }
   }
 
   // Once the lock of another instance is free (now, or when that tab closes):
@@ -472,11 +467,11 @@ export class Row extends Emitter {
   }
 
   increment(column, by = 1) {
-    return this.#op("increment", column, String(checkInt(by)));
+    return this.#op("increment", column, amount(by));
   }
 
   decrement(column, by = 1) {
-    return this.#op("decrement", column, String(checkInt(by)));
+    return this.#op("decrement", column, amount(by));
   }
 
   add(column, element) {
@@ -823,10 +818,11 @@ export class Row extends Emitter {
   }
 }
 
-function checkInt(by) {
+/** `by` of an increment or decrement, as an operation keeps it (text). */
+function amount(by) {
   if (typeof by === "bigint" ? by <= 0n : !Number.isSafeInteger(by) || by <= 0)
     throw new TypeError(`by must be a positive integer or bigint, not ${by}`);
-  return by;
+  return String(by);
 }
 
 // ---- channels ----
@@ -938,7 +934,7 @@ export class Table extends Emitter {
     const rowEvent = (p) => this.#row(p.key)?.receive(rowOf(p));
     // the deletion of a row not held here: nothing to change, nothing to keep
     const gone = ({ key, cl }) => this.#held(key)?.receive({ cl });
-    this.#link = new Link(this.#client, this.topic, () => this.#params(), true, {
+    this.#link = new Link(this.#client, this.topic, () => this.#client.joinParams(this.topic, (room) => this.#have(room)), true, {
       events: {
         delta: rowEvent,
         state: rowEvent,
@@ -967,15 +963,13 @@ export class Table extends Emitter {
   }
 
   /**
-   * The join's params, with a have of at most the message size: the keys of
-   * the rows that exist here ({} each: the reply tells which are deleted),
-   * then their states where they fit (the reply is then only what is
-   * missing), then the keys of rows deleted here (the reply tells which the
-   * server no longer remembers, which are then forgotten here too).
+   * The join's have, in at most room bytes: the keys of the rows that exist
+   * here ({} each: the reply tells which are deleted), then their states
+   * where they fit (the reply is then only what is missing), then the keys
+   * of rows deleted here (the reply tells which the server no longer
+   * remembers, which are then forgotten here too).
    */
-  #params() {
-    const params = this.#client.joinParams();
-    let room = this.#client.maxMessage - byteLength(stringify([REF, REF, this.topic, "phx_join", { ...params, have: {} }]));
+  #have(room) {
     const have = {};
     const name = (k, text) => {
       const n = byteLength(JSON.stringify(k)) + byteLength(text) + 2 - (have[k] ? byteLength(have[k].text) + byteLength(JSON.stringify(k)) + 2 : 0);
@@ -989,7 +983,7 @@ export class Table extends Emitter {
     for (const row of this.#rows.values()) if (row.deleted) name(row.key, "{}");
     for (const k of this.#dead.keys()) name(k, "{}");
     this.#named = new Set(Object.keys(have));
-    return { ...params, have };
+    return have;
   }
 
   #adopt(row) {
@@ -1079,7 +1073,7 @@ export class Client extends Emitter {
   #live = new Set(); // tables whose columns a join told in this session
   #down = false;
   #token;
-  #getToken;
+  #getToken = () => undefined;
   #slots = WINDOW;
   #queued = [];
   #refused; // the token the bridge last refused
@@ -1091,10 +1085,9 @@ export class Client extends Emitter {
     const transport = WebSocket ?? globalThis.WebSocket;
     if (!transport)
       throw new TypeError("no WebSocket in this runtime: pass one, e.g. connect({url, WebSocket}) with the ws package");
-    if (token !== undefined) checkToken(token);
+    if (token !== undefined) this.#getToken = tokenOf(token);
     this.#options = { caps };
     this.maxMessage = maxMessage;
-    this.#getToken = typeof token === "function" ? token : () => token;
     this.storage = storage ?? (typeof indexedDB === "undefined" ? new MemoryStorage() : new IndexedDBStorage(storageName(url)));
     if (!storage && globalThis.localStorage && globalThis.navigator?.locks) this.journal = new Journal(storageName(url), this);
     this.status = "connecting";
@@ -1157,8 +1150,7 @@ export class Client extends Emitter {
 
   /** A new token (a string, or a function returning one): the connection reopens with it. */
   setToken(token) {
-    checkToken(token);
-    this.#getToken = typeof token === "function" ? token : () => token;
+    this.#getToken = tokenOf(token);
     this.socket.disconnect();
     if (!this.#down) this.#open();
   }
@@ -1181,9 +1173,13 @@ export class Client extends Emitter {
     return new Promise((r) => this.#queued.push(r));
   }
 
-  /** @internal */
-  joinParams() {
-    return { node: this.node, caps: { ...probe(), ...this.#options.caps } };
+  /**
+   * @internal the params of a join of topic t: node, caps, and have(room),
+   * where room is what the message has left for the have.
+   */
+  joinParams(t, have) {
+    const params = { node: this.node, caps: { ...probe(), ...this.#options.caps } };
+    return { ...params, have: have(this.maxMessage - byteLength(stringify([REF, REF, t, "phx_join", { ...params, have: {} }]))) };
   }
 
   // Tables are known by their topic (tt), the name of their storage record.
@@ -1271,17 +1267,9 @@ export class Client extends Emitter {
     this.register(row);
     Promise.all([this.tableTypes(tt), row.loaded]).then(() => {
       if (this.#tables.has(tt)) return; // its table was opened meanwhile and took it over
-      const params = () => {
-        const p = this.joinParams();
-        const room = this.maxMessage - byteLength(stringify([REF, REF, t, "phx_join", { ...p, have: {} }]));
-        return { ...p, have: row.have(room) };
-      };
-      const link = new Link(this, t, params, false, {
-        events: {
-          delta: (p) => row.receive(rowOf(p)),
-          state: (p) => row.receive(rowOf(p)),
-          delete: (p) => row.receive({ cl: p.cl }),
-        },
+      const event = (p) => row.receive(rowOf(p));
+      const link = new Link(this, t, () => this.joinParams(t, (room) => row.have(room)), false, {
+        events: { delta: event, state: event, delete: (p) => row.receive({ cl: p.cl }) },
         joined: (reply) => {
           this.joinedWith(tt, reply);
           const cols = reply.state ?? reply.delta;
@@ -1329,9 +1317,11 @@ function expired(token) {
   }
 }
 
-function checkToken(token) {
+/** A token option as the function that gives the token. */
+function tokenOf(token) {
   if (typeof token !== "string" && typeof token !== "function")
     throw new TypeError("token must be a string or a function returning one (or a promise of one)");
+  return typeof token === "function" ? token : () => token;
 }
 
 function checkNode(node) {

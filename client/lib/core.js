@@ -75,37 +75,18 @@ export function wellFormed(s, what) {
 /*
  * Writes the UTF-8 of s at `at` and returns its length, refusing a lone
  * surrogate: TextEncoder would replace it with U+FFFD, and the element or node
- * id stored would not be the one given.  Short strings are encoded here, which
- * is several times faster than a call into TextEncoder; long ones by it.
+ * id stored would not be the one given.  Short ASCII strings, most node ids,
+ * keys and elements, are copied here, which is several times faster than a
+ * call into TextEncoder; the rest go through it.
  */
 function put(s, at, what) {
-  if (s.length > 64) {
-    wellFormed(s, what);
-    return encoder.encodeInto(s, bytes.subarray(at, at + 3 * s.length)).written;
+  if (s.length <= 64) {
+    let i = 0;
+    for (let c; i < s.length && (c = s.charCodeAt(i)) < 128; i++) bytes[at + i] = c;
+    if (i === s.length) return i;
   }
-  let n = at;
-  for (let i = 0; i < s.length; i++) {
-    let c = s.charCodeAt(i);
-    if (c < 0x80) bytes[n++] = c;
-    else if (c < 0x800) {
-      bytes[n++] = 0xc0 | (c >> 6);
-      bytes[n++] = 0x80 | (c & 63);
-    } else if (c < 0xd800 || c > 0xdfff) {
-      bytes[n++] = 0xe0 | (c >> 12);
-      bytes[n++] = 0x80 | ((c >> 6) & 63);
-      bytes[n++] = 0x80 | (c & 63);
-    } else {
-      const d = s.charCodeAt(i + 1);
-      if (c > 0xdbff || !(d >= 0xdc00 && d <= 0xdfff)) throw new TypeError(`${what} is not valid Unicode: ${LONE}`);
-      c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
-      i++;
-      bytes[n++] = 0xf0 | (c >> 18);
-      bytes[n++] = 0x80 | ((c >> 12) & 63);
-      bytes[n++] = 0x80 | ((c >> 6) & 63);
-      bytes[n++] = 0x80 | (c & 63);
-    }
-  }
-  return n - at;
+  wellFormed(s, what);
+  return encoder.encodeInto(s, bytes.subarray(at, at + 3 * s.length)).written;
 }
 
 /*
@@ -170,11 +151,6 @@ export function parse(kind, text) {
 export function json(state) {
   check(x.lk_wasm_json(...args(state)));
   return resultText();
-}
-
-export function merge(a, b) {
-  check(x.lk_wasm_merge(...args(a, b)));
-  return resultBytes();
 }
 
 /** The join of states (at least one), each decoded once, in one call. */
