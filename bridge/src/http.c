@@ -57,28 +57,41 @@ find_file(const char *dir, const char *path, char *file, size_t size)
 int
 http_respond(struct lws *wsi, http_reply *hr, int status, const char *ctype, const char *const *headers)
 {
-	/* room for a Location that carries a token */
-	unsigned char buf[LWS_PRE + 8192];
-	unsigned char *start = &buf[LWS_PRE],
-			   *p = start,
-			   *end = &buf[sizeof(buf) - 1];
+	/*
+	 * Sized to the headers given: a view's Location carries its key and
+	 * token %-escaped, up to three times the request's own URI.
+	 */
+	size_t		size = LWS_PRE + 1024;
+	unsigned char *buf;
+	unsigned char *start,
+			   *p,
+			   *end;
+	int			rc = 1;
 
+	for (int i = 0; headers && headers[i]; i += 2)
+		size += strlen(headers[i]) + strlen(headers[i + 1]) + 4;
+	buf = xmalloc(size);
+	start = p = &buf[LWS_PRE];
+	end = &buf[size - 1];
 	hr->status = status;
 	hr->ctype = ctype;
 	if (lws_add_http_common_headers(wsi, (unsigned int) status, ctype, hr->body.len - LWS_PRE,
 									&p, end) ||
 		lws_add_http_header_by_name(wsi, (const unsigned char *) "cache-control:",
 									(const unsigned char *) "no-store", 8, &p, end))
-		return 1;
+		goto out;
 	for (int i = 0; headers && headers[i]; i += 2)
 		if (lws_add_http_header_by_name(wsi, (const unsigned char *) headers[i],
 										(const unsigned char *) headers[i + 1],
 										(int) strlen(headers[i + 1]), &p, end))
-			return 1;
+			goto out;
 	if (lws_finalize_write_http_header(wsi, start, &p, end))
-		return 1;
+		goto out;
 	lws_callback_on_writable(wsi);
-	return 0;
+	rc = 0;
+out:
+	free(buf);
+	return rc;
 }
 
 static int
@@ -138,6 +151,7 @@ http_serve(struct lws *wsi, http_reply *hr, const char *path)
 
 	/* a keep-alive connection's next request */
 	http_closed(hr);
+	hr->close = false;
 	if (strcmp(path, "/socket/longpoll") == 0)
 		return longpoll_serve(wsi, hr);
 	if (strncmp(path, "/view/", 6) == 0)
@@ -183,7 +197,7 @@ http_writeable(struct lws *wsi, http_reply *hr)
 	lk_free(&lk_std_alloc, hr->body.data);
 	hr->body.data = NULL;
 	request_done(hr);
-	if (n < 0)
+	if (n < 0 || hr->close)
 		return -1;
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }

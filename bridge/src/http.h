@@ -31,6 +31,7 @@ typedef struct http_reply
 	lk_buf		body;			/* a dynamic response, written when writable */
 	int			status;
 	const char *ctype;
+	bool		close;			/* hang up once answered: the request's input was left unread */
 	const http_handler *h;		/* the request's handler, or NULL */
 	void	   *req;			/* its state */
 } http_reply;
@@ -45,6 +46,16 @@ int			http_body_done(struct lws *wsi, http_reply *hr);
 
 /* The connection closed (LWS_CALLBACK_CLOSED_HTTP, LWS_CALLBACK_WSI_DESTROY): its request ends. */
 void		http_closed(http_reply *hr);
+
+/*
+ * A body lws cannot read: it frames request bodies by Content-Length only,
+ * and would take a chunked body for the connection's next request.
+ */
+static inline bool
+http_body_unframed(struct lws *wsi)
+{
+	return lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+}
 
 /* Start a response body in hr->body (with the headroom lws_write needs). */
 void		http_body_begin(http_reply *hr);

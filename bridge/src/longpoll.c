@@ -481,7 +481,8 @@ post_done(struct lws *wsi, http_reply *hr)
 	wire_msg	msg;
 	const char *why;
 
-	if (!s)
+	/* a closing session takes no more input, as a closing WebSocket does not (its replies would be lost) */
+	if (!s || s->c->closing)
 		return refuse(wsi, hr, HTTP_STATUS_GONE, "unknown or expired session");
 	if (r->too_large)
 		return refuse(wsi, hr, HTTP_STATUS_REQ_ENTITY_TOO_LARGE, "batch larger than --max-body");
@@ -539,6 +540,12 @@ serve_post(struct lws *wsi, http_reply *hr, const lp_args *a)
 	char		length[32] = "";
 	lp_req	   *r;
 
+	if (http_body_unframed(wsi))
+	{
+		hr->close = true;
+		return refuse(wsi, hr, HTTP_STATUS_LENGTH_REQUIRED,
+					  "a batch needs a Content-Length: chunked bodies are not read");
+	}
 	if (!a->session[0])
 		return refuse(wsi, hr, HTTP_STATUS_GONE, "unknown or expired session");
 	r = xcalloc(1, sizeof(lp_req));

@@ -490,8 +490,12 @@ queried(void *arg, PGresult *res, const char *error)
 		const char *why = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : error;
 		const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
-		/* the key does not parse as the key's type: no such row can exist */
-		v->status = state && strncmp(state, "22", 2) == 0 ? (v->post ? HTTP_STATUS_BAD_REQUEST : HTTP_STATUS_NOT_FOUND) :
+		/*
+		 * The key does not parse as the key's type (22xxx) or is longer
+		 * than a tracked key may be (54000): no such row can exist.
+		 */
+		v->status = state && (strncmp(state, "22", 2) == 0 || strcmp(state, "54000") == 0) ?
+			(v->post ? HTTP_STATUS_BAD_REQUEST : HTTP_STATUS_NOT_FOUND) :
 			db_ready() ? HTTP_STATUS_INTERNAL_SERVER_ERROR : HTTP_STATUS_SERVICE_UNAVAILABLE;
 		v->message = xstrdup(why ? why : "database error");
 	}
@@ -543,9 +547,11 @@ same_origin(struct lws *wsi)
 	char		host[512] = "";
 	const char *o;
 
-	if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) <= 0)
 		return true;
-	if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
+	/* one too long to copy is no host of ours: refused, not taken for none */
+	if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0 ||
+		lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
 		return false;
 	o = strstr(origin, "://");
 	return o && strcmp(o + 3, host) == 0;
@@ -575,6 +581,7 @@ view_body_done(struct lws *wsi, http_reply *hr)
 	for (char *f = (char *) v->form.data, *next; f && *f; f = next)
 	{
 		char	   *eq;
+		const char **slot;
 
 		next = strchr(f, '&');
 		if (next)
@@ -582,18 +589,22 @@ view_body_done(struct lws *wsi, http_reply *hr)
 		if ((eq = strchr(f, '=')) == NULL)
 			continue;
 		*eq = '\0';
-		if (!form_decode(eq + 1))
+		if (!form_decode(f) || !form_decode(eq + 1))
 			return fail(wsi, hr, HTTP_STATUS_BAD_REQUEST, "malformed form encoding");
-		if (strcmp(f, "csrf") == 0)
-			csrf = eq + 1;
-		else if (strcmp(f, "column") == 0)
-			colname = eq + 1;
-		else if (strcmp(f, "op") == 0)
-			op = eq + 1;
-		else if (strcmp(f, "by") == 0)
-			by = eq + 1;
-		else if (strcmp(f, "element") == 0)
-			element = eq + 1;
+		slot = strcmp(f, "csrf") == 0 ? &csrf : strcmp(f, "column") == 0 ? &colname :
+			strcmp(f, "op") == 0 ? &op : strcmp(f, "by") == 0 ? &by :
+			strcmp(f, "element") == 0 ? &element : NULL;
+		/* which of two values is meant cannot be known: a page's forms never send two */
+		if (slot && *slot)
+		{
+			char	   *m = xasprintf("field %s given more than once", f);
+			int			rc = fail(wsi, hr, HTTP_STATUS_BAD_REQUEST, m);
+
+			free(m);
+			return rc;
+		}
+		if (slot)
+			*slot = eq + 1;
 	}
 	if (!same_origin(wsi))
 		return fail(wsi, hr, HTTP_STATUS_FORBIDDEN, "form posted from another origin");
@@ -668,6 +679,7 @@ view_serve(struct lws *wsi, http_reply *hr, const char *rest)
 {
 	view_req   *v = xcalloc(1, sizeof(view_req));
 	const char *why;
+	char		frag[8];
 
 	v->wsi = wsi;
 	v->post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
@@ -679,6 +691,9 @@ view_serve(struct lws *wsi, http_reply *hr, const char *rest)
 		return fail(wsi, hr, HTTP_STATUS_METHOD_NOT_ALLOWED, "a view answers GET and POST");
 	if (!parse_path(v, rest))
 		return fail(wsi, hr, HTTP_STATUS_NOT_FOUND, "not a view: /view/<table>/<key>");
+	/* lws ends the path at a raw ';' or '&' (the rest is a second fragment): the key would be cut short */
+	if (lws_hdr_copy_fragment(wsi, frag, sizeof(frag), v->post ? WSI_TOKEN_POST_URI : WSI_TOKEN_GET_URI, 1) >= 0)
+		return fail(wsi, hr, HTTP_STATUS_NOT_FOUND, "a ; or & in a view's path must be escaped (%3B, %26)");
 	if (!catalog_ready())
 		return fail(wsi, hr, HTTP_STATUS_SERVICE_UNAVAILABLE, "database unavailable");
 	if ((v->t = catalog_find(v->table)) == NULL || v->t->stale)
@@ -731,6 +746,12 @@ view_serve(struct lws *wsi, http_reply *hr, const char *rest)
 		char		length[32] = "";
 
 		v->state = VIEW_BODY;
+		if (http_body_unframed(wsi))
+		{
+			hr->close = true;
+			return fail(wsi, hr, HTTP_STATUS_LENGTH_REQUIRED,
+						"a form needs a Content-Length: chunked bodies are not read");
+		}
 		/* lws reads a body only when it has a length: none is an empty form */
 		if (lws_hdr_copy(wsi, length, sizeof(length), WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 ||
 			strtoll(length, NULL, 10) <= 0)

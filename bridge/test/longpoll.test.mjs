@@ -253,6 +253,33 @@ describe('longpoll', () => {
     assert.equal(empty.http, 400);
   });
 
+  test('chunked_batch_is_411_and_nothing_of_it_is_served', async () => {
+    // lws frames request bodies by Content-Length only: a chunked batch was read as empty
+    const key = uniqueKey('lpch');
+    const tok = await openSession(bridge);
+    const topic = `crdt:counters:${key}`;
+    await lp(bridge, { method: 'POST', query: `&token=${tok}`, ...ndjson(frame('1', '1', topic, 'phx_join', { node: 'ch', caps: CAPS.full })) });
+    await pollUntil(bridge, tok, (s) => s.some((m) => m[1] === '1'), 'the join reply');
+    const text = frame('1', '2', topic, 'increment', { column: 'hits' });
+    const body = new ReadableStream({
+      start(c) {
+        c.enqueue(new TextEncoder().encode(text));
+        c.close();
+      },
+    });
+    const r = await fetch(lpUrl(bridge, `&token=${tok}`), {
+      method: 'POST', body, duplex: 'half', headers: { 'content-type': 'application/x-ndjson' },
+    });
+    assert.equal(r.status, 411);
+    const reply = await r.json();
+    assert.equal(reply.status, 411);
+    assert.match(reply.reason, /needs a Content-Length/);
+    // the session goes on, and the same batch with a length is served
+    assert.equal((await lp(bridge, { method: 'POST', query: `&token=${tok}`, ...ndjson(text) })).http, 200);
+    await waitFor(async () => (await rowState('counters', key, ['hits'])).hits.ch === 1, { what: 'the framed batch' });
+    assert.deepEqual((await rowState('counters', key, ['hits'])).hits, { ch: 1 });
+  });
+
   test('wrong_vsn_or_method_is_refused', async () => {
     const r = await fetch(`${bridge.url}/socket/longpoll?vsn=1.0.0`);
     assert.equal(r.status, 400);
@@ -408,6 +435,27 @@ describe('longpoll auth', () => {
     const { reply } = await join(socket, `crdt:counters:${uniqueKey('lph')}`, { caps: CAPS.full });
     assert.equal(reply.node, 'hdr-node');
     await disconnect(socket);
+  });
+
+  test('post_to_a_session_closed_by_token_expiry_is_410_and_serves_nothing', async () => {
+    // the session lives on until its queue is polled, but takes no more
+    // input: a batch accepted 200 then would have had its replies dropped
+    const key = uniqueKey('lpx');
+    await sql('INSERT INTO counters (id) VALUES ($1)', [key]);
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const tok = await openSession(bridge, `&token=${token({ exp })}`);
+    const topic = `crdt:counters:${key}`;
+    const posted = await lp(bridge, { method: 'POST', query: `&token=${tok}`, ...ndjson(frame('1', '1', topic, 'phx_join', { caps: CAPS.full })) });
+    assert.equal(posted.http, 200);
+    await waitFor(async () => Date.now() / 1000 > exp + 0.3, { timeout: 5000, what: 'the token to expire' });
+    const r = await lp(bridge, { method: 'POST', query: `&token=${tok}`, ...ndjson(frame('1', '2', topic, 'increment', { column: 'hits' })) });
+    assert.equal(r.http, 410);
+    assert.equal(r.body.status, 410);
+    // what was queued before the close still comes, then the session is gone
+    const seen = await pollUntil(bridge, tok, (m) => m.some((x) => x[1] === '1'), 'the join reply');
+    assert.ok(!seen.some((m) => m[1] === '2'), 'the refused push was not served');
+    assert.equal((await lp(bridge, { query: `&token=${tok}` })).body.status, 410);
+    assert.deepEqual((await rowState('counters', key, ['hits'])).hits, {});
   });
 
   test('topic_the_token_does_not_name_is_unauthorized_over_longpoll', async () => {

@@ -3,6 +3,7 @@
 // changed as a push would change it), the CSRF defence, auth as for
 // sockets, and every bad request answered with its status and a message.
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import jwt from 'jsonwebtoken';
 import { pgClient, rowState, sql, startBridge, teardown, uniqueKey } from './lib/harness.mjs';
@@ -44,6 +45,23 @@ class Browser {
   post(path, form, opts = {}) {
     return this.request(path, { method: 'POST', form, ...opts });
   }
+}
+
+// One request written as given on its own connection; the response as text, once the bridge has sent it.
+function rawHttp(bridge, request) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(bridge.port, '127.0.0.1', () => sock.write(request));
+    let got = '';
+    sock.setEncoding('latin1');
+    sock.on('data', (d) => {
+      got += d;
+      const head = got.indexOf('\r\n\r\n');
+      const length = /\r\ncontent-length: (\d+)/i.exec(got);
+      if (head >= 0 && length && got.length >= head + 4 + Number(length[1])) sock.end();
+    });
+    sock.on('close', () => resolve(got));
+    sock.on('error', reject);
+  });
 }
 
 const csrfOf = (html) => /name="csrf" value="([0-9a-f]{64})"/.exec(html)[1];
@@ -194,6 +212,15 @@ describe('views', () => {
       assert.match(r.headers.get('content-type'), /text\/html/);
     }
     assert.equal((await b.get('/view/app.items/7')).status, 200);
+    // lws ends a path at a raw ; or &: the key would be cut short and another row served
+    for (const path of ['/view/counters/a;b', '/view/counters/a&b']) {
+      const r = await b.get(path);
+      assert.equal(r.status, 404, path);
+      assert.match(r.text, /must be escaped/, path);
+    }
+    const escaped = await b.get('/view/counters/a%3Bb%26c');
+    assert.equal(escaped.status, 200);
+    assert.match(escaped.text, /class="lk-key">a;b&amp;c</);
   });
 
   test('oversized_form_is_413', async () => {
@@ -204,6 +231,69 @@ describe('views', () => {
     const r = await b.post(path, { csrf, column: 'tags', op: 'add', element: 'x'.repeat(3000) });
     assert.equal(r.status, 413);
     assert.equal((await sql('SELECT count(*)::int AS n FROM counters WHERE id = $1', [key])).rows[0].n, 0);
+  });
+
+  test('key_longer_than_a_tracked_key_may_be_is_404', async () => {
+    // no such row can exist: the client's error, not the bridge's (it was a 500)
+    const page = await new Browser(bridge).get(viewPath('counters', 'k'.repeat(2100)));
+    assert.equal(page.status, 404);
+    assert.match(page.text, /key of tracked table &quot;counters&quot; is too long/);
+  });
+
+  test('form_with_a_field_given_twice_is_400_and_writes_nothing', async () => {
+    const key = uniqueKey('vd');
+    const b = new Browser(bridge);
+    const path = viewPath('counters', key);
+    const csrf = csrfOf((await b.get(path)).text);
+    for (const pairs of [
+      [['csrf', csrf], ['column', 'hits'], ['op', 'increment'], ['by', '1'], ['by', '1000']],
+      [['csrf', csrf], ['column', 'tags'], ['column', 'hits'], ['op', 'increment']],
+      [['csrf', csrf], ['column', 'tags'], ['op', 'add'], ['element', 'a'], ['element', 'b']],
+      // a field's name is form-encoded too: c%6Flumn is column
+      [['csrf', csrf], ['column', 'hits'], ['op', 'increment'], ['c%6Flumn', 'stock']],
+    ]) {
+      const body = pairs.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
+      const r = await b.request(path, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      assert.equal(r.status, 400, body);
+      assert.match(r.text, /field (by|column|element) given more than once/, body);
+    }
+    assert.equal((await sql('SELECT count(*)::int AS n FROM counters WHERE id = $1', [key])).rows[0].n, 0);
+  });
+
+  test('origin_too_long_to_compare_is_refused_not_taken_for_none', async () => {
+    const key = uniqueKey('vo');
+    const b = new Browser(bridge);
+    const path = viewPath('counters', key);
+    const csrf = csrfOf((await b.get(path)).text);
+    for (const origin of [`http://${'a'.repeat(600)}.example`, 'null']) {
+      const r = await b.post(path, { csrf, column: 'hits', op: 'increment' }, { headers: { origin } });
+      assert.equal(r.status, 403, origin.slice(0, 20));
+      assert.match(r.text, /another origin/);
+    }
+    assert.equal((await sql('SELECT count(*)::int AS n FROM counters WHERE id = $1', [key])).rows[0].n, 0);
+  });
+
+  test('chunked_form_is_411_and_writes_nothing', async () => {
+    // lws frames request bodies by Content-Length only: a chunked form was read as empty
+    const key = uniqueKey('vch');
+    const b = new Browser(bridge);
+    const path = viewPath('counters', key);
+    const csrf = csrfOf((await b.get(path)).text);
+    const form = new URLSearchParams({ csrf, column: 'hits', op: 'increment' }).toString();
+    const body = new ReadableStream({
+      start(c) {
+        c.enqueue(new TextEncoder().encode(form));
+        c.close();
+      },
+    });
+    const r = await fetch(`${bridge.url}${path}`, {
+      method: 'POST', body, duplex: 'half', redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `lk_node=${b.cookies.get('lk_node')}` },
+    });
+    assert.equal(r.status, 411);
+    assert.match(await r.text(), /needs a Content-Length/);
+    assert.equal((await sql('SELECT count(*)::int AS n FROM counters WHERE id = $1', [key])).rows[0].n, 0);
+    assert.equal((await b.post(path, { csrf, column: 'hits', op: 'increment' })).status, 303);
   });
 
   test('views_abandoned_while_their_query_waits_leave_the_bridge_serving', async () => {
@@ -273,6 +363,29 @@ describe('views with jwt', () => {
     assert.equal(r.status, 303);
     assert.equal(r.headers.get('location'), path);
     assert.deepEqual((await rowState('counters', key, ['hits'])).hits, { 'q-node': 1 });
+  });
+
+  test('redirect_of_a_long_key_with_a_long_token_carries_the_whole_location', async () => {
+    // a 2048-byte key of '(' and a token filling the rest of lws's 4096 bytes
+    // of request header: %-escaped in the Location they outgrew the 8 kB the
+    // response headers had, and the connection was dropped after the write
+    const suffix = uniqueKey('vL');
+    const key = `${'('.repeat(2048 - suffix.length)}${suffix}`;
+    let t;
+    let path;
+    for (let pad = 1000; !path || path.length < 4010; pad += 4) {
+      t = token({ node: 'long-node', pad: 'p'.repeat(pad) });
+      path = `/view/counters/${key}?token=${t}`;
+    }
+    // no other request headers: fetch's own would not leave room for this URI
+    const page = await rawHttp(bridge, `GET ${path} HTTP/1.1\r\n\r\n`);
+    assert.match(page, /^HTTP\/1.1 200/);
+    const form = `csrf=${csrfOf(page)}&column=hits&op=increment`;
+    const r = await rawHttp(bridge, `POST ${path} HTTP/1.1\r\ncontent-length: ${form.length}\r\n\r\n${form}`);
+    assert.match(r, /^HTTP\/1.1 303/);
+    const location = /\r\nlocation: ([^\r]*)\r\n/i.exec(r)?.[1];
+    assert.equal(location, `/view/counters/${key.replaceAll('(', '%28')}?token=${t}`);
+    assert.deepEqual((await rowState('counters', key, ['hits'])).hits, { 'long-node': 1 });
   });
 
   test('token_cookie_works_and_write_needs_the_write_claim', async () => {
