@@ -161,6 +161,7 @@ free_tables(table *ts, int nt)
 		free(ts[i].name);
 		free(ts[i].ident);
 		free(ts[i].key_ident);
+		free(ts[i].key_name);
 		free(ts[i].key_type);
 		free(ts[i].select_row);
 		free(ts[i].select_all);
@@ -224,6 +225,7 @@ catalog_load(PGresult *res)
 			t->name = topic_table(nsp, rel);
 			t->ident = xasprintf("%s.%s", qn, qr);
 			t->key_ident = quote_ident(db_value(res, r, 3));
+			t->key_name = xstrdup(db_value(res, r, 3));
 			t->key_type = xstrdup(db_value(res, r, 4) ? db_value(res, r, 4) : "");
 			t->stale = strcmp(db_value(res, r, 8), "t") == 0;
 			t->cols = xcalloc(n, sizeof(column));

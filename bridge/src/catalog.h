@@ -28,6 +28,7 @@ typedef struct table
 	char	   *name;			/* as in topics: "counters", "app.items", "a%2Eb" */
 	char	   *ident;			/* quoted, schema-qualified */
 	char	   *key_ident;
+	char	   *key_name;		/* the key column's name */
 	char	   *key_type;		/* format_type of the key column */
 	int			ncol;
 	column	   *cols;

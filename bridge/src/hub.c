@@ -1318,6 +1318,106 @@ hub_on_notify(const char *payload)
 	json_decref(root);
 }
 
+/* ---- changes read from the WAL (wal.c) ---- */
+
+bool
+hub_needs(const table *t, const char *key)
+{
+	table_topic *tt = tt_get(t, false);
+
+	return tt && (tt_active(tt) || row_get(tt, key, false));
+}
+
+/*
+ * A row as a committed transaction left it: whole states, as the WAL has
+ * them.  Against the incarnation the bridge holds, what it lacks is sent
+ * (delta(held, new), computed here rather than in the writer's trigger);
+ * another incarnation's states are sent whole, as a notification of one
+ * carries them.  From there on it is a notification's path (apply): stale
+ * incarnations are read again, subscribers get the same frames.
+ */
+void
+hub_on_change(const table *t, const char *key, int64_t cl, const wal_col *cols, uint64_t ts)
+{
+	table_topic *tt = tt_get(t, false);
+	row		   *r = tt ? row_get(tt, key, false) : NULL;
+	arena	   *ar;
+	lk_state   *deltas;
+	bool		incremental;
+	bool		changed = false;
+	bool		unknown = false;
+
+	/* the columns are t's: of no use to a table whose layout changed since */
+	if (!tt || !same_layout(tt->t, t) || (!r && !tt_active(tt)))
+		return;
+	if (cl == 0)
+		cl = 1;
+	incremental = r && r->cl == cl && !r->damaged;
+	ar = arena_new();
+	deltas = xcalloc(t->ncol, sizeof(lk_state));
+	for (int i = 0; i < t->ncol; i++)
+	{
+		lk_kind		kind = t->cols[i].kind;
+		lk_state	s,
+					held;
+		lk_error	err;
+		bool		leq;
+
+		deltas[i].kind = 0;
+		if (!cols[i].text)
+		{
+			/* an unchanged TOASTed value: the cell keeps what it has, unless it has nothing */
+			unknown |= cols[i].unchanged && !incremental;
+			continue;
+		}
+		if (lk_state_parse(kind, cols[i].text, cols[i].len, arena_alloc(ar), &s, &err) != LK_OK)
+		{
+			cell_report("parse a WAL change of", t->name, t->cols[i].name, &err);
+			unknown = true;
+			continue;
+		}
+		if (incremental && cell_state(&r->cells[i], kind, arena_alloc(ar), &held, &err) &&
+			lk_state_leq(&s, &held, arena_alloc(ar), &leq, &err) == LK_OK)
+		{
+			if (leq)
+				continue;		/* nothing the bridge lacks (it read this change already) */
+			if (lk_state_delta(&held, &s, arena_alloc(ar), &deltas[i], &err) == LK_OK)
+			{
+				changed = true;
+				continue;
+			}
+		}
+		/* the whole state: always a right delta, only larger */
+		deltas[i] = s;
+		changed = true;
+	}
+	if (changed || !incremental)
+		apply(tt, key, cl, deltas, ts, false, arena_alloc(ar));
+	free(deltas);
+	arena_free(ar);
+	/* a column the change did not carry and the bridge does not hold: the database has it */
+	if (unknown && (r = row_get(tt, key, false)) != NULL)
+		refresh(r);
+}
+
+void
+hub_on_deleted(const table *t, const char *key, int64_t cl)
+{
+	table_topic *tt = tt_get(t, false);
+
+	if (tt)
+		notify_deleted(tt, key, cl);
+}
+
+void
+hub_on_truncated(const table *t)
+{
+	table_topic *tt = tt_get(t, false);
+
+	if (tt)
+		notify_reread(tt);
+}
+
 /* ---- catalog changes and (re)connection ---- */
 
 /*
@@ -1511,6 +1611,13 @@ hub_on_catalog(const char *payload)
 
 void
 hub_on_ready(void)
+{
+	read_catalog(true);
+}
+
+/* Changes may have been missed (the WAL source was away): read everything held again. */
+void
+hub_resync(void)
 {
 	read_catalog(true);
 }
