@@ -14,10 +14,10 @@ import {
 after(teardown);
 
 const FLAGS = ['db', 'idle-timeout', 'jwt-secret', 'listen', 'log-level', 'max-channels', 'max-message', 'max-pending-pushes', 'max-per-ip',
-	'max-table-rows', 'pending-cap', 'port', 'push-timeout', 'static-dir', 'client-dir', 'help', 'version'];
+	'max-table-rows', 'pending-cap', 'port', 'push-timeout', 'source', 'static-dir', 'client-dir', 'help', 'version'];
 const ENVS = ['DATABASE_URL', 'LANIAKEA_IDLE_TIMEOUT', 'LANIAKEA_JWT_SECRET', 'LANIAKEA_LISTEN', 'LANIAKEA_LOG_LEVEL',
 	'LANIAKEA_MAX_CHANNELS', 'LANIAKEA_MAX_MESSAGE', 'LANIAKEA_MAX_PENDING_PUSHES', 'LANIAKEA_MAX_PER_IP', 'LANIAKEA_MAX_TABLE_ROWS', 'LANIAKEA_PENDING_CAP', 'LANIAKEA_PORT', 'LANIAKEA_PUSH_TIMEOUT',
-	'LANIAKEA_STATIC_DIR', 'LANIAKEA_CLIENT_DIR'];
+	'LANIAKEA_SOURCE', 'LANIAKEA_STATIC_DIR', 'LANIAKEA_CLIENT_DIR'];
 
 // the metric families docs/operations.md documents, with their types
 const METRICS = {
@@ -37,6 +37,14 @@ const METRICS = {
 	laniakea_pending_resyncs_total: 'counter',
 	laniakea_protocol_errors_total: 'counter',
 	laniakea_cell_errors_total: 'counter',
+	laniakea_wal_source: 'gauge',
+	laniakea_wal_up: 'gauge',
+	laniakea_wal_slots_total: 'counter',
+	laniakea_wal_errors_total: 'counter',
+	laniakea_wal_received_bytes_total: 'counter',
+	laniakea_wal_transactions_total: 'counter',
+	laniakea_wal_changes_total: 'counter',
+	laniakea_wal_flush_lsn: 'gauge',
 };
 
 describe('command line', () => {
@@ -63,6 +71,7 @@ describe('command line', () => {
 			[['--max-message', '10'], /invalid value "10"/],
 			[['--port'], /option "--port" needs a value/],
 			[['--log-level', 'loud'], /invalid log level "loud"/],
+			[['--source', 'binlog'], /invalid source "binlog": expected auto, wal or notify/],
 			[['stray'], /unexpected argument "stray"/],
 		]) {
 			const r = await runBridge(args);
