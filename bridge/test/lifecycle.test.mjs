@@ -5,7 +5,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import net from 'node:net';
 import { after, describe, test } from 'node:test';
 import {
-	BRIDGE_BIN, DATABASE_URL, sleep,
+	BRIDGE_BIN, DATABASE_URL, SOURCE, sleep,
 	CAPS, connect, disconnect, freePort, join, push, rawFrame, rawTcp, rawWs, rowState, runBridge, sql, startBridge, teardown, tryWs,
 	uniqueKey, waitFor,
 	withTimeout,
@@ -125,13 +125,18 @@ describe('http endpoints', () => {
 		const r = await bridge.get('/healthz');
 		assert.equal(r.status, 200);
 		assert.match(r.headers['content-type'], /^application\/json/);
-		assert.deepEqual(JSON.parse(r.body), { status: 'ok', postgres: 'up' });
+		assert.deepEqual(JSON.parse(r.body), { status: 'ok', postgres: 'up', source: SOURCE });
 		await bridge.stop();
 		// with no database to talk to, the process still serves and says so
 		const down = await startBridge({ name: 'healthz-down', db: 'postgresql://postgres@127.0.0.1:1/none', waitPg: false });
 		const h = await down.get('/healthz');
 		assert.equal(h.status, 200);
-		assert.deepEqual(JSON.parse(h.body), { status: 'ok', postgres: 'down' });
+		assert.deepEqual(JSON.parse(h.body), { status: 'ok', postgres: 'down', source: SOURCE });
+		// auto decides once connected: until then it says so
+		const undecided = await startBridge({ name: 'healthz-auto', db: 'postgresql://postgres@127.0.0.1:1/none', waitPg: false,
+			args: ['--source', 'auto'] });
+		assert.deepEqual(await undecided.healthz(), { status: 'ok', postgres: 'down', source: 'undecided' });
+		await undecided.stop();
 		assert.equal((await down.metrics()).samples.laniakea_pg_up, 0);
 		await down.stop();
 	});
