@@ -93,7 +93,7 @@ start_bridge() { # variant log
   bport=$(( PORT + 100 + RANDOM % 800 ))
   while (exec 3<>"/dev/tcp/127.0.0.1/$bport") 2>/dev/null; do bport=$((bport + 1)); done
   DATABASE_URL="postgresql://postgres@127.0.0.1:$PORT/postgres" "$BRIDGE" --port "$bport" \
-    --source "${SOURCE_OF[$1]}" --log-level warn >>"$2" 2>&1 &
+    --source "${SOURCE_OF[$1]}" --max-table-rows $((ROWS + 10)) --log-level warn >>"$2" 2>&1 &
   BRIDGE_PID=$!
   BRIDGE_PORT=$bport
   for _ in $(seq 1 100); do
