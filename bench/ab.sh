@@ -13,6 +13,11 @@
 # a CPU (/proc/self/schedstat; not inflated by other load on the machine).
 # Results must agree between A and B (md5 of the output), or the run fails.
 #
+# Tables: g (id, c gcounter, n bigint) of 8-node states and gm of node subsets;
+# gj, the shape of bench/run.sh's g (id, c, j jsonb, n): the same states with
+# their jsonb peer between c and n, where a wide row makes c's bytes a cache
+# miss; gw of 65,536 one-node rows; o, two orsets.
+#
 # Knobs: LK_AB_ROWS [1000000], LK_AB_ROUNDS [4], LK_AB_RUNS [3],
 #        LK_AB_ORSET_N [100000], LK_AB_WIDE [65536: rows of gw, one node each],
 #        LK_AB_PORT [first free from 56100],
@@ -56,7 +61,7 @@ done
 
 port=${LK_AB_PORT:-56100}
 while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
-bash "$root/scripts/cluster.sh" start "$cdir" "$port" -c fsync=on -c shared_buffers=1GB \
+bash "$root/scripts/cluster.sh" start "$cdir" "$port" -c fsync=on -c shared_buffers=2GB \
 	-c max_parallel_workers_per_gather=0 >/dev/null
 started=1
 export PGOPTIONS="-c statement_timeout=300s"
@@ -93,6 +98,20 @@ INSERT INTO gm SELECT i, ('{' || concat_ws(',',
 	CASE WHEN random() < 0.5 THEN '"node-8":' || (1 + floor(random() * 1e6)::bigint) END) || '}')::gcounter, 0
 FROM generate_series(1, $ROWS) i;
 UPDATE gm SET n = value(c);
+-- gj: bench/run.sh's g, built by the same statement
+SELECT setseed(0.42);
+CREATE TABLE gj (id int PRIMARY KEY, c gcounter NOT NULL, j jsonb NOT NULL, n bigint NOT NULL);
+INSERT INTO gj
+SELECT i, j::text::gcounter, j, a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8
+FROM (SELECT i, a1, a2, a3, a4, a5, a6, a7, a8,
+             jsonb_build_object('node-1', a1, 'node-2', a2, 'node-3', a3, 'node-4', a4,
+                                'node-5', a5, 'node-6', a6, 'node-7', a7, 'node-8', a8) AS j
+      FROM (SELECT i,
+                   1 + floor(random() * 1e6)::bigint AS a1, 1 + floor(random() * 1e6)::bigint AS a2,
+                   1 + floor(random() * 1e6)::bigint AS a3, 1 + floor(random() * 1e6)::bigint AS a4,
+                   1 + floor(random() * 1e6)::bigint AS a5, 1 + floor(random() * 1e6)::bigint AS a6,
+                   1 + floor(random() * 1e6)::bigint AS a7, 1 + floor(random() * 1e6)::bigint AS a8
+            FROM generate_series(1, $ROWS) i) s) t;
 -- gw: every row names its own node, in an order unrelated to the ids' order
 CREATE TABLE gw (id int PRIMARY KEY, c gcounter NOT NULL);
 INSERT INTO gw SELECT i, format('{"w%s":%s}', i, i)::gcounter FROM generate_series(1, $WIDE) i ORDER BY md5(i::text);
@@ -105,14 +124,16 @@ INSERT INTO o SELECT 1,
 	        || string_agg(format('"el-%s":{"node-b":[%s]}', lpad(i::text, 7, '0'), i - $half + 1), ',' ORDER BY i) || '}}'
 	 FROM generate_series($half, $half + $ORSET_N - 1) i)::orset;
 SQL
-for t in g gm gw o; do q -d ab_A -c "\\copy $t TO '$work/$t.copy'"; done
+for t in g gm gj gw o; do q -d ab_A -c "\\copy $t TO '$work/$t.copy'"; done
 q -d ab_B >/dev/null <<SQL
 CREATE TABLE g (id int PRIMARY KEY, c gcounter NOT NULL, n bigint NOT NULL);
 CREATE TABLE gm (id int PRIMARY KEY, c gcounter NOT NULL, n bigint NOT NULL);
+CREATE TABLE gj (id int PRIMARY KEY, c gcounter NOT NULL, j jsonb NOT NULL, n bigint NOT NULL);
 CREATE TABLE gw (id int PRIMARY KEY, c gcounter NOT NULL);
 CREATE TABLE o (id int PRIMARY KEY, a orset NOT NULL, b orset NOT NULL);
 \\copy g FROM '$work/g.copy'
 \\copy gm FROM '$work/gm.copy'
+\\copy gj FROM '$work/gj.copy'
 \\copy gw FROM '$work/gw.copy'
 \\copy o FROM '$work/o.copy'
 SQL
@@ -126,6 +147,8 @@ else
 		"sum(n), 8 nodes (reference)" "SELECT sum(n) FROM g" \
 		"merge_agg, 8 nodes" "SELECT merge_agg(c) FROM g" \
 		"merge_agg, node subsets" "SELECT merge_agg(c) FROM gm" \
+		"sum(n), run.sh's g" "SELECT sum(n) FROM gj" \
+		"merge_agg, run.sh's g" "SELECT merge_agg(c) FROM gj" \
 		"merge_agg, $WIDE nodes" "SELECT merge_agg(c) FROM gw" \
 		"orset a || b" "SELECT pg_column_size(a || b) FROM o" \
 		"orset decode a, b" "SELECT cardinality(a) + cardinality(b) FROM o" \

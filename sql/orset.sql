@@ -79,3 +79,23 @@ SELECT '{"c":{"n":[[1,2]]},"e":{"a":{"n":[1]}}}'::orset = '{ "e":{"a":{"n":[1]}}
 SELECT count(DISTINCT s) FROM r;
 SELECT '{"c":{"n":[[1,1]]},"e":{"a":{"n":[1]}}}'::orset::jsonb;
 SELECT '{"c": {"n": [[1, 1]]}, "e": {"a": {"n": [1]}}}'::jsonb::orset;
+
+-- large states (compressed, out of line) are merged on their encodings: the result
+-- is the canonical state.  a: el-000000 .. el-019999 added by node-a; b: the upper
+-- half of a and 10000 more, added by node-b, which has seen node-a's first 10000 adds
+-- and so removed those elements
+CREATE TEMP TABLE big AS
+SELECT (SELECT ('{"c":{"node-a":[[1,20000]]},"e":{' || string_agg(format('"el-%s":{"node-a":[%s]}',
+			lpad(i::text, 6, '0'), i + 1), ',' ORDER BY i) || '}}')::orset
+		FROM generate_series(0, 19999) i) AS a,
+	(SELECT ('{"c":{"node-a":[[1,10000]],"node-b":[[1,20000]]},"e":{' || string_agg(format('"el-%s":{"node-b":[%s]}',
+			lpad(i::text, 6, '0'), i - 9999), ',' ORDER BY i) || '}}')::orset
+		FROM generate_series(10000, 29999) i) AS b,
+	(SELECT '{"c":{"node-a":[[1,20000]],"node-b":[[1,20000]]},"e":{' || string_agg(CASE WHEN i < 20000
+			THEN format('"el-%s":{"node-a":[%s],"node-b":[%s]}', lpad(i::text, 6, '0'), i + 1, i - 9999)
+			ELSE format('"el-%s":{"node-b":[%s]}', lpad(i::text, 6, '0'), i - 9999) END, ',' ORDER BY i) || '}}'
+		FROM generate_series(10000, 29999) i) AS want;
+SELECT pg_column_size(a) < octet_length(orset_send(a)) AS a_compressed FROM big;
+SELECT (a || b)::text = want AS merged_canonical, (a || b) = (b || a) AS commutative,
+	cardinality(a || b), pg_column_size(a || b), (a || b) || a = a || b AS idempotent
+	FROM big;

@@ -406,6 +406,27 @@ lk_gcounter_value(const lk_gcounter *gc, int64_t *out, lk_error *err)
 /* Fewer pending entries than this are never merged in before finish. */
 #define ACC_MIN_PENDING 64
 
+/*
+ * The accumulator's copy of a node id, stored as the encoding stores it:
+ * the length byte, then the bytes, with node.p pointing past the length.  So
+ * the fast path compares an input's entry with one run of bytes.
+ */
+static lk_str
+own_id(const lk_alloc *a, lk_str node)
+{
+	uint8_t    *copy = lk_malloc(a, (size_t) node.len + 1);
+
+	copy[0] = (uint8_t) node.len;
+	memcpy(copy + 1, node.p, node.len);
+	return lk_str_make((const char *) copy + 1, node.len);
+}
+
+static void
+free_id(const lk_alloc *a, lk_str node)
+{
+	lk_free(a, (void *) (node.p - 1));
+}
+
 void
 lk_gcounter_acc_init(lk_gcounter_acc *acc)
 {
@@ -419,9 +440,9 @@ void
 lk_gcounter_acc_free(const lk_alloc *a, lk_gcounter_acc *acc)
 {
 	for (uint32_t i = 0; i < acc->gc.n; i++)
-		lk_free(a, (void *) acc->gc.e[i].node.p);
+		free_id(a, acc->gc.e[i].node);
 	for (uint32_t i = 0; i < acc->npending; i++)
-		lk_free(a, (void *) acc->pending[i].node.p);
+		free_id(a, acc->pending[i].node);
 	lk_gcounter_free(a, &acc->gc);
 	lk_free(a, acc->pending);
 	lk_gcounter_acc_init(acc);
@@ -467,7 +488,6 @@ absorb_entry(lk_gcounter_acc *acc, uint32_t *cursor, lk_str node, uint64_t count
 			 const lk_alloc *a)
 {
 	uint32_t	i = seek(&acc->gc, *cursor, node);
-	char	   *copy;
 
 	if (i < acc->gc.n && lk_str_eq(acc->gc.e[i].node, node))
 	{
@@ -488,9 +508,7 @@ absorb_entry(lk_gcounter_acc *acc, uint32_t *cursor, lk_str node, uint64_t count
 		acc->pending = e;
 		acc->cap_pending = cap;
 	}
-	copy = lk_malloc(a, node.len);
-	memcpy(copy, node.p, node.len);
-	acc->pending[acc->npending].node = lk_str_make(copy, node.len);
+	acc->pending[acc->npending].node = own_id(a, node);
 	acc->pending[acc->npending].count = count;
 	acc->npending++;
 }
@@ -517,7 +535,7 @@ flush(lk_gcounter_acc *acc, const lk_alloc *a, lk_error *err)
 		{
 			if (acc->pending[p].count > acc->pending[k - 1].count)
 				acc->pending[k - 1].count = acc->pending[p].count;
-			lk_free(a, (void *) acc->pending[p].node.p);
+			free_id(a, acc->pending[p].node);
 		}
 		else
 			acc->pending[k++] = acc->pending[p];
@@ -540,7 +558,7 @@ flush(lk_gcounter_acc *acc, const lk_alloc *a, lk_error *err)
 			merged.e[merged.n] = acc->gc.e[i++];
 			if (acc->pending[j].count > merged.e[merged.n].count)
 				merged.e[merged.n].count = acc->pending[j].count;
-			lk_free(a, (void *) acc->pending[j++].node.p);
+			free_id(a, acc->pending[j++].node);
 			merged.n++;
 		}
 	}
@@ -589,28 +607,114 @@ lk_gcounter_acc_absorb_acc(lk_gcounter_acc *acc, const lk_gcounter_acc *in, cons
 	return lk_gcounter_acc_absorb(acc, &in->gc, a, err);
 }
 
-/* Node ids are short: an inline loop beats a libc memcmp call per entry. */
-static inline bool
-same_bytes(const uint8_t *a, const char *b, size_t n)
+static inline uint64_t
+load64(const uint8_t *p)
 {
-	const uint8_t *c = (const uint8_t *) b;
+	uint64_t	v;
 
-	while (n >= 8)
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline uint32_t
+load32(const uint8_t *p)
+{
+	uint32_t	v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline uint16_t
+load16(const uint8_t *p)
+{
+	uint16_t	v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/*
+ * p[0..n) = q[0..n) for n ≥ 2 (an entry's length byte and id): two
+ * overlapping loads cover up to twice their width, so a short id costs two
+ * compares, with no byte loop and no libc call.
+ */
+static inline bool
+same_entry_bytes(const uint8_t *p, const uint8_t *q, size_t n)
+{
+	if (n >= 8)
 	{
-		uint64_t	x,
-					y;
+		size_t		i;
 
-		memcpy(&x, a, 8);
-		memcpy(&y, c, 8);
-		if (x != y)
-			return false;
-		a += 8;
-		c += 8;
-		n -= 8;
+		for (i = 0; i + 8 < n; i += 8)
+			if (load64(p + i) != load64(q + i))
+				return false;
+		return load64(p + n - 8) == load64(q + n - 8);
 	}
-	while (n--)
-		if (*a++ != *c++)
+	if (n >= 4)
+		return ((load32(p) ^ load32(q)) | (load32(p + n - 4) ^ load32(q + n - 4))) == 0;
+	return ((load16(p) ^ load16(q)) | (load16(p + n - 2) ^ load16(q + n - 2))) == 0;
+}
+
+/*
+ * A count of a trusted input: its bounds are checked, its canonical form is
+ * not (a stored value was checked when it was stored).
+ */
+static inline bool
+read_count(const uint8_t **pp, const uint8_t *end, uint64_t *out)
+{
+	const uint8_t *p = *pp;
+	uint64_t	v = 0;
+	unsigned	shift = 0;
+	uint8_t		byte;
+
+	do
+	{
+		if (p == end || shift > 63)
 			return false;
+		byte = *p++;
+		v |= (uint64_t) (byte & 0x7f) << shift;
+		shift += 7;
+	} while (byte & 0x80);
+	*pp = p;
+	*out = v;
+	return true;
+}
+
+/*
+ * The common case of an aggregate: the input names the same nodes as the
+ * accumulator, in the same order, so a lockstep walk takes the maxima in
+ * place with no allocation.  False, with r unmoved, when the input is of
+ * another shape; raising some entries before finding that out is harmless,
+ * max being idempotent.
+ */
+static bool
+absorb_same_nodes(lk_gcounter_acc *acc, lk_reader *r)
+{
+	lk_reader	head = *r;
+	const uint8_t *p;
+	uint64_t	n;
+
+	if (!lk_read_varint(&head, &n) || n != acc->gc.n)
+		return false;
+	p = head.p;
+	for (uint32_t i = 0; i < acc->gc.n; i++)
+	{
+		lk_gc_entry *e = &acc->gc.e[i];
+		size_t		enc = (size_t) e->node.len + 1;
+		uint64_t	count;
+
+		/* own_id keeps the length byte just before the id */
+		if ((size_t) (r->end - p) < enc ||
+			!same_entry_bytes(p, (const uint8_t *) e->node.p - 1, enc))
+			return false;
+		p += enc;
+		if (!read_count(&p, r->end, &count))
+			return false;
+		if (count > e->count)
+			e->count = count;
+	}
+	r->p = p;
 	return true;
 }
 
@@ -618,39 +722,13 @@ lk_code
 lk_gcounter_acc_absorb_body(lk_gcounter_acc *acc, lk_reader *r, const char *tname,
 							const lk_alloc *a, lk_error *err)
 {
-	lk_reader	start = *r;
 	uint64_t	n;
 	uint32_t	cursor = 0;
 
-	/*
-	 * Fast path, the common case of an aggregate: the input names the same
-	 * nodes as the accumulator, in the same order, so a lockstep walk takes
-	 * the maxima in place with no allocation.  Raising some entries and then
-	 * falling back is harmless: max is idempotent.
-	 */
-	if (lk_read_varint(r, &n) && n == acc->gc.n)
-	{
-		uint32_t	i;
-
-		for (i = 0; i < acc->gc.n; i++)
-		{
-			uint8_t		len;
-			const uint8_t *p;
-			uint64_t	count;
-
-			if (!lk_read_u8(r, &len) || len != acc->gc.e[i].node.len ||
-				!lk_read_bytes(r, len, &p) || !same_bytes(p, acc->gc.e[i].node.p, len) ||
-				!lk_read_varint(r, &count))
-				break;
-			if (count > acc->gc.e[i].count)
-				acc->gc.e[i].count = count;
-		}
-		if (i == acc->gc.n)
-			return LK_OK;
-	}
+	if (absorb_same_nodes(acc, r))
+		return LK_OK;
 
 	/* Otherwise each entry is looked up from where the previous one was found. */
-	*r = start;
 	if (!lk_read_varint(r, &n) || n > (uint64_t) (r->end - r->p))
 		return lk_binary_error(err, tname, "The entry count is truncated or malformed.");
 	for (uint64_t k = 0; k < n; k++)
@@ -674,7 +752,10 @@ lk_gcounter_acc_absorb_value(lk_gcounter_acc *acc, const uint8_t *buf, size_t le
 	lk_reader	r = {buf, buf + len};
 	lk_code		rc;
 
-	if ((rc = lk_format_open(&r, LK_GCOUNTER, type_name, err)) != LK_OK)
+	/* once per row: the usual case is checked inline, lk_format_open words the errors */
+	if (len > 0 && len <= LK_MAX_STATE_BYTES && buf[0] == lk_format_byte(LK_GCOUNTER))
+		r.p++;
+	else if ((rc = lk_format_open(&r, LK_GCOUNTER, type_name, err)) != LK_OK)
 		return rc;
 	return lk_gcounter_acc_absorb_body(acc, &r, type_name, a, err);
 }

@@ -93,7 +93,9 @@ lk_code		lk_gcounter_value(const lk_gcounter *gc, int64_t *out, lk_error *err);
  * pending entries as gc has, and is then sorted and merged in.  So absorbing
  * costs O(entries · log nodes) in all, whatever the node sets of the inputs
  * (merging every input into the sorted array cost O(inputs × nodes)); an
- * input naming exactly gc's nodes is merged in place with no allocation.
+ * input naming exactly gc's nodes is merged in place with no allocation,
+ * comparing its entries with the accumulator's copies of the ids, which are
+ * kept as the encoding has them (the length byte just before node.p).
  *
  * Read acc->gc only after lk_gcounter_acc_finish.  Inputs of absorb_body and
  * absorb_value must be trusted (stored, already validated) values; they are

@@ -145,12 +145,18 @@ end_elem(lk_orset *s)
 		s->nelems--;
 }
 
-static bool
-ranges_contain(const lk_range *r, uint32_t n, uint64_t seq)
+/* Index in s->ranges of node's range that holds seq, or NONE. */
+static uint32_t
+range_of(const lk_orset *s, uint32_t node, uint64_t seq)
 {
+	const lk_range *r;
 	uint32_t	lo = 0,
-				hi = n;
+				hi;
 
+	if (node == NONE)
+		return NONE;
+	r = s->ranges + s->nodes[node].r_off;
+	hi = s->nodes[node].nr;
 	/* find the first range whose hi is ≥ seq */
 	while (lo < hi)
 	{
@@ -161,15 +167,15 @@ ranges_contain(const lk_range *r, uint32_t n, uint64_t seq)
 		else
 			hi = mid;
 	}
-	return lo < n && r[lo].lo <= seq;
+	if (lo < s->nodes[node].nr && r[lo].lo <= seq)
+		return s->nodes[node].r_off + lo;
+	return NONE;
 }
 
 static bool
 in_context(const lk_orset *s, uint32_t node, uint64_t seq)
 {
-	if (node == NONE)
-		return false;
-	return ranges_contain(s->ranges + s->nodes[node].r_off, s->nodes[node].nr, seq);
+	return range_of(s, node, seq) != NONE;
 }
 
 /* Index of the node named id, or NONE. */
@@ -268,29 +274,19 @@ find_shared_dot(const lk_orset *s, const lk_alloc *a, lk_dot *shared)
 
 /* ---- binary ---- */
 
+/*
+ * The nodes and ranges of a binary value, r just past the format byte,
+ * pushed onto out (empty).  Checked as lk_orset_decode checks them.
+ */
 static lk_code
-bad(lk_orset *s, const lk_alloc *a, lk_error *err, const char *detail)
+decode_context(lk_reader *r, const lk_alloc *a, lk_orset *out, lk_error *err)
 {
-	lk_orset_free(a, s);
-	return lk_binary_error(err, type_name, detail);
-}
+	uint64_t	nnodes;
 
-lk_code
-lk_orset_decode(const uint8_t *buf, size_t len, const lk_alloc *a, lk_orset *out, lk_error *err)
-{
-	lk_reader	r = {buf, buf + len};
-	uint64_t	nnodes,
-				nelems;
-	lk_dot		shared;
-	lk_code		rc;
-
-	lk_orset_init(out);
-	if ((rc = lk_format_open(&r, LK_ORSET, type_name, err)) != LK_OK)
-		return rc;
-	if (!lk_read_varint(&r, &nnodes))
-		return bad(out, a, err, "The node count is truncated or malformed.");
+	if (!lk_read_varint(r, &nnodes))
+		return lk_binary_error(err, type_name, "The node count is truncated or malformed.");
 	if (nnodes > LK_MAX_NODES)
-		return bad(out, a, err, "The node count exceeds the limit.");
+		return lk_binary_error(err, type_name, "The node count exceeds the limit.");
 	for (uint64_t i = 0; i < nnodes; i++)
 	{
 		uint8_t		idlen;
@@ -300,17 +296,17 @@ lk_orset_decode(const uint8_t *buf, size_t len, const lk_alloc *a, lk_orset *out
 		lk_str		id;
 		lk_error	node_err;
 
-		if (!lk_read_u8(&r, &idlen) || idlen == 0 || !lk_read_bytes(&r, idlen, &p))
-			return bad(out, a, err, "A node id is empty or truncated.");
+		if (!lk_read_u8(r, &idlen) || idlen == 0 || !lk_read_bytes(r, idlen, &p))
+			return lk_binary_error(err, type_name, "A node id is empty or truncated.");
 		id = lk_str_make((const char *) p, idlen);
 		if (lk_node_id_check(id, &node_err) != LK_OK)
-			return bad(out, a, err, "A node id is not valid UTF-8 or has a control character.");
+			return lk_binary_error(err, type_name, "A node id is not valid UTF-8 or has a control character.");
 		if (i > 0 && lk_str_cmp(out->nodes[i - 1].id, id) >= 0)
-			return bad(out, a, err, "Node ids are not sorted and unique.");
-		if (!lk_read_varint(&r, &nr) || nr == 0)
-			return bad(out, a, err, "A node has no context ranges.");
-		if (nr > (uint64_t) (r.end - r.p) / 2)
-			return bad(out, a, err, "The range count exceeds the data.");
+			return lk_binary_error(err, type_name, "Node ids are not sorted and unique.");
+		if (!lk_read_varint(r, &nr) || nr == 0)
+			return lk_binary_error(err, type_name, "A node has no context ranges.");
+		if (nr > (uint64_t) (r->end - r->p) / 2)
+			return lk_binary_error(err, type_name, "The range count exceeds the data.");
 		push_node(out, id, a);
 		for (uint64_t k = 0; k < nr; k++)
 		{
@@ -318,78 +314,264 @@ lk_orset_decode(const uint8_t *buf, size_t len, const lk_alloc *a, lk_orset *out
 						span,
 						lo;
 
-			if (!lk_read_varint(&r, &gap) || !lk_read_varint(&r, &span))
-				return bad(out, a, err, "A context range is truncated or malformed.");
+			if (!lk_read_varint(r, &gap) || !lk_read_varint(r, &span))
+				return lk_binary_error(err, type_name, "A context range is truncated or malformed.");
 			/* lo = prev_hi + 2 + gap (first: 1 + gap), hi = lo + span, all ≤ 2^63−1 */
 			lo = k == 0 ? 1 : prev_hi + 2;
 			if (gap > LK_COUNT_MAX || lo > LK_COUNT_MAX - gap)
-				return bad(out, a, err, "A context range exceeds the sequence range.");
+				return lk_binary_error(err, type_name, "A context range exceeds the sequence range.");
 			lo += gap;
 			if (span > LK_COUNT_MAX - lo)
-				return bad(out, a, err, "A context range exceeds the sequence range.");
+				return lk_binary_error(err, type_name, "A context range exceeds the sequence range.");
 			push_range(out, lo, lo + span, a);
 			prev_hi = lo + span;
 		}
 	}
-	if (!lk_read_varint(&r, &nelems))
-		return bad(out, a, err, "The element count is truncated or malformed.");
-	if (nelems > LK_MAX_ELEMENTS)
-		return bad(out, a, err, "The element count exceeds the limit.");
-	if (nelems > (uint64_t) (r.end - r.p) / 3)
-		return bad(out, a, err, "The element count exceeds the data.");
-	out->elems = reserve_arr(a, out->elems, out->nelems, &out->cap_elems, nelems, sizeof(lk_oelem));
-	out->dots = reserve_arr(a, out->dots, out->ndots, &out->cap_dots, nelems, sizeof(lk_dot));
-	for (uint64_t i = 0; i < nelems; i++)
+	return LK_OK;
+}
+
+/*
+ * No dot may be held by two elements (find_shared_dot says why).  A decoder
+ * finds one as it reads, in O(dots), with one bit per sequence number the
+ * context covers, when those are at most SEEN_BITS_PER_BYTE per byte of the
+ * value: the bitmap is then smaller than the arrays a decoded state takes.
+ * A sparser context (a few dots among huge ranges) falls back to sorting
+ * the dots at the end: the decoded state's, or a copy kept here when the
+ * caller keeps no state (lk_orset_merge_encoded).
+ */
+#define SEEN_BITS_PER_BYTE 16
+
+typedef struct dot_seen
+{
+	uint64_t   *bits;			/* NULL: sort at the end instead */
+	uint64_t   *first;			/* per range of the context: the bit of its lo */
+	bool		keep;			/* without bits: copy every dot to kept */
+	lk_dot	   *kept;
+	uint32_t	nkept,
+				cap_kept;
+	bool		shared;
+} dot_seen;
+
+static void
+seen_init(dot_seen *ds, const lk_orset *ctx, size_t value_len, bool keep, const lk_alloc *a)
+{
+	uint64_t	covered = 0;
+
+	memset(ds, 0, sizeof(*ds));
+	for (uint32_t i = 0; i < ctx->nranges; i++)
 	{
-		uint64_t	elen,
-					nd;
-		const uint8_t *p;
-		lk_str		e;
-		lk_error	elem_err;
-
-		if (!lk_read_varint(&r, &elen) || elen > LK_ELEMENT_MAX ||
-			!lk_read_bytes(&r, (size_t) elen, &p))
-			return bad(out, a, err, "An element is truncated or too long.");
-		e = lk_str_make((const char *) p, (size_t) elen);
-		if (lk_element_check(e, &elem_err) != LK_OK)
-			return bad(out, a, err, "An element is not valid UTF-8 or holds a NUL.");
-		if (i > 0 && lk_str_cmp(out->elems[i - 1].s, e) >= 0)
-			return bad(out, a, err, "Elements are not sorted and unique.");
-		if (!lk_read_varint(&r, &nd) || nd == 0)
-			return bad(out, a, err, "An element has no dots.");
-		if (nd > (uint64_t) (r.end - r.p) / 2)
-			return bad(out, a, err, "The dot count exceeds the data.");
-		push_elem(out, e, a);
-		for (uint64_t k = 0; k < nd; k++)
+		covered += ctx->ranges[i].hi - ctx->ranges[i].lo + 1;
+		if (covered > (uint64_t) value_len * SEEN_BITS_PER_BYTE)
 		{
-			uint64_t	node,
-						seq;
-			lk_dot	   *prev = k ? &out->dots[out->ndots - 1] : NULL;
-
-			if (!lk_read_varint(&r, &node) || !lk_read_varint(&r, &seq))
-				return bad(out, a, err, "A dot is truncated or malformed.");
-			if (node >= out->nnodes)
-				return bad(out, a, err, "A dot names a node outside the context.");
-			if (prev && (node < prev->node || (node == prev->node && seq <= prev->seq)))
-				return bad(out, a, err, "The dots of an element are not sorted and unique.");
-			if (!in_context(out, (uint32_t) node, seq))
-				return bad(out, a, err, "A dot is not covered by the causal context.");
-			push_dot(out, (uint32_t) node, seq, a);
+			ds->keep = keep;
+			return;
 		}
 	}
-	if (r.p != r.end)
-		return bad(out, a, err, "Trailing bytes follow the value.");
-	if (find_shared_dot(out, a, &shared))
-		return bad(out, a, err, "A dot belongs to more than one element.");
+	ds->bits = lk_malloc(a, (size_t) (covered / 64 + 1) * sizeof(uint64_t));
+	memset(ds->bits, 0, (size_t) (covered / 64 + 1) * sizeof(uint64_t));
+	ds->first = lk_malloc(a, ((size_t) ctx->nranges + 1) * sizeof(uint64_t));
+	covered = 0;
+	for (uint32_t i = 0; i < ctx->nranges; i++)
+	{
+		ds->first[i] = covered;
+		covered += ctx->ranges[i].hi - ctx->ranges[i].lo + 1;
+	}
+}
+
+/* A dot of an element, in range `range` of the context. */
+static void
+seen_add(dot_seen *ds, const lk_orset *ctx, uint32_t range, uint32_t node, uint64_t seq,
+		 const lk_alloc *a)
+{
+	if (ds->bits)
+	{
+		uint64_t	bit = ds->first[range] + (seq - ctx->ranges[range].lo);
+		uint64_t	mask = (uint64_t) 1 << (bit % 64);
+
+		if (ds->bits[bit / 64] & mask)
+			ds->shared = true;
+		ds->bits[bit / 64] |= mask;
+	}
+	else if (ds->keep)
+	{
+		ds->kept = grow(a, ds->kept, ds->nkept, &ds->cap_kept, sizeof(lk_dot));
+		ds->kept[ds->nkept].node = node;
+		ds->kept[ds->nkept].seq = seq;
+		ds->nkept++;
+	}
+}
+
+static void
+seen_free(dot_seen *ds, const lk_alloc *a)
+{
+	lk_free(a, ds->bits);
+	lk_free(a, ds->first);
+	lk_free(a, ds->kept);
+	memset(ds, 0, sizeof(*ds));
+}
+
+/* True when some dot was seen twice; decoded is the state read, or NULL if kept. */
+static bool
+seen_shared(dot_seen *ds, const lk_orset *decoded, const lk_alloc *a)
+{
+	lk_dot		shared;
+
+	if (ds->bits)
+		return ds->shared;
+	if (decoded)
+		return find_shared_dot(decoded, a, &shared);
+	lk_sort(ds->kept, ds->nkept, sizeof(lk_dot), dot_cmp);
+	for (uint32_t i = 1; i < ds->nkept; i++)
+		if (dot_cmp(&ds->kept[i - 1], &ds->kept[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The elements of a binary value, read one at a time and checked as the
+ * decoder checks them.
+ */
+typedef struct elem_reader
+{
+	lk_reader	r;
+	uint64_t	left;			/* elements not read yet */
+	bool		any;			/* whether one was read */
+	lk_str		prev;			/* the last one read */
+	const lk_orset *ctx;		/* the value's nodes and ranges */
+	dot_seen	seen;
+} elem_reader;
+
+/* r is past the context of a value of value_len bytes; keep as for seen_init. */
+static lk_code
+elems_open(elem_reader *er, const lk_reader *r, const lk_orset *ctx, size_t value_len,
+		   bool keep, const lk_alloc *a, lk_error *err)
+{
+	memset(er, 0, sizeof(*er));
+	er->r = *r;
+	er->ctx = ctx;
+	if (!lk_read_varint(&er->r, &er->left))
+		return lk_binary_error(err, type_name, "The element count is truncated or malformed.");
+	if (er->left > LK_MAX_ELEMENTS)
+		return lk_binary_error(err, type_name, "The element count exceeds the limit.");
+	if (er->left > (uint64_t) (er->r.end - er->r.p) / 3)
+		return lk_binary_error(err, type_name, "The element count exceeds the data.");
+	seen_init(&er->seen, ctx, value_len, keep, a);
+	return LK_OK;
+}
+
+/*
+ * Read the next element and push it onto `into` (push_elem, push_dot),
+ * its dots naming nodes by their index in the context.
+ */
+static lk_code
+elems_next(elem_reader *er, lk_orset *into, const lk_alloc *a, lk_error *err)
+{
+	lk_reader  *r = &er->r;
+	uint64_t	elen,
+				nd;
+	const uint8_t *p;
+	lk_str		e;
+	lk_error	elem_err;
+
+	if (!lk_read_varint(r, &elen) || elen > LK_ELEMENT_MAX ||
+		!lk_read_bytes(r, (size_t) elen, &p))
+		return lk_binary_error(err, type_name, "An element is truncated or too long.");
+	e = lk_str_make((const char *) p, (size_t) elen);
+	if (lk_element_check(e, &elem_err) != LK_OK)
+		return lk_binary_error(err, type_name, "An element is not valid UTF-8 or holds a NUL.");
+	if (er->any && lk_str_cmp(er->prev, e) >= 0)
+		return lk_binary_error(err, type_name, "Elements are not sorted and unique.");
+	if (!lk_read_varint(r, &nd) || nd == 0)
+		return lk_binary_error(err, type_name, "An element has no dots.");
+	if (nd > (uint64_t) (r->end - r->p) / 2)
+		return lk_binary_error(err, type_name, "The dot count exceeds the data.");
+	push_elem(into, e, a);
+	for (uint64_t k = 0; k < nd; k++)
+	{
+		uint64_t	node,
+					seq;
+		uint32_t	range;
+		lk_dot	   *prev = k ? &into->dots[into->ndots - 1] : NULL;
+
+		if (!lk_read_varint(r, &node) || !lk_read_varint(r, &seq))
+			return lk_binary_error(err, type_name, "A dot is truncated or malformed.");
+		if (node >= er->ctx->nnodes)
+			return lk_binary_error(err, type_name, "A dot names a node outside the context.");
+		if (prev && (node < prev->node || (node == prev->node && seq <= prev->seq)))
+			return lk_binary_error(err, type_name, "The dots of an element are not sorted and unique.");
+		if ((range = range_of(er->ctx, (uint32_t) node, seq)) == NONE)
+			return lk_binary_error(err, type_name, "A dot is not covered by the causal context.");
+		seen_add(&er->seen, er->ctx, range, (uint32_t) node, seq, a);
+		push_dot(into, (uint32_t) node, seq, a);
+	}
+	er->prev = e;
+	er->any = true;
+	er->left--;
+	return LK_OK;
+}
+
+/* After the last element: nothing may follow, no dot may be shared. */
+static lk_code
+elems_close(elem_reader *er, const lk_orset *decoded, const lk_alloc *a, lk_error *err)
+{
+	if (er->r.p != er->r.end)
+		return lk_binary_error(err, type_name, "Trailing bytes follow the value.");
+	if (seen_shared(&er->seen, decoded, a))
+		return lk_binary_error(err, type_name, "A dot belongs to more than one element.");
 	return LK_OK;
 }
 
 lk_code
-lk_orset_encode(const lk_orset *s, lk_buf *b, lk_error *err)
+lk_orset_decode(const uint8_t *buf, size_t len, const lk_alloc *a, lk_orset *out, lk_error *err)
 {
-	size_t		start = b->len;
+	lk_reader	r = {buf, buf + len};
+	elem_reader er;
+	lk_code		rc;
 
-	lk_buf_put_u8(b, lk_format_byte(LK_ORSET));
+	lk_orset_init(out);
+	memset(&er, 0, sizeof(er));
+	if ((rc = lk_format_open(&r, LK_ORSET, type_name, err)) != LK_OK ||
+		(rc = decode_context(&r, a, out, err)) != LK_OK ||
+		(rc = elems_open(&er, &r, out, len, false, a, err)) != LK_OK)
+		goto done;
+	out->elems = reserve_arr(a, out->elems, out->nelems, &out->cap_elems, er.left, sizeof(lk_oelem));
+	out->dots = reserve_arr(a, out->dots, out->ndots, &out->cap_dots, er.left, sizeof(lk_dot));
+	while (er.left > 0)
+		if ((rc = elems_next(&er, out, a, err)) != LK_OK)
+			goto done;
+	rc = elems_close(&er, out, a, err);
+done:
+	seen_free(&er.seen, a);
+	if (rc != LK_OK)
+		lk_orset_free(a, out);
+	return rc;
+}
+
+static size_t
+context_size(const lk_orset *s)
+{
+	size_t		n = lk_varint_size(s->nnodes);
+
+	for (uint32_t i = 0; i < s->nnodes; i++)
+	{
+		const lk_onode *nd = &s->nodes[i];
+		uint64_t	prev_hi = 0;
+
+		n += 1 + nd->id.len + lk_varint_size(nd->nr);
+		for (uint32_t k = 0; k < nd->nr; k++)
+		{
+			const lk_range *rg = &s->ranges[nd->r_off + k];
+
+			n += lk_varint_size(rg->lo - (k == 0 ? 1 : prev_hi + 2)) + lk_varint_size(rg->hi - rg->lo);
+			prev_hi = rg->hi;
+		}
+	}
+	return n;
+}
+
+static void
+encode_context(const lk_orset *s, lk_buf *b)
+{
 	lk_buf_put_varint(b, s->nnodes);
 	for (uint32_t i = 0; i < s->nnodes; i++)
 	{
@@ -408,20 +590,47 @@ lk_orset_encode(const lk_orset *s, lk_buf *b, lk_error *err)
 			prev_hi = rg->hi;
 		}
 	}
+}
+
+static size_t
+elem_size(lk_str s, const lk_dot *d, uint32_t nd)
+{
+	size_t		n = lk_varint_size(s.len) + s.len + lk_varint_size(nd);
+
+	for (uint32_t k = 0; k < nd; k++)
+		n += lk_varint_size(d[k].node) + lk_varint_size(d[k].seq);
+	return n;
+}
+
+static void
+encode_elem(lk_buf *b, lk_str s, const lk_dot *d, uint32_t nd)
+{
+	lk_buf_reserve(b, elem_size(s, d, nd));
+	lk_buf_put_varint(b, s.len);
+	lk_buf_put(b, s.p, s.len);
+	lk_buf_put_varint(b, nd);
+	for (uint32_t k = 0; k < nd; k++)
+	{
+		lk_buf_put_varint(b, d[k].node);
+		lk_buf_put_varint(b, d[k].seq);
+	}
+}
+
+lk_code
+lk_orset_encode(const lk_orset *s, lk_buf *b, lk_error *err)
+{
+	size_t		start = b->len,
+				size = 1 + context_size(s) + lk_varint_size(s->nelems);
+
+	/* sized first: one allocation instead of a doubling copy per power of two */
+	for (uint32_t i = 0; i < s->nelems; i++)
+		size += elem_size(s->elems[i].s, s->dots + s->elems[i].d_off, s->elems[i].nd);
+	lk_buf_reserve(b, size);
+	lk_buf_put_u8(b, lk_format_byte(LK_ORSET));
+	encode_context(s, b);
 	lk_buf_put_varint(b, s->nelems);
 	for (uint32_t i = 0; i < s->nelems; i++)
-	{
-		const lk_oelem *e = &s->elems[i];
-
-		lk_buf_put_varint(b, e->s.len);
-		lk_buf_put(b, e->s.p, e->s.len);
-		lk_buf_put_varint(b, e->nd);
-		for (uint32_t k = 0; k < e->nd; k++)
-		{
-			lk_buf_put_varint(b, s->dots[e->d_off + k].node);
-			lk_buf_put_varint(b, s->dots[e->d_off + k].seq);
-		}
-	}
+		encode_elem(b, s->elems[i].s, s->dots + s->elems[i].d_off, s->elems[i].nd);
 	return lk_check_state_size(b->len - start, type_name, err);
 }
 
@@ -872,22 +1081,42 @@ push_union(lk_orset *out, const lk_range *x, uint32_t nx, const lk_range *y, uin
 	}
 }
 
-lk_code
-lk_orset_merge(const lk_orset *a, const lk_orset *b, const lk_alloc *al, lk_orset *out,
-			   lk_error *err)
+/*
+ * Where each side's nodes went in a merge: amap[i] is a's node i's index in
+ * the result, a2b[i] its index in b (NONE if b lacks it); bmap, b2a alike.
+ */
+typedef struct node_maps
 {
-	uint32_t   *amap = lk_malloc(al, ((size_t) a->nnodes * 2 + 1) * sizeof(uint32_t));
-	uint32_t   *a2b = amap + a->nnodes;
-	uint32_t   *bmap = lk_malloc(al, ((size_t) b->nnodes * 2 + 1) * sizeof(uint32_t));
-	uint32_t   *b2a = bmap + b->nnodes;
+	uint32_t   *amap,
+			   *a2b,
+			   *bmap,
+			   *b2a;
+} node_maps;
+
+static void
+maps_free(const lk_alloc *al, node_maps *mp)
+{
+	lk_free(al, mp->amap);
+	lk_free(al, mp->bmap);
+	memset(mp, 0, sizeof(*mp));
+}
+
+/* Push the union of a's and b's nodes and ranges onto out (empty), and fill mp. */
+static void
+merge_nodes(const lk_orset *a, const lk_orset *b, const lk_alloc *al, lk_orset *out,
+			node_maps *mp)
+{
 	uint32_t	i = 0,
 				k = 0;
 
-	lk_orset_init(out);
-	out->nodes = reserve_arr(al, NULL, 0, &out->cap_nodes, (uint64_t) a->nnodes + b->nnodes, sizeof(lk_onode));
-	out->ranges = reserve_arr(al, NULL, 0, &out->cap_ranges, (uint64_t) a->nranges + b->nranges, sizeof(lk_range));
-	out->elems = reserve_arr(al, NULL, 0, &out->cap_elems, (uint64_t) a->nelems + b->nelems, sizeof(lk_oelem));
-	out->dots = reserve_arr(al, NULL, 0, &out->cap_dots, (uint64_t) a->ndots + b->ndots, sizeof(lk_dot));
+	mp->amap = lk_malloc(al, ((size_t) a->nnodes * 2 + 1) * sizeof(uint32_t));
+	mp->a2b = mp->amap + a->nnodes;
+	mp->bmap = lk_malloc(al, ((size_t) b->nnodes * 2 + 1) * sizeof(uint32_t));
+	mp->b2a = mp->bmap + b->nnodes;
+	out->nodes = reserve_arr(al, out->nodes, out->nnodes, &out->cap_nodes,
+							 (uint64_t) a->nnodes + b->nnodes, sizeof(lk_onode));
+	out->ranges = reserve_arr(al, out->ranges, out->nranges, &out->cap_ranges,
+							  (uint64_t) a->nranges + b->nranges, sizeof(lk_range));
 	while (i < a->nnodes || k < b->nnodes)
 	{
 		int			c = i == a->nnodes ? 1 : k == b->nnodes ? -1 :
@@ -905,76 +1134,238 @@ lk_orset_merge(const lk_orset *a, const lk_orset *b, const lk_alloc *al, lk_orse
 				   nb ? b->ranges + nb->r_off : NULL, nb ? nb->nr : 0, al);
 		if (na)
 		{
-			amap[i] = idx;
-			a2b[i] = nb ? k : NONE;
+			mp->amap[i] = idx;
+			mp->a2b[i] = nb ? k : NONE;
 		}
 		if (nb)
 		{
-			bmap[k] = idx;
-			b2a[k] = na ? i : NONE;
+			mp->bmap[k] = idx;
+			mp->b2a[k] = na ? i : NONE;
 		}
 		i += na != NULL;
 		k += nb != NULL;
 	}
+}
 
-	i = k = 0;
+/*
+ * The dots one element keeps in a merge, written to out (room for na + nb),
+ * naming nodes by their index in the result; returns how many.  a and b
+ * give the contexts (their nodes and ranges), da and db the element's dots
+ * on each side (either count may be 0).
+ */
+static uint32_t
+merge_dots(const lk_orset *a, const lk_dot *da, uint32_t na, const lk_orset *b,
+		   const lk_dot *db, uint32_t nb, const node_maps *mp, lk_dot *out)
+{
+	uint32_t	x = 0,
+				y = 0,
+				n = 0;
+
+	/*
+	 * A dot both sides hold survives; a dot one side holds survives unless
+	 * the other side has seen it (and so removed it).  Node maps are
+	 * monotone, so mapped dots stay sorted.
+	 */
+	while (x < na || y < nb)
+	{
+		lk_dot		ma = {0, 0},
+					mb = {0, 0};
+		int			d;
+
+		if (x < na)
+			ma = (lk_dot) {mp->amap[da[x].node], da[x].seq};
+		if (y < nb)
+			mb = (lk_dot) {mp->bmap[db[y].node], db[y].seq};
+		d = x == na ? 1 : y == nb ? -1 : dot_cmp(&ma, &mb);
+		if (d == 0)
+		{
+			out[n++] = ma;
+			x++;
+			y++;
+		}
+		else if (d < 0)
+		{
+			if (!in_context(b, mp->a2b[da[x].node], da[x].seq))
+				out[n++] = ma;
+			x++;
+		}
+		else
+		{
+			if (!in_context(a, mp->b2a[db[y].node], db[y].seq))
+				out[n++] = mb;
+			y++;
+		}
+	}
+	return n;
+}
+
+lk_code
+lk_orset_merge(const lk_orset *a, const lk_orset *b, const lk_alloc *al, lk_orset *out,
+			   lk_error *err)
+{
+	node_maps	mp;
+	uint32_t	i = 0,
+				k = 0;
+
+	lk_orset_init(out);
+	merge_nodes(a, b, al, out, &mp);
+	out->elems = reserve_arr(al, NULL, 0, &out->cap_elems, (uint64_t) a->nelems + b->nelems, sizeof(lk_oelem));
+	out->dots = reserve_arr(al, NULL, 0, &out->cap_dots, (uint64_t) a->ndots + b->ndots, sizeof(lk_dot));
 	while (i < a->nelems || k < b->nelems)
 	{
 		int			c = i == a->nelems ? 1 : k == b->nelems ? -1 :
 			lk_str_cmp(a->elems[i].s, b->elems[k].s);
 		const lk_oelem *ea = c <= 0 ? &a->elems[i] : NULL;
 		const lk_oelem *eb = c > 0 || (c == 0 && ea) ? &b->elems[k] : NULL;
-		const lk_dot *da = ea ? a->dots + ea->d_off : NULL;
-		const lk_dot *db = eb ? b->dots + eb->d_off : NULL;
-		uint32_t	na = ea ? ea->nd : 0,
-					nb = eb ? eb->nd : 0,
-					x = 0,
-					y = 0;
+		uint32_t	nd;
 
 		push_elem(out, ea ? ea->s : eb->s, al);	/* NOLINT(clang-analyzer-core.NullDereference) */
-
-		/*
-		 * A dot both sides hold survives; a dot one side holds survives
-		 * unless the other side has seen it (and so removed it).  Node maps
-		 * are monotone, so mapped dots stay sorted.
-		 */
-		while (x < na || y < nb)
-		{
-			lk_dot		ma = {0, 0},
-						mb = {0, 0};
-			int			d;
-
-			if (x < na)
-				ma = (lk_dot) {amap[da[x].node], da[x].seq};
-			if (y < nb)
-				mb = (lk_dot) {bmap[db[y].node], db[y].seq};
-			d = x == na ? 1 : y == nb ? -1 : dot_cmp(&ma, &mb);
-			if (d == 0)
-			{
-				push_dot(out, ma.node, ma.seq, al);
-				x++;
-				y++;
-			}
-			else if (d < 0)
-			{
-				if (!in_context(b, a2b[da[x].node], da[x].seq))
-					push_dot(out, ma.node, ma.seq, al);
-				x++;
-			}
-			else
-			{
-				if (!in_context(a, b2a[db[y].node], db[y].seq))
-					push_dot(out, mb.node, mb.seq, al);
-				y++;
-			}
-		}
+		/* out->dots has room for every dot of a and b */
+		nd = merge_dots(a, ea ? a->dots + ea->d_off : NULL, ea ? ea->nd : 0,
+						b, eb ? b->dots + eb->d_off : NULL, eb ? eb->nd : 0,
+						&mp, out->dots + out->ndots);
+		out->ndots += nd;
+		out->elems[out->nelems - 1].nd = nd;
 		end_elem(out);
 		i += ea != NULL;
 		k += eb != NULL;
 	}
-	lk_free(al, amap);
-	lk_free(al, bmap);
+	maps_free(al, &mp);
 	return check_limits(out, al, err);
+}
+
+/* The element count takes at most this many bytes: a merge has < 2^21 elements. */
+#define COUNT_BYTES 3
+
+/*
+ * Read the next element of one side of lk_orset_merge_encoded into cur
+ * (emptied first): *at is it, or NULL after the last.
+ */
+static lk_code
+next_side(elem_reader *er, lk_orset *cur, const lk_oelem **at, const lk_alloc *al, lk_error *err)
+{
+	lk_code		rc;
+
+	cur->nelems = 0;
+	cur->ndots = 0;
+	*at = NULL;
+	if (er->left == 0)
+		return LK_OK;
+	if ((rc = elems_next(er, cur, al, err)) == LK_OK)
+		*at = &cur->elems[0];
+	return rc;
+}
+
+lk_code
+lk_orset_merge_encoded(const uint8_t *abuf, size_t alen, const uint8_t *bbuf, size_t blen,
+					   const lk_alloc *al, lk_buf *out, lk_error *err)
+{
+	lk_reader	ra = {abuf, abuf + alen},
+				rb = {bbuf, bbuf + blen};
+	lk_orset	a,
+				b,
+				m,
+				cura,
+				curb;
+	elem_reader ea,
+				eb;
+	node_maps	mp;
+	lk_dot	   *dots = NULL;
+	uint32_t	cap_dots = 0;
+	uint64_t	nelems = 0;
+	size_t		start = out->len,
+				count_at;
+	const lk_oelem *xa = NULL,
+			   *xb = NULL;
+	lk_code		rc;
+
+	lk_orset_init(&a);
+	lk_orset_init(&b);
+	lk_orset_init(&m);
+	lk_orset_init(&cura);
+	lk_orset_init(&curb);
+	memset(&ea, 0, sizeof(ea));
+	memset(&eb, 0, sizeof(eb));
+	memset(&mp, 0, sizeof(mp));
+	if ((rc = lk_format_open(&ra, LK_ORSET, type_name, err)) != LK_OK ||
+		(rc = decode_context(&ra, al, &a, err)) != LK_OK ||
+		(rc = elems_open(&ea, &ra, &a, alen, true, al, err)) != LK_OK ||
+		(rc = lk_format_open(&rb, LK_ORSET, type_name, err)) != LK_OK ||
+		(rc = decode_context(&rb, al, &b, err)) != LK_OK ||
+		(rc = elems_open(&eb, &rb, &b, blen, true, al, err)) != LK_OK)
+		goto done;
+	merge_nodes(&a, &b, al, &m, &mp);
+	if (m.nnodes > LK_MAX_NODES)
+	{
+		rc = lk_fail(err, LK_ERR_LIMIT, "orset has too many nodes",
+					 "A state holds at most %d node ids.", LK_MAX_NODES);
+		goto done;
+	}
+	lk_buf_reserve(out, 1 + context_size(&m) + COUNT_BYTES);
+	lk_buf_put_u8(out, lk_format_byte(LK_ORSET));
+	encode_context(&m, out);
+	count_at = out->len;
+	out->len += COUNT_BYTES;
+
+	if ((rc = next_side(&ea, &cura, &xa, al, err)) != LK_OK ||
+		(rc = next_side(&eb, &curb, &xb, al, err)) != LK_OK)
+		goto done;
+	while (xa || xb)
+	{
+		int			c = !xa ? 1 : !xb ? -1 : lk_str_cmp(xa->s, xb->s);
+		uint32_t	na = c <= 0 ? cura.ndots : 0,
+					nb = c >= 0 ? curb.ndots : 0,
+					nd;
+
+		dots = reserve_arr(al, dots, 0, &cap_dots, (uint64_t) na + nb, sizeof(lk_dot));
+		nd = merge_dots(&a, cura.dots, na, &b, curb.dots, nb, &mp, dots);
+		if (nd > 0)
+		{
+			encode_elem(out, c <= 0 ? xa->s : xb->s, dots, nd);
+			nelems++;
+		}
+		if ((c <= 0 && (rc = next_side(&ea, &cura, &xa, al, err)) != LK_OK) ||
+			(c >= 0 && (rc = next_side(&eb, &curb, &xb, al, err)) != LK_OK))
+			goto done;
+	}
+	if ((rc = elems_close(&ea, NULL, al, err)) != LK_OK ||
+		(rc = elems_close(&eb, NULL, al, err)) != LK_OK)
+		goto done;
+	if (nelems > LK_MAX_ELEMENTS)
+	{
+		rc = lk_fail(err, LK_ERR_LIMIT, "orset has too many elements",
+					 "An orset holds at most %d elements.", LK_MAX_ELEMENTS);
+		goto done;
+	}
+	/* the count goes before the elements: write it and close the room left */
+	{
+		uint8_t    *p = out->data + count_at;
+		uint64_t	v = nelems;
+		size_t		used = 0;
+
+		while (v >= 0x80)
+		{
+			p[used++] = (uint8_t) (v | 0x80);
+			v >>= 7;
+		}
+		p[used++] = (uint8_t) v;
+		memmove(p + used, p + COUNT_BYTES, out->len - count_at - COUNT_BYTES);
+		out->len -= COUNT_BYTES - used;
+	}
+	rc = lk_check_state_size(out->len - start, type_name, err);
+done:
+	if (rc != LK_OK)
+		out->len = start;
+	seen_free(&ea.seen, al);
+	seen_free(&eb.seen, al);
+	maps_free(al, &mp);
+	lk_free(al, dots);
+	lk_orset_free(al, &a);
+	lk_orset_free(al, &b);
+	lk_orset_free(al, &m);
+	lk_orset_free(al, &cura);
+	lk_orset_free(al, &curb);
+	return rc;
 }
 
 /* Push x \ y (sorted, disjoint range lists) onto the last node. */

@@ -104,6 +104,19 @@ void		lk_orset_to_json(const lk_orset *s, lk_buf *b);
 lk_code		lk_orset_merge(const lk_orset *a, const lk_orset *b, const lk_alloc *al,
 						   lk_orset *out, lk_error *err);
 
+/*
+ * The merge of two binary values (format byte and body), appended to out as
+ * a binary value: the bytes encode(merge(decode(a), decode(b))) would give,
+ * with the same checks of both inputs and the same errors (when both
+ * inputs are bad, which one is reported may differ).  It reads the inputs
+ * element by element and writes the result as it goes, so the memory it
+ * touches is the inputs, the output and the two contexts, where decoding
+ * both sides and merging them builds four arrays per state.  On an error
+ * out->len is back where it was.
+ */
+lk_code		lk_orset_merge_encoded(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+								   const lk_alloc *al, lk_buf *out, lk_error *err);
+
 /* The smallest d with merge(old, d) = merge(old, newer). */
 lk_code		lk_orset_delta(const lk_orset *old, const lk_orset *newer, const lk_alloc *al,
 						   lk_orset *out, lk_error *err);

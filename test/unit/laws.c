@@ -580,8 +580,8 @@ law_shuffled_json_parses_to_canonical_bytes(void)
 	}
 }
 
-static void
-mutate(lk_rng *r, lk_buf *b, const char *alphabet, size_t nalpha)
+void
+law_mutate(lk_rng *r, lk_buf *b, const char *alphabet, size_t nalpha)
 {
 	int			n = 1 + (int) lk_rng_below(r, 3);
 
@@ -649,7 +649,7 @@ law_mutated_binary_is_rejected_or_canonical(void)
 
 		gen_universe_make(&r, &u);
 		b = st_bin(gen(&r, &u));
-		mutate(&r, &b, special, sizeof(special));
+		law_mutate(&r, &b, special, sizeof(special));
 		/* a copy of exactly the mutated length: ASan catches any overread */
 		exact = lk_arena_dup(b.data, b.len);
 		live = lk_arena_live();
@@ -690,7 +690,7 @@ law_mutated_text_is_rejected_or_canonical(void)
 
 		gen_universe_make(&r, &u);
 		j = st_json(gen(&r, &u));
-		mutate(&r, &j, tokens, sizeof(tokens) - 1);
+		law_mutate(&r, &j, tokens, sizeof(tokens) - 1);
 		exact = lk_arena_dup(j.data, j.len);
 		rc = bare_parse(L->kind, exact, j.len, T, s, &err);
 		if (rc == LK_OK)

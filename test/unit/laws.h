@@ -89,6 +89,9 @@ void	   *st_delta(const void *old, const void *newer);
 bool		st_leq(const void *a, const void *b);
 bool		st_same(const void *a, const void *b);
 
+/* One to three random edits of b: bytes replaced, flipped, inserted, deleted, cut, repeated. */
+void		law_mutate(lk_rng *r, lk_buf *b, const char *alphabet, size_t nalpha);
+
 /* Two states must be equal: byte-equal encodings (shown as JSON if not). */
 #define CHECK_SAME(a, b) check_same(__FILE__, __LINE__, #a, (a), (b))
 void		check_same(const char *file, int line, const char *what, const void *a, const void *b);

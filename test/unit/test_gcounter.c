@@ -768,6 +768,94 @@ gcounter_absorb_equals_merge_fold(void)
 	}
 }
 
+/* An id of len bytes: 'm's, then last. */
+static lk_str
+id_of(size_t len, char last)
+{
+	char	   *id = lk_malloc(T, len);
+
+	memset(id, 'm', len);
+	id[len - 1] = last;
+	return lk_str_make(id, len);
+}
+
+/*
+ * The same-nodes path compares each entry's length byte and id with the
+ * accumulator's in overlapping word loads: an input with as many entries,
+ * one of whose ids differs in any one byte, or in length, must leave it for
+ * the lookups, whatever the id's length (the loads change width at 4, 8 and
+ * 16 bytes), with one node or among others.  Inputs are exact-size copies,
+ * so a read past their end is an ASan error, and a value cut anywhere (also
+ * inside a count) is refused, never misread.
+ */
+static void
+gcounter_acc_same_count_other_ids_equals_merge_fold(void)
+{
+	static const size_t lens[] = {1, 2, 3, 4, 6, 7, 8, 9, 14, 15, 16, 17, 23, 24, 31, 32, 33, 255};
+
+	for (size_t li = 0; li < sizeof(lens) / sizeof(lens[0]); li++)
+	{
+		size_t		len = lens[li];
+
+		/* at < len: byte `at` of the changed id differs; at == len: its length does */
+		for (size_t at = 0; at <= len; at++)
+		{
+			for (int nodes = 1; nodes <= 3; nodes += 2)
+			{
+				lk_gcounter base,
+							other,
+							fold;
+				lk_gcounter_acc acc;
+				lk_str		changed;
+				lk_buf		b;
+				uint8_t    *copy;
+				lk_error	err;
+
+				if (at == len)
+					changed = id_of(len == 255 ? len - 1 : len + 1, 'd');
+				else
+				{
+					changed = id_of(len, 'd');
+					((char *) changed.p)[at] = at == len - 1 ? 'e' : 'n';
+				}
+				lk_gcounter_init(&base);
+				lk_gcounter_init(&other);
+				/* counts of three bytes, so that cuts fall inside them too */
+				CHECK_OK(lk_gcounter_increment(&base, id_of(len, 'd'), 300000, T, &err), &err);
+				CHECK_OK(lk_gcounter_increment(&other, changed, 400000, T, &err), &err);
+				if (nodes == 3)
+				{
+					CHECK_OK(lk_gcounter_increment(&base, id_of(len, 'b'), 300001, T, &err), &err);
+					CHECK_OK(lk_gcounter_increment(&base, id_of(len, 'f'), 300002, T, &err), &err);
+					CHECK_OK(lk_gcounter_increment(&other, id_of(len, 'b'), 400001, T, &err), &err);
+					CHECK_OK(lk_gcounter_increment(&other, id_of(len, 'f'), 400002, T, &err), &err);
+				}
+				CHECK_OK(lk_gcounter_merge(&base, &other, T, &fold, &err), &err);
+				CHECK(fold.n == (uint32_t) nodes + 1);
+				lk_gcounter_acc_init(&acc);
+				b = st_bin(&base);
+				CHECK_OK(lk_gcounter_acc_absorb_value(&acc, b.data, b.len, T, &err), &err);
+				/* base's nodes wait as pending entries until this: then they are acc's nodes */
+				CHECK_OK(lk_gcounter_acc_finish(&acc, T, &err), &err);
+				CHECK(acc.gc.n == (uint32_t) nodes);
+				b = st_bin(&other);
+				copy = lk_arena_dup(b.data, b.len);
+				CHECK_OK(lk_gcounter_acc_absorb_value(&acc, copy, b.len, T, &err), &err);
+				/* every proper prefix of a same-shaped input is an error */
+				b = st_bin(&base);
+				for (size_t cut = 1; cut < b.len; cut++)
+				{
+					copy = lk_arena_dup(b.data, cut);
+					CHECK_RC(lk_gcounter_acc_absorb_value(&acc, copy, cut, T, &err), LK_ERR_BINARY);
+				}
+				CHECK_OK(lk_gcounter_acc_finish(&acc, T, &err), &err);
+				CHECK_SAME(&acc.gc, &fold);
+				lk_gcounter_acc_free(T, &acc);
+			}
+		}
+	}
+}
+
 /* The id "n<i>" (not zero-padded: sorted order differs from numeric order). */
 static lk_str
 numbered_node(int i)
@@ -974,6 +1062,7 @@ static const lk_test_case tests[] = {
 	LK_TEST(gcounter_node_limit_holds_for_increment_and_merge),
 	LK_TEST(gcounter_absorb_equals_merge_fold),
 	LK_TEST(gcounter_acc_of_many_nodes_equals_merge_fold),
+	LK_TEST(gcounter_acc_same_count_other_ids_equals_merge_fold),
 	LK_TEST(gcounter_acc_past_the_node_limit_is_a_limit_error),
 	LK_TEST(gcounter_value_is_the_sum_or_a_range_error),
 	LK_TEST(gcounter_delta_is_minimal),
