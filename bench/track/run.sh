@@ -89,16 +89,19 @@ declare -A TABLE_OF=([tracked_notify]=t_tracked [tracked_wal]=t_wal)
 declare -A SOURCE_OF=([tracked_notify]=notify [tracked_wal]=wal)
 # A bridge for a tracked variant's run, with its probe (latency) running beside pgbench.
 start_bridge() { # variant log
-  local bport
-  bport=$(( PORT + 100 + RANDOM % 800 ))
-  while (exec 3<>"/dev/tcp/127.0.0.1/$bport") 2>/dev/null; do bport=$((bport + 1)); done
-  DATABASE_URL="postgresql://postgres@127.0.0.1:$PORT/postgres" "$BRIDGE" --port "$bport" \
-    --source "${SOURCE_OF[$1]}" --max-table-rows $((ROWS + 10)) --log-level warn >>"$2" 2>&1 &
-  BRIDGE_PID=$!
-  BRIDGE_PORT=$bport
-  for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$bport/healthz" 2>/dev/null | grep -q '"postgres":"up"' && return 0
-    sleep 0.1
+  local bport attempt
+  for attempt in 1 2 3 4 5; do
+    bport=$(( PORT + 100 + RANDOM % 800 ))
+    DATABASE_URL="postgresql://postgres@127.0.0.1:$PORT/postgres" "$BRIDGE" --port "$bport" \
+      --source "${SOURCE_OF[$1]}" --max-table-rows $((ROWS + 10)) --log-level warn >>"$2" 2>&1 &
+    BRIDGE_PID=$!
+    BRIDGE_PORT=$bport
+    for _ in $(seq 1 100); do
+      kill -0 "$BRIDGE_PID" 2>/dev/null || break # lost a port race: another port
+      curl -sf "http://127.0.0.1:$bport/healthz" 2>/dev/null | grep -q '"postgres":"up"' && return 0
+      sleep 0.1
+    done
+    kill "$BRIDGE_PID" 2>/dev/null; wait "$BRIDGE_PID" 2>/dev/null || true
   done
   echo "bridge for $1 did not come up:" >&2; tail "$2" >&2; exit 1
 }
