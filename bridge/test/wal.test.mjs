@@ -253,3 +253,122 @@ describe('without wal_level=logical', () => {
 		assert.match(w.stderr, /--source wal cannot read the WAL here: wal_level is replica, not logical/);
 	});
 });
+
+// A commit is in the WAL, and so decoded and sent to the bridge, before it is
+// visible to other sessions' snapshots: the commit record is flushed, then
+// the committing backend leaves the proc array.  Waiting for a synchronous
+// standby that never comes holds a commit in between for as long as a test
+// needs: the bridge receives the change while every read misses it.
+describe('a commit decoded before it is visible', () => {
+	let cluster;
+	let admin;
+	after(async () => {
+		if (admin) await admin.end().catch(() => {});
+		if (cluster) await cluster.stop();
+	});
+
+	const q = (text, params) => admin.query(text, params);
+
+	// Commits from now on wait for a standby named nobody.  The checkpointer
+	// applies the setting a moment after the reload: until a probe's commit
+	// waits, it is not in force.
+	async function holdCommits() {
+		await q("ALTER SYSTEM SET synchronous_standby_names = 'nobody'");
+		await q('SELECT pg_reload_conf()');
+		await q('CREATE TABLE IF NOT EXISTS sync_probe (n int)');
+		const probe = await pgClient(cluster.url);
+		const pid = (await probe.query('SELECT pg_backend_pid() AS p')).rows[0].p;
+		await waitFor(async () => {
+			// a commit waits only for what wrote WAL; the table is not published
+			const done = probe.query('INSERT INTO sync_probe VALUES (1)').then(() => true);
+			const waited = await Promise.race([done, sleep(300).then(() => false)]);
+			if (waited) return false;
+			const ev = (await q('SELECT wait_event FROM pg_stat_activity WHERE pid = $1', [pid])).rows[0]?.wait_event;
+			await q('SELECT pg_cancel_backend($1)', [pid]);
+			await done.catch(() => {});
+			return ev === 'SyncRep';
+		}, { timeout: 20000, what: 'commits to wait for the standby' });
+		await probe.end();
+	}
+
+	async function releaseCommits() {
+		await q('ALTER SYSTEM RESET synchronous_standby_names');
+		await q('SELECT pg_reload_conf()');
+	}
+
+	// Run statements in a transaction whose commit is decoded by bridge b but
+	// invisible until release(); resolves once b has received it.
+	async function invisibleCommit(b, statements) {
+		await holdCommits();
+		const w = await pgClient(cluster.url);
+		const pid = (await w.query('SELECT pg_backend_pid() AS p')).rows[0].p;
+		const before = (await b.metrics()).samples.laniakea_wal_transactions_total;
+		await w.query('BEGIN');
+		for (const [text, params] of statements) await w.query(text, params);
+		const commit = w.query('COMMIT');
+		await waitFor(async () => (await q('SELECT wait_event FROM pg_stat_activity WHERE pid = $1', [pid])).rows[0]?.wait_event === 'SyncRep',
+			{ what: 'the commit to wait' });
+		await waitFor(async () => (await b.metrics()).samples.laniakea_wal_transactions_total > before, { what: 'the bridge to receive the commit' });
+		return {
+			release: async () => {
+				await releaseCommits();
+				await commit;
+				await w.end();
+			},
+		};
+	}
+
+	test('a_join_whose_read_misses_a_change_the_bridge_skipped_still_gets_it', async () => {
+		cluster = await startCluster('invisible');
+		admin = await pgClient(cluster.url);
+		const b = await startBridge({ name: 'wal-invisible', db: cluster.url, args: WAL });
+		const key = uniqueKey('inv');
+		await q("INSERT INTO walt (id, hits) VALUES ($1, '{\"a\":1}')", [key]);
+		// nothing holds the row: the bridge skips the change
+		const tx = await invisibleCommit(b, [["UPDATE walt SET hits = increment(hits, 'late', 1) WHERE id = $1", [key]]]);
+		assert.deepEqual(await rowState('walt', key, ['hits'], q), { hits: { a: 1 } }, 'the commit is not visible yet');
+		const first = await join(await connect(b), `crdt:walt:${key}`, { node: 'n1', caps: CAPS.full });
+		await tx.release();
+		const want = await rowState('walt', key, ['hits'], q);
+		assert.deepEqual(want, { hits: { a: 1, late: 1 } });
+		await waitFor(() => JSON.stringify(rowView(first.reply, first.channel, GC)) === JSON.stringify(want), { what: 'the first joiner to get the update' });
+		const second = await join(await connect(b), `crdt:walt:${key}`, { node: 'n2', caps: CAPS.full });
+		assert.deepEqual(rowView(second.reply, second.channel, GC), want, 'a later join is answered with the update');
+		await b.stop();
+	});
+
+	test('a_deletion_decoded_before_it_is_visible_reaches_a_join_that_read_the_row', async () => {
+		const b = await startBridge({ name: 'wal-invisible-del', args: WAL, db: cluster.url });
+		const key = uniqueKey('invdel');
+		await q("INSERT INTO walt (id, hits) VALUES ($1, '{\"a\":1}')", [key]);
+		const tx = await invisibleCommit(b, [['DELETE FROM walt WHERE id = $1', [key]]]);
+		const first = await join(await connect(b), `crdt:walt:${key}`, { node: 'n1', caps: CAPS.full });
+		await tx.release();
+		assert.equal((await q('SELECT count(*)::int AS n FROM walt WHERE id = $1', [key])).rows[0].n, 0);
+		const deleted = (j) => (j.reply.deleted && j.reply.cl === 2 && !j.channel.events.length) ||
+			j.channel.events.at(-1)?.event === 'delete' && j.channel.events.at(-1).payload.cl === 2;
+		await waitFor(() => deleted(first), { what: 'the first joiner to learn of the deletion' });
+		const second = await join(await connect(b), `crdt:walt:${key}`, { node: 'n2', caps: CAPS.full });
+		assert.deepEqual({ deleted: second.reply.deleted, cl: second.reply.cl }, { deleted: true, cl: 2 });
+		await b.stop();
+	});
+
+	test('a_table_join_whose_read_misses_an_insert_the_bridge_skipped_still_gets_it', async () => {
+		const b = await startBridge({ name: 'wal-invisible-tab', args: WAL, db: cluster.url });
+		const key = uniqueKey('invtab');
+		const tx = await invisibleCommit(b, [["INSERT INTO walbulk (id, likes) VALUES ($1, '{\"x\":3}')", [key]]]);
+		const first = await join(await connect(b), 'crdt:walbulk', { node: 'n1', caps: CAPS.full });
+		await tx.release();
+		const viewOf = (j) => {
+			let v = j.reply.rows.find((r) => r.key === key)?.state.likes;
+			for (const e of j.channel.events) {
+				if (e.payload.key === key) v = gcMerge(v, e.event === 'delta' ? e.payload.deltas.likes : e.payload.state?.likes);
+			}
+			return v;
+		};
+		await waitFor(() => JSON.stringify(viewOf(first)) === JSON.stringify({ x: 3 }), { what: 'the table joiner to get the insert' });
+		const second = await join(await connect(b), 'crdt:walbulk', { node: 'n2', caps: CAPS.full });
+		assert.deepEqual(second.reply.rows.find((r) => r.key === key)?.state, { likes: { x: 3 } });
+		await b.stop();
+	});
+});
