@@ -71,6 +71,10 @@ static const option options[] = {
 	"tables' triggers), or auto: wal when the database allows it, else notify (logged)"},
 	{"static-dir", "LANIAKEA_STATIC_DIR", OPT_STR, offsetof(config, static_dir), "", 0, 0,
 	"directory served over HTTP at / (the client library and demo page)"},
+	{"wal-window-bytes", "LANIAKEA_WAL_WINDOW_BYTES", OPT_INT, offsetof(config, wal_window_bytes), "67108864", 0,
+		1073741824,
+	"with the WAL source: bytes of received changes kept until reads can see them; past it, rows read "
+	"meanwhile are read again once they can (docs/operations.md)"},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))

@@ -79,6 +79,18 @@ metrics_render(lk_buf *b)
 		 M.wal_changes_total);
 	line(b, "laniakea_wal_flush_lsn", "gauge",
 		 "The WAL position last reported applied to the slot (an LSN as a number).", M.wal_flush_lsn);
+	line(b, "laniakea_wal_window_bytes", "gauge",
+		 "Bytes of changes received from the WAL that a read may not see yet (kept until a snapshot does).",
+		 M.wal_window_bytes);
+	line(b, "laniakea_wal_window_changes", "gauge", "Changes received from the WAL that a read may not see yet.",
+		 M.wal_window_changes);
+	line(b, "laniakea_wal_window_merged_total", "counter",
+		 "Changes merged into a read whose snapshot did not see them yet.", M.wal_window_merged_total);
+	line(b, "laniakea_wal_window_overflows_total", "counter",
+		 "Changes not kept because --wal-window-bytes was reached (reads are then made again once visible).",
+		 M.wal_window_overflows_total);
+	line(b, "laniakea_wal_window_rereads_total", "counter",
+		 "Rows and tables read again because a read could not tell what it missed.", M.wal_window_rereads_total);
 	lk_buf_put_str(b, "# HELP laniakea_notify_lag_seconds Commit (NOTIFY) to frame queued.\n"
 				   "# TYPE laniakea_notify_lag_seconds histogram\n");
 	for (int i = 0; i < 8; i++)

@@ -41,6 +41,12 @@ typedef struct metrics
 	uint64_t	wal_transactions_total; /* committed transactions decoded */
 	uint64_t	wal_changes_total;	/* row changes, deletions, truncations handed to the hub */
 	uint64_t	wal_flush_lsn;	/* the position last reported applied */
+	/* changes a read may not see yet (recent.h) */
+	uint64_t	wal_window_bytes;
+	uint64_t	wal_window_changes;
+	uint64_t	wal_window_merged_total;	/* merged into a read that did not see them */
+	uint64_t	wal_window_overflows_total; /* not kept: past --wal-window-bytes */
+	uint64_t	wal_window_rereads_total;	/* rows and tables read again once visible */
 } metrics;
 
 extern metrics M;

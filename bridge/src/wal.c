@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "bridge.h"
 #include "db.h"
 #include "lk_buf.h"
 #include "lk_topic.h"
@@ -19,6 +20,7 @@
 #include "map.h"
 #include "metrics.h"
 #include "pgoutput.h"
+#include "recent.h"
 #include "xalloc.h"
 
 #define PUBLICATION "laniakea_changes"
@@ -93,6 +95,7 @@ static struct
 	int64_t		sent_at_us;
 	bool		in_tx;
 	uint64_t	tx_ts;			/* commit time, µs since the Unix epoch */
+	uint32_t	tx_xid;
 	wal_rel    *rels;
 	int			nrels;
 	map			pend_index;		/* "<table ptr>:<key>" → index + 1 in pend */
@@ -152,7 +155,12 @@ pend_reset(void)
 	map_clear(&W.pend_index);
 }
 
-/* Hand the coalesced changes up, in the order their rows first changed. */
+/*
+ * Hand the coalesced changes of rows the hub needs up, in the order their
+ * rows first changed, and keep every row's (recent.h): a read may not see
+ * them yet, whoever holds the row now.  A truncation's deletions are its
+ * tombstones' rows, kept as deletions of their keys.
+ */
 static void
 pend_flush(void)
 {
@@ -161,12 +169,22 @@ pend_flush(void)
 		pending    *p = &W.pend[i];
 
 		if (!p->key)
+		{
 			W.hooks.on_truncated(p->t);
-		else if (p->deleted)
-			W.hooks.on_deleted(p->t, p->key, p->cl);
-		else
-			W.hooks.on_change(p->t, p->key, p->cl, p->cols, W.tx_ts);
-		M.wal_changes_total++;
+			M.wal_changes_total++;
+			continue;
+		}
+		if (W.hooks.needs(p->t, p->key))
+		{
+			if (p->deleted)
+				W.hooks.on_deleted(p->t, p->key, p->cl);
+			else
+				W.hooks.on_change(p->t, p->key, p->cl, p->cols, W.tx_ts);
+			M.wal_changes_total++;
+		}
+		recent_add(p->t, p->key, p->deleted, p->cl, p->cols, p->data, p->bytes, W.tx_xid);
+		p->cols = NULL;
+		p->data = NULL;
 	}
 	pend_reset();
 }
@@ -404,8 +422,7 @@ tombstone(wal_rel *r, const pgo_tuple *tp)
 	free(name);
 	if (!t || t->stale || !(k = tuple_text(tp, key)))
 		return;
-	if (W.hooks.needs(t, k))
-		pend_deleted(t, k, tuple_int(tp, cl));
+	pend_deleted(t, k, tuple_int(tp, cl));
 	free(k);
 }
 
@@ -417,8 +434,7 @@ row_changed(wal_rel *r, const pgo_tuple *tp)
 
 	if (!t || tp->ncols != r->ncols || !(key = tuple_text(tp, r->key_at)))
 		return;
-	if (W.hooks.needs(t, key))
-		pend_row(t, key, tuple_int(tp, r->cl_at), tp->vals, r->col_at);
+	pend_row(t, key, tuple_int(tp, r->cl_at), tp->vals, r->col_at);
 	free(key);
 }
 
@@ -431,8 +447,7 @@ row_deleted(wal_rel *r, const pgo_tuple *tp)
 	if (!t || !(key = tuple_text(tp, r->key_at)))
 		return;
 	/* its tombstone, written before it, has the causal length */
-	if (W.hooks.needs(t, key))
-		pend_deleted(t, key, 0);
+	pend_deleted(t, key, 0);
 	free(key);
 }
 
@@ -455,6 +470,7 @@ take(const pgo_msg *m)
 		case 'B':
 			W.in_tx = true;
 			W.tx_ts = (uint64_t) (m->ts + PGO_EPOCH_OFFSET_US);
+			W.tx_xid = m->xid;
 			break;
 		case 'C':
 			pend_flush();
@@ -997,6 +1013,7 @@ wal_start(struct lws_context *ctx, struct lws_vhost *vh, const char *conninfo, c
 	W.fd = -1;
 	W.backoff_ms = 100;
 	map_init(&W.pend_index);
+	recent_init((size_t) CFG.wal_window_bytes);
 	W.mode = strcmp(mode, "wal") == 0 ? SOURCE_WAL : strcmp(mode, "notify") == 0 ? SOURCE_NOTIFY :
 		SOURCE_UNDECIDED;
 	if (W.mode == SOURCE_NOTIFY)
@@ -1022,6 +1039,7 @@ wal_stop(void)
 	W.pend_index.buckets = NULL;
 	free(W.last_error);
 	W.last_error = NULL;
+	recent_clear();
 }
 
 void

@@ -16,13 +16,15 @@
  * retaining no WAL), streams from it with proto_version 1, and tells the
  * server what it has applied (standby status updates: on request, and each
  * second while that advances).  Changes come whole transactions at a time,
- * committed, in commit order; the changes of a transaction to rows the hub
- * needs are coalesced per row (the last state, or the deletion) and handed up
- * at its commit, as the NOTIFY trigger coalesces them.  A deletion's causal
- * length comes from its row of laniakea.tombstones.  When the connection
- * fails it is made again with backoff (100 ms doubling to 5 s), on a new
- * slot, and on_streaming tells the hub to read what it holds again: what was
- * committed while nothing streamed is in those reads.  Errors are logged the
+ * committed, in commit order; the changes of a transaction are coalesced per
+ * row (the last state, or the deletion), as the NOTIFY trigger coalesces
+ * them; at its commit those of rows the hub needs are handed up, and every
+ * row's is kept until reads can see it (recent.h: a commit is decoded before
+ * it is visible).  A deletion's causal length comes from its row of
+ * laniakea.tombstones.  When the connection fails it is made again with
+ * backoff (100 ms doubling to 5 s), on a new slot, and on_streaming tells the
+ * hub to read what it holds again: what was committed while nothing streamed
+ * is in those reads, once it is visible (recent_lost_unknown).  Errors are logged the
  * first time and counted (laniakea_wal_errors_total).
  */
 #ifndef BRIDGE_WAL_H

@@ -273,9 +273,9 @@ describe('a commit decoded before it is visible', () => {
 	// applies the setting a moment after the reload: until a probe's commit
 	// waits, it is not in force.
 	async function holdCommits() {
+		await q('CREATE TABLE IF NOT EXISTS sync_probe (n int)');
 		await q("ALTER SYSTEM SET synchronous_standby_names = 'nobody'");
 		await q('SELECT pg_reload_conf()');
-		await q('CREATE TABLE IF NOT EXISTS sync_probe (n int)');
 		const probe = await pgClient(cluster.url);
 		const pid = (await probe.query('SELECT pg_backend_pid() AS p')).rows[0].p;
 		await waitFor(async () => {
@@ -321,6 +321,8 @@ describe('a commit decoded before it is visible', () => {
 	test('a_join_whose_read_misses_a_change_the_bridge_skipped_still_gets_it', async () => {
 		cluster = await startCluster('invisible');
 		admin = await pgClient(cluster.url);
+		// the test's own writes never wait for the standby
+		await q('SET synchronous_commit = local');
 		const b = await startBridge({ name: 'wal-invisible', db: cluster.url, args: WAL });
 		const key = uniqueKey('inv');
 		await q("INSERT INTO walt (id, hits) VALUES ($1, '{\"a\":1}')", [key]);
