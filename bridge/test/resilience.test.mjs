@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import pg from 'pg';
 import {
-	CAPS, SOURCE, connect, gcMerge, join, pgClient, push, rowState, rowView, sleep, sql, startBridge, startCluster, teardown,
+	CAPS, connect, gcMerge, join, pgClient, push, rowState, rowView, sleep, sql, startBridge, startCluster, teardown,
 	uniqueKey, waitFor,
 } from './lib/harness.mjs';
 
