@@ -7,7 +7,7 @@ packages=(
 	make gcc
 	postgresql-15 postgresql-server-dev-15 # the server and PGXS
 	clang-14 libclang-rt-14-dev            # libFuzzer and sanitizer runtimes
-	libwebsockets-dev libpq-dev libjansson-dev libjwt-dev pkg-config # the bridge
+	libwebsockets-dev libpq-dev libjansson-dev libjwt-dev libssl-dev pkg-config # the bridge
 	cppcheck clang-tidy                    # make lint
 	sqlsmith                               # the fuzz-sql suite
 	chromium curl                          # the browser suite; health checks in test scripts

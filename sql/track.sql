@@ -135,3 +135,23 @@ SELECT laniakea.topic('"s.x"."a:b"') AS table_topic, laniakea.topic('"s.x"."a:b"
 	laniakea.topic('"s.x"."a:b"', NULL) AS without_key, laniakea.topic(NULL, 'k') AS of_no_table;
 DROP TABLE "s.x"."a:b";
 DROP SCHEMA "s.x";
+
+-- the owner of a tracked table needs no rights on schema laniakea to write,
+-- delete from, rename and drop it: the triggers and event triggers it fires
+-- run with the extension's rights (a DROP TABLE by such a role once failed)
+CREATE ROLE lk_regress_owner;
+GRANT CREATE ON SCHEMA public TO lk_regress_owner;
+SET ROLE lk_regress_owner;
+CREATE TABLE owned (id int PRIMARY KEY, c gcounter NOT NULL DEFAULT '{}');
+RESET ROLE;
+SELECT laniakea.track('owned');
+SET ROLE lk_regress_owner;
+INSERT INTO owned VALUES (1, '{"a":1}');
+DELETE FROM owned;
+ALTER TABLE owned RENAME TO owned_renamed;
+DROP TABLE owned_renamed;
+RESET ROLE;
+SELECT count(*) AS tracked_left FROM laniakea.tracked WHERE rel LIKE 'owned%';
+SELECT count(*) AS tombstones_left FROM laniakea.tombstones WHERE rel LIKE 'owned%';
+REVOKE CREATE ON SCHEMA public FROM lk_regress_owner;
+DROP ROLE lk_regress_owner;

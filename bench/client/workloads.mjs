@@ -15,17 +15,20 @@ export function laniakeaCases({ ORSet }) {
       c: { [node]: [[1, N]] },
       e: Object.fromEntries(Array.from({ length: N }, (_, i) => [`${prefix}${i}`, { [node]: [i + 1] }])),
     });
-  const a = set("n1", "a");
-  const b = set("n2", "b");
+  const a = set('n1', 'a');
+  const b = set('n2', 'b');
   // what a remote node's add sends, as the phoenix client hands it over (parsed JSON)
-  const deltas = Array.from({ length: N }, (_, i) => ({ c: { remote: [[i + 1, i + 1]] }, e: { [`r${i}`]: { remote: [i + 1] } } }));
+  const deltas = Array.from({ length: N }, (_, i) => ({
+    c: { remote: [[i + 1, i + 1]] },
+    e: { [`r${i}`]: { remote: [i + 1] } },
+  }));
   return {
-    merge: { body: () => check(a.merge(b).size, 2 * N, "merge") },
+    merge: { body: () => check(a.merge(b).size, 2 * N, 'merge') },
     apply: {
       body: () => {
         let s = ORSet.empty();
         for (const d of deltas) s = s.merge(ORSet.from(d));
-        check(s.size, N, "apply");
+        check(s.size, N, 'apply');
       },
     },
   };
@@ -36,17 +39,17 @@ export function yjsCases(Y) {
   const doc = (prefix) => {
     const d = new Y.Doc();
     d.transact(() => {
-      const m = d.getMap("s");
+      const m = d.getMap('s');
       for (let i = 0; i < N; i++) m.set(`${prefix}${i}`, true);
     });
     return Y.encodeStateAsUpdate(d);
   };
-  const ua = doc("a");
-  const ub = doc("b");
+  const ua = doc('a');
+  const ub = doc('b');
   const remote = new Y.Doc();
   const updates = [];
-  remote.on("update", (u) => updates.push(u));
-  for (let i = 0; i < N; i++) remote.getMap("s").set(`r${i}`, true);
+  remote.on('update', (u) => updates.push(u));
+  for (let i = 0; i < N; i++) remote.getMap('s').set(`r${i}`, true);
   let target;
   return {
     merge: {
@@ -56,7 +59,7 @@ export function yjsCases(Y) {
       },
       body: () => {
         Y.applyUpdate(target, ub);
-        check(target.getMap("s").size, 2 * N, "yjs merge");
+        check(target.getMap('s').size, 2 * N, 'yjs merge');
       },
     },
     apply: {
@@ -65,7 +68,7 @@ export function yjsCases(Y) {
       },
       body: () => {
         for (const u of updates) Y.applyUpdate(target, u);
-        check(target.getMap("s").size, N, "yjs apply");
+        check(target.getMap('s').size, N, 'yjs apply');
       },
     },
   };
@@ -79,8 +82,8 @@ export function automergeCases(A) {
         for (let i = 0; i < N; i++) d[`${prefix}${i}`] = true;
       }),
     );
-  const sa = doc("a");
-  const sb = doc("b");
+  const sa = doc('a');
+  const sb = doc('b');
   let remote = A.init();
   const changes = [];
   for (let i = 0; i < N; i++) {
@@ -97,7 +100,7 @@ export function automergeCases(A) {
         x = A.load(sa);
         y = A.load(sb);
       },
-      body: () => check(Object.keys(A.merge(x, y)).length, 2 * N, "automerge merge"),
+      body: () => check(Object.keys(A.merge(x, y)).length, 2 * N, 'automerge merge'),
     },
     apply: {
       setup: () => {
@@ -106,7 +109,7 @@ export function automergeCases(A) {
       body: () => {
         let d = x;
         for (const c of changes) [d] = A.applyChanges(d, [c]);
-        check(Object.keys(d).length, N, "automerge apply");
+        check(Object.keys(d).length, N, 'automerge apply');
       },
     },
   };
@@ -134,14 +137,17 @@ export function measure(c, { warm = 2, reps = 7 } = {}) {
  * Every case.  Automerge's apply takes about a minute here (applyChanges one
  * change at a time grows with the document), so it runs once, unwarmed.
  */
-export function runAll(libs, opts, only = ["laniakea", "yjs", "automerge"]) {
+export function runAll(libs, opts, only = ['laniakea', 'yjs', 'automerge']) {
   const once = { warm: 0, reps: 1 };
   const out = {};
-  for (const [name, make] of [["laniakea", () => laniakeaCases(libs.laniakea)], ["yjs", () => yjsCases(libs.Y)],
-    ["automerge", () => automergeCases(libs.Automerge)]]) {
+  for (const [name, make] of [
+    ['laniakea', () => laniakeaCases(libs.laniakea)],
+    ['yjs', () => yjsCases(libs.Y)],
+    ['automerge', () => automergeCases(libs.Automerge)],
+  ]) {
     if (!only.includes(name)) continue;
     const cases = make();
-    out[name] = { merge: measure(cases.merge, opts), apply: measure(cases.apply, name === "automerge" ? once : opts) };
+    out[name] = { merge: measure(cases.merge, opts), apply: measure(cases.apply, name === 'automerge' ? once : opts) };
   }
   return out;
 }

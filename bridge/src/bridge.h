@@ -9,12 +9,19 @@
  *
  *   main.c          configuration, the lws context, signals, shutdown
  *   ws.c            TRANSPORT: WebSocket connections (/socket/websocket): the
- *                   handshake's checks (path, --max-per-ip, JWT), messages
- *                   reassembled from frames, the queue written out (gathered
- *                   writes), flow control, the close handshake.  A LongPoll
- *                   transport is another file beside it: it implements
- *                   conn.h's transport and calls phoenix.h, nothing else.
- *   http.c          /healthz, /metrics and static files on the same port
+ *                   handshake's checks (path, --websocket, --max-per-ip, JWT),
+ *                   messages reassembled from frames, the queue written out
+ *                   (gathered writes), flow control, the close handshake
+ *   longpoll.c      TRANSPORT: Phoenix LongPoll sessions (/socket/longpoll):
+ *                   random session tokens, polls held and answered with the
+ *                   queue, batches checked whole then served, expiry of
+ *                   abandoned sessions; like ws.c it implements conn.h's
+ *                   transport and calls phoenix.h, nothing else
+ *   view.c          PAGES: /view/<table>/<key>, a row as HTML with forms that
+ *                   write through push.c's push_build; CSRF, auth as sockets
+ *   http.c          HTTP routing on the same port: /healthz, /metrics, static
+ *                   files, and the handlers of longpoll.c and view.c (request
+ *                   bodies, answers given later)
  *   lws/            the libwebsockets workarounds (lws/workarounds.h): the
  *                   guard (unmasked frames, long protocol headers), SO_REUSEPORT
  *   phoenix.c       SESSION: a client's Phoenix Channels messages whatever
@@ -33,7 +40,7 @@
  *                   the rows held), the catalog followed; calls channels back
  *                   through hub_hooks; implements db_hooks and wal_hooks
  *   render.c        RENDERING: the JSON of join replies and events, the
- *                   minimal profile's HTML
+ *                   minimal profile's HTML, HTML escaping
  *   fragment.c      encodings of a row shared by throttled subscribers
  *   wal.c           SOURCE: NOTIFY or the WAL (--source): the choice, and the
  *                   replication connection (temporary slot, pgoutput stream,

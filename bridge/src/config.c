@@ -48,6 +48,13 @@ static const option options[] = {
 	"address to listen on"},
 	{"log-level", "LANIAKEA_LOG_LEVEL", OPT_STR, offsetof(config, log_level), "info", 0, 0,
 	"error, warn, info or debug"},
+	{"longpoll-expiry", "LANIAKEA_LONGPOLL_EXPIRY", OPT_INT, offsetof(config, longpoll_expiry), "30000", 100, 3600000,
+	"milliseconds a LongPoll session lives without a poll before it is closed (an abandoned client)"},
+	{"longpoll-window", "LANIAKEA_LONGPOLL_WINDOW", OPT_INT, offsetof(config, longpoll_window), "10000", 50, 600000,
+	"milliseconds a LongPoll poll is held open while there is nothing to send (then answered 204); "
+	"keep it below the client's poll timeout (phoenix: 20000) and any proxy's read timeout"},
+	{"max-body", "LANIAKEA_MAX_BODY", OPT_INT, offsetof(config, max_body), "1048576", 1024, 67108864,
+	"largest HTTP request body in bytes (a LongPoll batch, a view's form); a larger one is refused (413)"},
 	{"max-channels", "LANIAKEA_MAX_CHANNELS", OPT_INT, offsetof(config, max_channels), "1000", 1, 1000000,
 	"channels one connection may join; one more is refused (too many channels)"},
 	{"max-message", "LANIAKEA_MAX_MESSAGE", OPT_INT, offsetof(config, max_message), "65536", 256, 16777216,
@@ -55,7 +62,7 @@ static const option options[] = {
 	{"max-pending-pushes", "LANIAKEA_MAX_PENDING_PUSHES", OPT_INT, offsetof(config, max_pending_pushes), "64", 1, 100000,
 	"pushes of one connection waiting for PostgreSQL; one more is refused (too many pending pushes)"},
 	{"max-per-ip", "LANIAKEA_MAX_PER_IP", OPT_INT, offsetof(config, max_per_ip), "4096", 1, 1000000,
-	"WebSocket connections allowed from one client address"},
+	"connections (WebSocket and LongPoll sessions) allowed from one client address"},
 	{"max-table-rows", "LANIAKEA_MAX_TABLE_ROWS", OPT_INT, offsetof(config, max_table_rows), "10000", 1, 10000000,
 	"rows a table topic may have for a client to join it"},
 	{"pending-cap", "LANIAKEA_PENDING_CAP", OPT_INT, offsetof(config, pending_cap), "1048576", 1024, 1073741824,
@@ -75,6 +82,8 @@ static const option options[] = {
 		1073741824,
 	"with the WAL source: bytes of received changes kept until reads can see them; past it, rows read "
 	"meanwhile are read again once they can (docs/operations.md)"},
+	{"websocket", "LANIAKEA_WEBSOCKET", OPT_INT, offsetof(config, websocket), "1", 0, 1,
+	"0: refuse WebSocket upgrades, so that clients fall back to LongPoll (tests, networks that break WebSockets)"},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -93,6 +102,8 @@ usage(FILE *out)
 	fprintf(out, "  --%-18s %-27s %s\n", "version", "", "print the version and exit");
 	fprintf(out,
 			"\nEndpoints: ws://HOST:PORT/socket/websocket?vsn=2.0.0 (Phoenix Channels V2),\n"
+			"http://HOST:PORT/socket/longpoll?vsn=2.0.0 (the same over Phoenix LongPoll),\n"
+			"/view/TABLE/KEY (a row as an HTML page with forms, no JavaScript needed),\n"
 			"/healthz, /metrics (Prometheus text), the client package from --client-dir\n"
 			"(/laniakea.js) and static files from --static-dir.\n");
 }

@@ -13,6 +13,9 @@ typedef struct config
 	char	   *jwt_secret;		/* HS256 secret; empty: development mode */
 	char	   *listen;			/* address to bind */
 	char	   *log_level;
+	int			longpoll_expiry;	/* ms a LongPoll session lives without a poll */
+	int			longpoll_window;	/* ms a LongPoll GET is held when there is nothing to send */
+	int			max_body;		/* bytes of an HTTP request body (LongPoll batch, view form) */
 	int			max_channels;	/* channels one connection may join */
 	int			max_message;	/* bytes in one client message */
 	int			max_pending_pushes; /* pushes of one connection unanswered */
@@ -24,6 +27,7 @@ typedef struct config
 	char	   *source;			/* where changes come from: auto, wal or notify (wal.h) */
 	char	   *static_dir;		/* client library and demo page; empty: none */
 	int			wal_window_bytes;	/* changes kept until visible (recent.h) */
+	int			websocket;		/* 0: WebSocket upgrades are refused (LongPoll only) */
 } config;
 
 /*

@@ -10,7 +10,9 @@
 #include "bridge.h"
 #include "catalog.h"
 #include "db.h"
+#include "longpoll.h"
 #include "metrics.h"
+#include "view.h"
 #include "wal.h"
 #include "xalloc.h"
 
@@ -53,10 +55,11 @@ find_file(const char *dir, const char *path, char *file, size_t size)
 		stat(file, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-static int
-respond(struct lws *wsi, http_reply *hr, int status, const char *ctype)
+int
+http_respond(struct lws *wsi, http_reply *hr, int status, const char *ctype, const char *const *headers)
 {
-	unsigned char buf[LWS_PRE + 512];
+	/* room for a Location that carries a token */
+	unsigned char buf[LWS_PRE + 8192];
 	unsigned char *start = &buf[LWS_PRE],
 			   *p = start,
 			   *end = &buf[sizeof(buf) - 1];
@@ -66,11 +69,67 @@ respond(struct lws *wsi, http_reply *hr, int status, const char *ctype)
 	if (lws_add_http_common_headers(wsi, (unsigned int) status, ctype, hr->body.len - LWS_PRE,
 									&p, end) ||
 		lws_add_http_header_by_name(wsi, (const unsigned char *) "cache-control:",
-									(const unsigned char *) "no-store", 8, &p, end) ||
-		lws_finalize_write_http_header(wsi, start, &p, end))
+									(const unsigned char *) "no-store", 8, &p, end))
+		return 1;
+	for (int i = 0; headers && headers[i]; i += 2)
+		if (lws_add_http_header_by_name(wsi, (const unsigned char *) headers[i],
+										(const unsigned char *) headers[i + 1],
+										(int) strlen(headers[i + 1]), &p, end))
+			return 1;
+	if (lws_finalize_write_http_header(wsi, start, &p, end))
 		return 1;
 	lws_callback_on_writable(wsi);
 	return 0;
+}
+
+static int
+respond(struct lws *wsi, http_reply *hr, int status, const char *ctype)
+{
+	return http_respond(wsi, hr, status, ctype, NULL);
+}
+
+void
+http_body_begin(http_reply *hr)
+{
+	if (hr->body.data)
+		lk_free(&lk_std_alloc, hr->body.data);
+	/* lws_write needs LWS_PRE bytes of headroom before what it sends */
+	lk_buf_init(&hr->body, &lk_std_alloc, LWS_PRE + 256);
+	hr->body.len = LWS_PRE;
+}
+
+/* The request ends: its handler lets go of it. */
+static void
+request_done(http_reply *hr)
+{
+	const http_handler *h = hr->h;
+
+	hr->h = NULL;
+	if (h && h->done)
+		h->done(hr);
+	hr->req = NULL;
+}
+
+void
+http_closed(http_reply *hr)
+{
+	request_done(hr);
+	if (hr->body.data)
+		lk_free(&lk_std_alloc, hr->body.data);
+	hr->body.data = NULL;
+}
+
+int
+http_body(struct lws *wsi, http_reply *hr, const char *in, size_t len)
+{
+	/* a request answered before its body came (a refusal): the body is dropped */
+	return hr->h && hr->h->body && !hr->body.data ? hr->h->body(wsi, hr, in, len) : 0;
+}
+
+int
+http_body_done(struct lws *wsi, http_reply *hr)
+{
+	return hr->h && hr->h->body_done && !hr->body.data ? hr->h->body_done(wsi, hr) : 0;
 }
 
 int
@@ -78,9 +137,13 @@ http_serve(struct lws *wsi, http_reply *hr, const char *path)
 {
 	char		file[4096];
 
-	/* lws_write needs LWS_PRE bytes of headroom before what it sends */
-	lk_buf_init(&hr->body, &lk_std_alloc, LWS_PRE + 256);
-	hr->body.len = LWS_PRE;
+	/* a keep-alive connection's next request */
+	http_closed(hr);
+	if (strcmp(path, "/socket/longpoll") == 0)
+		return longpoll_serve(wsi, hr);
+	if (strncmp(path, "/view/", 6) == 0)
+		return view_serve(wsi, hr, path + 6);
+	http_body_begin(hr);
 	if (strcmp(path, "/healthz") == 0)
 	{
 		/* "up" once joins can be answered: connected, listening, tracked tables read, changes flowing */
@@ -117,10 +180,11 @@ http_writeable(struct lws *wsi, http_reply *hr)
 	int			n;
 
 	if (!hr->body.data)
-		return 0;
+		return hr->h && hr->h->writeable ? hr->h->writeable(wsi, hr) : 0;
 	n = lws_write(wsi, hr->body.data + LWS_PRE, hr->body.len - LWS_PRE, LWS_WRITE_HTTP_FINAL);
 	lk_free(&lk_std_alloc, hr->body.data);
 	hr->body.data = NULL;
+	request_done(hr);
 	if (n < 0)
 		return -1;
 	return lws_http_transaction_completed(wsi) ? -1 : 0;

@@ -32,8 +32,22 @@ line(lk_buf *b, const char *name, const char *type, const char *help, uint64_t v
 void
 metrics_render(lk_buf *b)
 {
-	line(b, "laniakea_connections", "gauge", "Open WebSocket connections.", (uint64_t) M.connections);
-	line(b, "laniakea_connections_total", "counter", "WebSocket connections accepted.", M.connections_total);
+	line(b, "laniakea_connections", "gauge", "Open client connections (WebSocket and LongPoll sessions).",
+		 (uint64_t) M.connections);
+	line(b, "laniakea_connections_total", "counter",
+		 "Client connections accepted (WebSocket and LongPoll sessions).", M.connections_total);
+	line(b, "laniakea_longpoll_sessions", "gauge", "Open LongPoll sessions.", (uint64_t) M.lp_sessions);
+	line(b, "laniakea_longpoll_sessions_total", "counter", "LongPoll sessions opened.", M.lp_sessions_total);
+	line(b, "laniakea_longpoll_expired_total", "counter",
+		 "LongPoll sessions closed because no poll came within --longpoll-expiry.", M.lp_expired_total);
+	line(b, "laniakea_longpoll_polls_total", "counter", "LongPoll polls (GET) answered.", M.lp_polls_total);
+	line(b, "laniakea_longpoll_posts_total", "counter", "LongPoll batches (POST) served.", M.lp_posts_total);
+	line(b, "laniakea_longpoll_refused_total", "counter",
+		 "LongPoll requests refused (400, 403, 410 for a POST, 413, 429).", M.lp_refused_total);
+	line(b, "laniakea_views_total", "counter", "/view pages rendered.", M.views_total);
+	line(b, "laniakea_view_writes_total", "counter", "/view forms written to PostgreSQL.", M.view_writes_total);
+	line(b, "laniakea_view_errors_total", "counter", "/view requests answered with an error status.",
+		 M.view_errors_total);
 	line(b, "laniakea_joins_total", "counter", "Channel joins that succeeded.", M.joins_total);
 	line(b, "laniakea_join_errors_total", "counter", "Channel joins refused.", M.join_errors_total);
 	line(b, "laniakea_frames_in_total", "counter", "Frames received from clients.", M.frames_in_total);

@@ -10,7 +10,7 @@
 
 typedef struct metrics
 {
-	int64_t		connections;	/* gauge: open WebSocket connections */
+	int64_t		connections;	/* gauge: open connections (WebSocket and LongPoll sessions) */
 	uint64_t	connections_total;
 	uint64_t	joins_total;
 	uint64_t	join_errors_total;
@@ -47,6 +47,15 @@ typedef struct metrics
 	uint64_t	wal_window_merged_total;	/* merged into a read that did not see them */
 	uint64_t	wal_window_overflows_total; /* not kept: past --wal-window-bytes */
 	uint64_t	wal_window_rereads_total;	/* rows and tables read again once visible */
+	int64_t		lp_sessions;	/* gauge: open LongPoll sessions (also in connections) */
+	uint64_t	lp_sessions_total;
+	uint64_t	lp_expired_total;	/* sessions closed because no poll came */
+	uint64_t	lp_polls_total; /* GETs answered (200, 204, 410) */
+	uint64_t	lp_posts_total; /* POSTs whose batch was served */
+	uint64_t	lp_refused_total;	/* requests answered 400, 403, 410 (POST), 413, 429 */
+	uint64_t	views_total;	/* /view pages rendered */
+	uint64_t	view_writes_total;	/* /view forms written to PostgreSQL */
+	uint64_t	view_errors_total;	/* /view requests answered 4xx or 5xx */
 } metrics;
 
 extern metrics M;

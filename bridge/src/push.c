@@ -3,7 +3,7 @@
  *
  * Every push is an UPDATE of the row (the merge trigger merges what is set
  * with what is there) that falls back to an INSERT when the row does not
- * exist yet, or a DELETE.  A merge or delete that names an incarnation (its
+ * exist yet, or laniakea.delete_row.  A merge or delete that names an incarnation (its
  * causal length, "cl") leaves the rest to the triggers: the UPDATE matches
  * only that incarnation, and the INSERT that follows otherwise names it too,
  * so the merge trigger discards it when a tombstone or a later incarnation
@@ -48,7 +48,7 @@ pushed(void *arg, PGresult *res, const char *error)
 	pr->c->pending_pushes--;
 	if (error == DB_CANCELLED)
 		f = NULL;				/* its client is gone: nobody to answer */
-	else if (res && PQresultStatus(res) == PGRES_COMMAND_OK)
+	else if (res && (PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK))
 		f = wire_reply(pr->join_ref, pr->ref, pr->topic, true, "{}");
 	else
 	{
@@ -258,22 +258,11 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 	const table *t = channel_table(ch);
 	row		   *r = channel_row(ch);
 	const char *key = r ? r->key : json_string_value(json_object_get(payload, "key"));
-	const char *colname = json_string_value(json_object_get(payload, "column"));
-	const char *ext = catalog_ext();
-	int			ci;
-	const column *col;
-	const char *tname;
-	char	   *set_expr = NULL,
-			   *insert_expr = NULL;
-	const char *params[3] = {key, NULL, c->node};
-	int			nparams = 1;
-	char	   *sql;
-	char	   *text = NULL;
-	char		by_text[24];	/* an int64's digits and sign */
+	const char *params[3] = {key, NULL, NULL};
 	char		cl_text[24];
 	int64_t		cl;
-	int			cl_param = 0;
 	const char *why;
+	push_sql	ps;
 
 	if (!auth_current(c->claims, &why))
 		REFUSE(why);
@@ -288,17 +277,53 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 		/* with a cl, only that incarnation or an earlier one: never one the client has not seen */
 		if ((cl = push_cl(payload)) < 0)
 			REFUSE("cl must be a positive odd integer");
+		/*
+		 * laniakea.delete_row records the deletion of incarnation cl even
+		 * where the row is absent (created offline, never pushed): without
+		 * that tombstone the row written later by anyone at cl 1 would be
+		 * stale to this client, which holds cl + 1, for ever.
+		 */
 		xsnprintf(cl_text, sizeof(cl_text), "%" PRId64, cl);
-		params[1] = cl_text;
-		sql = xasprintf("DELETE FROM %s WHERE %s = $1::%s%s", t->ident, t->key_ident, t->key_type,
-						cl ? " AND laniakea_cl <= $2::bigint" : "");
-		run(c, join_ref, ref, ch->topic, sql, cl ? 2 : 1, params);
-		free(sql);
+		params[1] = cl ? cl_text : NULL;
+		params[2] = t->ident;
+		run(c, join_ref, ref, ch->topic, "SELECT laniakea.delete_row($3::regclass, $1, $2::bigint)", 3, params);
 		return;
 	}
+	if ((why = push_build(t, r ? r : hub_row(t, key), key, c->node, event, payload, &ps)) != NULL)
+		REFUSE(why);
+	run(c, join_ref, ref, ch->topic, ps.sql, ps.nparams, ps.params);
+	push_sql_free(&ps);
+}
+
+#undef REFUSE
+#define REFUSE(reason) \
+	do { \
+		why = (reason); \
+		goto refused; \
+	} while (0)
+
+const char *
+push_build(const table *t, row *r, const char *key, const char *node, const char *event,
+		   json_t *payload, push_sql *out)
+{
+	const char *colname = json_string_value(json_object_get(payload, "column"));
+	const char *ext = catalog_ext();
+	int			ci;
+	const column *col;
+	const char *tname;
+	char	   *set_expr = NULL,
+			   *insert_expr = NULL;
+	int64_t		cl;
+	int			cl_param = 0;
+	const char *why;
+
+	memset(out, 0, sizeof(*out));
+	out->params[0] = key;
+	out->params[2] = node;
+	out->nparams = 1;
 	if (!colname || (ci = catalog_column(t, colname)) < 0)
 		REFUSE("unknown column");
-	if (!c->node)
+	if (!node)
 		REFUSE("node id required: join with params.node");
 	col = &t->cols[ci];
 	tname = lk_kind_name(col->kind);
@@ -313,31 +338,26 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 		if ((cl = push_cl(payload)) < 0)
 			REFUSE("cl must be a positive odd integer");
 		ar = arena_new();
-		text = dj ? json_dumps(dj, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-		if (!text || lk_state_parse(col->kind, text, strlen(text), arena_alloc(ar), &d, &err) != LK_OK)
+		out->text = dj ? json_dumps(dj, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+		if (!out->text ||
+			lk_state_parse(col->kind, out->text, strlen(out->text), arena_alloc(ar), &d, &err) != LK_OK)
 		{
-			char	   *reason = xasprintf("invalid delta: %s", text ? err.detail : "missing");
-
+			xsnprintf(out->reason, sizeof(out->reason), "invalid delta: %s",
+					  out->text ? err.detail : "missing");
 			arena_free(ar);
-			free(text);
-			fail(c, join_ref, ref, ch->topic, reason);
-			free(reason);
-			return;
+			REFUSE(out->reason);
 		}
-		why = ownership_error(&d, c->node, r ? r : hub_row(t, key), cl, ci, arena_alloc(ar));
+		why = ownership_error(&d, node, r, cl, ci, arena_alloc(ar));
 		arena_free(ar);
 		if (why)
-		{
-			free(text);
 			REFUSE(why);
-		}
-		params[1] = text;
-		nparams = 2;
+		out->params[1] = out->text;
+		out->nparams = 2;
 		if (cl)
 		{
-			xsnprintf(cl_text, sizeof(cl_text), "%" PRId64, cl);
-			params[2] = cl_text;
-			nparams = cl_param = 3;
+			xsnprintf(out->cl_text, sizeof(out->cl_text), "%" PRId64, cl);
+			out->params[2] = out->cl_text;
+			out->nparams = cl_param = 3;
 		}
 		set_expr = xasprintf("$2::%s.%s", ext, tname);
 		insert_expr = xstrdup(set_expr);
@@ -356,9 +376,10 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 		/* JSON numbers beyond it are not exact in JavaScript clients */
 		if (by && json_integer_value(by) > MAX_SAFE_BY)
 			REFUSE("by must be at most 9007199254740991");
-		xsnprintf(by_text, sizeof(by_text), "%" PRId64, by ? (int64_t) json_integer_value(by) : 1);
-		params[1] = by_text;
-		nparams = 3;
+		xsnprintf(out->by_text, sizeof(out->by_text), "%" PRId64,
+				  by ? (int64_t) json_integer_value(by) : 1);
+		out->params[1] = out->by_text;
+		out->nparams = 3;
 		set_expr = xasprintf("%s.%s(coalesce(%s, '{}'::%s.%s), $3, $2::bigint)",
 							 ext, event, col->ident, ext, tname);
 		insert_expr = xasprintf("%s.%s('{}'::%s.%s, $3, $2::bigint)", ext, event, ext, tname);
@@ -373,9 +394,12 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 		if (!element)
 			REFUSE("element must be a string");
 		if (lk_element_check(lk_str_make(element, strlen(element)), &err) != LK_OK)
-			REFUSE(err.msg);
-		params[1] = element;
-		nparams = 3;
+		{
+			xsnprintf(out->reason, sizeof(out->reason), "%s", err.msg);
+			REFUSE(out->reason);
+		}
+		out->params[1] = element;
+		out->nparams = 3;
 		if (event[0] == 'a')
 		{
 			set_expr = xasprintf("%s.add(coalesce(%s, '{}'::%s.orset), $2, $3)", ext, col->ident, ext);
@@ -385,16 +409,28 @@ push_handle(conn *c, channel *ch, const char *join_ref, const char *ref, const c
 		{
 			/* removing from a row that does not exist removes nothing: no INSERT */
 			set_expr = xasprintf("%s.remove(%s, $2)", ext, col->ident);
-			nparams = 2;
+			out->nparams = 2;
 		}
 	}
 	else
 		REFUSE("unknown event");
 
-	sql = sql_for(t, col, set_expr, insert_expr, cl_param);
-	run(c, join_ref, ref, ch->topic, sql, nparams, params);
-	free(sql);
+	out->sql = sql_for(t, col, set_expr, insert_expr, cl_param);
 	free(set_expr);
 	free(insert_expr);
-	free(text);
+	return NULL;
+
+refused:
+	free(out->text);
+	out->text = NULL;
+	return why;
+}
+
+void
+push_sql_free(push_sql *ps)
+{
+	free(ps->sql);
+	free(ps->text);
+	ps->sql = NULL;
+	ps->text = NULL;
 }

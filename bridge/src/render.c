@@ -245,8 +245,8 @@ render_delete_frame(const char *topic, const row *r)
 	return f;
 }
 
-static void
-html_escape(lk_buf *b, const char *s, size_t n)
+void
+render_html_escape(lk_buf *b, const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 	{
@@ -293,12 +293,12 @@ row_html(lk_buf *out, const row *r, const lk_alloc *a)
 			continue;
 		}
 		lk_buf_put_str(&h, col->kind == LK_ORSET ? "<ul class=\"lk-" : "<span class=\"lk-");
-		html_escape(&h, col->name, strlen(col->name));
+		render_html_escape(&h, col->name, strlen(col->name));
 		lk_buf_put_str(&h, "\">");
 		if (col->kind == LK_LWWREG)
 		{
 			if (s.u.lw.present)
-				html_escape(&h, s.u.lw.value.p, s.u.lw.value.len);
+				render_html_escape(&h, s.u.lw.value.p, s.u.lw.value.len);
 			lk_buf_put_str(&h, "</span>");
 		}
 		else if (col->kind == LK_ORSET)
@@ -306,7 +306,7 @@ row_html(lk_buf *out, const row *r, const lk_alloc *a)
 			for (uint32_t e = 0; e < s.u.os.nelems; e++)
 			{
 				lk_buf_put_str(&h, "<li>");
-				html_escape(&h, s.u.os.elems[e].s.p, s.u.os.elems[e].s.len);
+				render_html_escape(&h, s.u.os.elems[e].s.p, s.u.os.elems[e].s.len);
 				lk_buf_put_str(&h, "</li>");
 			}
 			lk_buf_put_str(&h, "</ul>");

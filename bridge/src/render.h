@@ -45,4 +45,7 @@ void		render_deletion(lk_buf *b, const row *r, int64_t cl, bool in_batch);
 void		render_pending_row(lk_buf *b, const row *r, const cell *pending, int64_t cl, bool html,
 							   const lk_alloc *a);
 
+/* Append s[0..n) with & < > " ' written as HTML character references. */
+void		render_html_escape(lk_buf *b, const char *s, size_t n);
+
 #endif

@@ -124,6 +124,8 @@ filter(struct lws *wsi, pss *p)
 	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
 		strncmp(uri, "/socket/websocket", 17) != 0)
 		return reject("not the socket endpoint");
+	if (!CFG.websocket)
+		return reject("WebSockets are turned off (--websocket 0)");
 	/* an HTTP/2 stream (after an h2c upgrade): its bytes never pass the guard */
 	if (lws_get_network_wsi(wsi) != wsi)
 		return reject("WebSocket over HTTP/2 is not served");
@@ -357,6 +359,14 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 			return http_serve(wsi, &p->http, (const char *) in);
 		case LWS_CALLBACK_HTTP_WRITEABLE:
 			return http_writeable(wsi, &p->http);
+		case LWS_CALLBACK_HTTP_BODY:
+			return http_body(wsi, &p->http, (const char *) in, len);
+		case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+			return http_body_done(wsi, &p->http);
+		case LWS_CALLBACK_CLOSED_HTTP:
+			if (p)
+				http_closed(&p->http);
+			break;
 		case LWS_CALLBACK_HTTP_FILE_COMPLETION:
 			/* keep-alive: the connection can take the next request */
 			return lws_http_transaction_completed(wsi) ? -1 : 0;
@@ -376,7 +386,10 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 			if (p && p->claims)
 				json_decref(p->claims);
 			if (p)
+			{
 				p->claims = NULL;
+				http_closed(&p->http);
+			}
 			break;
 		default:
 			break;

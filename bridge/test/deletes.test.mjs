@@ -450,6 +450,27 @@ describe('deletes', () => {
 		assert.deepEqual(eventsFor(table, k2).map((e) => [e.event, e.payload.cl]), [['delta', undefined], ['delete', 2], ['delta', 3], ['delete', 4]]);
 	});
 
+	test('delete_push_with_cl_of_an_absent_row_records_the_deletion_for_other_nodes', async () => {
+		// a client created the row offline (cl 1) and deleted it before it was ever sent
+		const key = uniqueKey('ghost');
+		const s = await connect(bridge);
+		const { channel } = await join(s, `crdt:dels:${key}`, { node: 'me', caps: CAPS.full });
+		assert.deepEqual(await push(channel, 'delete', { cl: 1 }), { status: 'ok', response: {} });
+		assert.equal(await tombstone('dels', key), 2);
+		// incarnation 1, arriving later from another writer, is the one deleted: it is discarded
+		const { channel: other } = await join(await connect(bridge), `crdt:dels:${key}`, { node: 'other', caps: CAPS.full });
+		assert.equal((await push(other, 'merge', { column: 'likes', delta: { other: 5 }, cl: 1 })).status, 'ok');
+		assert.equal(await dbRow('dels', key), null);
+		// the next incarnation is the row, for everyone
+		assert.equal((await push(other, 'merge', { column: 'likes', delta: { other: 5 }, cl: 3 })).status, 'ok');
+		assert.deepEqual(await dbRow('dels', key), { likes: { other: 5 }, cl: 3 });
+		// a delete without cl of an absent row deletes nothing and records nothing
+		const k2 = uniqueKey('ghost');
+		const { channel: c2 } = await join(s, `crdt:dels:${k2}`, { node: 'me', caps: CAPS.full });
+		assert.deepEqual(await push(c2, 'delete', {}), { status: 'ok', response: {} });
+		assert.equal(await tombstone('dels', k2), null);
+	});
+
 	// the WAL source's bulk change: wal.test.mjs
 	test('resync_entry_of_a_bulk_change_reaches_subscribers_as_state_and_delete',
 		{ skip: SOURCE === 'wal' && "NOTIFY's resync entry (laniakea.notify_memory); the WAL has every row" }, async () => {

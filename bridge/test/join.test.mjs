@@ -195,6 +195,30 @@ describe('joins and deltas', () => {
 		await disconnect(socket);
 	});
 
+	test('row_inserted_with_every_column_empty_reaches_table_subscribers', async () => {
+		const socket = await connect(bridge);
+		const { channel } = await join(socket, 'crdt:boards', { node: 'c', caps: CAPS.full });
+		const k = uniqueKey('be');
+		await sql('INSERT INTO boards (id) VALUES ($1)', [k]);
+		await waitFor(() => channel.events.some((e) => e.payload.key === k), { what: 'the empty row' });
+		assert.deepEqual(channel.events.find((e) => e.payload.key === k).payload,
+			{ key: k, deltas: { likes: {}, tags: {} } });
+		await disconnect(socket);
+	});
+
+	test('row_inserted_with_every_column_null_reaches_table_and_row_subscribers', async () => {
+		const k = uniqueKey('sn');
+		const socket = await connect(bridge);
+		const { channel: tab } = await join(socket, 'crdt:sparse', { node: 'c', caps: CAPS.full });
+		const { channel: row } = await join(socket, `crdt:sparse:${k}`, { node: 'c', caps: CAPS.full });
+		await sql('INSERT INTO sparse (id) VALUES ($1)', [k]);
+		await waitFor(() => tab.events.some((e) => e.payload.key === k), { what: 'the row on the table topic' });
+		await waitFor(() => row.events.length > 0, { what: 'the row on its row topic' });
+		const { reply } = await join(socket, 'crdt:sparse', { node: 'c', caps: CAPS.full });
+		assert.ok(reply.rows.some((r) => r.key === k), 'a later table joiner lists the row');
+		await disconnect(socket);
+	});
+
 	test('table_topic_join_with_have_replies_deltas_per_row', async () => {
 		const k1 = uniqueKey('bh');
 		await sql("INSERT INTO boards (id, likes) VALUES ($1, '{\"a\":1,\"b\":2}')", [k1]);

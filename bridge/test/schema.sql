@@ -71,3 +71,7 @@ CREATE TABLE walt (id text PRIMARY KEY, hits gcounter NOT NULL DEFAULT '{}', tag
 SELECT laniakea.track('walt', notify => false);
 CREATE TABLE walbulk (id text PRIMARY KEY, likes gcounter NOT NULL DEFAULT '{}');
 SELECT laniakea.track('walbulk', notify => false);
+
+-- CRDT columns that may be NULL (no default): a row can exist with no state at all.
+CREATE TABLE sparse (id text PRIMARY KEY, likes gcounter, tags orset);
+SELECT laniakea.track('sparse');

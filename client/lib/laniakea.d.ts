@@ -146,8 +146,10 @@ export type Profile = "full" | "constrained" | "minimal";
 export interface ConnectOptions {
   /** "/socket" or "ws://host:4000/socket". */
   url: string;
-  /** A JWT for a bridge run with --jwt-secret. */
-  token?: string;
+  /** A JWT for a bridge run with --jwt-secret, or a function returning one (asked again once it expires). */
+  token?: string | (() => string | Promise<string>);
+  /** The largest message the bridge takes (its --max-message); default 65536. */
+  maxMessage?: number;
   /** The node id of this client's counts and dots; default: one per browser profile, kept in storage. */
   node?: string;
   /** Default: IndexedDB in browsers, memory elsewhere. */
@@ -218,7 +220,11 @@ export class Client {
   table(table: TableName): Table;
   disconnect(): void;
   connect(): void;
+  /** A new token: the connection reopens with it (after an "auth" event). */
+  setToken(token: string | (() => string | Promise<string>)): void;
   on(event: "status", fn: (status: Status) => void): Off;
+  /** The token expired (close 4001, or refused): edits wait in storage until setToken(). */
+  on(event: "auth", fn: (info: { reason: string }) => void): Off;
   on(event: "profile", fn: (profile: Profile) => void): Off;
   on(event: "error", fn: (error: Error) => void): Off;
 }

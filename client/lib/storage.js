@@ -5,11 +5,11 @@
 //   update(key, fn)  atomically replaces the record with fn(record): no other
 //                    update of the same storage (another tab included) runs
 //                    between the read and the write.  fn is synchronous; it
-//                    returns the new record, or undefined to leave it as it is.
-//                    Resolves with the record as stored once it is durable.
-//                    With an array of keys, fn gets and returns an array of
-//                    records (undefined entries left as they are), all
-//                    replaced in one atomic update.
+//                    returns the new record, undefined to leave it as it is,
+//                    or null to remove it.  Updates run in the order they were
+//                    called.  Resolves with the record as stored once it is
+//                    durable.  With an array of keys, fn gets and returns an
+//                    array of records, all replaced in one atomic update.
 //   watch(fn)        fn(key) after another user of the same storage (another
 //                    tab) changed a record.
 //
@@ -30,17 +30,22 @@ export class MemoryStorage {
     return out;
   }
 
+  // fn runs a microtask after the call, as IndexedDB's runs after its read:
+  // the updates a caller makes in one task see each other in order
   async update(key, fn) {
+    await null;
     const keys = [key].flat();
     const next = one(key, fn)(keys.map((k) => structuredClone(this.#records.get(k))));
     const stored = keys.map((k, i) => {
-      if (next?.[i] === undefined) return structuredClone(this.#records.get(k));
-      this.#records.set(k, structuredClone(next[i]));
+      const rec = next?.[i];
+      if (rec === undefined) return structuredClone(this.#records.get(k));
+      if (rec === null) this.#records.delete(k);
+      else this.#records.set(k, structuredClone(rec));
       // like another tab's BroadcastChannel message: after the write, never during
       queueMicrotask(() => {
         for (const w of this.#watchers) w(k);
       });
-      return structuredClone(next[i]);
+      return rec ? structuredClone(rec) : undefined;
     });
     return Array.isArray(key) ? stored : stored[0];
   }
@@ -70,11 +75,15 @@ function request(r) {
 
 /**
  * IndexedDB: the default in browsers.  Atomicity comes from IndexedDB itself:
- * readwrite transactions on one store never overlap, across tabs too.  Tabs
- * learn of each other's writes through a BroadcastChannel of the same name.
+ * readwrite transactions on one store never overlap, across tabs too, and run
+ * in the order they were created.  Once the database is open, update() creates
+ * its transaction within the call, so a change is on its way to disk before
+ * the caller's code goes on.  Tabs learn of each other's writes through a
+ * BroadcastChannel of the same name.
  */
 export class IndexedDBStorage {
   #db;
+  #open = null;
   #channel;
   #watchers = new Set();
 
@@ -82,7 +91,7 @@ export class IndexedDBStorage {
     this.#db = new Promise((resolve, reject) => {
       const open = indexedDB.open(name, 1);
       open.onupgradeneeded = () => open.result.createObjectStore("records");
-      open.onsuccess = () => resolve(open.result);
+      open.onsuccess = () => resolve((this.#open = open.result));
       open.onerror = () => reject(open.error);
       open.onblocked = () => reject(new Error(`IndexedDB ${name} is blocked by another tab`));
     });
@@ -95,7 +104,7 @@ export class IndexedDBStorage {
   }
 
   async #store(mode) {
-    return (await this.#db).transaction("records", mode).objectStore("records");
+    return (this.#open ?? (await this.#db)).transaction("records", mode).objectStore("records");
   }
 
   async get(key) {
@@ -109,16 +118,20 @@ export class IndexedDBStorage {
     return keys.map((k, i) => [k, values[i]]);
   }
 
-  async update(key, fn) {
+  update(key, fn) {
+    return this.#open ? this.#update(this.#open, key, fn) : this.#db.then((db) => this.#update(db, key, fn));
+  }
+
+  #update(db, key, fn) {
     const keys = [key].flat();
-    const store = await this.#store("readwrite");
+    const tx = db.transaction("records", "readwrite");
+    const store = tx.objectStore("records");
     return new Promise((resolve, reject) => {
       const old = [];
       let got = 0;
       let stored;
       const changed = [];
       let failure;
-      const tx = store.transaction;
       keys.forEach((k, i) => {
         store.get(k).onsuccess = (e) => {
           old[i] = e.target.result;
@@ -126,11 +139,14 @@ export class IndexedDBStorage {
           try {
             const next = one(key, fn)(old);
             stored = keys.map((k, j) => {
-              if (next?.[j] === undefined) return old[j];
-              store.put(next[j], k);
+              const rec = next?.[j];
+              if (rec === undefined) return old[j];
+              if (rec === null) store.delete(k);
+              else store.put(rec, k);
               changed.push(k);
-              return next[j];
+              return rec ?? undefined;
             });
+            tx.commit?.(); // nothing more will come: do not wait for the event loop
           } catch (err) {
             failure = err;
             tx.abort();

@@ -224,10 +224,11 @@ const writers = new Map();
 
 /**
  * @internal sets reg to value as node with the hybrid logical clock `hlc`
- * ({last: bigint}, the writer's lk_hlc), which the core advances.
+ * ({last: bigint}, the writer's lk_hlc), which the core advances, at wall
+ * clock `now` (µs; by default the time of the call).
  */
-export function setWith(reg, value, node, hlc) {
-  const r = core.set(reg.bytes, value, node, wallClock(), hlc.last, false);
+export function setWith(reg, value, node, hlc, now = wallClock()) {
+  const r = core.set(reg.bytes, value, node, now, hlc.last, false);
   hlc.last = r.clock;
   return reg.constructor.wrap(r.state);
 }

@@ -11,3 +11,6 @@ SELECT laniakea.track('notes');
 -- read afresh (see the test of collect_tombstones).
 CREATE TABLE revived (id text PRIMARY KEY, likes gcounter NOT NULL DEFAULT '{}');
 SELECT laniakea.track('revived');
+-- A name with the three characters topics escape ('.', ':' and '%').
+CREATE TABLE "odd.name:x%y" (id text PRIMARY KEY, likes gcounter NOT NULL DEFAULT '{}');
+SELECT laniakea.track('"odd.name:x%y"');

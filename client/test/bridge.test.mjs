@@ -379,3 +379,80 @@ test("a_client_online_while_a_collected_key_is_inserted_again_sees_the_new_row",
   await sql(`INSERT INTO revived (id, likes) VALUES ($1, '{"db2":4}')`, [k]);
   await until(() => !row.deleted && row.get("likes").value() === 4, "the new row, while online", 3000);
 });
+
+test("a_row_created_and_deleted_offline_stays_deleted_and_a_later_incarnation_reaches_everyone", async () => {
+  const k = key("ghost");
+  const a = client({ node: "peer-ghost-a" });
+  const ra = await joinedRow(a, k);
+  a.disconnect();
+  ra.increment("likes"); // a draft made offline...
+  ra.delete(); // ...and thrown away before it was ever sent
+  a.connect();
+  await ra.flushed();
+  assert.equal(await dbRow(k), null);
+  assert.equal(await tombstone(k), 2, "the deletion of incarnation 1 is recorded though the row never existed there");
+  // another client learns the key is deleted, and writing re-creates it at cl 3
+  const b = client({ node: "peer-ghost-b" });
+  const rb = await joinedRow(b, k);
+  await until(() => rb.cl === 2, "b told of the deletion");
+  rb.increment("likes", 5);
+  await rb.flushed();
+  assert.deepEqual({ cl: (await dbRow(k)).cl, likes: (await dbRow(k)).likes }, { cl: 3, likes: { "peer-ghost-b": 5 } });
+  await until(() => !ra.deleted && ra.get("likes").value() === 5, "the client that deleted sees the new incarnation");
+});
+
+test("a_table_whose_name_has_dots_colons_and_percents_syncs_both_ways", async () => {
+  const k = key("odd");
+  const c = client({ node: "peer-odd" });
+  const row = c.row("odd.name:x%y", k);
+  assert.equal(row.topic, `crdt:odd%2Ename%3Ax%25y:${k}`);
+  await until(() => row.get("likes") !== undefined && c.status === "online", "the join");
+  row.increment("likes", 2);
+  await row.flushed();
+  assert.deepEqual((await sql(`SELECT likes::text FROM "odd.name:x%y" WHERE id = $1`, [k]))[0], { likes: '{"peer-odd":2}' });
+  await sql(`UPDATE "odd.name:x%y" SET likes = '{"db":7}' WHERE id = $1`, [k]);
+  await until(() => row.get("likes").value() === 9, "the change made in SQL");
+  const t = c.table("odd.name:x%y");
+  await until(() => t.rows().some((r) => r.key === k), "the row in the table's view");
+});
+
+// ---- a network that refuses WebSockets ----
+
+test("behind_a_bridge_that_refuses_websockets_the_client_falls_back_to_longpoll_and_keeps_offline_edits", async () => {
+  const port = await freePort();
+  const start = () => {
+    const p = spawn(bin, ["--port", String(port), "--websocket", "0"], {
+      env: { ...process.env, DATABASE_URL: `host=${DB.host} port=${DB.port} user=postgres dbname=lk_client` },
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    return until(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, "the bridge").then(() => p);
+  };
+  let lp = await start();
+  try {
+    const k = key("longpoll");
+    // the default options: the fallback is on without asking
+    const c = connect({ url: `ws://127.0.0.1:${port}/socket`, WebSocket, storage: new MemoryStorage(), caps: FULL, node: "peer-lp" });
+    clients.push(c);
+    const row = await joinedRow(c, k);
+    assert.equal(c.socket.transportName(c.socket.transport), "LongPoll");
+    row.increment("likes", 3);
+    await row.flushed();
+    assert.deepEqual((await dbRow(k)).likes, { "peer-lp": 3 });
+    await sql("UPDATE notes SET likes = increment(likes, 'db', 4) WHERE id = $1", [k]);
+    await until(() => row.get("likes").value() === 7, "the SQL change over LongPoll");
+
+    // an outage: the bridge goes away, clicks go on, and nothing is lost when it is back
+    lp.kill("SIGKILL");
+    await new Promise((r) => lp.on("exit", r));
+    await until(() => c.status === "offline", "the client to see the outage");
+    row.increment("likes", 1);
+    row.increment("likes", 1);
+    assert.equal(row.get("likes").value(), 9, "edits apply at once while offline");
+    lp = await start();
+    await until(() => c.status === "online", "the reconnection", 30000);
+    await row.flushed();
+    assert.deepEqual((await dbRow(k)).likes, { "peer-lp": 5, db: 4 });
+  } finally {
+    lp.kill("SIGTERM");
+  }
+});

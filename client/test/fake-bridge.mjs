@@ -8,9 +8,18 @@ import { WebSocketServer } from "ws";
 import { typeNamed } from "../lib/laniakea.js";
 
 export class FakeBridge {
-  /** tables: {name: {column: type}} */
-  constructor(tables) {
+  /**
+   * tables: {name: {column: type}}; maxMessage: a larger message closes the
+   * connection with 1009, as the bridge's --max-message does.
+   */
+  constructor(tables, { maxMessage = 65536 } = {}) {
     this.tables = tables;
+    this.maxMessage = maxMessage;
+    this.frames = []; // every frame received, as text
+    this.closes = []; // close codes of the connections
+    this.tokens = []; // the token of each connection
+    this.expired = new Set(); // tokens refused: closed with 4001, as the bridge does once one expires
+    this.refuse = () => undefined; // (push) → a reason to refuse it with, or undefined
     this.rows = new Map(); // "table\0key" → {cl, state: {col: value}}
     this.pushes = []; // every push received: {topic, event, payload}
     this.dropReplies = 0; // the next n push replies are never sent
@@ -19,11 +28,11 @@ export class FakeBridge {
   }
 
   async start(port = 0) {
-    this.wss = new WebSocketServer({ port, host: "127.0.0.1" });
+    this.wss = new WebSocketServer({ port, host: "127.0.0.1", maxPayload: this.maxMessage });
     await new Promise((r) => this.wss.on("listening", r));
     this.port = this.wss.address().port;
     this.url = `ws://127.0.0.1:${this.port}/socket`;
-    this.wss.on("connection", (ws) => this.#serve(ws));
+    this.wss.on("connection", (ws, req) => this.#serve(ws, new URL(req.url, "http://x").searchParams.get("token")));
     return this;
   }
 
@@ -42,6 +51,22 @@ export class FakeBridge {
       this.rows.set(id, { cl: 1, state });
     }
     return this.rows.get(id);
+  }
+
+  /** The tokens in use expire: their connections are closed with 4001. */
+  expire() {
+    for (const ws of this.sockets) {
+      this.expired.add(ws.token);
+      ws.close(4001, "token expired");
+    }
+  }
+
+  /** An event written as it is (numbers past 2^53 included) to the subscribers of a row. */
+  broadcastRaw(table, key, event, payloadText) {
+    for (const ws of this.sockets)
+      for (const [topic, joinRef] of ws.topics)
+        if (topic === `crdt:${table}:${key}` || topic === `crdt:${table}`)
+          ws.send(`[${JSON.stringify(joinRef)},null,${JSON.stringify(topic)},${JSON.stringify(event)},${payloadText}]`);
   }
 
   /** A change made on the server side (another client, SQL): broadcast as a delta. */
@@ -65,11 +90,18 @@ export class FakeBridge {
     for (const [c, t] of Object.entries(this.tables[table])) r.state[c] = typeNamed(t).empty();
   }
 
-  #serve(ws) {
+  #serve(ws, token) {
+    this.tokens.push(token);
+    if (this.expired.has(token)) return ws.close(4001, "token expired");
     this.sockets.add(ws);
+    ws.token = token;
     ws.topics = new Map();
-    ws.on("close", () => this.sockets.delete(ws));
+    ws.on("close", (code) => {
+      this.closes.push(code);
+      this.sockets.delete(ws);
+    });
     ws.on("message", (data) => {
+      this.frames.push(String(data));
       const [joinRef, ref, topic, event, payload] = JSON.parse(String(data));
       const reply = (status, response) => ws.send(JSON.stringify([joinRef, ref, topic, "phx_reply", { status, response }]));
       if (topic === "phoenix") return reply("ok", {});
@@ -79,6 +111,8 @@ export class FakeBridge {
       if (event === "phx_join") return this.#join(ws, joinRef, topic, table, key, payload, reply);
       if (event === "phx_leave") return ws.topics.delete(topic), reply("ok", {});
       this.pushes.push({ topic, event, payload });
+      const refused = this.refuse({ topic, event, payload });
+      if (refused) return reply("error", { reason: refused });
       const k = key ?? payload.key;
       const r = this.row(table, k);
       if (event === "merge") {

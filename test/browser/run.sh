@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The demo page in headless Chromium against the real bridge and a private
+# The demo page, and /view pages with JavaScript disabled, in headless Chromium against the real bridge and a private
 # PostgreSQL cluster that the test restarts (so it does not touch the cluster
 # of scripts/test.sh).  Needs a built bridge and client (`make`) and the
 # extension installed.  Screenshots go to test/browser/output/.
@@ -25,7 +25,7 @@ psql -X -q -h "$work/pg/sock" -p "$pgport" -U postgres -d postgres -c "CREATE DA
 cp -r "$top/client/demo" "$work/demo"
 rm -rf output && mkdir -p output
 LK_TOP=$top LK_PGDIR=$work/pg LK_PGPORT=$pgport LK_OUT=$(pwd)/output LK_STATIC=$work/demo \
-	node --test --test-reporter=tap demo.test.mjs >"$work/tap" 2>&1
+	node --test --test-concurrency=1 --test-reporter=tap demo.test.mjs views.test.mjs >"$work/tap" 2>&1
 status=$?
 cat "$work/tap"
 pass=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$work/tap")

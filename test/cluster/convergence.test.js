@@ -146,7 +146,7 @@ test('the same new key inserted on two nodes at once merges on every node, and r
     await waitApplyWorkerBlocked(n3);
     const local = c3.query(INSERT, ['dup-d', 7, 'from-n3']);
     local.catch(() => {}); // awaited below
-    for (let deadline = Date.now() + 15000; ;) {
+    for (let deadline = Date.now() + 15000; ; ) {
       const r = await n3.one('SELECT wait_event_type AS w FROM pg_stat_activity WHERE pid = $1', [pid]);
       if (r.w === 'Lock') break;
       if (Date.now() > deadline) throw new Error('the local insert of dup-d never waited for the apply worker');

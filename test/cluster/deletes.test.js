@@ -80,7 +80,7 @@ test('a row deleted as soon as every node has it settles everywhere, and the mes
 
 test('a DELETE concurrent with an UPDATE elsewhere ends deleted on every node (the stale update is discarded)', async () => {
   const [n1, , n3] = mesh.nodes;
-  for (const key of ['race-a', 'race-b']) await n1.query("INSERT INTO items (id) VALUES ($1)", [key]);
+  for (const key of ['race-a', 'race-b']) await n1.query('INSERT INTO items (id) VALUES ($1)', [key]);
   await mesh.waitQuiescent();
 
   await mesh.setPartitioned(n3, true);
@@ -259,7 +259,8 @@ function expectedRow(ops, key) {
   const maxTomb = Math.max(0, ...ops.filter((o) => o.key === key && o.kind === 'del' && o.cl).map((o) => o.cl));
   if (cl % 2 === 0) return { row: null, tomb: cl };
   const hits = {};
-  for (const op of ops) if (op.key === key && op.cl === cl && op.kind === 'inc') hits[op.node] = (hits[op.node] || 0) + op.by;
+  for (const op of ops)
+    if (op.key === key && op.cl === cl && op.kind === 'inc') hits[op.node] = (hits[op.node] || 0) + op.by;
   const text = `{${Object.keys(hits)
     .sort()
     .map((n) => `"${n}":${hits[n]}`)
@@ -275,7 +276,7 @@ test('random deletes, updates and re-inserts on three nodes, with a partition an
     await n.query('CREATE TABLE lk_dellog (id text PRIMARY KEY, kind text, key text, cl bigint, by bigint)');
     await n.query(LK_INS);
   }
-  await mesh.nodes[0].query("INSERT INTO items (id) SELECT unnest($1::text[])", [keys]);
+  await mesh.nodes[0].query('INSERT INTO items (id) SELECT unnest($1::text[])', [keys]);
   await mesh.waitQuiescent();
 
   const control = { stopped: false };
@@ -300,7 +301,9 @@ test('random deletes, updates and re-inserts on three nodes, with a partition an
     op.status = 'resolved';
   }
   const q = await mesh.waitQuiescent({ timeoutMs: 120000 });
-  t.diagnostic(`${log.length} operations (${log.filter((o) => o.kind === 'del' && o.cl).length} deletes), quiescent in ${q.ms} ms`);
+  t.diagnostic(
+    `${log.length} operations (${log.filter((o) => o.kind === 'del' && o.cl).length} deletes), quiescent in ${q.ms} ms`,
+  );
   const applied = log.filter((o) => o.cl);
   for (const key of keys) await expectEverywhere(key, expectedRow(applied, key));
   await assertStill(t);
@@ -341,7 +344,17 @@ test('lwwreg sets from three nodes, some behind a partition, end everywhere at t
     const candidates = writes.filter((w, i) => w.key === key && (key !== 'reg-c' || i >= since));
     // the greatest (clock, node id, value) write wins
     const win = candidates.reduce((a, b) =>
-      a.clock !== b.clock ? (a.clock > b.clock ? a : b) : a.node !== b.node ? (a.node > b.node ? a : b) : a.value > b.value ? a : b,
+      a.clock !== b.clock
+        ? a.clock > b.clock
+          ? a
+          : b
+        : a.node !== b.node
+          ? a.node > b.node
+            ? a
+            : b
+          : a.value > b.value
+            ? a
+            : b,
     );
     t.diagnostic(`${key}: ${candidates.length} writes, winner ${win.value} at ${win.clock} by ${win.node}`);
     for (const n of mesh.nodes) {

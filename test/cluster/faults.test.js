@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { meshPerFile, sleep } from './lib/cluster.js';
+import { meshPerFile } from './lib/cluster.js';
 import {
   Model,
   SQL,

@@ -220,7 +220,9 @@ test('TRUNCATE notifies the table once where it runs; elsewhere each row arrives
   const l1 = await listen(n1);
   const l2 = await listen(n2);
   // rows changed before the TRUNCATE in its transaction are not reported
-  await n1.query("BEGIN; UPDATE notes SET c = increment(c, 5) WHERE id = 1; TRUNCATE notes; INSERT INTO notes VALUES (3, '{}'); COMMIT");
+  await n1.query(
+    "BEGIN; UPDATE notes SET c = increment(c, 5) WHERE id = 1; TRUNCATE notes; INSERT INTO notes VALUES (3, '{}'); COMMIT",
+  );
   const deadline = Date.now() + 15000;
   while (l1.payloads.length === 0 && Date.now() < deadline) await sleep(20);
   const rows = l1.payloads.flatMap((p) => JSON.parse(p).rows).filter((e) => e.table === 'notes');
@@ -313,7 +315,7 @@ test('a table "a.b" of schema public and a table b of schema a notify topics of 
 
 test('past laniakea.notify_memory a transaction sends one resync entry per table instead of its rows', async () => {
   const [n1] = mesh.nodes;
-  await n1.query('CREATE TABLE bulk (id int PRIMARY KEY, c gcounter NOT NULL DEFAULT \'{}\')');
+  await n1.query("CREATE TABLE bulk (id int PRIMARY KEY, c gcounter NOT NULL DEFAULT '{}')");
   await n1.query("SELECT laniakea.track('bulk')");
   await n1.query('INSERT INTO bulk (id) SELECT generate_series(1, 5000)');
   const l1 = await listen(n1);

@@ -156,7 +156,7 @@ async function waitCopied(node, table, timeoutMs) {
   }
 }
 
-test("a new subscription's initial copy (copy_data = true) of 25,000 rows merges into a tracked table within the default lock table", async (t) => {
+test("a new subscription's initial copy (copy_data = true) of 25,000 rows merges into a tracked table within the default lock table", async (_t) => {
   const [n1, n2] = mesh.nodes;
   const table = 'bulk_copy';
   try {
@@ -197,7 +197,7 @@ test("a new subscription's initial copy (copy_data = true) of 25,000 rows merges
   }
 });
 
-test('a replicated merge past a limit keeps the local value, records the incoming state in laniakea.rejected, and replication goes on', async (t) => {
+test('a replicated merge past a limit keeps the local value, records the incoming state in laniakea.rejected, and replication goes on', async (_t) => {
   const [n1, n2] = mesh.nodes;
   const table = 'limits';
   // 40,000 node ids each: their merge would name 80,000 (more than 65,536)
@@ -252,7 +252,10 @@ test('a replicated merge past a limit keeps the local value, records the incomin
     );
     assert.equal(errors.c, 0, 'the apply worker failed');
     const log = fs.readFileSync(n2.log, 'utf8');
-    assert.match(log, /WARNING: {2}could not merge replicated value of column "hits" of table "limits": gcounter has too many nodes/);
+    assert.match(
+      log,
+      /WARNING: {2}could not merge replicated value of column "hits" of table "limits": gcounter has too many nodes/,
+    );
   } catch (e) {
     e.message += `\n${mesh.logTails(8)}`;
     throw e;

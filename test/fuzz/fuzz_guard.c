@@ -1,6 +1,6 @@
 /*
  * fuzz_guard.c — libFuzzer target for the bridge's recv()/close() guard
- * (bridge/src/guard.c).
+ * (bridge/src/lws/guard.c).
  *
  * Each input is a byte stream a client sends, delivered through a real
  * socketpair in writes of fuzz-chosen sizes (the rest in one after 64 writes)
@@ -48,7 +48,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "guard.h"
+#include "lws/guard.h"
 
 #define MODE_BUILT 0x01
 #define RAW_UPGRADE 0x02

@@ -38,6 +38,7 @@ todo.on("delete", (gone: Row) => console.log(gone.deleted));
 const other: Table = client.table({ schema: "app", name: "items" });
 const caps: Capabilities = probe();
 const t: string = topic("todos", "a") + topic({ schema: "app", name: "a.b" }, 42);
+client.on("auth", ({ reason }) => client.setToken(async () => reason + "-renewed"));
 client.disconnect();
 client.connect();
 

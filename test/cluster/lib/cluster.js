@@ -528,7 +528,9 @@ async function startMesh({ nnodes = 3, name = 'mesh', binary = false } = {}) {
       await n.query('CREATE EXTENSION laniakea');
       await n.query('CREATE EXTENSION pg_walinspect');
       await n.query(SCHEMA);
-      await n.query(`CREATE PUBLICATION ${PUBLICATION} FOR TABLE ${PUBLISHED.join(', ')} WITH (publish = 'insert, update')`);
+      await n.query(
+        `CREATE PUBLICATION ${PUBLICATION} FOR TABLE ${PUBLISHED.join(', ')} WITH (publish = 'insert, update')`,
+      );
       const id = await n.one('SHOW laniakea.node_id');
       if (id['laniakea.node_id'] !== n.name) throw new Error(`${n.name}: node_id is ${id['laniakea.node_id']}`);
     }

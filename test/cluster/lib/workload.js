@@ -280,7 +280,7 @@ async function waitContains(node, key, element, timeoutMs = 30000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const r = await node.one('SELECT contains(tags, $2) AS c FROM items WHERE id = $1', [key, element]);
-    if (r && r.c) return;
+    if (r?.c) return;
     if (Date.now() > deadline) throw new Error(`${element} never appeared in ${key} on ${node.name}`);
     await sleep(20);
   }
