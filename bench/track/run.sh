@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# Deltas out, replicas in: what tracking a table costs an increment, and what NOTIFY itself costs.
+# Deltas out, replicas in: what tracking a table costs an increment, with each source of changes
+# for the bridge, and what NOTIFY itself costs.
 #
-#   bench/track/run.sh            # ≈4 min; env: DUR=8 ROUNDS=3 ROWS=10000 PGPORT_BENCH=60110 CLIENTS="2 8"
+#   bench/track/run.sh            # ≈7 min; env: DUR=8 ROUNDS=3 ROWS=10000 PGPORT_BENCH=60110 CLIENTS="2 8"
 #
-# Starts a private PostgreSQL 15 cluster (fsync=on) under /tmp, runs pgbench -M prepared
-# on five variants, interleaved round by round so background load hits all of them alike,
-# prints a table (median TPS of the rounds, ratio to the plain bigint increment, NOTIFYs
-# per transaction), stops the cluster. Outputs go to bench/out/track-<stamp>/.
+# Starts a private PostgreSQL 15 cluster (fsync=on, wal_level=logical) under /tmp, runs
+# pgbench -M prepared on the variants, interleaved round by round so background load hits all
+# of them alike, prints a table (median TPS of the rounds, ratios to the untracked table and to
+# the plain bigint increment, NOTIFYs and WAL bytes per transaction), stops the cluster.
+# The two tracked variants run with a bridge attached (bridge/laniakea-bridge, built by
+# `make bridge`; bridge/test's npm packages for the probe) that follows every row through a
+# table-topic subscriber: tracked_notify reads NOTIFY (laniakea.track(t)), tracked_wal the WAL
+# (laniakea.track(t, notify => false), --source wal).  Each is started for its own runs only,
+# so no walsender decodes the WAL of the other variants.  For them the table also gives the
+# commit-to-client latency of a probe row (bench/track/probe.mjs, p50/p99 over the runs) and
+# the bridge's CPU per change.  Outputs go to bench/out/track-<stamp>/.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); root=$(cd "$here/../.." && pwd)
 DUR=${DUR:-8}; ROUNDS=${ROUNDS:-3}; ROWS=${ROWS:-10000}; PORT=${PGPORT_BENCH:-60110}
@@ -16,19 +24,29 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ); out=$root/bench/out/track-$stamp; mkdir -p "$o
 dir=$(mktemp -d /tmp/lk-track.XXXXXX)
 cleanup() { "$root/scripts/cluster.sh" stop "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"; }
 trap cleanup EXIT
-"$root/scripts/cluster.sh" start "$dir" "$PORT" -c fsync=on -c max_connections=50 -c shared_buffers=128MB >/dev/null
+BRIDGE=$root/bridge/laniakea-bridge
+[ -x "$BRIDGE" ] || { echo "bench/track: $BRIDGE not built (make bridge)" >&2; exit 1; }
+[ -d "$root/bridge/test/node_modules/phoenix" ] || (cd "$root/bridge/test" && npm ci --no-audit --no-fund >/dev/null)
+"$root/scripts/cluster.sh" start "$dir" "$PORT" -c fsync=on -c max_connections=50 -c shared_buffers=128MB \
+  -c wal_level=logical >/dev/null
 export PGHOST=$dir/sock PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres
 psql -qX -v ON_ERROR_STOP=1 >/dev/null <<SQL
 CREATE EXTENSION laniakea;
 CREATE TABLE t_tracked (id int PRIMARY KEY, c gcounter NOT NULL);
+CREATE TABLE t_wal (id int PRIMARY KEY, c gcounter NOT NULL);
 CREATE TABLE t_untracked (id int PRIMARY KEY, c gcounter NOT NULL);
 CREATE TABLE t_plain (id int PRIMARY KEY, n bigint NOT NULL);
 CREATE TABLE t_notify (id int PRIMARY KEY, n bigint NOT NULL);
 INSERT INTO t_tracked SELECT g, '{"n0":1}'::gcounter FROM generate_series(1, $ROWS) g;
 INSERT INTO t_untracked SELECT * FROM t_tracked;
+INSERT INTO t_wal SELECT * FROM t_tracked;
+-- the probe rows (bench/track/probe.mjs), outside pgbench's ids
+INSERT INTO t_tracked VALUES ($ROWS + 1, '{}');
+INSERT INTO t_wal VALUES ($ROWS + 1, '{}');
 INSERT INTO t_plain SELECT g, 1 FROM generate_series(1, $ROWS) g;
 INSERT INTO t_notify SELECT * FROM t_plain;
 SELECT laniakea.track('t_tracked');
+SELECT laniakea.track('t_wal', notify => false);
 -- the NOTIFY ceiling: a per-row trigger that does nothing but pg_notify
 CREATE FUNCTION notify_row() RETURNS trigger LANGUAGE plpgsql AS
   \$\$BEGIN PERFORM pg_notify('x', NEW.id::text || ':' || NEW.n::text); RETURN NEW; END\$\$;
@@ -37,12 +55,13 @@ VACUUM ANALYZE;
 CHECKPOINT;
 SQL
 declare -A SQLS=(
-  [tracked]="UPDATE t_tracked SET c = increment(c, 'n1', 1) WHERE id = :id;"
+  [tracked_notify]="UPDATE t_tracked SET c = increment(c, 'n1', 1) WHERE id = :id;"
+  [tracked_wal]="UPDATE t_wal SET c = increment(c, 'n1', 1) WHERE id = :id;"
   [untracked]="UPDATE t_untracked SET c = increment(c, 'n1', 1) WHERE id = :id;"
   [plain_bigint]="UPDATE t_plain SET n = n + 1 WHERE id = :id;"
   [notify_trigger]="UPDATE t_notify SET n = n + 1 WHERE id = :id;"
 )
-VARIANTS="tracked untracked plain_bigint notify_trigger"
+VARIANTS="tracked_notify tracked_wal untracked plain_bigint notify_trigger"
 for v in $VARIANTS; do printf '\\set id random(1, %d)\n%s\n' "$ROWS" "${SQLS[$v]}" >"$out/$v.sql"; done
 
 # NOTIFYs per transaction: a listener counts what 20 single-row transactions send.
@@ -57,18 +76,61 @@ SQL
   awk -v n="$n" 'BEGIN { printf "%.2f", n / 20 }'
 }
 declare -A NPT
-NPT[tracked]=$(notifies_per_tx t_tracked laniakea "UPDATE t_tracked SET c = increment(c, 'n1', 1) WHERE id = 7")
+NPT[tracked_notify]=$(notifies_per_tx t_tracked laniakea "UPDATE t_tracked SET c = increment(c, 'n1', 1) WHERE id = 7")
+NPT[tracked_wal]=$(notifies_per_tx t_wal laniakea "UPDATE t_wal SET c = increment(c, 'n1', 1) WHERE id = 7")
 NPT[untracked]=$(notifies_per_tx t_untracked laniakea "UPDATE t_untracked SET c = increment(c, 'n1', 1) WHERE id = 7")
 NPT[plain_bigint]=0.00
 NPT[notify_trigger]=$(notifies_per_tx t_notify x "UPDATE t_notify SET n = n + 1 WHERE id = 7")
 
 loadavg() { cut -d' ' -f1 /proc/loadavg; }
-run_one() { # variant clients sync
-  local v=$1 c=$2 s=$3 f="$out/$1-c$2-sync$3-r$4.log" tps
+wal_lsn() { psql -qXAt -c "SELECT pg_current_wal_lsn()"; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # utime + stime, USER_HZ
+declare -A TABLE_OF=([tracked_notify]=t_tracked [tracked_wal]=t_wal)
+declare -A SOURCE_OF=([tracked_notify]=notify [tracked_wal]=wal)
+# A bridge for a tracked variant's run, with its probe (latency) running beside pgbench.
+start_bridge() { # variant log
+  local bport attempt
+  for attempt in 1 2 3 4 5; do
+    bport=$(( PORT + 100 + RANDOM % 800 ))
+    DATABASE_URL="postgresql://postgres@127.0.0.1:$PORT/postgres" "$BRIDGE" --port "$bport" \
+      --source "${SOURCE_OF[$1]}" --max-table-rows $((ROWS + 10)) --log-level warn >>"$2" 2>&1 &
+    BRIDGE_PID=$!
+    BRIDGE_PORT=$bport
+    for _ in $(seq 1 100); do
+      kill -0 "$BRIDGE_PID" 2>/dev/null || break # lost a port race: another port
+      curl -sf "http://127.0.0.1:$bport/healthz" 2>/dev/null | grep -q '"postgres":"up"' && return 0
+      sleep 0.1
+    done
+    kill "$BRIDGE_PID" 2>/dev/null; wait "$BRIDGE_PID" 2>/dev/null || true
+  done
+  echo "bridge for $1 did not come up:" >&2; tail "$2" >&2; exit 1
+}
+run_one() { # variant clients sync round
+  local v=$1 c=$2 s=$3 f="$out/$1-c$2-sync$3-r$4.log" tps tx lsn0 lsn1 walb probe_pid="" t0 t1 cpu="-" lat="- - -"
+  if [ -n "${TABLE_OF[$v]:-}" ]; then
+    start_bridge "$v" "$out/bridge-$v.log"
+    node "$here/probe.mjs" "$BRIDGE_PORT" "postgresql://postgres@127.0.0.1:$PORT/postgres" "${TABLE_OF[$v]}" \
+      "$((ROWS + 1))" "$DUR" >"$f.probe" 2>&1 &
+    probe_pid=$!
+    sleep 1 # the probe's table join: its read is not part of the timed run
+    t0=$(cpu_ticks "$BRIDGE_PID")
+  fi
+  lsn0=$(wal_lsn)
   PGOPTIONS="-c synchronous_commit=$s" pgbench -n -M prepared -c "$c" -j "$c" -T "$DUR" -f "$out/$v.sql" >"$f" 2>&1 ||
     { echo "pgbench failed for $v:" >&2; tail "$f" >&2; exit 1; }
+  lsn1=$(wal_lsn)
   tps=$(sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p' "$f")
-  echo "$v $c $s $4 $tps $(loadavg)" >>"$out/raw.txt"
+  tx=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$f")
+  walb=$(psql -qXAt -c "SELECT round(pg_wal_lsn_diff('$lsn1', '$lsn0') / $tx)")
+  if [ -n "$probe_pid" ]; then
+    t1=$(cpu_ticks "$BRIDGE_PID")
+    wait "$probe_pid" || { echo "probe failed for $v:" >&2; cat "$f.probe" >&2; exit 1; }
+    # bridge CPU per change, in microseconds: ticks are 10 ms
+    cpu=$(awk -v a="$t0" -v b="$t1" -v n="$tx" 'BEGIN { printf "%.1f", (b - a) * 10000 / n }')
+    lat=$(node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop()); console.log(r.p50_ms, r.p99_ms, r.n)' "$f.probe")
+    kill "$BRIDGE_PID"; wait "$BRIDGE_PID" 2>/dev/null || true
+  fi
+  echo "$v $c $s $4 $tps $(loadavg) $walb $cpu $lat" >>"$out/raw.txt"
 }
 configs=()
 for c in $CLIENTS; do configs+=("$c off $ROUNDS"); done
@@ -85,17 +147,27 @@ done
 median() { sort -n | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
 {
   echo
-  echo "| clients | sync_commit | variant | TPS median (min–max, n) | ratio to plain bigint | NOTIFYs/tx | load avg during |"
-  echo "|---|---|---|---|---|---|---|"
+  echo "| clients | sync_commit | variant | TPS median (min–max, n) | ratio to untracked | ratio to plain bigint | NOTIFYs/tx | WAL bytes/tx | bridge CPU µs/change | commit→client p50 / p99 ms (probes) | load avg during |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
   for cfg in "${configs[@]}"; do
     read -r c s r <<<"$cfg"
     base=$(awk -v c="$c" -v s="$s" '$1=="plain_bigint" && $2==c && $3==s {print $5}' "$out/raw.txt" | median)
+    unt=$(awk -v c="$c" -v s="$s" '$1=="untracked" && $2==c && $3==s {print $5}' "$out/raw.txt" | median)
     for v in $VARIANTS; do
-      vals=$(awk -v v="$v" -v c="$c" -v s="$s" '$1==v && $2==c && $3==s {print $5}' "$out/raw.txt")
+      sel() { awk -v v="$v" -v c="$c" -v s="$s" -v k="$1" '$1==v && $2==c && $3==s {print $k}' "$out/raw.txt"; }
+      vals=$(sel 5)
       med=$(echo "$vals" | median); mn=$(echo "$vals" | sort -n | head -1); mx=$(echo "$vals" | sort -n | tail -1)
-      la=$(awk -v v="$v" -v c="$c" -v s="$s" '$1==v && $2==c && $3==s {printf "%s ", $6}' "$out/raw.txt")
-      printf "| %s | %s | %s | %.0f (%.0f–%.0f, %d) | %.2f | %s | %s|\n" "$c" "$s" "$v" "$med" "$mn" "$mx" "$r" \
-        "$(awk -v a="$med" -v b="$base" 'BEGIN{print a/b}')" "${NPT[$v]}" "$la"
+      la=$(sel 6 | tr '\n' ' ')
+      walb=$(sel 7 | median)
+      if [ -n "${TABLE_OF[$v]:-}" ]; then
+        cpu=$(sel 8 | median); p50=$(sel 9 | median); p99=$(sel 10 | median); np=$(sel 11 | awk '{ n += $1 } END { print n }')
+        extra="$cpu | $p50 / $p99 ($np)"
+      else
+        extra="– | –"
+      fi
+      printf "| %s | %s | %s | %.0f (%.0f–%.0f, %d) | %.2f | %.2f | %s | %s | %s | %s|\n" "$c" "$s" "$v" "$med" "$mn" "$mx" "$r" \
+        "$(awk -v a="$med" -v b="$unt" 'BEGIN{print a/b}')" "$(awk -v a="$med" -v b="$base" 'BEGIN{print a/b}')" \
+        "${NPT[$v]}" "$walb" "$extra" "$la"
     done
   done
   echo

@@ -4,8 +4,8 @@
  * One process, one thread, one libwebsockets event loop; libpq runs
  * non-blocking on the same loop.  The modules, from the edge inwards; each
  * depends only on those below it, and where a lower one must call up it does
- * so through a hooks struct the upper one hands it (db_hooks, hub_hooks,
- * transport):
+ * so through a hooks struct the upper one hands it (db_hooks, wal_hooks,
+ * hub_hooks, transport):
  *
  *   main.c          configuration, the lws context, signals, shutdown
  *   ws.c            TRANSPORT: WebSocket connections (/socket/websocket): the
@@ -36,11 +36,18 @@
  *                   frames it is owed, its channels, its node and claims
  *   hub.c           HUB: table topics and the rows held (row.h), reads of rows
  *                   and tables, NOTIFY in (deltas, deletions, references,
- *                   TRUNCATE, resyncs), the catalog followed; calls channels
- *                   back through hub_hooks; implements db_hooks
+ *                   TRUNCATE, resyncs), WAL changes in (deltas computed against
+ *                   the rows held), the catalog followed; calls channels back
+ *                   through hub_hooks; implements db_hooks and wal_hooks
  *   render.c        RENDERING: the JSON of join replies and events, the
  *                   minimal profile's HTML, HTML escaping
  *   fragment.c      encodings of a row shared by throttled subscribers
+ *   wal.c           SOURCE: NOTIFY or the WAL (--source): the choice, and the
+ *                   replication connection (temporary slot, pgoutput stream,
+ *                   status updates, reconnection); each committed transaction's
+ *                   changes coalesced per row and handed to the hub through
+ *                   wal_hooks (main.c wires them to hub_on_change & co.)
+ *   pgoutput.c      pgoutput protocol version 1 parsed, pure (no I/O)
  *   catalog.c       the tracked tables (laniakea.tracked) and their SQL
  *   db.c            DATABASE LOOP: the one PostgreSQL connection, queries in
  *                   turns per client, LISTEN, reconnection; calls db_hooks

@@ -48,6 +48,12 @@ const char *const catalog_query =
 	"WHERE tr.tbl = %u::oid::regclass AND ts.nsp = tr.nsp::text COLLATE \"C\" " \
 	"AND ts.rel = tr.rel::text COLLATE \"C\" AND ts.key = " KEY " COLLATE \"C\")"
 
+/*
+ * The snapshot a read used, last in every row read: the WAL source merges
+ * into a read the changes it received that the snapshot does not see
+ * (recent.h).  A scalar subquery, computed once per read.
+ */
+#define READ_SNAPSHOT "(SELECT pg_catalog.pg_current_snapshot()::text)"
 
 static table *tables;
 static int	ntables;
@@ -105,7 +111,8 @@ kind_named(const char *typname)
 static void
 finish_table(table *t)
 {
-	lk_buf		cols;
+	lk_buf		cols,
+				nulls;
 
 	for (int i = 0; i < t->ncol; i++)
 		if (!t->cols[i].kind)
@@ -122,6 +129,10 @@ finish_table(table *t)
 		lk_buf_put_str(&cols, "::text");
 	}
 	lk_buf_put_u8(&cols, '\0');
+	lk_buf_init(&nulls, &lk_std_alloc, 64);
+	for (int i = 0; i < t->ncol; i++)
+		lk_buf_put_str(&nulls, "NULL, ");
+	lk_buf_put_u8(&nulls, '\0');
 
 	/*
 	 * The key's canonical text comes first so that a join can be refused a
@@ -130,14 +141,15 @@ finish_table(table *t)
 	 * and $1::type agree with it.
 	 */
 	t->select_row = xasprintf("SELECT k.t, r.laniakea_cl, CASE WHEN r.laniakea_cl IS NULL THEN "
-						   TOMBSTONE_OF("k.t") " END, %s "
+						   TOMBSTONE_OF("k.t") " END, %s, " READ_SNAPSHOT " "
 						   "FROM (SELECT laniakea.key_text(%u::oid::regclass, $1) AS t) k "
 						   "LEFT JOIN %s r ON r.%s = $1::%s",
 						   t->oid, (char *) cols.data, t->oid, t->ident, t->key_ident, t->key_type);
-	t->select_all = xasprintf("SELECT r.%s::text, r.laniakea_cl, %s FROM %s r ORDER BY 1 LIMIT $1::int",
-						   t->key_ident, (char *) cols.data, t->ident);
+	t->select_all = xasprintf("(SELECT r.%s::text, r.laniakea_cl, %s, NULL FROM %s r ORDER BY 1 LIMIT $1::int) "
+						   "UNION ALL SELECT NULL, NULL, %s" READ_SNAPSHOT,
+						   t->key_ident, (char *) cols.data, t->ident, (char *) nulls.data);
 	t->select_keys = xasprintf("SELECT h.k, r.laniakea_cl, CASE WHEN r.laniakea_cl IS NULL THEN "
-							TOMBSTONE_OF("h.k") " END, %s "
+							TOMBSTONE_OF("h.k") " END, %s, " READ_SNAPSHOT " "
 							"FROM jsonb_array_elements_text($1::jsonb) h(k) "
 							"LEFT JOIN %s r ON r.%s = h.k::%s",
 							t->oid, (char *) cols.data, t->ident, t->key_ident, t->key_type);
@@ -145,6 +157,7 @@ finish_table(table *t)
 	t->select_tombs = xasprintf("SELECT h.k, " TOMBSTONE_OF("h.k") " "
 							 "FROM jsonb_array_elements_text($1::jsonb) h(k)", t->oid);
 	lk_free(&lk_std_alloc, cols.data);
+	lk_free(&lk_std_alloc, nulls.data);
 }
 
 static void
@@ -161,6 +174,7 @@ free_tables(table *ts, int nt)
 		free(ts[i].name);
 		free(ts[i].ident);
 		free(ts[i].key_ident);
+		free(ts[i].key_name);
 		free(ts[i].key_type);
 		free(ts[i].select_row);
 		free(ts[i].select_all);
@@ -224,6 +238,7 @@ catalog_load(PGresult *res)
 			t->name = topic_table(nsp, rel);
 			t->ident = xasprintf("%s.%s", qn, qr);
 			t->key_ident = quote_ident(db_value(res, r, 3));
+			t->key_name = xstrdup(db_value(res, r, 3));
 			t->key_type = xstrdup(db_value(res, r, 4) ? db_value(res, r, 4) : "");
 			t->stale = strcmp(db_value(res, r, 8), "t") == 0;
 			t->cols = xcalloc(n, sizeof(column));

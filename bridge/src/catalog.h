@@ -28,16 +28,22 @@ typedef struct table
 	char	   *name;			/* as in topics: "counters", "app.items", "a%2Eb" */
 	char	   *ident;			/* quoted, schema-qualified */
 	char	   *key_ident;
+	char	   *key_name;		/* the key column's name */
 	char	   *key_type;		/* format_type of the key column */
 	int			ncol;
 	column	   *cols;
 	/*
 	 * $1 = key: the key's canonical text (laniakea.key_text: an error when it
 	 * does not parse), the row's laniakea_cl, the key's tombstone (when there
-	 * is no row), then one text column per CRDT column.  Always one row.
+	 * is no row), then one text column per CRDT column, then the read's
+	 * snapshot (ROW_SNAPSHOT).  Always one row.
 	 */
 	char	   *select_row;
-	char	   *select_all;		/* key text, laniakea_cl, the CRDT columns; LIMIT $1 */
+	/*
+	 * Key text, laniakea_cl, the CRDT columns, NULL; LIMIT $1; then one row
+	 * of NULLs but for the read's snapshot, last (ALL_SNAPSHOT).
+	 */
+	char	   *select_all;
 	char	   *select_keys;		/* $1 = JSON array of canonical keys: select_row's columns for each */
 	char	   *select_tombs;	/* $1 = JSON array of keys (any text): key, tombstone or NULL */
 
@@ -54,6 +60,11 @@ typedef struct table
 #define ROW_CL 1
 #define ROW_TOMB 2
 #define ROW_COLS 3
+/* After them, in select_row and select_keys: the read's snapshot (pg_current_snapshot). */
+#define ROW_SNAPSHOT(t) (ROW_COLS + (t)->ncol)
+/* select_all's columns: key, laniakea_cl, the CRDT columns from 2, the snapshot. */
+#define ALL_COLS 2
+#define ALL_SNAPSHOT(t) (ALL_COLS + (t)->ncol)
 
 /* The query whose result catalog_load takes. */
 extern const char *const catalog_query;

@@ -72,8 +72,16 @@ static const option options[] = {
 	{"push-timeout", "LANIAKEA_PUSH_TIMEOUT", OPT_INT, offsetof(config, push_timeout), "5000", 0, 3600000,
 	"milliseconds a client push may run in PostgreSQL (statement_timeout) before it is answered "
 	"with an error: a push waiting on a row locked elsewhere does not stall every client; 0: no limit"},
+	{"source", "LANIAKEA_SOURCE", OPT_STR, offsetof(config, source), "auto", 0, 0,
+	"where changes come from: wal (logical decoding of publication laniakea_changes on a temporary "
+	"slot; needs wal_level=logical and a role with REPLICATION), notify (NOTIFY from the tracked "
+	"tables' triggers), or auto: wal when the database allows it, else notify (logged)"},
 	{"static-dir", "LANIAKEA_STATIC_DIR", OPT_STR, offsetof(config, static_dir), "", 0, 0,
 	"directory served over HTTP at / (the client library and demo page)"},
+	{"wal-window-bytes", "LANIAKEA_WAL_WINDOW_BYTES", OPT_INT, offsetof(config, wal_window_bytes), "67108864", 0,
+		1073741824,
+	"with the WAL source: bytes of received changes kept until reads can see them; past it, rows read "
+	"meanwhile are read again once they can (docs/operations.md)"},
 	{"websocket", "LANIAKEA_WEBSOCKET", OPT_INT, offsetof(config, websocket), "1", 0, 1,
 	"0: refuse WebSocket upgrades, so that clients fall back to LongPoll (tests, networks that break WebSockets)"},
 };
@@ -233,6 +241,11 @@ config_load(config *c, int argc, char **argv)
 	{
 		fprintf(stderr, "laniakea-bridge: invalid log level \"%s\": expected error, warn, info or debug\n",
 				c->log_level);
+		return -1;
+	}
+	if (strcmp(c->source, "auto") && strcmp(c->source, "wal") && strcmp(c->source, "notify"))
+	{
+		fprintf(stderr, "laniakea-bridge: invalid source \"%s\": expected auto, wal or notify\n", c->source);
 		return -1;
 	}
 	return resolve_client_dir(c);

@@ -24,7 +24,9 @@ typedef struct config
 	int			pending_cap;	/* bytes of merged pending deltas of one channel */
 	int			port;
 	int			push_timeout;	/* ms a push may run in PostgreSQL (statement_timeout); 0: none */
+	char	   *source;			/* where changes come from: auto, wal or notify (wal.h) */
 	char	   *static_dir;		/* client library and demo page; empty: none */
+	int			wal_window_bytes;	/* changes kept until visible (recent.h) */
 	int			websocket;		/* 0: WebSocket upgrades are refused (LongPoll only) */
 } config;
 

@@ -174,7 +174,7 @@ lost(const char *why)
  * key::text and parses as $1::type are then in that form whatever the
  * database's or role's defaults (a timestamptz key in UTC, ISO style).
  */
-static const char session_settings[] =
+const char db_session_settings[] =
 "SELECT set_config('DateStyle', 'ISO, YMD', false), set_config('IntervalStyle', 'postgres', false), "
 "set_config('TimeZone', 'UTC', false), set_config('extra_float_digits', '3', false), "
 "set_config('bytea_output', 'hex', false), set_config('lc_monetary', 'C', false)";
@@ -459,7 +459,7 @@ pump(void)
 			/* one statement per query (extended protocol): the last ends the setup */
 			enqueue(make_query(&D.own, "LISTEN laniakea_catalog", 0, NULL, listened, NULL), true);
 			enqueue(make_query(&D.own, "LISTEN laniakea", 0, NULL, setup_step, NULL), true);
-			enqueue(make_query(&D.own, session_settings, 0, NULL, setup_step, NULL), true);
+			enqueue(make_query(&D.own, db_session_settings, 0, NULL, setup_step, NULL), true);
 			start_next();
 		}
 		return;

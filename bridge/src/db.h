@@ -28,6 +28,12 @@
 /* res is the query's last result (NULL with error set when it could not run). */
 typedef void (*db_result_fn) (void *arg, PGresult *res, const char *error);
 
+/*
+ * A query that sets the settings keys are written under (what
+ * laniakea.key_text pins): the bridge's sessions run it first.
+ */
+extern const char db_session_settings[];
+
 /* The error of a query dropped by db_cancel. */
 extern const char DB_CANCELLED[];
 

@@ -13,6 +13,7 @@
 #include "longpoll.h"
 #include "metrics.h"
 #include "view.h"
+#include "wal.h"
 #include "xalloc.h"
 
 static const struct
@@ -159,9 +160,10 @@ http_serve(struct lws *wsi, http_reply *hr, const char *path)
 	http_body_begin(hr);
 	if (strcmp(path, "/healthz") == 0)
 	{
-		/* "up" once joins can be answered: connected, listening, tracked tables read */
-		buf_printf(&hr->body, "{\"status\":\"ok\",\"postgres\":\"%s\"}\n",
-				   db_ready() && catalog_ready() ? "up" : "down");
+		/* "up" once joins can be answered: connected, listening, tracked tables read, changes flowing */
+		buf_printf(&hr->body, "{\"status\":\"ok\",\"postgres\":\"%s\",\"source\":\"%s\"}\n",
+				   db_ready() && catalog_ready() && wal_ready() ? "up" : "down",
+				   wal_source_used() == SOURCE_WAL ? "wal" : wal_source_used() == SOURCE_NOTIFY ? "notify" : "undecided");
 		return respond(wsi, hr, HTTP_STATUS_OK, "application/json");
 	}
 	if (strcmp(path, "/metrics") == 0)

@@ -46,8 +46,10 @@
 #include "fragment.h"
 #include "lk_topic.h"
 #include "metrics.h"
+#include "recent.h"
 #include "render.h"
 #include "xalloc.h"
+#include "xsnap.h"
 
 static const hub_hooks *H;
 static map	tables;				/* t->name → table_topic */
@@ -302,6 +304,231 @@ resync_subs(lws_dll2_owner_t *subs, row *r)
 	deliver(subs, r, NULL, 0, NULL);
 }
 
+/* ---- changes a read may not see yet (WAL source, recent.h) ---- */
+
+/*
+ * With the WAL source a read is not always newer than every change taken
+ * before its result: a commit is decoded before it is visible.  Each read
+ * returns its snapshot, and a row's changes that the bridge received and the
+ * snapshot does not see take the read's place (unseen_read): they are newer.
+ * (A row's writers wait for the transaction that wrote it before to be
+ * visible — its row lock, the unique index, TRUNCATE's table lock — so what
+ * a snapshot misses of a row is the last of its changes, never one between
+ * two it sees.)  What cannot be known so (a change not kept past the cap, a
+ * TOASTed column the WAL did not carry) is read again once a snapshot shows
+ * it visible: deferred, not read at once, since a read now would miss it
+ * again for as long as the commit stays invisible.
+ */
+typedef struct deferred
+{
+	row		   *r;				/* held, or */
+	table_topic *tt;			/* referenced */
+	uint64_t	until;			/* read again once a snapshot sees this transaction; 0: once reads are lossless */
+} deferred;
+
+static struct
+{
+	deferred   *v;
+	size_t		n,
+				cap;
+} defers;
+
+static bool probing;			/* a snapshot probe is under way */
+static uint64_t stream_gen;		/* slots streamed from: a probe sent since the last bounds what it missed */
+static bool probe_timer_on;
+static lws_sorted_usec_list_t probe_sul;
+
+static void
+defer_push(row *r, table_topic *tt, uint64_t until)
+{
+	for (size_t i = 0; i < defers.n; i++)
+		if (defers.v[i].r == r && defers.v[i].tt == tt && defers.v[i].until == until)
+			return;
+	if (defers.n == defers.cap)
+	{
+		defers.cap = defers.cap ? defers.cap * 2 : 16;
+		defers.v = xrealloc(defers.v, defers.cap * sizeof(deferred));
+	}
+	if (r)
+		hub_hold(r);
+	else
+		tt->refs++;
+	defers.v[defers.n++] = (deferred) {r, tt, until};
+}
+
+/* A read's snapshot: the first one in column col; false when none (nothing to merge, or a bad one). */
+static bool
+read_snapshot(PGresult *res, int col, xsnap *snap, bool *bad)
+{
+	*bad = false;
+	if (recent_idle())
+		return false;
+	for (int i = 0; i < PQntuples(res); i++)
+	{
+		const char *v = db_value(res, i, col);
+
+		if (v)
+		{
+			*bad = !xsnap_parse(v, snap);
+			return !*bad;
+		}
+	}
+	*bad = true;
+	return false;
+}
+
+/*
+ * r was read with snapshot s: its causal length *cl and column texts cols
+ * (t->ncol; text NULL: SQL NULL, or no row).  If the bridge received changes
+ * of it that s does not see, the last one replaces them: its causal length
+ * and states, and for a TOASTed column it did not carry, the last state
+ * before it (an earlier unseen change of the same incarnation's, or the
+ * read's).  When that is not known either, r is read again once the change
+ * is visible.
+ */
+static void
+unseen_read(row *r, const xsnap *s, int64_t *cl, wal_col *cols)
+{
+	size_t		n;
+	recent_change **c = recent_unseen(r->t->name, r->key, s, &n);
+	const recent_change *last;
+	int64_t		lcl;
+	bool		unknown = false;
+
+	if (!n)
+		return;
+	last = c[n - 1];
+	M.wal_window_merged_total += n;
+	if (last->deleted)
+	{
+		/* without its tombstone's causal length: one above the read's (read_gone) */
+		*cl = last->cl;
+		for (int i = 0; i < r->t->ncol; i++)
+			cols[i] = (wal_col) {NULL, 0, false};
+		free(c);
+		return;
+	}
+	lcl = last->cl ? last->cl : 1;
+	for (int i = 0; i < r->t->ncol; i++)
+	{
+		size_t		k = n;
+
+		/* back through the unseen changes of this incarnation to the one that has the column */
+		while (k > 0 && !c[k - 1]->deleted && (c[k - 1]->cl ? c[k - 1]->cl : 1) == lcl &&
+			   c[k - 1]->cols[i].unchanged)
+			k--;
+		if (k > 0 && !c[k - 1]->deleted && (c[k - 1]->cl ? c[k - 1]->cl : 1) == lcl)
+			cols[i] = c[k - 1]->cols[i];
+		else if (*cl != lcl)
+		{
+			cols[i] = (wal_col) {NULL, 0, false};
+			unknown = true;
+		}
+		/* else the read has it */
+	}
+	*cl = lcl;
+	if (unknown)
+		defer_push(r, NULL, xsnap_widen(s, last->xid));
+	free(c);
+}
+
+static void load_tab(table_topic *tt);
+static void refresh(row *r);
+
+/* What was deferred until s: read again now (a read sent from here on is newer than s). */
+static void
+fire_deferred(const xsnap *s)
+{
+	bool		lossy = recent_lossy(s);
+	deferred   *v = defers.v;
+	size_t		n = defers.n;
+
+	defers.v = NULL;
+	defers.n = defers.cap = 0;
+	for (size_t i = 0; i < n; i++)
+	{
+		deferred	d = v[i];
+
+		if (d.until ? !xsnap_sees(s, d.until) : lossy)
+		{
+			defer_push(d.r, d.tt, d.until);
+			if (d.r)
+				hub_release(d.r);
+			else
+				d.tt->refs--;
+			continue;
+		}
+		M.wal_window_rereads_total++;
+		if (d.r)
+		{
+			if (!d.r->tt->orphan)
+				refresh(d.r);
+			hub_release(d.r);
+		}
+		else
+		{
+			if (!d.tt->orphan && tt_active(d.tt))
+			{
+				/* a read of a loaded table topic resends what it finds to its subscribers */
+				load_tab(d.tt);
+			}
+			d.tt->refs--;
+			tt_maybe_free(d.tt);
+		}
+	}
+	free(v);
+}
+
+/* A snapshot taken on db.c's connection: reads from now on see what it sees. */
+static void
+observe(const xsnap *s)
+{
+	recent_observe(s);
+	fire_deferred(s);
+}
+
+/*
+ * After a read with snapshot s (have: one was parsed; bad: a read that
+ * should have had one did not) of the row r or, r NULL, of table topic tt:
+ * if what it missed is not known, read it again once it can be.
+ */
+static void
+read_taken(row *r, table_topic *tt, const xsnap *s, bool have, bool bad)
+{
+	if (bad || (have && recent_lossy(s)))
+		defer_push(r, r ? NULL : tt, 0);
+}
+
+static void
+probed(void *arg, PGresult *res, const char *error)
+{
+	uint64_t	gen = (uint64_t) (uintptr_t) arg;
+	xsnap		s;
+
+	probing = false;
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+		!xsnap_parse(db_value(res, 0, 0), &s))
+		return;					/* the next tick asks again */
+	/* taken after the slot streamed: whatever it missed had begun before this xmax */
+	if (gen == stream_gen)
+		recent_lost_before(s.xmax);
+	observe(&s);
+	xsnap_free(&s);
+}
+
+/* Every 100 ms while changes are kept or reads deferred: a snapshot, so that they go. */
+static void
+probe_tick(lws_sorted_usec_list_t *sul)
+{
+	if (!probing && db_ready() && (!recent_idle() || defers.n))
+	{
+		probing = true;
+		db_query("SELECT pg_catalog.pg_current_snapshot()::text", 0, NULL, probed,
+				 (void *) (uintptr_t) stream_gen);
+	}
+	lws_sul_schedule(CTX, 0, &probe_sul, probe_tick, 100 * LWS_US_PER_MS);
+}
+
 /* ---- reads ---- */
 
 /* A causal length from a result's text (NULL: none, 0). */
@@ -327,9 +554,9 @@ keys_json(const char *const *keys, size_t n)
 	return text;
 }
 
-/* Merge a row's column texts (one result row) into its cells; true when they changed. */
+/* Merge a row's column texts (NULL: none) into its cells; true when they changed. */
 static bool
-merge_texts(row *r, PGresult *res, int tuple, int first_col)
+merge_cols(row *r, const wal_col *cols)
 {
 	arena	   *a = arena_new();
 	bool		changed = false;
@@ -337,13 +564,12 @@ merge_texts(row *r, PGresult *res, int tuple, int first_col)
 	for (int i = 0; i < r->t->ncol; i++)
 	{
 		const column *col = &r->t->cols[i];
-		const char *text = db_value(res, tuple, first_col + i);
 		lk_state	s;
 		lk_error	err;
 
-		if (!text)
+		if (!cols[i].text)
 			continue;
-		if (lk_state_parse(col->kind, text, strlen(text), arena_alloc(a), &s, &err) != LK_OK)
+		if (lk_state_parse(col->kind, cols[i].text, cols[i].len, arena_alloc(a), &s, &err) != LK_OK)
 		{
 			cell_report("parse", r->t->name, col->name, &err);
 			r->damaged = true;
@@ -450,26 +676,41 @@ typedef enum read_outcome
 /*
  * Take a read of r: its causal length cl (the row's, or the tombstone's when
  * even or 0) and, for a row, its column texts from first_col on.  The read
- * is the truth: its causal length becomes r's, lower or higher.
+ * is the truth as of its snapshot: its causal length becomes r's, lower or
+ * higher; then what the bridge received that the snapshot (s, when given)
+ * does not see is merged into it.
  */
 static read_outcome
-take_read(row *r, int64_t cl, PGresult *res, int tuple, int first_col)
+take_read(row *r, int64_t cl, PGresult *res, int tuple, int first_col, const xsnap *s)
 {
+	read_outcome out;
+	wal_col    *cols = xcalloc((size_t) (r->t->ncol ? r->t->ncol : 1), sizeof(wal_col));
+
+	for (int i = 0; res && i < r->t->ncol; i++)
+	{
+		cols[i].text = db_value(res, tuple, first_col + i);
+		cols[i].len = cols[i].text ? strlen(cols[i].text) : 0;
+	}
+	if (s)
+		unseen_read(r, s, &cl, cols);
 	if (!cl_alive(cl))
 	{
 		read_gone(r, cl);
-		return READ_GONE;
+		out = READ_GONE;
 	}
-	if (cl != r->cl || r->damaged)
+	else if (cl != r->cl || r->damaged)
 	{
 		clear_cells(r);
 		r->cl = cl;
 		r->damaged = false;
-		merge_texts(r, res, tuple, first_col);
+		merge_cols(r, cols);
 		r->version++;
-		return READ_REPLACED;
+		out = READ_REPLACED;
 	}
-	return merge_texts(r, res, tuple, first_col) ? READ_MERGED : READ_SAME;
+	else
+		out = merge_cols(r, cols) ? READ_MERGED : READ_SAME;
+	free(cols);
+	return out;
 }
 
 /* A row's causal length in a read: the row's, else its tombstone's. */
@@ -596,6 +837,9 @@ row_loaded(void *arg, PGresult *res, const char *error)
 	row		   *r = arg;
 	const char *why = row_read_error(res, error);
 	char	   *canonical = NULL;
+	xsnap		snap;
+	bool		have = false,
+				bad = false;
 
 	r->reading = false;
 	if (!why && strcmp(db_value(res, 0, ROW_KEY), r->key) != 0)
@@ -607,7 +851,8 @@ row_loaded(void *arg, PGresult *res, const char *error)
 	/* an orphan's read is of a table the catalog no longer has, and nobody waits for it */
 	if (!why && !r->tt->orphan)
 	{
-		switch (take_read(r, read_cl(res, 0), res, 0, ROW_COLS))
+		have = read_snapshot(res, ROW_SNAPSHOT(r->t), &snap, &bad);
+		switch (take_read(r, read_cl(res, 0), res, 0, ROW_COLS, have ? &snap : NULL))
 		{
 			case READ_SAME:
 			case READ_MERGED:
@@ -620,9 +865,15 @@ row_loaded(void *arg, PGresult *res, const char *error)
 				break;
 		}
 		r->loaded = true;
+		read_taken(r, NULL, &snap, have, bad);
 	}
 	finish_waiting(&r->waiting, &r->subs, why);
 	free(canonical);
+	if (have)
+	{
+		observe(&snap);
+		xsnap_free(&snap);
+	}
 	hub_release(r);
 }
 
@@ -646,11 +897,17 @@ reread_done(void *arg, PGresult *res, const char *error)
 	rows_read  *tr = arg;
 	const char *why = result_error(res, error, PGRES_TUPLES_OK);
 	map			found;
+	xsnap		snap;
+	bool		have = false,
+				bad = false;
 
 	map_init(&found);
 	if (!why)
+	{
+		have = read_snapshot(res, ROW_SNAPSHOT(tr->rows[0]->t), &snap, &bad);
 		for (int i = 0; i < PQntuples(res); i++)
 			map_put(&found, db_value(res, i, ROW_KEY), (void *) (intptr_t) (i + 1));
+	}
 	for (size_t i = 0; i < tr->nrows; i++)
 	{
 		row		   *r = tr->rows[i];
@@ -660,7 +917,10 @@ reread_done(void *arg, PGresult *res, const char *error)
 		/* unread (the query failed): the next resync reads it */
 		if (tuple >= 0 && !r->tt->orphan)
 		{
-			read_outcome out = take_read(r, read_cl(res, (int) tuple), res, (int) tuple, ROW_COLS);
+			read_outcome out = take_read(r, read_cl(res, (int) tuple), res, (int) tuple, ROW_COLS,
+										 have ? &snap : NULL);
+
+			read_taken(r, NULL, &snap, have, bad);
 
 			if (out != READ_GONE && !(out == READ_SAME && tr->if_changed))
 			{
@@ -680,6 +940,11 @@ reread_done(void *arg, PGresult *res, const char *error)
 	free(found.buckets);
 	free(tr->rows);
 	free(tr);
+	if (have)
+	{
+		observe(&snap);
+		xsnap_free(&snap);
+	}
 }
 
 /*
@@ -735,9 +1000,13 @@ tt_loaded(void *arg, PGresult *res, const char *error)
 {
 	table_topic *tt = arg;
 	const char *why = result_error(res, error, PGRES_TUPLES_OK);
+	xsnap		snap;
+	bool		have = false,
+				bad = false;
 
 	tt->reading = false;
-	if (!why && PQntuples(res) > CFG.max_table_rows)
+	/* one row more than the table's: the snapshot's */
+	if (!why && PQntuples(res) - 1 > CFG.max_table_rows)
 		why = "table has too many rows to join";
 	/* an orphan's rows are laid out by a table the catalog no longer has; nobody needs a read of an unsubscribed one */
 	if (!why && !tt->orphan && tt_active(tt))
@@ -745,14 +1014,20 @@ tt_loaded(void *arg, PGresult *res, const char *error)
 		uint64_t	stamp = ++tt->read_stamp;
 		ptr_list	rows;
 		ptr_list	missing = {0};
+		recent_change **unseen;
+		size_t		nunseen = 0;
 
+		have = read_snapshot(res, ALL_SNAPSHOT(tt->t), &snap, &bad);
 		for (int i = 0; i < PQntuples(res); i++)
 		{
-			row		   *r = row_get(tt, db_value(res, i, 0), true);
+			row		   *r;
 			read_outcome out;
 
+			if (!db_value(res, i, 0))
+				continue;		/* the snapshot's row */
+			r = row_get(tt, db_value(res, i, 0), true);
 			hub_hold(r);
-			out = take_read(r, cl_value(res, i, 1), res, i, 2);
+			out = take_read(r, cl_value(res, i, 1), res, i, ALL_COLS, have ? &snap : NULL);
 			r->seen = stamp;
 			r->loaded = true;
 			if (out != READ_GONE)
@@ -765,6 +1040,32 @@ tt_loaded(void *arg, PGresult *res, const char *error)
 			hub_release(r);
 		}
 		tt->loaded = true;
+
+		/*
+		 * Rows the read did not list that the bridge does not hold, changed
+		 * by what it did not see (an insert, say): as read, with no row.
+		 * (Those it holds are read again below.)
+		 */
+		unseen = have ? recent_unseen(tt->t->name, NULL, &snap, &nunseen) : NULL;
+		for (size_t i = 0; i < nunseen; i++)
+		{
+			row		   *r = row_get(tt, unseen[i]->key, false);
+
+			if (r)
+				continue;
+			r = row_get(tt, unseen[i]->key, true);
+			hub_hold(r);
+			if (take_read(r, 0, NULL, 0, 0, &snap) != READ_GONE)
+			{
+				r->pinned = true;
+				resync_subs(&tt->subs, r);
+			}
+			r->seen = stamp;
+			r->loaded = true;
+			hub_release(r);
+		}
+		free(unseen);
+		read_taken(NULL, tt, &snap, have, bad);
 
 		/*
 		 * Rows the bridge holds as existing that the read did not list were
@@ -783,6 +1084,11 @@ tt_loaded(void *arg, PGresult *res, const char *error)
 		reread(tt->t, &missing, true, false);
 	}
 	finish_waiting(&tt->waiting, &tt->subs, why);
+	if (have)
+	{
+		observe(&snap);
+		xsnap_free(&snap);
+	}
 	tt->refs--;
 	tt_maybe_free(tt);
 }
@@ -1318,6 +1624,106 @@ hub_on_notify(const char *payload)
 	json_decref(root);
 }
 
+/* ---- changes read from the WAL (wal.c) ---- */
+
+bool
+hub_needs(const table *t, const char *key)
+{
+	table_topic *tt = tt_get(t, false);
+
+	return tt && (tt_active(tt) || row_get(tt, key, false));
+}
+
+/*
+ * A row as a committed transaction left it: whole states, as the WAL has
+ * them.  Against the incarnation the bridge holds, what it lacks is sent
+ * (delta(held, new), computed here rather than in the writer's trigger);
+ * another incarnation's states are sent whole, as a notification of one
+ * carries them.  From there on it is a notification's path (apply): stale
+ * incarnations are read again, subscribers get the same frames.
+ */
+void
+hub_on_change(const table *t, const char *key, int64_t cl, const wal_col *cols, uint64_t ts)
+{
+	table_topic *tt = tt_get(t, false);
+	row		   *r = tt ? row_get(tt, key, false) : NULL;
+	arena	   *ar;
+	lk_state   *deltas;
+	bool		incremental;
+	bool		changed = false;
+	bool		unknown = false;
+
+	/* the columns are t's: of no use to a table whose layout changed since */
+	if (!tt || !same_layout(tt->t, t) || (!r && !tt_active(tt)))
+		return;
+	if (cl == 0)
+		cl = 1;
+	incremental = r && r->cl == cl && !r->damaged;
+	ar = arena_new();
+	deltas = xcalloc(t->ncol, sizeof(lk_state));
+	for (int i = 0; i < t->ncol; i++)
+	{
+		lk_kind		kind = t->cols[i].kind;
+		lk_state	s,
+					held;
+		lk_error	err;
+		bool		leq;
+
+		deltas[i].kind = 0;
+		if (!cols[i].text)
+		{
+			/* an unchanged TOASTed value: the cell keeps what it has, unless it has nothing */
+			unknown |= cols[i].unchanged && !incremental;
+			continue;
+		}
+		if (lk_state_parse(kind, cols[i].text, cols[i].len, arena_alloc(ar), &s, &err) != LK_OK)
+		{
+			cell_report("parse a WAL change of", t->name, t->cols[i].name, &err);
+			unknown = true;
+			continue;
+		}
+		if (incremental && cell_state(&r->cells[i], kind, arena_alloc(ar), &held, &err) &&
+			lk_state_leq(&s, &held, arena_alloc(ar), &leq, &err) == LK_OK)
+		{
+			if (leq)
+				continue;		/* nothing the bridge lacks (it read this change already) */
+			if (lk_state_delta(&held, &s, arena_alloc(ar), &deltas[i], &err) == LK_OK)
+			{
+				changed = true;
+				continue;
+			}
+		}
+		/* the whole state: always a right delta, only larger */
+		deltas[i] = s;
+		changed = true;
+	}
+	if (changed || !incremental)
+		apply(tt, key, cl, deltas, ts, false, arena_alloc(ar));
+	free(deltas);
+	arena_free(ar);
+	/* a column the change did not carry and the bridge does not hold: the database has it */
+	if (unknown && (r = row_get(tt, key, false)) != NULL)
+		refresh(r);
+}
+
+void
+hub_on_deleted(const table *t, const char *key, int64_t cl)
+{
+	table_topic *tt = tt_get(t, false);
+
+	if (tt)
+		notify_deleted(tt, key, cl);
+}
+
+void
+hub_on_truncated(const table *t)
+{
+	table_topic *tt = tt_get(t, false);
+
+	if (tt)
+		notify_reread(tt);
+}
+
 /* ---- catalog changes and (re)connection ---- */
 
 /*
@@ -1512,5 +1918,20 @@ hub_on_catalog(const char *payload)
 void
 hub_on_ready(void)
 {
+	read_catalog(true);
+}
+
+/* Changes may have been missed (the WAL source was away): read everything held again. */
+void
+hub_resync(void)
+{
+	/* what committed before the new slot's start is not decoded, and may not be visible yet */
+	stream_gen++;
+	recent_lost_unknown();
+	if (!probe_timer_on)
+	{
+		probe_timer_on = true;
+		lws_sul_schedule(CTX, 0, &probe_sul, probe_tick, 1);
+	}
 	read_catalog(true);
 }

@@ -28,6 +28,7 @@
 #include "frame.h"
 #include "map.h"
 #include "row.h"
+#include "wal.h"
 
 struct have_read;
 
@@ -79,5 +80,24 @@ void		hub_release(row *r);
 void		hub_on_ready(void);
 void		hub_on_notify(const char *payload);
 void		hub_on_catalog(const char *payload);
+
+/*
+ * Changes read from the WAL (wal.c), of committed transactions in commit
+ * order.  Does the bridge hold the row of key, or have subscribers to its
+ * table?  Only then does a change of it matter.
+ */
+bool		hub_needs(const table *t, const char *key);
+
+/* The row of key, at causal length cl, now has these states (t->ncol of them). */
+void		hub_on_change(const table *t, const char *key, int64_t cl, const wal_col *cols, uint64_t ts);
+
+/* The row of key was deleted at causal length cl (0: one above the incarnation held). */
+void		hub_on_deleted(const table *t, const char *key, int64_t cl);
+
+/* t was truncated. */
+void		hub_on_truncated(const table *t);
+
+/* Read every subscribed row and table again, as after a reconnection. */
+void		hub_resync(void);
 
 #endif

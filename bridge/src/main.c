@@ -17,6 +17,7 @@
 #include "lws/workarounds.h"
 #include "metrics.h"
 #include "phoenix.h"
+#include "wal.h"
 #include "ws.h"
 #include "xalloc.h"
 
@@ -61,14 +62,37 @@ raise_fd_limit(void)
 	}
 }
 
+/* db_hooks around the hub's: the source of changes (wal.h) is chosen on the first connection */
+static void
+db_on_ready(void)
+{
+	hub_on_ready();
+	wal_db_ready();
+}
+
+static void
+db_on_notify(const char *payload)
+{
+	if (wal_source_used() != SOURCE_WAL)
+		hub_on_notify(payload);
+}
+
+static void
+db_on_catalog(const char *payload)
+{
+	hub_on_catalog(payload);
+	wal_catalog_changed();
+}
+
 int
 main(int argc, char **argv)
 {
 	struct lws_context_creation_info info;
-	struct lws_protocols protocols[3];
+	struct lws_protocols protocols[4];
 	lws_retry_bo_t retry = {0};
 	struct lws_vhost *vh;
-	db_hooks	hooks = {hub_on_ready, hub_on_notify, hub_on_catalog, NULL};
+	db_hooks	hooks = {db_on_ready, db_on_notify, db_on_catalog, NULL};
+	wal_hooks	whooks = {hub_needs, hub_on_change, hub_on_deleted, hub_on_truncated, hub_resync};
 	lws_usec_t	deadline = 0;
 	int			rc = config_load(&CFG, argc, argv);
 
@@ -84,7 +108,8 @@ main(int argc, char **argv)
 
 	protocols[0] = ws_protocol;
 	protocols[1] = db_protocol;
-	memset(&protocols[2], 0, sizeof(protocols[2]));
+	protocols[2] = wal_protocol;
+	memset(&protocols[3], 0, sizeof(protocols[3]));
 	/* hang up on a client silent for idle_timeout; ping it at two thirds of that */
 	retry.secs_since_valid_ping = (uint16_t) (CFG.idle_timeout * 2 / 3);
 	retry.secs_since_valid_hangup = (uint16_t) CFG.idle_timeout;
@@ -116,6 +141,7 @@ main(int argc, char **argv)
 	lwsl_user("laniakea-bridge: listening on %s:%d\n", CFG.listen, CFG.port);
 	if (CFG.client_dir[0])
 		lwsl_user("laniakea-bridge: serving the client package from %s\n", CFG.client_dir);
+	wal_start(CTX, vh, CFG.db, CFG.source, &whooks);
 	db_start(CTX, vh, CFG.db, &hooks);
 
 	while (lws_service(CTX, 0) >= 0)
@@ -124,12 +150,21 @@ main(int argc, char **argv)
 		{
 			lwsl_user("laniakea-bridge: shutting down\n");
 			phoenix_shutdown();
+			wal_stop();
 			db_stop();
 			stop_requested = 2;
 			deadline = lws_now_usecs() + 2 * LWS_US_PER_SEC;
 		}
 		if (stop_requested == 2 && (M.connections <= 0 || lws_now_usecs() > deadline))
 			break;
+		if (wal_fatal() && !stop_requested)
+		{
+			lwsl_err("laniakea-bridge: %s\n", wal_fatal());
+			wal_stop();
+			db_stop();
+			lws_context_destroy(CTX);
+			return 1;
+		}
 	}
 	lws_context_destroy(CTX);
 	return 0;

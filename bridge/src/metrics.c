@@ -75,6 +75,36 @@ metrics_render(lk_buf *b)
 		 "Column states that failed to decode, parse or merge (the first is logged); the row is read again.",
 		 M.cell_errors_total);
 	line(b, "laniakea_pg_up", "gauge", "1 when the PostgreSQL connection is ready.", (uint64_t) M.pg_up);
+	line(b, "laniakea_wal_source", "gauge", "1 when changes are read from the WAL, 0 from NOTIFY.",
+		 (uint64_t) M.wal_source);
+	line(b, "laniakea_wal_up", "gauge", "1 while the WAL is streamed from a temporary replication slot.",
+		 (uint64_t) M.wal_up);
+	line(b, "laniakea_wal_slots_total", "counter",
+		 "Temporary replication slots streamed from (one per replication connection).", M.wal_slots_total);
+	line(b, "laniakea_wal_errors_total", "counter",
+		 "Failures of the WAL source: connections, slots, malformed messages (the first of a kind is logged).",
+		 M.wal_errors_total);
+	line(b, "laniakea_wal_received_bytes_total", "counter", "Replication protocol bytes received.",
+		 M.wal_bytes_total);
+	line(b, "laniakea_wal_transactions_total", "counter", "Committed transactions decoded from the WAL.",
+		 M.wal_transactions_total);
+	line(b, "laniakea_wal_changes_total", "counter",
+		 "Row changes, deletions and truncations from the WAL of rows the bridge holds or has subscribers for.",
+		 M.wal_changes_total);
+	line(b, "laniakea_wal_flush_lsn", "gauge",
+		 "The WAL position last reported applied to the slot (an LSN as a number).", M.wal_flush_lsn);
+	line(b, "laniakea_wal_window_bytes", "gauge",
+		 "Bytes of changes received from the WAL that a read may not see yet (kept until a snapshot does).",
+		 M.wal_window_bytes);
+	line(b, "laniakea_wal_window_changes", "gauge", "Changes received from the WAL that a read may not see yet.",
+		 M.wal_window_changes);
+	line(b, "laniakea_wal_window_merged_total", "counter",
+		 "Changes merged into a read whose snapshot did not see them yet.", M.wal_window_merged_total);
+	line(b, "laniakea_wal_window_overflows_total", "counter",
+		 "Changes not kept because --wal-window-bytes was reached (reads are then made again once visible).",
+		 M.wal_window_overflows_total);
+	line(b, "laniakea_wal_window_rereads_total", "counter",
+		 "Rows and tables read again because a read could not tell what it missed.", M.wal_window_rereads_total);
 	lk_buf_put_str(b, "# HELP laniakea_notify_lag_seconds Commit (NOTIFY) to frame queued.\n"
 				   "# TYPE laniakea_notify_lag_seconds histogram\n");
 	for (int i = 0; i < 8; i++)

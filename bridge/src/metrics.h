@@ -32,6 +32,21 @@ typedef struct metrics
 	uint64_t	lag_count;
 	uint64_t	lag_buckets[8];
 	int			pg_up;
+	/* the WAL source (wal.c) */
+	int			wal_source;		/* 1: changes come from the WAL, 0: from NOTIFY */
+	int			wal_up;			/* 1: streaming from a slot */
+	uint64_t	wal_slots_total;	/* temporary slots streamed from (one per replication connection) */
+	uint64_t	wal_errors_total;
+	uint64_t	wal_bytes_total;	/* replication protocol bytes received */
+	uint64_t	wal_transactions_total; /* committed transactions decoded */
+	uint64_t	wal_changes_total;	/* row changes, deletions, truncations handed to the hub */
+	uint64_t	wal_flush_lsn;	/* the position last reported applied */
+	/* changes a read may not see yet (recent.h) */
+	uint64_t	wal_window_bytes;
+	uint64_t	wal_window_changes;
+	uint64_t	wal_window_merged_total;	/* merged into a read that did not see them */
+	uint64_t	wal_window_overflows_total; /* not kept: past --wal-window-bytes */
+	uint64_t	wal_window_rereads_total;	/* rows and tables read again once visible */
 	int64_t		lp_sessions;	/* gauge: open LongPoll sessions (also in connections) */
 	uint64_t	lp_sessions_total;
 	uint64_t	lp_expired_total;	/* sessions closed because no poll came */

@@ -520,7 +520,7 @@ view_writeable(struct lws *wsi, http_reply *hr)
 		return 0;
 	/* the catalog may have been read again meanwhile: the table as it is now */
 	v->t = catalog_find(v->table);
-	if (!v->t || v->t->stale || (v->res && PQnfields(v->res) != ROW_COLS + v->t->ncol))
+	if (!v->t || v->t->stale || (v->res && PQnfields(v->res) != ROW_SNAPSHOT(v->t) + 1))
 		return fail(wsi, hr, HTTP_STATUS_SERVICE_UNAVAILABLE, "the table changed: try again");
 	if (v->message)
 		return fail(wsi, hr, v->status, v->message);

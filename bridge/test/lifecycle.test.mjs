@@ -5,7 +5,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import net from 'node:net';
 import { after, describe, test } from 'node:test';
 import {
-	BRIDGE_BIN, DATABASE_URL, sleep,
+	BRIDGE_BIN, DATABASE_URL, SOURCE, sleep,
 	CAPS, connect, disconnect, freePort, join, push, rawFrame, rawTcp, rawWs, rowState, runBridge, sql, startBridge, teardown, tryWs,
 	uniqueKey, waitFor,
 	withTimeout,
@@ -14,10 +14,10 @@ import {
 after(teardown);
 
 const FLAGS = ['db', 'idle-timeout', 'jwt-secret', 'listen', 'log-level', 'max-channels', 'max-message', 'max-pending-pushes', 'max-per-ip',
-	'max-table-rows', 'pending-cap', 'port', 'push-timeout', 'static-dir', 'client-dir', 'help', 'version'];
+	'max-table-rows', 'pending-cap', 'port', 'push-timeout', 'source', 'static-dir', 'client-dir', 'help', 'version'];
 const ENVS = ['DATABASE_URL', 'LANIAKEA_IDLE_TIMEOUT', 'LANIAKEA_JWT_SECRET', 'LANIAKEA_LISTEN', 'LANIAKEA_LOG_LEVEL',
 	'LANIAKEA_MAX_CHANNELS', 'LANIAKEA_MAX_MESSAGE', 'LANIAKEA_MAX_PENDING_PUSHES', 'LANIAKEA_MAX_PER_IP', 'LANIAKEA_MAX_TABLE_ROWS', 'LANIAKEA_PENDING_CAP', 'LANIAKEA_PORT', 'LANIAKEA_PUSH_TIMEOUT',
-	'LANIAKEA_STATIC_DIR', 'LANIAKEA_CLIENT_DIR'];
+	'LANIAKEA_SOURCE', 'LANIAKEA_STATIC_DIR', 'LANIAKEA_CLIENT_DIR'];
 
 // the metric families docs/operations.md documents, with their types
 const METRICS = {
@@ -37,6 +37,14 @@ const METRICS = {
 	laniakea_pending_resyncs_total: 'counter',
 	laniakea_protocol_errors_total: 'counter',
 	laniakea_cell_errors_total: 'counter',
+	laniakea_wal_source: 'gauge',
+	laniakea_wal_up: 'gauge',
+	laniakea_wal_slots_total: 'counter',
+	laniakea_wal_errors_total: 'counter',
+	laniakea_wal_received_bytes_total: 'counter',
+	laniakea_wal_transactions_total: 'counter',
+	laniakea_wal_changes_total: 'counter',
+	laniakea_wal_flush_lsn: 'gauge',
 };
 
 describe('command line', () => {
@@ -63,6 +71,7 @@ describe('command line', () => {
 			[['--max-message', '10'], /invalid value "10"/],
 			[['--port'], /option "--port" needs a value/],
 			[['--log-level', 'loud'], /invalid log level "loud"/],
+			[['--source', 'binlog'], /invalid source "binlog": expected auto, wal or notify/],
 			[['stray'], /unexpected argument "stray"/],
 		]) {
 			const r = await runBridge(args);
@@ -116,13 +125,18 @@ describe('http endpoints', () => {
 		const r = await bridge.get('/healthz');
 		assert.equal(r.status, 200);
 		assert.match(r.headers['content-type'], /^application\/json/);
-		assert.deepEqual(JSON.parse(r.body), { status: 'ok', postgres: 'up' });
+		assert.deepEqual(JSON.parse(r.body), { status: 'ok', postgres: 'up', source: SOURCE });
 		await bridge.stop();
 		// with no database to talk to, the process still serves and says so
 		const down = await startBridge({ name: 'healthz-down', db: 'postgresql://postgres@127.0.0.1:1/none', waitPg: false });
 		const h = await down.get('/healthz');
 		assert.equal(h.status, 200);
-		assert.deepEqual(JSON.parse(h.body), { status: 'ok', postgres: 'down' });
+		assert.deepEqual(JSON.parse(h.body), { status: 'ok', postgres: 'down', source: SOURCE });
+		// auto decides once connected: until then it says so
+		const undecided = await startBridge({ name: 'healthz-auto', db: 'postgresql://postgres@127.0.0.1:1/none', waitPg: false,
+			args: ['--source', 'auto'] });
+		assert.deepEqual(await undecided.healthz(), { status: 'ok', postgres: 'down', source: 'undecided' });
+		await undecided.stop();
 		assert.equal((await down.metrics()).samples.laniakea_pg_up, 0);
 		await down.stop();
 	});

@@ -4,7 +4,7 @@
 // to like any other.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { CAPS, connect, join, pgClient, push, sql, startBridge, teardown, uniqueKey, waitFor } from './lib/harness.mjs';
+import { CAPS, SOURCE, connect, join, pgClient, push, sql, startBridge, teardown, uniqueKey, waitFor } from './lib/harness.mjs';
 
 // A notification as the extension's trigger sends them, made by hand.
 const notify = (rows) => sql('SELECT pg_notify($1, $2)', ['laniakea', JSON.stringify({ ts: 1, rows })]);
@@ -24,7 +24,8 @@ before(async () => { bridge = await startBridge({ name: 'notify' }); });
 after(teardown);
 
 describe('notifications', () => {
-	test('a_notified_delta_that_does_not_parse_is_counted_logged_once_and_the_row_read_again', async () => {
+	test('a_notified_delta_that_does_not_parse_is_counted_logged_once_and_the_row_read_again',
+		{ skip: SOURCE === 'wal' && 'sends a NOTIFY payload by hand, which the WAL source ignores' }, async () => {
 		const key = uniqueKey('bad');
 		await sql(`INSERT INTO quiet (id, hits) VALUES ($1, '{"a":1}')`, [key]);
 		const s = await connect(bridge);

@@ -9,6 +9,10 @@
 # files one at a time with node --test (each test file starts its own bridge
 # processes on free ports in 59000-59999), stops everything, and prints one
 # line: "bridge: N passed, N failed" ("bridge-asan: ..." with --asan).
+#
+# Sources of changes (--source, harness.mjs): every file runs with the NOTIFY
+# source, then the files that test delivery (WAL_FILES) run again with the WAL
+# source; LK_SOURCE=notify or LK_SOURCE=wal runs the files with that one only.
 # Under --asan a bridge log holding a sanitizer report is a failure too.
 set -uo pipefail
 
@@ -77,7 +81,7 @@ pg_port=
 for _ in $(seq 1 20); do
 	p=$((58000 + RANDOM % 1000))
 	(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
-	if "$repo/scripts/cluster.sh" start "$pg_dir" "$p" >/dev/null 2>"$work/cluster.err"; then
+	if "$repo/scripts/cluster.sh" start "$pg_dir" "$p" -c wal_level=logical >/dev/null 2>"$work/cluster.err"; then
 		pg_port=$p
 		break
 	fi
@@ -94,19 +98,44 @@ export LK_LOG_DIR=$logs
 export LK_ASAN=$asan
 
 if [ $# -gt 0 ]; then files=("$@"); else files=(*.test.mjs); fi
+# delivery, deletes, notifications and resyncs: these run under both sources
+WAL_FILES=" join.test.mjs push.test.mjs deletes.test.mjs notify.test.mjs catalog.test.mjs resilience.test.mjs profile.test.mjs wal.test.mjs "
+wal_files=()
+notify_files=()
+for f in "${files[@]}"; do
+	[[ "$WAL_FILES" == *" $(basename "$f") "* ]] && wal_files+=("$f")
+	# wal.test.mjs chooses its bridges' sources itself
+	[ "$(basename "$f")" = wal.test.mjs ] || notify_files+=("$f")
+done
 
 start=$(date +%s)
+: >"$work/results.txt"
+node_rc=0
 # One file at a time: the timing tests (profile rates, latency under a flood)
 # need the machine to themselves.  --test-force-exit: a failed test must not
 # hang the run on a client left reconnecting (teardown() also closes them);
 # --test-timeout: nor may a test that waits forever.
-node --test --test-concurrency=1 --test-force-exit --test-timeout=180000 --test-reporter=spec "${files[@]}" |
-	tee "$work/results.txt"
-node_rc=${PIPESTATUS[0]}
+run_pass() { # source files...
+	local source=$1
+	shift
+	[ $# -gt 0 ] || return 0
+	echo "run.sh: --source $source: $*" >&2
+	LK_SOURCE=$source node --test --test-concurrency=1 --test-force-exit --test-timeout=180000 \
+		--test-reporter=spec "$@" | tee -a "$work/results.txt"
+	local rc=${PIPESTATUS[0]}
+	[ "$rc" = 0 ] || node_rc=$rc
+}
+case "${LK_SOURCE:-}" in
+notify | wal) run_pass "$LK_SOURCE" "${files[@]}" ;;
+*)
+	run_pass notify "${notify_files[@]}"
+	run_pass wal "${wal_files[@]}"
+	;;
+esac
 elapsed=$(($(date +%s) - start))
 
 # the spec reporter's summary (a TAP file would be cut short by --test-force-exit)
-count() { sed -n "s/^ℹ $1 \([0-9]*\)\$/\1/p" "$work/results.txt" | tail -n 1; }
+count() { sed -n "s/^ℹ $1 \([0-9]*\)\$/\1/p" "$work/results.txt" | awk '{ n += $1 } END { print n + 0 }'; }
 passed=$(count pass)
 failed=$(count fail)
 cancelled=$(count cancelled)

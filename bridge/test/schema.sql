@@ -64,6 +64,14 @@ CREATE TABLE "a:b" (id text PRIMARY KEY, x gcounter NOT NULL DEFAULT '{}');
 CREATE TABLE a (id text PRIMARY KEY, x orset NOT NULL DEFAULT '{}');
 SELECT laniakea.track('"a.b"'), laniakea.track('a.b'), laniakea.track('"a:b"'), laniakea.track('a');
 
+-- The WAL source (wal.test.mjs): tracked without NOTIFY triggers, so that
+-- only the WAL tells a bridge of their changes.  walbulk's table topic lists
+-- every row.
+CREATE TABLE walt (id text PRIMARY KEY, hits gcounter NOT NULL DEFAULT '{}', tags orset NOT NULL DEFAULT '{}');
+SELECT laniakea.track('walt', notify => false);
+CREATE TABLE walbulk (id text PRIMARY KEY, likes gcounter NOT NULL DEFAULT '{}');
+SELECT laniakea.track('walbulk', notify => false);
+
 -- CRDT columns that may be NULL (no default): a row can exist with no state at all.
 CREATE TABLE sparse (id text PRIMARY KEY, likes gcounter, tags orset);
 SELECT laniakea.track('sparse');

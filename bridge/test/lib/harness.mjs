@@ -4,7 +4,9 @@
 //
 // run.sh sets the environment: DATABASE_URL (the test cluster's database),
 // LK_BRIDGE_BIN (the binary under test), LK_LOG_DIR (one log file per bridge,
-// plus the pids and extra clusters run.sh cleans up), LK_ASAN=1 under --asan.
+// plus the pids and extra clusters run.sh cleans up), LK_ASAN=1 under --asan,
+// LK_SOURCE: the --source every bridge gets unless a test names one (run.sh
+// runs the delivery tests under both: notify and wal).
 
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
@@ -28,6 +30,7 @@ export const DATABASE_URL = need('DATABASE_URL');
 export const BRIDGE_BIN = need('LK_BRIDGE_BIN');
 export const LOG_DIR = need('LK_LOG_DIR');
 export const ASAN = process.env.LK_ASAN === '1';
+export const SOURCE = process.env.LK_SOURCE || 'notify';
 export const SCHEMA_SQL = path.join(here, '..', 'schema.sql');
 
 function need(name) {
@@ -174,7 +177,8 @@ export async function startBridge({ args = [], env = {}, db = DATABASE_URL, wait
 		const port = await freePort(59000, 59999);
 		const logPath = path.join(LOG_DIR, `${name}-${process.pid}-${++bridgeSeq}.log`);
 		const out = fs.openSync(logPath, 'w');
-		const proc = spawn(BRIDGE_BIN, ['--port', String(port), ...args], {
+		const source = args.some((a) => a.startsWith('--source')) || 'LANIAKEA_SOURCE' in env ? [] : ['--source', SOURCE];
+		const proc = spawn(BRIDGE_BIN, ['--port', String(port), ...source, ...args], {
 			env: { ...process.env, DATABASE_URL: db, ...env },
 			stdio: ['ignore', out, out],
 		});
@@ -289,7 +293,8 @@ export async function rowState(table, key, cols, query = sql) {
 
 // Start a private cluster (scripts/cluster.sh) with the test schema, for tests
 // that restart PostgreSQL.  run.sh stops it at exit if the test does not.
-export async function startCluster(name) {
+// settings: server settings (name=value) after the suite's (wal_level=logical).
+export async function startCluster(name, { settings = [] } = {}) {
 	const dir = fs.mkdtempSync(path.join(LOG_DIR, `${name}-`));
 	fs.appendFileSync(path.join(LOG_DIR, 'clusters'), `${dir}\n`);
 	const cluster = path.join(REPO, 'scripts', 'cluster.sh');
@@ -297,7 +302,7 @@ export async function startCluster(name) {
 	for (let attempt = 0; ; attempt++) {
 		port = await freePort(58000, 58999);
 		try {
-			await execFileP(cluster, ['start', dir, String(port)], { timeout: 120000 });
+			await execFileP(cluster, ['start', dir, String(port), ...clusterOpts(settings)], { timeout: 120000 });
 			break;
 		} catch (e) {
 			if (attempt >= 3) throw e;
@@ -314,8 +319,13 @@ export async function startCluster(name) {
 	return {
 		dir, port, url,
 		stop: () => execFileP(cluster, ['stop', dir], { timeout: 120000 }),
-		start: () => execFileP(cluster, ['start', dir, String(port)], { timeout: 120000 }),
+		start: () => execFileP(cluster, ['start', dir, String(port), ...clusterOpts(settings)], { timeout: 120000 }),
 	};
+}
+
+// The bridge suite's clusters can be read through logical decoding (--source wal).
+function clusterOpts(settings) {
+	return ['wal_level=logical', ...settings].flatMap((s) => ['-c', s]);
 }
 
 // ---- the official phoenix client ----
