@@ -39,7 +39,7 @@ bridge:
 client:
 	$(MAKE) -C client
 
-.PHONY: bridge client unit fuzz-smoke fuzz-sql bench bench-types bench-track bench-bridge bench-client soak format lint
+.PHONY: bridge client unit fuzz-smoke fuzz-sql bench bench-types bench-track bench-bridge bench-client soak format lint lint-js format-js
 
 unit:
 	$(MAKE) -C test unit
@@ -79,6 +79,18 @@ format:
 	clang-format -i $(FORMAT_SRCS)
 
 BRIDGE_SRCS = $(wildcard bridge/src/*.c bridge/src/lws/*.c)
+
+# JavaScript: Biome (package.json at the top pins it) checks formatting and
+# lint rules (biome.json) of every .js and .mjs file git knows of
+node_modules/.bin/biome: package-lock.json
+	npm ci --silent --no-audit --no-fund
+	touch $@
+
+lint-js: node_modules/.bin/biome
+	node_modules/.bin/biome ci --colors=off .
+
+format-js: node_modules/.bin/biome
+	node_modules/.bin/biome check --write .
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \

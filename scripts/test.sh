@@ -78,6 +78,10 @@ lint() {
 	if [ "$status" = 0 ]; then echo "lint: 1 passed, 0 failed"; else echo "lint: 0 passed, 1 failed"; return 1; fi
 }
 
+lint_js() {
+	if make -s lint-js; then echo "lint-js: 1 passed, 0 failed"; else echo "lint-js: 0 passed, 1 failed"; return 1; fi
+}
+
 regress() {
 	local status
 	make -s installcheck >"$work/regress.out" 2>&1
@@ -91,6 +95,7 @@ regress() {
 
 suite regress regress
 suite lint lint
+suite lint-js lint_js
 suite dump_restore bash test/dump_restore.sh "$PGHOST" "$PGPORT"
 suite readme bash test/readme.sh
 suite unit make -s -C test unit

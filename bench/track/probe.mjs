@@ -21,50 +21,69 @@ const { Socket } = await import(path.join(testDir, 'node_modules', 'phoenix', 'p
 
 const [port, url, table, key, seconds] = process.argv.slice(2);
 const CAPS = {
-	full: { hasWorkers: true, hasSharedArrayBuffer: true, memoryMb: 8192, connectionType: 'wifi', effectiveType: '4g' },
-	constrained: { hasWorkers: true, hasSharedArrayBuffer: false, memoryMb: 1024, connectionType: 'cellular', effectiveType: '3g' },
+  full: { hasWorkers: true, hasSharedArrayBuffer: true, memoryMb: 8192, connectionType: 'wifi', effectiveType: '4g' },
+  constrained: {
+    hasWorkers: true,
+    hasSharedArrayBuffer: false,
+    memoryMb: 1024,
+    connectionType: 'cellular',
+    effectiveType: '3g',
+  },
 };
 
 function joinTopic(socket, topic, caps) {
-	return new Promise((resolve, reject) => {
-		const ch = socket.channel(topic, { node: 'probe', caps });
-		ch.join().receive('ok', () => resolve(ch)).receive('error', (e) => reject(new Error(`${topic}: ${JSON.stringify(e)}`)))
-			.receive('timeout', () => reject(new Error(`${topic}: join timed out`)));
-	});
+  return new Promise((resolve, reject) => {
+    const ch = socket.channel(topic, { node: 'probe', caps });
+    ch.join()
+      .receive('ok', () => resolve(ch))
+      .receive('error', (e) => reject(new Error(`${topic}: ${JSON.stringify(e)}`)))
+      .receive('timeout', () => reject(new Error(`${topic}: join timed out`)));
+  });
 }
 
 const socket = new Socket(`ws://127.0.0.1:${port}/socket`, { transport: WebSocket, timeout: 30000 });
 await new Promise((resolve, reject) => {
-	socket.onOpen(resolve);
-	socket.onError(reject);
-	socket.connect();
+  socket.onOpen(resolve);
+  socket.onError(reject);
+  socket.connect();
 });
 await joinTopic(socket, `crdt:${table}`, CAPS.constrained);
 const row = await joinTopic(socket, `crdt:${table}:${key}`, CAPS.full);
 let waiting = null;
 row.on('delta', (p) => {
-	if (waiting && p.deltas.c && p.deltas.c.probe >= waiting.count) {
-		waiting.resolve(performance.now());
-		waiting = null;
-	}
+  if (waiting && p.deltas.c && p.deltas.c.probe >= waiting.count) {
+    waiting.resolve(performance.now());
+    waiting = null;
+  }
 });
 const db = new pg.Client({ connectionString: url });
 await db.connect();
-const start = (await db.query(`SELECT coalesce((c::jsonb->>'probe')::bigint, 0) AS n FROM ${table} WHERE id = $1`, [key])).rows[0].n;
+const start = (
+  await db.query(`SELECT coalesce((c::jsonb->>'probe')::bigint, 0) AS n FROM ${table} WHERE id = $1`, [key])
+).rows[0].n;
 const lat = [];
 const end = performance.now() + Number(seconds) * 1000;
 for (let count = Number(start) + 1; performance.now() < end; count++) {
-	const arrived = new Promise((resolve) => { waiting = { count, resolve }; });
-	await db.query(`UPDATE ${table} SET c = increment(c, 'probe', 1) WHERE id = $1`, [key]);
-	const committed = performance.now();
-	const t = await Promise.race([arrived, new Promise((r) => setTimeout(() => r(null), 10000))]);
-	if (t === null) throw new Error(`no delta for update ${count} within 10 s`);
-	lat.push(Math.max(0, t - committed));
-	await new Promise((r) => setTimeout(r, 20));
+  const arrived = new Promise((resolve) => {
+    waiting = { count, resolve };
+  });
+  await db.query(`UPDATE ${table} SET c = increment(c, 'probe', 1) WHERE id = $1`, [key]);
+  const committed = performance.now();
+  const t = await Promise.race([arrived, new Promise((r) => setTimeout(() => r(null), 10000))]);
+  if (t === null) throw new Error(`no delta for update ${count} within 10 s`);
+  lat.push(Math.max(0, t - committed));
+  await new Promise((r) => setTimeout(r, 20));
 }
 lat.sort((a, b) => a - b);
 const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
-console.log(JSON.stringify({ n: lat.length, p50_ms: +q(0.5).toFixed(2), p99_ms: +q(0.99).toFixed(2), max_ms: +lat.at(-1).toFixed(2) }));
+console.log(
+  JSON.stringify({
+    n: lat.length,
+    p50_ms: +q(0.5).toFixed(2),
+    p99_ms: +q(0.99).toFixed(2),
+    max_ms: +lat.at(-1).toFixed(2),
+  }),
+);
 await db.end();
 socket.disconnect();
 process.exit(0);

@@ -8,14 +8,30 @@ import jwt from 'jsonwebtoken';
 import { LongPoll, Socket } from 'phoenix';
 import WebSocket from 'ws';
 import {
-  CAPS, connect, disconnect, gcMerge, join, push, rowState, runBridge, sql, startBridge, teardown, tryWs, uniqueKey,
-  waitFor, withTimeout,
+  CAPS,
+  connect,
+  disconnect,
+  gcMerge,
+  join,
+  push,
+  rowState,
+  runBridge,
+  sql,
+  startBridge,
+  teardown,
+  tryWs,
+  uniqueKey,
+  waitFor,
+  withTimeout,
 } from './lib/harness.mjs';
 
 const SECRET = 'longpoll-secret';
-const token = (claims = {}) => jwt.sign(
-  { node: 'lp-node', read: ['crdt:*'], write: ['crdt:*'], exp: Math.floor(Date.now() / 1000) + 3600, ...claims },
-  SECRET, { algorithm: 'HS256' });
+const token = (claims = {}) =>
+  jwt.sign(
+    { node: 'lp-node', read: ['crdt:*'], write: ['crdt:*'], exp: Math.floor(Date.now() / 1000) + 3600, ...claims },
+    SECRET,
+    { algorithm: 'HS256' },
+  );
 
 const lpUrl = (bridge, query = '') => `${bridge.url}/socket/longpoll?vsn=2.0.0${query}`;
 
@@ -24,7 +40,11 @@ async function lp(bridge, { method = 'GET', query = '', body, headers = {} } = {
   const r = await fetch(lpUrl(bridge, query), { method, body, headers });
   const text = await r.text();
   let parsed;
-  try { parsed = JSON.parse(text); } catch { parsed = text; }
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = text;
+  }
   return { http: r.status, body: parsed };
 }
 
@@ -43,12 +63,15 @@ const ndjson = (...frames) => ({ body: frames.join('\n'), headers: { 'content-ty
 // Poll until the replies to refs have come; returns every message seen (parsed).
 async function pollUntil(bridge, tok, pred, what) {
   const seen = [];
-  await waitFor(async () => {
-    const r = await lp(bridge, { query: `&token=${tok}` });
-    assert.equal(r.http, 200);
-    if (r.body.status === 200) seen.push(...r.body.messages.map((m) => JSON.parse(m)));
-    return pred(seen);
-  }, { timeout: 15000, what });
+  await waitFor(
+    async () => {
+      const r = await lp(bridge, { query: `&token=${tok}` });
+      assert.equal(r.http, 200);
+      if (r.body.status === 200) seen.push(...r.body.messages.map((m) => JSON.parse(m)));
+      return pred(seen);
+    },
+    { timeout: 15000, what },
+  );
   return seen;
 }
 
@@ -79,11 +102,16 @@ describe('longpoll', () => {
     assert.equal(reply.profile, 'full');
     assert.deepEqual(reply.state.hits, { db: 2 });
     assert.deepEqual(await push(channel, 'increment', { column: 'hits', by: 3 }), { status: 'ok', response: {} });
-    assert.deepEqual(await push(channel, 'merge', { column: 'stock', delta: { p: { lp: 5 } } }), { status: 'ok', response: {} });
+    assert.deepEqual(await push(channel, 'merge', { column: 'stock', delta: { p: { lp: 5 } } }), {
+      status: 'ok',
+      response: {},
+    });
     await sql("UPDATE counters SET hits = increment(hits, 'db', 4) WHERE id = $1", [key]);
     // the deltas of the client's own push and of the SQL update both arrive
-    const hits = () => channel.events.filter((e) => e.event === 'delta' && e.payload.deltas.hits)
-      .reduce((s, e) => gcMerge(s, e.payload.deltas.hits), reply.state.hits);
+    const hits = () =>
+      channel.events
+        .filter((e) => e.event === 'delta' && e.payload.deltas.hits)
+        .reduce((s, e) => gcMerge(s, e.payload.deltas.hits), reply.state.hits);
     await waitFor(() => hits().db === 6 && hits().lp === 3, { what: 'both deltas over LongPoll' });
     const state = await rowState('counters', key, ['hits', 'stock']);
     assert.deepEqual(state, { hits: { db: 6, lp: 3 }, stock: { p: { lp: 5 } } });
@@ -97,8 +125,9 @@ describe('longpoll', () => {
     const { channel, reply } = await join(socket, `crdt:counters:${key}`, { node: 'mini', caps: CAPS.minimal });
     assert.equal(reply.profile, 'minimal');
     await sql("UPDATE counters SET hits = increment(hits, 'db', 7) WHERE id = $1", [key]);
-    const e = await waitFor(() => channel.events.find((x) => x.event === 'state' && x.payload.state.hits?.db === 7),
-      { what: 'the minimal profile state event' });
+    const e = await waitFor(() => channel.events.find((x) => x.event === 'state' && x.payload.state.hits?.db === 7), {
+      what: 'the minimal profile state event',
+    });
     assert.match(e.payload.html, /<span class="lk-hits">7<\/span>/);
     await disconnect(socket);
   });
@@ -117,8 +146,10 @@ describe('longpoll', () => {
   test('longpoll_sessions_count_as_connections_in_metrics', async () => {
     const before = (await bridge.metrics()).samples;
     const socket = await connectLongPoll(bridge);
-    await waitFor(async () => (await metric(bridge, 'laniakea_longpoll_sessions')) === before.laniakea_longpoll_sessions + 1,
-      { what: 'the session gauge' });
+    await waitFor(
+      async () => (await metric(bridge, 'laniakea_longpoll_sessions')) === before.laniakea_longpoll_sessions + 1,
+      { what: 'the session gauge' },
+    );
     const now = (await bridge.metrics()).samples;
     assert.equal(now.laniakea_connections, before.laniakea_connections + 1);
     assert.equal(now.laniakea_connections_total, before.laniakea_connections_total + 1);
@@ -126,10 +157,14 @@ describe('longpoll', () => {
     assert.ok(now.laniakea_longpoll_polls_total > before.laniakea_longpoll_polls_total);
     const fam = (await bridge.metrics()).families;
     for (const [name, type] of Object.entries({
-      laniakea_longpoll_sessions: 'gauge', laniakea_longpoll_sessions_total: 'counter',
-      laniakea_longpoll_expired_total: 'counter', laniakea_longpoll_polls_total: 'counter',
-      laniakea_longpoll_posts_total: 'counter', laniakea_longpoll_refused_total: 'counter',
-    })) assert.equal(fam[name]?.type, type, name);
+      laniakea_longpoll_sessions: 'gauge',
+      laniakea_longpoll_sessions_total: 'counter',
+      laniakea_longpoll_expired_total: 'counter',
+      laniakea_longpoll_polls_total: 'counter',
+      laniakea_longpoll_posts_total: 'counter',
+      laniakea_longpoll_refused_total: 'counter',
+    }))
+      assert.equal(fam[name]?.type, type, name);
     await disconnect(socket);
   });
 
@@ -154,19 +189,35 @@ describe('longpoll', () => {
     const key = uniqueKey('lpn');
     const tok = await openSession(bridge);
     const topic = `crdt:counters:${key}`;
-    await lp(bridge, { method: 'POST', query: `&token=${tok}`, ...ndjson(frame('1', '1', topic, 'phx_join', { node: 'raw', caps: CAPS.full })) });
+    await lp(bridge, {
+      method: 'POST',
+      query: `&token=${tok}`,
+      ...ndjson(frame('1', '1', topic, 'phx_join', { node: 'raw', caps: CAPS.full })),
+    });
     await pollUntil(bridge, tok, (s) => s.some((m) => m[1] === '1'), 'the join reply');
     const r = await lp(bridge, {
-      method: 'POST', query: `&token=${tok}`,
-      ...ndjson(frame('1', '2', topic, 'increment', { column: 'hits', by: 2 }),
+      method: 'POST',
+      query: `&token=${tok}`,
+      ...ndjson(
+        frame('1', '2', topic, 'increment', { column: 'hits', by: 2 }),
         frame(null, '3', 'phoenix', 'heartbeat', {}),
-        frame('1', '4', topic, 'increment', { column: 'nope' })),
+        frame('1', '4', topic, 'increment', { column: 'nope' }),
+      ),
     });
     assert.deepEqual(r, { http: 200, body: { status: 200 } });
-    const seen = await pollUntil(bridge, tok, (s) => ['2', '3', '4'].every((ref) => s.some((m) => m[1] === ref)), 'three replies');
+    const seen = await pollUntil(
+      bridge,
+      tok,
+      (s) => ['2', '3', '4'].every((ref) => s.some((m) => m[1] === ref)),
+      'three replies',
+    );
     const replies = seen.filter((m) => m[3] === 'phx_reply');
     // the heartbeat is answered at once, the pushes once PostgreSQL ran them
-    assert.deepEqual(replies.map((m) => [m[1], m[4].status]).sort(), [['2', 'ok'], ['3', 'ok'], ['4', 'error']]);
+    assert.deepEqual(replies.map((m) => [m[1], m[4].status]).sort(), [
+      ['2', 'ok'],
+      ['3', 'ok'],
+      ['4', 'error'],
+    ]);
     assert.equal(replies.find((m) => m[1] === '4')[4].response.reason, 'unknown column');
     assert.deepEqual((await rowState('counters', key, ['hits'])).hits, { raw: 2 });
   });
@@ -174,18 +225,27 @@ describe('longpoll', () => {
   test('a_single_json_message_without_ndjson_type_is_one_message', async () => {
     const tok = await openSession(bridge);
     const r = await lp(bridge, {
-      method: 'POST', query: `&token=${tok}`, body: frame(null, '7', 'phoenix', 'heartbeat', {}),
+      method: 'POST',
+      query: `&token=${tok}`,
+      body: frame(null, '7', 'phoenix', 'heartbeat', {}),
       headers: { 'content-type': 'application/json' },
     });
     assert.deepEqual(r, { http: 200, body: { status: 200 } });
     const seen = await pollUntil(bridge, tok, (s) => s.some((m) => m[1] === '7'), 'the heartbeat reply');
-    assert.deepEqual(seen.find((m) => m[1] === '7'), [null, '7', 'phoenix', 'phx_reply', { status: 'ok', response: {} }]);
+    assert.deepEqual(
+      seen.find((m) => m[1] === '7'),
+      [null, '7', 'phoenix', 'phx_reply', { status: 'ok', response: {} }],
+    );
   });
 
   test('unknown_or_malformed_session_token_gets_410', async () => {
     const unknown = 'ab'.repeat(24);
     assert.deepEqual(await lp(bridge, { query: `&token=${unknown}` }), { http: 200, body: { status: 410 } });
-    const post = await lp(bridge, { method: 'POST', query: `&token=${unknown}`, ...ndjson(frame(null, '1', 'phoenix', 'heartbeat', {})) });
+    const post = await lp(bridge, {
+      method: 'POST',
+      query: `&token=${unknown}`,
+      ...ndjson(frame(null, '1', 'phoenix', 'heartbeat', {})),
+    });
     assert.equal(post.http, 410);
     assert.equal(post.body.status, 410);
     const none = await lp(bridge, { method: 'POST', ...ndjson(frame(null, '1', 'phoenix', 'heartbeat', {})) });
@@ -211,17 +271,32 @@ describe('longpoll', () => {
     const tok = await openSession(bridge);
     const topic = `crdt:counters:${key}`;
     const big = frame(null, '1', topic, 'increment', { column: 'hits', pad: 'x'.repeat(1100000) });
-    const r = await lp(bridge, { method: 'POST', query: `&token=${tok}`, ...ndjson(frame('1', '0', topic, 'phx_join', { node: 'o' }), big) });
+    const r = await lp(bridge, {
+      method: 'POST',
+      query: `&token=${tok}`,
+      ...ndjson(frame('1', '0', topic, 'phx_join', { node: 'o' }), big),
+    });
     assert.equal(r.http, 413);
     assert.equal(r.body.status, 413);
     // a message over --max-message, in a small batch
-    const r2 = await lp(bridge, { method: 'POST', query: `&token=${tok}`, ...ndjson(frame(null, '1', topic, 'x', { pad: 'x'.repeat(70000) })) });
+    const r2 = await lp(bridge, {
+      method: 'POST',
+      query: `&token=${tok}`,
+      ...ndjson(frame(null, '1', topic, 'x', { pad: 'x'.repeat(70000) })),
+    });
     assert.equal(r2.http, 413);
     // nothing of either was served: not even the join
-    const ok = await lp(bridge, { method: 'POST', query: `&token=${tok}`, ...ndjson(frame(null, '9', 'phoenix', 'heartbeat', {})) });
+    const ok = await lp(bridge, {
+      method: 'POST',
+      query: `&token=${tok}`,
+      ...ndjson(frame(null, '9', 'phoenix', 'heartbeat', {})),
+    });
     assert.equal(ok.http, 200);
     const seen = await pollUntil(bridge, tok, (s) => s.some((m) => m[1] === '9'), 'the heartbeat reply');
-    assert.deepEqual(seen.map((m) => m[1]), ['9']);
+    assert.deepEqual(
+      seen.map((m) => m[1]),
+      ['9'],
+    );
   });
 
   test('malformed_batch_gets_400_and_nothing_of_it_is_served', async () => {
@@ -234,7 +309,8 @@ describe('longpoll', () => {
     await pollUntil(bridge, tok, (s) => s.some((m) => m[1] === '1'), 'the join reply');
     for (const bad of ['not json', '{"a":1}', '[1,2,3]', '']) {
       const r = await lp(bridge, {
-        method: 'POST', query: `&token=${tok}`,
+        method: 'POST',
+        query: `&token=${tok}`,
         ...ndjson(frame('1', '2', topic, 'increment', { column: 'hits' }), bad || '\n'),
       });
       if (bad === '') {
@@ -249,7 +325,12 @@ describe('longpoll', () => {
     await waitFor(async () => (await rowState('counters', key, ['hits'])).hits.m === 1, { what: 'the one good batch' });
     // the refused batches' increments never ran
     assert.deepEqual((await rowState('counters', key, ['hits'])).hits, { m: 1 });
-    const empty = await lp(bridge, { method: 'POST', query: `&token=${tok}`, body: '', headers: { 'content-type': 'application/x-ndjson' } });
+    const empty = await lp(bridge, {
+      method: 'POST',
+      query: `&token=${tok}`,
+      body: '',
+      headers: { 'content-type': 'application/x-ndjson' },
+    });
     assert.equal(empty.http, 400);
   });
 
@@ -258,7 +339,11 @@ describe('longpoll', () => {
     const key = uniqueKey('lpch');
     const tok = await openSession(bridge);
     const topic = `crdt:counters:${key}`;
-    await lp(bridge, { method: 'POST', query: `&token=${tok}`, ...ndjson(frame('1', '1', topic, 'phx_join', { node: 'ch', caps: CAPS.full })) });
+    await lp(bridge, {
+      method: 'POST',
+      query: `&token=${tok}`,
+      ...ndjson(frame('1', '1', topic, 'phx_join', { node: 'ch', caps: CAPS.full })),
+    });
     await pollUntil(bridge, tok, (s) => s.some((m) => m[1] === '1'), 'the join reply');
     const text = frame('1', '2', topic, 'increment', { column: 'hits' });
     const body = new ReadableStream({
@@ -268,7 +353,10 @@ describe('longpoll', () => {
       },
     });
     const r = await fetch(lpUrl(bridge, `&token=${tok}`), {
-      method: 'POST', body, duplex: 'half', headers: { 'content-type': 'application/x-ndjson' },
+      method: 'POST',
+      body,
+      duplex: 'half',
+      headers: { 'content-type': 'application/x-ndjson' },
     });
     assert.equal(r.status, 411);
     const reply = await r.json();
@@ -292,22 +380,34 @@ describe('longpoll', () => {
     await sql('INSERT INTO counters (id) VALUES ($1)', [key]);
     const tok = await openSession(bridge);
     const topic = `crdt:counters:${key}`;
-    await lp(bridge, { method: 'POST', query: `&token=${tok}`, ...ndjson(frame('1', '1', topic, 'phx_join', { node: 'f', caps: CAPS.full })) });
+    await lp(bridge, {
+      method: 'POST',
+      query: `&token=${tok}`,
+      ...ndjson(frame('1', '1', topic, 'phx_join', { node: 'f', caps: CAPS.full })),
+    });
     await pollUntil(bridge, tok, (s) => s.some((m) => m[1] === '1'), 'the join reply');
     // 300 updates of the row, one NOTIFY each, while the client does not poll
-    await sql(`DO $$ BEGIN FOR i IN 1..300 LOOP UPDATE counters SET hits = increment(hits, 'db', 1) WHERE id = '${key}'; END LOOP; END $$`);
+    await sql(
+      `DO $$ BEGIN FOR i IN 1..300 LOOP UPDATE counters SET hits = increment(hits, 'db', 1) WHERE id = '${key}'; END LOOP; END $$`,
+    );
     await waitFor(async () => (await rowState('counters', key, ['hits'])).hits.db === 300, { what: 'the updates' });
     await new Promise((r) => setTimeout(r, 300));
     let view = {};
     let frames = 0;
-    await waitFor(async () => {
-      const r = await lp(bridge, { query: `&token=${tok}` });
-      for (const m of r.body.messages || []) {
-        const f = JSON.parse(m);
-        if (f[3] === 'delta') { view = gcMerge(view, f[4].deltas.hits); frames++; }
-      }
-      return view.db === 300;
-    }, { timeout: 10000, what: 'the merged deltas' });
+    await waitFor(
+      async () => {
+        const r = await lp(bridge, { query: `&token=${tok}` });
+        for (const m of r.body.messages || []) {
+          const f = JSON.parse(m);
+          if (f[3] === 'delta') {
+            view = gcMerge(view, f[4].deltas.hits);
+            frames++;
+          }
+        }
+        return view.db === 300;
+      },
+      { timeout: 10000, what: 'the merged deltas' },
+    );
     // the ring holds at most CONN_RING / 2 deltas before the rest are merged into one
     assert.ok(frames < 300 && frames <= 40, `${frames} delta frames for 300 updates`);
   });
@@ -316,8 +416,10 @@ describe('longpoll', () => {
     const b = await startBridge({ name: 'longpoll-limits', args: ['--max-channels', '1'] });
     const socket = await connectLongPoll(b);
     await join(socket, `crdt:counters:${uniqueKey('mc')}`, { node: 'mc' });
-    await assert.rejects(join(socket, `crdt:counters:${uniqueKey('mc')}`, { node: 'mc' }),
-      (e) => e.response.reason === 'too many channels');
+    await assert.rejects(
+      join(socket, `crdt:counters:${uniqueKey('mc')}`, { node: 'mc' }),
+      (e) => e.response.reason === 'too many channels',
+    );
     await disconnect(socket);
     await b.stop();
   });
@@ -338,15 +440,22 @@ describe('longpoll command line and shutdown', () => {
   test('help_documents_the_longpoll_and_view_options', async () => {
     const r = await runBridge(['--help']);
     assert.equal(r.code, 0);
-    for (const [flag, env] of [['longpoll-window', 'LANIAKEA_LONGPOLL_WINDOW'], ['longpoll-expiry', 'LANIAKEA_LONGPOLL_EXPIRY'],
-      ['max-body', 'LANIAKEA_MAX_BODY'], ['websocket', 'LANIAKEA_WEBSOCKET']]) {
+    for (const [flag, env] of [
+      ['longpoll-window', 'LANIAKEA_LONGPOLL_WINDOW'],
+      ['longpoll-expiry', 'LANIAKEA_LONGPOLL_EXPIRY'],
+      ['max-body', 'LANIAKEA_MAX_BODY'],
+      ['websocket', 'LANIAKEA_WEBSOCKET'],
+    ]) {
       assert.match(r.stdout, new RegExp(`--${flag}\\b`), flag);
       assert.match(r.stdout, new RegExp(`\\b${env}\\b`), env);
     }
     assert.match(r.stdout, /\/socket\/longpoll\?vsn=2\.0\.0/);
     assert.match(r.stdout, /\/view\/TABLE\/KEY/);
-    for (const [args, message] of [[['--websocket', '2'], /invalid value "2" for --websocket/],
-      [['--longpoll-window', '10'], /invalid value "10" for --longpoll-window/], [['--max-body', 'x'], /for --max-body/]]) {
+    for (const [args, message] of [
+      [['--websocket', '2'], /invalid value "2" for --websocket/],
+      [['--longpoll-window', '10'], /invalid value "10" for --longpoll-window/],
+      [['--max-body', 'x'], /for --max-body/],
+    ]) {
       const bad = await runBridge(args);
       assert.equal(bad.code, 2, args.join(' '));
       assert.match(bad.stderr, message);
@@ -382,22 +491,33 @@ describe('longpoll fallback', () => {
     const key = uniqueKey('fb');
     await sql('INSERT INTO counters (id) VALUES ($1)', [key]);
     const socket = new Socket(bridge.socketUrl, {
-      transport: WebSocket, longPollFallbackMs: 500, reconnectAfterMs: () => 200, rejoinAfterMs: () => 200,
+      transport: WebSocket,
+      longPollFallbackMs: 500,
+      reconnectAfterMs: () => 200,
+      rejoinAfterMs: () => 200,
     });
     const transports = [];
     socket.onOpen(() => transports.push(socket.transport));
-    await withTimeout(new Promise((resolve) => {
-      const ref = socket.onOpen(() => { socket.off([ref]); resolve(); });
-      socket.connect();
-    }), 15000, 'the fallback to open');
+    await withTimeout(
+      new Promise((resolve) => {
+        const ref = socket.onOpen(() => {
+          socket.off([ref]);
+          resolve();
+        });
+        socket.connect();
+      }),
+      15000,
+      'the fallback to open',
+    );
     try {
       assert.equal(socket.transport, LongPoll);
       assert.deepEqual(transports, [LongPoll]);
       const { channel } = await join(socket, `crdt:counters:${key}`, { node: 'fb', caps: CAPS.full });
       assert.equal((await push(channel, 'increment', { column: 'hits', by: 2 })).status, 'ok');
       await sql("UPDATE counters SET hits = increment(hits, 'db', 5) WHERE id = $1", [key]);
-      await waitFor(() => channel.events.some((e) => e.event === 'delta' && e.payload.deltas.hits?.db === 5),
-        { what: 'the SQL delta over the fallback' });
+      await waitFor(() => channel.events.some((e) => e.event === 'delta' && e.payload.deltas.hits?.db === 5), {
+        what: 'the SQL delta over the fallback',
+      });
       assert.deepEqual((await rowState('counters', key, ['hits'])).hits, { db: 5, fb: 2 });
     } finally {
       socket.disconnect();
@@ -445,10 +565,18 @@ describe('longpoll auth', () => {
     const exp = Math.floor(Date.now() / 1000) + 2;
     const tok = await openSession(bridge, `&token=${token({ exp })}`);
     const topic = `crdt:counters:${key}`;
-    const posted = await lp(bridge, { method: 'POST', query: `&token=${tok}`, ...ndjson(frame('1', '1', topic, 'phx_join', { caps: CAPS.full })) });
+    const posted = await lp(bridge, {
+      method: 'POST',
+      query: `&token=${tok}`,
+      ...ndjson(frame('1', '1', topic, 'phx_join', { caps: CAPS.full })),
+    });
     assert.equal(posted.http, 200);
     await waitFor(async () => Date.now() / 1000 > exp + 0.3, { timeout: 5000, what: 'the token to expire' });
-    const r = await lp(bridge, { method: 'POST', query: `&token=${tok}`, ...ndjson(frame('1', '2', topic, 'increment', { column: 'hits' })) });
+    const r = await lp(bridge, {
+      method: 'POST',
+      query: `&token=${tok}`,
+      ...ndjson(frame('1', '2', topic, 'increment', { column: 'hits' })),
+    });
     assert.equal(r.http, 410);
     assert.equal(r.body.status, 410);
     // what was queued before the close still comes, then the session is gone
@@ -460,7 +588,10 @@ describe('longpoll auth', () => {
 
   test('topic_the_token_does_not_name_is_unauthorized_over_longpoll', async () => {
     const socket = await connectLongPoll(bridge, { params: { token: token({ read: ['crdt:boards:*'] }) } });
-    await assert.rejects(join(socket, `crdt:counters:${uniqueKey('lpu')}`, {}), (e) => e.response.reason === 'unauthorized');
+    await assert.rejects(
+      join(socket, `crdt:counters:${uniqueKey('lpu')}`, {}),
+      (e) => e.response.reason === 'unauthorized',
+    );
     await disconnect(socket);
   });
 });

@@ -9,9 +9,12 @@ import jwt from 'jsonwebtoken';
 import { pgClient, rowState, sql, startBridge, teardown, uniqueKey } from './lib/harness.mjs';
 
 const SECRET = 'view-secret';
-const token = (claims = {}) => jwt.sign(
-  { node: 'view-node', read: ['crdt:*'], write: ['crdt:*'], exp: Math.floor(Date.now() / 1000) + 3600, ...claims },
-  SECRET, { algorithm: 'HS256' });
+const token = (claims = {}) =>
+  jwt.sign(
+    { node: 'view-node', read: ['crdt:*'], write: ['crdt:*'], exp: Math.floor(Date.now() / 1000) + 3600, ...claims },
+    SECRET,
+    { algorithm: 'HS256' },
+  );
 
 const viewPath = (table, key) => `/view/${encodeURIComponent(table)}/${encodeURIComponent(key)}`;
 
@@ -78,8 +81,11 @@ describe('views', () => {
 
   test('page_renders_counters_sets_and_registers_as_escaped_html_with_refresh', async () => {
     const key = uniqueKey('v');
-    await sql(`INSERT INTO counters (id, hits, stock, tags) VALUES ($1, '{"a":2,"b":3}',
-      '{"n":{"a":1},"p":{"a":5}}', add(add('{}'::orset, '<script>alert(1)</script>', 'a'), 'x"y&z', 'a'))`, [key]);
+    await sql(
+      `INSERT INTO counters (id, hits, stock, tags) VALUES ($1, '{"a":2,"b":3}',
+      '{"n":{"a":1},"p":{"a":5}}', add(add('{}'::orset, '<script>alert(1)</script>', 'a'), 'x"y&z', 'a'))`,
+      [key],
+    );
     const r = await new Browser(bridge).get(viewPath('counters', key));
     assert.equal(r.status, 200);
     assert.match(r.headers.get('content-type'), /^text\/html; charset=utf-8/);
@@ -133,7 +139,9 @@ describe('views', () => {
     }
     const state = await rowState('counters', key, ['hits', 'stock']);
     assert.deepEqual(state, { hits: { [node]: 3 }, stock: { n: { [node]: 1 }, p: { [node]: 5 } } });
-    assert.deepEqual((await sql('SELECT elements(tags) AS e FROM counters WHERE id = $1', [key])).rows[0].e, ['milk & "honey"']);
+    assert.deepEqual((await sql('SELECT elements(tags) AS e FROM counters WHERE id = $1', [key])).rows[0].e, [
+      'milk & "honey"',
+    ]);
     const again = await b.get(path);
     assert.equal(outputOf(again.text, 'hits'), '3');
     assert.equal(outputOf(again.text, 'stock'), '4');
@@ -166,7 +174,11 @@ describe('views', () => {
       assert.equal(r.status, 403, bad);
       assert.match(r.text, /invalid form token/);
     }
-    const cross = await b.post(path, { csrf, column: 'hits', op: 'increment' }, { headers: { origin: 'http://evil.example' } });
+    const cross = await b.post(
+      path,
+      { csrf, column: 'hits', op: 'increment' },
+      { headers: { origin: 'http://evil.example' } },
+    );
     assert.equal(cross.status, 403);
     assert.match(cross.text, /another origin/);
     // a cross-site form carries no SameSite=Strict cookie: no identity at all
@@ -174,7 +186,10 @@ describe('views', () => {
     assert.equal(noCookie.status, 403);
     assert.equal((await sql('SELECT count(*)::int AS n FROM counters WHERE id = $1', [key])).rows[0].n, 0);
     // the right token still works
-    assert.equal((await b.post(path, { csrf, column: 'hits', op: 'increment' }, { headers: { origin: bridge.url } })).status, 303);
+    assert.equal(
+      (await b.post(path, { csrf, column: 'hits', op: 'increment' }, { headers: { origin: bridge.url } })).status,
+      303,
+    );
   });
 
   test('form_for_an_unknown_or_non_crdt_column_or_a_wrong_operation_is_400_with_a_message', async () => {
@@ -198,7 +213,11 @@ describe('views', () => {
       assert.equal(r.status, 400, JSON.stringify(form));
       assert.match(r.text, message, JSON.stringify(form));
     }
-    const bad = await b.request(path, { method: 'POST', body: 'csrf=%zz&column=hits', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const bad = await b.request(path, {
+      method: 'POST',
+      body: 'csrf=%zz&column=hits',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     assert.equal(bad.status, 400);
     assert.match(bad.text, /malformed form encoding/);
     assert.equal((await sql('SELECT count(*)::int AS n FROM counters WHERE id = $1', [key])).rows[0].n, 0);
@@ -206,7 +225,15 @@ describe('views', () => {
 
   test('untracked_table_unknown_table_malformed_path_or_unparsable_key_is_404', async () => {
     const b = new Browser(bridge);
-    for (const path of ['/view/plain/x', '/view/nosuch/x', '/view/counters', '/view/counters/', '/view/', '/view//x', '/view/app.items/abc']) {
+    for (const path of [
+      '/view/plain/x',
+      '/view/nosuch/x',
+      '/view/counters',
+      '/view/counters/',
+      '/view/',
+      '/view//x',
+      '/view/app.items/abc',
+    ]) {
       const r = await b.get(path);
       assert.equal(r.status, 404, path);
       assert.match(r.headers.get('content-type'), /text\/html/);
@@ -246,14 +273,40 @@ describe('views', () => {
     const path = viewPath('counters', key);
     const csrf = csrfOf((await b.get(path)).text);
     for (const pairs of [
-      [['csrf', csrf], ['column', 'hits'], ['op', 'increment'], ['by', '1'], ['by', '1000']],
-      [['csrf', csrf], ['column', 'tags'], ['column', 'hits'], ['op', 'increment']],
-      [['csrf', csrf], ['column', 'tags'], ['op', 'add'], ['element', 'a'], ['element', 'b']],
+      [
+        ['csrf', csrf],
+        ['column', 'hits'],
+        ['op', 'increment'],
+        ['by', '1'],
+        ['by', '1000'],
+      ],
+      [
+        ['csrf', csrf],
+        ['column', 'tags'],
+        ['column', 'hits'],
+        ['op', 'increment'],
+      ],
+      [
+        ['csrf', csrf],
+        ['column', 'tags'],
+        ['op', 'add'],
+        ['element', 'a'],
+        ['element', 'b'],
+      ],
       // a field's name is form-encoded too: c%6Flumn is column
-      [['csrf', csrf], ['column', 'hits'], ['op', 'increment'], ['c%6Flumn', 'stock']],
+      [
+        ['csrf', csrf],
+        ['column', 'hits'],
+        ['op', 'increment'],
+        ['c%6Flumn', 'stock'],
+      ],
     ]) {
       const body = pairs.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
-      const r = await b.request(path, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      const r = await b.request(path, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
       assert.equal(r.status, 400, body);
       assert.match(r.text, /field (by|column|element) given more than once/, body);
     }
@@ -287,7 +340,10 @@ describe('views', () => {
       },
     });
     const r = await fetch(`${bridge.url}${path}`, {
-      method: 'POST', body, duplex: 'half', redirect: 'manual',
+      method: 'POST',
+      body,
+      duplex: 'half',
+      redirect: 'manual',
       headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `lk_node=${b.cookies.get('lk_node')}` },
     });
     assert.equal(r.status, 411);
