@@ -393,6 +393,31 @@ describe('a commit decoded before it is visible', () => {
     await b.stop();
   });
 
+  test('past_the_window_cap_a_join_whose_read_misses_a_change_is_read_again_once_it_is_visible', async () => {
+    cluster ??= await startCluster('invisible');
+    admin ??= await pgClient(cluster.url);
+    await q('SET synchronous_commit = local');
+    // a window of no bytes keeps no change: the fallback has to do it all
+    const b = await startBridge({
+      name: 'wal-invisible-cap',
+      db: cluster.url,
+      args: [...WAL, '--wal-window-bytes', '0'],
+    });
+    const key = uniqueKey('cap');
+    await q('INSERT INTO walt (id, hits) VALUES ($1, \'{"a":1}\')', [key]);
+    const tx = await invisibleCommit(b, [["UPDATE walt SET hits = increment(hits, 'late', 1) WHERE id = $1", [key]]]);
+    const first = await join(await connect(b), `crdt:walt:${key}`, { node: 'n1', caps: CAPS.full });
+    await tx.release();
+    const want = await rowState('walt', key, ['hits'], q);
+    assert.deepEqual(want, { hits: { a: 1, late: 1 } });
+    await waitFor(() => JSON.stringify(rowView(first.reply, first.channel, GC)) === JSON.stringify(want), {
+      what: 'the joiner to get the update',
+    });
+    const m = (await b.metrics()).samples;
+    assert.ok(m.laniakea_wal_window_overflows_total > 0, 'the change did not fit the window');
+    await b.stop();
+  });
+
   test('a_deletion_decoded_before_it_is_visible_reaches_a_join_that_read_the_row', async () => {
     const b = await startBridge({ name: 'wal-invisible-del', args: WAL, db: cluster.url });
     const key = uniqueKey('invdel');
