@@ -66,44 +66,45 @@ typedef struct pending
 
 static struct
 {
+	/* pointers and 8-byte fields first, then 4-byte ones, then flags: no padding */
 	struct lws_context *ctx;
 	struct lws_vhost *vh;
 	char	   *conninfo;
-	wal_hooks	hooks;
-	wal_source	mode;			/* asked for: UNDECIDED is auto */
-	wal_source	used;
-	bool		probing;
-	bool		probed;
 	char	   *fatal;
-	wal_state	state;
-	int			step;			/* WAL_SETUP: 0 settings, 1 slot, 2 START_REPLICATION */
 	PGconn	   *conn;
-	int			fd;
 	struct lws *wsi;
-	lwsw_raw_writable rearm;
-	bool		in_writeable;
 	PGresult   *last;
-	int			backoff_ms;
-	lws_sorted_usec_list_t retry;
-	lws_sorted_usec_list_t tick;	/* standby status updates */
-	char		slot[64];
-	unsigned	slot_seq;
-	uint32_t	slot_salt;
 	uint64_t	start_lsn;
 	uint64_t	flushed;		/* everything up to here is applied */
 	uint64_t	sent;			/* the flush position last reported */
 	int64_t		sent_at_us;
-	bool		in_tx;
 	uint64_t	tx_ts;			/* commit time, µs since the Unix epoch */
-	uint32_t	tx_xid;
 	wal_rel    *rels;
-	int			nrels;
-	map			pend_index;		/* "<table ptr>:<key>" → index + 1 in pend */
 	pending    *pend;
 	size_t		npend,
 				cap_pend,
 				pend_bytes;
 	char	   *last_error;		/* logged once until another one comes, or streaming starts */
+	map			pend_index;		/* "<table ptr>:<key>" → index + 1 in pend */
+	wal_hooks	hooks;
+	lws_sorted_usec_list_t retry;
+	lws_sorted_usec_list_t tick;	/* standby status updates */
+	lwsw_raw_writable rearm;
+	wal_source	mode;			/* asked for: UNDECIDED is auto */
+	wal_source	used;
+	wal_state	state;
+	int			step;			/* WAL_SETUP: 0 settings, 1 slot, 2 START_REPLICATION */
+	int			fd;
+	int			backoff_ms;
+	unsigned	slot_seq;
+	uint32_t	slot_salt;
+	uint32_t	tx_xid;
+	int			nrels;
+	char		slot[64];
+	bool		probing;
+	bool		probed;
+	bool		in_writeable;
+	bool		in_tx;
 	bool		waiting_publication;
 	bool		stopping;
 } W;
