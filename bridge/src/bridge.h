@@ -51,6 +51,7 @@
  *   catalog.c       the tracked tables (laniakea.tracked) and their SQL
  *   db.c            DATABASE LOOP: the one PostgreSQL connection, queries in
  *                   turns per client, LISTEN, reconnection; calls db_hooks
+ *   pgsock.c        a libpq connection's socket in the lws loop (db.c, wal.c)
  *   auth.c          JWT verification and topic permissions
  *   wire.c          Phoenix V2 frames: parsing, encoding
  *   cell.c          a column's state kept encoded; frame.c shared frames;

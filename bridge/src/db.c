@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lws/workarounds.h"
+#include "pgsock.h"
 #include "metrics.h"
 #include "xalloc.h"
 
@@ -35,13 +35,11 @@ const char	DB_CANCELLED[] = "cancelled";
 static struct
 {
 	struct lws_context *ctx;
-	struct lws_vhost *vh;
 	char	   *conninfo;
 	db_hooks	hooks;
 	db_state	state;
 	PGconn	   *conn;
-	int			fd;				/* libpq's socket when adopted */
-	struct lws *wsi;			/* the adopted dup of fd */
+	pgsock		sock;			/* conn's socket in the loop */
 	db_queue	own;			/* the bridge's own queries */
 	lws_dll2_owner_t turns;		/* queues holding queries, the next to run first */
 	query	   *inflight;
@@ -50,23 +48,20 @@ static struct
 	bool		ever_ready;
 	int			backoff_ms;
 	lws_sorted_usec_list_t retry;
-	lwsw_raw_writable rearm;	/* POLLOUT asked for inside the writeable callback */
 	lws_sorted_usec_list_t kick;	/* starts the next query, outside the caller's call */
 	query	   *failing;		/* queries made while down, failed by fail_sul */
 	lws_sorted_usec_list_t fail_sul;
 	int			timeout_ms;		/* the session's statement_timeout as set, 0: its default */
-	bool		in_writeable;	/* inside LWS_CALLBACK_RAW_WRITEABLE_FILE */
 	bool		stopping;
 } D;
 
 static void pump(void);
 static void start_next(void);
 
-/* Ask for a writeable callback on libpq's socket (lws/workarounds.h: from inside one too). */
 static void
 want_writable(void)
 {
-	lwsw_raw_want_writable(D.ctx, &D.rearm, D.wsi, D.in_writeable);
+	pgsock_want_writable(&D.sock);
 }
 
 static void
@@ -80,35 +75,10 @@ free_query(query *q)
 }
 
 static void
-detach(void)
-{
-	if (D.wsi)
-	{
-		struct lws *wsi = D.wsi;
-
-		D.wsi = NULL;
-		lwsw_raw_cancel(&D.rearm);
-		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-	}
-}
-
-static void
 adopt(void)
 {
-	int			fd = PQsocket(D.conn);
-	lws_sock_file_fd_type u;
-
-	if (fd == D.fd && D.wsi)
-		return;
-	detach();
-	D.fd = fd;
-	u.filefd = dup(fd);
-	D.wsi = lws_adopt_descriptor_vhost(D.vh, LWS_ADOPT_RAW_FILE_DESC, u, db_protocol.name, NULL);
-	if (!D.wsi)
-	{
-		close(u.filefd);
+	if (!pgsock_adopt(&D.sock, D.conn))
 		lwsl_err("laniakea-bridge: could not watch the PostgreSQL socket\n");
-	}
 }
 
 static void
@@ -137,11 +107,11 @@ lost(const char *why)
 
 	lwsl_warn("laniakea-bridge: PostgreSQL connection lost: %s\n", why);
 	M.pg_up = 0;
-	detach();
+	pgsock_detach(&D.sock);
 	if (D.conn)
 		PQfinish(D.conn);
 	D.conn = NULL;
-	D.fd = -1;
+	D.sock.fd = -1;
 	D.state = DB_DOWN;
 	D.listening = false;
 	D.timeout_ms = 0;
@@ -211,7 +181,7 @@ connect_now(lws_sorted_usec_list_t *sul)
 		return;
 	}
 	D.state = DB_CONNECTING;
-	D.fd = -1;
+	D.sock.fd = -1;
 	adopt();
 	want_writable();
 }
@@ -515,27 +485,22 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 			 */
 			return -1;
 		case LWS_CALLBACK_RAW_RX_FILE:
-			if (wsi == D.wsi)
+			if (wsi == D.sock.wsi)
 				pump();
 			break;
 		case LWS_CALLBACK_RAW_WRITEABLE_FILE:
-			if (wsi != D.wsi)
+			if (wsi != D.sock.wsi)
 				break;
-			D.in_writeable = true;
+			D.sock.in_writeable = true;
 			if (D.state == DB_CONNECTING)
 				pump();
 			else if (D.state == DB_READY)
 				flush_out();
-			D.in_writeable = false;
+			D.sock.in_writeable = false;
 			break;
 		case LWS_CALLBACK_RAW_CLOSE_FILE:
-			if (wsi == D.wsi)
-			{
-				D.wsi = NULL;
-				lwsw_raw_cancel(&D.rearm);
-				if (D.state != DB_DOWN)
-					lost("socket closed");
-			}
+			if (pgsock_closed(&D.sock, wsi) && D.state != DB_DOWN)
+				lost("socket closed");
 			break;
 		default:
 			break;
@@ -550,10 +515,9 @@ db_start(struct lws_context *ctx, struct lws_vhost *vh, const char *conninfo, co
 {
 	memset(&D, 0, sizeof(D));
 	D.ctx = ctx;
-	D.vh = vh;
+	pgsock_init(&D.sock, ctx, vh, db_protocol.name);
 	D.conninfo = xstrdup(conninfo);
 	D.hooks = *hooks;
-	D.fd = -1;
 	D.backoff_ms = 100;
 	connect_now(&D.retry);
 }
@@ -564,7 +528,7 @@ db_stop(void)
 	D.stopping = true;
 	lws_sul_cancel(&D.retry);
 	lws_sul_cancel(&D.kick);
-	lwsw_raw_cancel(&D.rearm);
+	lwsw_raw_cancel(&D.sock.rearm);
 	if (D.conn)
 		lost("shutting down");
 	lws_sul_cancel(&D.fail_sul);

@@ -1004,7 +1004,10 @@ tt_loaded(void *arg, PGresult *res, const char *error)
 	bool		have = false,
 				bad = false;
 
+	bool		changed_only = tt->resend_changed;
+
 	tt->reading = false;
+	tt->resend_changed = false;
 	/* one row more than the table's: the snapshot's */
 	if (!why && PQntuples(res) - 1 > CFG.max_table_rows)
 		why = "table has too many rows to join";
@@ -1030,7 +1033,7 @@ tt_loaded(void *arg, PGresult *res, const char *error)
 			out = take_read(r, cl_value(res, i, 1), res, i, ALL_COLS, have ? &snap : NULL);
 			r->seen = stamp;
 			r->loaded = true;
-			if (out != READ_GONE)
+			if (out != READ_GONE && !(changed_only && out == READ_SAME))
 			{
 				r->pinned = true;
 				resync_subs(&tt->subs, r);
@@ -1114,12 +1117,27 @@ load_tab(table_topic *tt)
  * queued after it arrived, so one asked for while another is under way waits
  * for the next (catalog_again).
  */
+/*
+ * What a catalog read does next, beyond following the catalog: after
+ * PostgreSQL was away, read every row and table held again and resend their
+ * states; after only the WAL stream was away, the same reads, but subscribers
+ * get only what changed (an outage that took both connections resyncs once
+ * with states, not twice).  Ordered: a later request for more wins.
+ */
+typedef enum resync_mode
+{
+	RESYNC_NONE,
+	RESYNC_CHANGED,
+	RESYNC_ALL
+} resync_mode;
+
 static bool catalog_reading;
 static bool catalog_again;
+static resync_mode catalog_again_resync;
 static lws_dll2_owner_t catalog_wait;	/* joins the read under way answers */
 static lws_dll2_owner_t catalog_wait_next;	/* joins for the next read */
 
-static void read_catalog(bool resync);
+static void read_catalog(resync_mode resync);
 
 static void
 await_catalog(hub_sub *s)
@@ -1131,7 +1149,7 @@ await_catalog(hub_sub *s)
 		return;
 	}
 	lws_dll2_add_tail(&s->link, &catalog_wait);
-	read_catalog(false);
+	read_catalog(RESYNC_NONE);
 }
 
 /* Is obj {column: state} of t's columns, each state valid for its column's type? */
@@ -1815,7 +1833,7 @@ migrate(void)
 
 /* NOTIFYs sent while the bridge was away are lost: read every subscribed row and table again. */
 static void
-resync_all(void)
+resync_all(resync_mode mode)
 {
 	ptr_list	all = values_of(&tables);
 
@@ -1828,18 +1846,26 @@ resync_all(void)
 		{
 			row		   *r = rows.v[k];
 
-			if (r->subs.count || r->waiting.count)
+			if (!(r->subs.count || r->waiting.count))
+				continue;
+			if (mode == RESYNC_ALL)
 				load_row(r);
+			else
+				refresh(r);
 		}
 		free(rows.v);
 		if (tt_active(tt))
+		{
+			if (mode == RESYNC_CHANGED && !tt->reading)
+				tt->resend_changed = true;
 			load_tab(tt);
+		}
 	}
 	free(all.v);
 }
 
 static void
-catalog_loaded(PGresult *res, const char *error, bool resync)
+catalog_loaded(PGresult *res, const char *error, resync_mode resync)
 {
 	const char *why = NULL;
 	bool		again;
@@ -1854,8 +1880,8 @@ catalog_loaded(PGresult *res, const char *error, bool resync)
 	else
 	{
 		migrate();
-		if (resync)
-			resync_all();
+		if (resync != RESYNC_NONE)
+			resync_all(resync);
 	}
 	while (catalog_wait.head)
 	{
@@ -1881,47 +1907,48 @@ catalog_loaded(PGresult *res, const char *error, bool resync)
 	again = catalog_again && !why;
 	catalog_again = false;
 	if (again)
-		read_catalog(false);
+	{
+		resync_mode next = catalog_again_resync;
+
+		catalog_again_resync = RESYNC_NONE;
+		read_catalog(next);
+	}
 }
 
 static void
 catalog_read(void *arg, PGresult *res, const char *error)
 {
-	catalog_loaded(res, error, false);
-}
-
-/* After a (re)connection: the subscribed rows and tables are read again too. */
-static void
-catalog_read_resync(void *arg, PGresult *res, const char *error)
-{
-	catalog_loaded(res, error, true);
+	catalog_loaded(res, error, (resync_mode) (uintptr_t) arg);
 }
 
 static void
-read_catalog(bool resync)
+read_catalog(resync_mode resync)
 {
 	if (catalog_reading)
 	{
+		/* the read under way may have passed what this one is for */
 		catalog_again = true;
+		if (resync > catalog_again_resync)
+			catalog_again_resync = resync;
 		return;
 	}
 	catalog_reading = true;
-	db_query(catalog_query, 0, NULL, resync ? catalog_read_resync : catalog_read, NULL);
+	db_query(catalog_query, 0, NULL, catalog_read, (void *) (uintptr_t) resync);
 }
 
 void
 hub_on_catalog(const char *payload)
 {
-	read_catalog(false);
+	read_catalog(RESYNC_NONE);
 }
 
 void
 hub_on_ready(void)
 {
-	read_catalog(true);
+	read_catalog(RESYNC_ALL);
 }
 
-/* Changes may have been missed (the WAL source was away): read everything held again. */
+/* Changes may have been missed (the WAL source was away): read everything held again, send what changed. */
 void
 hub_resync(void)
 {
@@ -1933,5 +1960,5 @@ hub_resync(void)
 		probe_timer_on = true;
 		lws_sul_schedule(CTX, 0, &probe_sul, probe_tick, 1);
 	}
-	read_catalog(true);
+	read_catalog(RESYNC_CHANGED);
 }

@@ -36,6 +36,7 @@ typedef struct table_topic
 	uint64_t	read_stamp;		/* table reads so far: which rows the last one listed */
 	bool		loaded;			/* read since its first subscriber came */
 	bool		reading;		/* a table read is under way */
+	bool		resend_changed;	/* the read under way resends only rows it changed */
 	bool		orphan;			/* out of the hub's map: the catalog changed it (hub.c, migrate) */
 } table_topic;
 

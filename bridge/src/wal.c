@@ -16,7 +16,7 @@
 #include "db.h"
 #include "lk_buf.h"
 #include "lk_topic.h"
-#include "lws/workarounds.h"
+#include "pgsock.h"
 #include "map.h"
 #include "metrics.h"
 #include "pgoutput.h"
@@ -68,11 +68,9 @@ static struct
 {
 	/* pointers and 8-byte fields first, then 4-byte ones, then flags: no padding */
 	struct lws_context *ctx;
-	struct lws_vhost *vh;
 	char	   *conninfo;
 	char	   *fatal;
 	PGconn	   *conn;
-	struct lws *wsi;
 	PGresult   *last;
 	uint64_t	start_lsn;
 	uint64_t	flushed;		/* everything up to here is applied */
@@ -89,12 +87,11 @@ static struct
 	wal_hooks	hooks;
 	lws_sorted_usec_list_t retry;
 	lws_sorted_usec_list_t tick;	/* standby status updates */
-	lwsw_raw_writable rearm;
+	pgsock		sock;			/* conn's socket in the loop */
 	wal_source	mode;			/* asked for: UNDECIDED is auto */
 	wal_source	used;
 	wal_state	state;
 	int			step;			/* WAL_SETUP: 0 settings, 1 slot, 2 START_REPLICATION */
-	int			fd;
 	int			backoff_ms;
 	unsigned	slot_seq;
 	uint32_t	slot_salt;
@@ -103,7 +100,6 @@ static struct
 	char		slot[64];
 	bool		probing;
 	bool		probed;
-	bool		in_writeable;
 	bool		in_tx;
 	bool		waiting_publication;
 	bool		stopping;
@@ -514,39 +510,14 @@ take(const pgo_msg *m)
 static void
 want_writable(void)
 {
-	lwsw_raw_want_writable(W.ctx, &W.rearm, W.wsi, W.in_writeable);
-}
-
-static void
-detach(void)
-{
-	if (W.wsi)
-	{
-		struct lws *wsi = W.wsi;
-
-		W.wsi = NULL;
-		lwsw_raw_cancel(&W.rearm);
-		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-	}
+	pgsock_want_writable(&W.sock);
 }
 
 static void
 adopt(void)
 {
-	int			fd = PQsocket(W.conn);
-	lws_sock_file_fd_type u;
-
-	if (fd == W.fd && W.wsi)
-		return;
-	detach();
-	W.fd = fd;
-	u.filefd = dup(fd);
-	W.wsi = lws_adopt_descriptor_vhost(W.vh, LWS_ADOPT_RAW_FILE_DESC, u, wal_protocol.name, NULL);
-	if (!W.wsi)
-	{
-		close(u.filefd);
+	if (!pgsock_adopt(&W.sock, W.conn))
 		report("could not watch the replication socket", NULL);
-	}
 }
 
 static void
@@ -563,14 +534,14 @@ lost(const char *what, const char *detail)
 	if (what)
 		report(what, detail);
 	M.wal_up = 0;
-	detach();
+	pgsock_detach(&W.sock);
 	if (W.last)
 		PQclear(W.last);
 	W.last = NULL;
 	if (W.conn)
 		PQfinish(W.conn);
 	W.conn = NULL;
-	W.fd = -1;
+	W.sock.fd = -1;
 	W.in_tx = false;
 	pend_reset();
 	rels_clear();
@@ -646,7 +617,7 @@ connect_now(lws_sorted_usec_list_t *sul)
 		return;
 	}
 	W.state = WAL_CONNECTING;
-	W.fd = -1;
+	W.sock.fd = -1;
 	adopt();
 	want_writable();
 }
@@ -889,27 +860,22 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 			/* as db.c's: no client may pick this protocol for a WebSocket */
 			return -1;
 		case LWS_CALLBACK_RAW_RX_FILE:
-			if (wsi == W.wsi)
+			if (wsi == W.sock.wsi)
 				pump();
 			break;
 		case LWS_CALLBACK_RAW_WRITEABLE_FILE:
-			if (wsi != W.wsi)
+			if (wsi != W.sock.wsi)
 				break;
-			W.in_writeable = true;
+			W.sock.in_writeable = true;
 			if (W.state == WAL_CONNECTING)
 				pump();
 			else if (W.state == WAL_SETUP || W.state == WAL_STREAMING)
 				flush_out();
-			W.in_writeable = false;
+			W.sock.in_writeable = false;
 			break;
 		case LWS_CALLBACK_RAW_CLOSE_FILE:
-			if (wsi == W.wsi)
-			{
-				W.wsi = NULL;
-				lwsw_raw_cancel(&W.rearm);
-				if (W.state != WAL_DOWN && W.state != WAL_IDLE)
-					lost("replication connection lost", "socket closed");
-			}
+			if (pgsock_closed(&W.sock, wsi) && W.state != WAL_DOWN && W.state != WAL_IDLE)
+				lost("replication connection lost", "socket closed");
 			break;
 		default:
 			break;
@@ -1008,10 +974,9 @@ wal_start(struct lws_context *ctx, struct lws_vhost *vh, const char *conninfo, c
 {
 	memset(&W, 0, sizeof(W));
 	W.ctx = ctx;
-	W.vh = vh;
+	pgsock_init(&W.sock, ctx, vh, wal_protocol.name);
 	W.conninfo = xstrdup(conninfo);
 	W.hooks = *hooks;
-	W.fd = -1;
 	W.backoff_ms = 100;
 	map_init(&W.pend_index);
 	recent_init((size_t) CFG.wal_window_bytes);
