@@ -14,7 +14,7 @@
 # (laniakea.track(t, notify => false), --source wal).  Each is started for its own runs only,
 # so no walsender decodes the WAL of the other variants.  For them the table also gives the
 # commit-to-client latency of a probe row (bench/track/probe.mjs, p50/p99 over the runs) and
-# the bridge's CPU per change.  Outputs go to bench/out/track-<stamp>/.
+# the bridge's CPU per change, and the WAL source's walsender's.  Outputs go to bench/out/track-<stamp>/.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); root=$(cd "$here/../.." && pwd)
 DUR=${DUR:-8}; ROUNDS=${ROUNDS:-3}; ROWS=${ROWS:-10000}; PORT=${PGPORT_BENCH:-60110}
@@ -106,7 +106,7 @@ start_bridge() { # variant log
   echo "bridge for $1 did not come up:" >&2; tail "$2" >&2; exit 1
 }
 run_one() { # variant clients sync round
-  local v=$1 c=$2 s=$3 f="$out/$1-c$2-sync$3-r$4.log" tps tx lsn0 lsn1 walb probe_pid="" t0 t1 cpu="-" lat="- - -"
+  local v=$1 c=$2 s=$3 f="$out/$1-c$2-sync$3-r$4.log" tps tx lsn0 lsn1 walb probe_pid="" t0 t1 cpu="-" lat="- - -" ws="" w0 wcpu="-"
   if [ -n "${TABLE_OF[$v]:-}" ]; then
     start_bridge "$v" "$out/bridge-$v.log"
     node "$here/probe.mjs" "$BRIDGE_PORT" "postgresql://postgres@127.0.0.1:$PORT/postgres" "${TABLE_OF[$v]}" \
@@ -114,6 +114,9 @@ run_one() { # variant clients sync round
     probe_pid=$!
     sleep 1 # the probe's table join: its read is not part of the timed run
     t0=$(cpu_ticks "$BRIDGE_PID")
+    # the WAL source's other half: the walsender that decodes for it
+    ws=$(psql -qXAt -c "SELECT pid FROM pg_stat_replication WHERE application_name = 'laniakea-bridge-wal' LIMIT 1")
+    [ -n "$ws" ] && w0=$(cpu_ticks "$ws")
   fi
   lsn0=$(wal_lsn)
   PGOPTIONS="-c synchronous_commit=$s" pgbench -n -M prepared -c "$c" -j "$c" -T "$DUR" -f "$out/$v.sql" >"$f" 2>&1 ||
@@ -127,10 +130,11 @@ run_one() { # variant clients sync round
     wait "$probe_pid" || { echo "probe failed for $v:" >&2; cat "$f.probe" >&2; exit 1; }
     # bridge CPU per change, in microseconds: ticks are 10 ms
     cpu=$(awk -v a="$t0" -v b="$t1" -v n="$tx" 'BEGIN { printf "%.1f", (b - a) * 10000 / n }')
+    [ -n "$ws" ] && wcpu=$(awk -v a="$w0" -v b="$(cpu_ticks "$ws")" -v n="$tx" 'BEGIN { printf "%.1f", (b - a) * 10000 / n }')
     lat=$(node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop()); console.log(r.p50_ms, r.p99_ms, r.n)' "$f.probe")
     kill "$BRIDGE_PID"; wait "$BRIDGE_PID" 2>/dev/null || true
   fi
-  echo "$v $c $s $4 $tps $(loadavg) $walb $cpu $lat" >>"$out/raw.txt"
+  echo "$v $c $s $4 $tps $(loadavg) $walb $cpu $lat $wcpu" >>"$out/raw.txt"
 }
 configs=()
 for c in $CLIENTS; do configs+=("$c off $ROUNDS"); done
@@ -147,8 +151,8 @@ done
 median() { sort -n | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
 {
   echo
-  echo "| clients | sync_commit | variant | TPS median (min–max, n) | ratio to untracked | ratio to plain bigint | NOTIFYs/tx | WAL bytes/tx | bridge CPU µs/change | commit→client p50 / p99 ms (probes) | load avg during |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| clients | sync_commit | variant | TPS median (min–max, n) | ratio to untracked | ratio to plain bigint | NOTIFYs/tx | WAL bytes/tx | bridge CPU µs/change | walsender CPU µs/change | commit→client p50 / p99 ms (probes) | load avg during |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
   for cfg in "${configs[@]}"; do
     read -r c s r <<<"$cfg"
     base=$(awk -v c="$c" -v s="$s" '$1=="plain_bigint" && $2==c && $3==s {print $5}' "$out/raw.txt" | median)
@@ -161,9 +165,10 @@ median() { sort -n | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else pri
       walb=$(sel 7 | median)
       if [ -n "${TABLE_OF[$v]:-}" ]; then
         cpu=$(sel 8 | median); p50=$(sel 9 | median); p99=$(sel 10 | median); np=$(sel 11 | awk '{ n += $1 } END { print n }')
-        extra="$cpu | $p50 / $p99 ($np)"
+        wcpu=$(sel 12 | median)
+        extra="$cpu | ${wcpu/-/–} | $p50 / $p99 ($np)"
       else
-        extra="– | –"
+        extra="– | – | –"
       fi
       printf "| %s | %s | %s | %.0f (%.0f–%.0f, %d) | %.2f | %.2f | %s | %s | %s | %s|\n" "$c" "$s" "$v" "$med" "$mn" "$mx" "$r" \
         "$(awk -v a="$med" -v b="$unt" 'BEGIN{print a/b}')" "$(awk -v a="$med" -v b="$base" 'BEGIN{print a/b}')" \
