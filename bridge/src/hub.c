@@ -1037,7 +1037,8 @@ tt_loaded(void *arg, PGresult *res, const char *error)
 			{
 				r->pinned = true;
 				resync_subs(&tt->subs, r);
-				if (out == READ_REPLACED)
+				/* what the read brought is the row's subscribers' too: no live delta may carry it */
+				if (out == READ_REPLACED || out == READ_MERGED)
 					resync_subs(&r->subs, r);
 			}
 			hub_release(r);
