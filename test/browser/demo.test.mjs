@@ -334,6 +334,82 @@ test('a_click_followed_at_once_by_a_reload_is_kept', async () => {
   await ctx.close();
 });
 
+// The renderer process whose main thread spins: the one that used most of a
+// CPU over a quarter second (Page.crash of the DevTools protocol runs on the
+// main thread, and waits for it).
+async function spinningRenderer() {
+  const cpu = async () => {
+    const ticks = new Map();
+    for (const pid of (await run('pgrep', ['-f', '--', '--type=renderer'])).stdout.split('\n').filter(Boolean)) {
+      try {
+        const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+        ticks.set(Number(pid), Number(f[11]) + Number(f[12]));
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return ticks;
+  };
+  const a = await cpu();
+  await new Promise((r) => setTimeout(r, 250));
+  const b = await cpu();
+  const [pid, used] = [...b].map(([p, t]) => [p, t - (a.get(p) ?? t)]).sort((x, y) => y[1] - x[1])[0] ?? [];
+  assert.ok(used >= 15, `a renderer spins (the busiest used ${used} of 25 ticks)`);
+  return pid;
+}
+
+// The other half of the journal's window: the click reached IndexedDB, and
+// the page dies before its journal in localStorage is cleared.  The tab that
+// finds the dead page's journal must not make the click again.
+test('a_page_that_dies_after_storing_a_click_but_before_clearing_its_journal_counts_it_once', async () => {
+  const ctx = await browser.newContext();
+  const first = await open(ctx);
+  const node = (await shown(first.page)).node;
+  await first.page.evaluate(() => window.laniakea.row.flushed());
+  const before = JSON.parse((await dbRow()).visits)[node] ?? 0;
+  // The journal's next write after the click is the one that clears it, and
+  // it comes only once IndexedDB has the click: there the page stops for
+  // good (its main thread spins), and the test crashes its renderer.
+  const dying = first.page.waitForEvent('console', (m) => m.text() === 'journal write after the click: dying');
+  await first.page.evaluate(() => {
+    window.laniakea.row.increment('visits');
+    for (const name of ['setItem', 'removeItem']) {
+      const write = Storage.prototype[name];
+      Storage.prototype[name] = function (key, ...rest) {
+        if (key.includes(' journal ')) {
+          console.log('journal write after the click: dying');
+          for (;;);
+        }
+        return write.call(this, key, ...rest);
+      };
+    }
+  });
+  await dying;
+  const journals = await ctx.newPage();
+  await journals.goto(`http://127.0.0.1:${port}/laniakea.js`);
+  const stale = await journals.evaluate(() => Object.keys(localStorage).filter((k) => k.includes(' journal ')));
+  assert.equal(stale.length, 1, 'the dead page left its journal in localStorage');
+  const crashed = first.page.waitForEvent('crash');
+  process.kill(await spinningRenderer(), 'SIGKILL');
+  await crashed;
+  await first.page.close().catch(() => {});
+
+  const second = await open(ctx);
+  await until(
+    async () =>
+      (await journals.evaluate(() => Object.keys(localStorage).filter((k) => k.includes(' journal ')))).length === 0,
+    "the dead page's journal replayed and cleared",
+  );
+  await second.page.evaluate(() => window.laniakea.row.flushed());
+  await until(async () => JSON.parse((await dbRow()).visits)[node] >= before + 1, 'the database has the click');
+  // anything replayed twice would have been pushed by now, with the rest
+  await second.page.evaluate(() => window.laniakea.row.flushed());
+  assert.equal(JSON.parse((await dbRow()).visits)[node], before + 1, 'the click counted once');
+  assert.equal((await shown(second.page)).pending, 0);
+  assert.deepEqual(second.errors, []);
+  await ctx.close();
+});
+
 test('the_installed_app_loads_from_its_cache_asking_a_hung_bridge_once', async () => {
   const ctx = await browser.newContext();
   const { page, errors } = await open(ctx);

@@ -3,7 +3,8 @@
 # PostgreSQL cluster that the test restarts (so it does not touch the cluster
 # of scripts/test.sh).  Needs a built bridge and client (`make`) and the
 # extension installed.  Screenshots go to test/browser/output/.
-# Prints "browser: N passed, N failed".
+# Prints "browser: N passed, N failed".  Arguments go to node --test, e.g.
+# --test-name-pattern=journal runs the tests whose names match.
 set -uo pipefail
 cd "$(dirname "$0")"
 top=$(cd ../.. && pwd)
@@ -25,7 +26,7 @@ psql -X -q -h "$work/pg/sock" -p "$pgport" -U postgres -d postgres -c "CREATE DA
 cp -r "$top/client/demo" "$work/demo"
 rm -rf output && mkdir -p output
 LK_TOP=$top LK_PGDIR=$work/pg LK_PGPORT=$pgport LK_OUT=$(pwd)/output LK_STATIC=$work/demo \
-	node --test --test-concurrency=1 --test-reporter=tap demo.test.mjs views.test.mjs >"$work/tap" 2>&1
+	node --test --test-concurrency=1 --test-reporter=tap "$@" demo.test.mjs views.test.mjs >"$work/tap" 2>&1
 status=$?
 cat "$work/tap"
 pass=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$work/tap")
