@@ -1022,11 +1022,8 @@ export class Table extends Emitter {
   #have(room) {
     const have = {};
     const name = (k, text) => {
-      const n =
-        byteLength(JSON.stringify(k)) +
-        byteLength(text) +
-        2 -
-        (have[k] ? byteLength(have[k].text) + byteLength(JSON.stringify(k)) + 2 : 0);
+      // the key and its punctuation count once, on its first naming
+      const n = byteLength(text) - (have[k] ? byteLength(have[k].text) : -byteLength(JSON.stringify(k)) - 2);
       if (n > room) return;
       room -= n;
       have[k] = new Raw(text);

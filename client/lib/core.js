@@ -56,7 +56,7 @@ function check(code) {
   views();
   const msg = cstring(RESULT + 32, 160);
   const detail = cstring(RESULT + 192, 256);
-  const Err = CODES[code] === 'range' || CODES[code] === 'limit' ? RangeError : TypeError;
+  const Err = code === 3 || code === 4 ? RangeError : TypeError; // range, limit
   const e = new Err(detail ? `${msg}: ${detail}` : msg);
   e.code = CODES[code];
   e.detail = detail;
