@@ -417,7 +417,8 @@ lk_wasm_merge_all(const uint8_t *p, uint32_t len, uint32_t n)
 		size[top++] = slen;
 		p += 4 + slen;
 		len -= 4 + slen;
-		while (top > 1 && (top == JOIN_LEVELS || size[top - 1] * 2 >= size[top - 2]))
+		/* after the last state, everything joins down to one */
+		while (top > 1 && (i + 1 == n || top == JOIN_LEVELS || size[top - 1] * 2 >= size[top - 2]))
 		{
 			lk_state	m;
 
@@ -430,15 +431,6 @@ lk_wasm_merge_all(const uint8_t *p, uint32_t len, uint32_t n)
 	}
 	if (top == 0)
 		return fail(&(lk_error) {LK_ERR_VALUE, "nothing to merge", ""});
-	while (top > 1)
-	{
-		lk_state	m;
-
-		if (lk_state_merge(&stack[top - 2], &stack[top - 1], &alloc, &m, &err) != LK_OK)
-			return fail(&err);
-		stack[top - 2] = m;
-		top--;
-	}
 	return give_state(&stack[0]);
 }
 
