@@ -193,8 +193,14 @@ function copy(doc) {
 function fromRecord(rec, cache) {
   const doc = emptyDoc();
   if (!rec) return doc;
-  Object.assign(doc, { v: rec.v ?? 0, cl: rec.cl, types: { ...rec.types }, del: rec.del ?? null, x: !!rec.x });
-  doc.queue = [...(rec.queue ?? [])];
+  Object.assign(doc, {
+    v: rec.v ?? 0,
+    cl: rec.cl,
+    types: { ...rec.types },
+    del: rec.del ?? null,
+    queue: [...(rec.queue ?? [])],
+    x: !!rec.x,
+  });
   const value = (c, text) => cache?.get(text) ?? typeNamed(doc.types[c])?.from(text);
   for (const [c, t] of Object.entries(rec.base ?? rec.state ?? {})) doc.base[c] = value(c, t);
   // records written before chunks held one delta per column
@@ -268,28 +274,22 @@ function receiveInto(doc, inc, hold, seen) {
   }
 }
 
+// The operations, with the kind of column each needs (the value's method of that name)
+const NEEDS = {
+  increment: 'a counter',
+  decrement: 'a pncounter',
+  add: 'an orset',
+  remove: 'an orset',
+  set: 'an lwwreg',
+};
+
 function operate(value, op, ctx) {
-  const need = (m, what) => {
-    if (typeof value[m] !== 'function') throw new TypeError(`${op.o} needs ${what} column, and ${op.c} is not one`);
-  };
-  switch (op.o) {
-    case 'increment':
-      need('increment', 'a counter');
-      return value.increment(ctx.node, BigInt(op.a));
-    case 'decrement':
-      need('decrement', 'a pncounter');
-      return value.decrement(ctx.node, BigInt(op.a));
-    case 'add':
-      need('add', 'an orset');
-      return value.add(op.a, ctx.node);
-    case 'remove':
-      need('remove', 'an orset');
-      return value.remove(op.a);
-    case 'set':
-      need('set', 'an lwwreg');
-      return setWith(value, op.a, ctx.node, ctx.hlc, BigInt(op.t));
-  }
-  throw new TypeError(`unknown operation ${op.o}`);
+  const o = op.o;
+  if (!Object.hasOwn(NEEDS, o)) throw new TypeError(`unknown operation ${o}`);
+  if (typeof value[o] !== 'function') throw new TypeError(`${o} needs ${NEEDS[o]} column, and ${op.c} is not one`);
+  if (o === 'set') return setWith(value, op.a, ctx.node, ctx.hlc, BigInt(op.t));
+  if (o === 'add') return value.add(op.a, ctx.node);
+  return o === 'remove' ? value.remove(op.a) : value[o](ctx.node, BigInt(op.a));
 }
 
 /**
@@ -608,8 +608,7 @@ export class Row extends Emitter {
         Object.assign(doc.types, this.#client.typesOf(this.tableTopic));
         const hlc = { last: BigInt(clock?.last ?? 0) };
         const last = hlc.last;
-        for (const inc of incoming)
-          receiveInto(doc, inc, batch.length > 0, (c, v) => this.#check(doc, c, v, node, errors));
+        for (const inc of incoming) receiveInto(doc, inc, batch.length > 0, (c, v) => this.#check(doc, c, v, node));
         const ops = [...doc.queue, ...batch];
         doc.queue = [];
         const ctx = this.#ctx(hlc, false);
@@ -656,7 +655,7 @@ export class Row extends Emitter {
    * stored: another device writes as this node id (docs/client.md, "Node
    * ids"), and their writes and ours overwrite each other.
    */
-  #check(doc, c, v, node, _errors) {
+  #check(doc, c, v, node) {
     const local = current(doc, c);
     const mine = own(local, node);
     if (own(v, node) !== undefined && mine !== undefined && own(local.merge(v), node) !== mine) {
@@ -1023,11 +1022,8 @@ export class Table extends Emitter {
   #have(room) {
     const have = {};
     const name = (k, text) => {
-      const n =
-        byteLength(JSON.stringify(k)) +
-        byteLength(text) +
-        2 -
-        (have[k] ? byteLength(have[k].text) + byteLength(JSON.stringify(k)) + 2 : 0);
+      // the key and its punctuation count once, on its first naming
+      const n = byteLength(text) - (have[k] ? byteLength(have[k].text) : -byteLength(JSON.stringify(k)) - 2);
       if (n > room) return;
       room -= n;
       have[k] = new Raw(text);
@@ -1120,7 +1116,7 @@ export class Table extends Emitter {
 
 /** A connection to laniakea-bridge. */
 export class Client extends Emitter {
-  #options;
+  #caps;
   // topic → WeakRef of its Row: one object per row, for as long as anyone
   // (the application, a table, a channel) holds it
   #rows = new Map();
@@ -1145,7 +1141,7 @@ export class Client extends Emitter {
     if (!transport)
       throw new TypeError('no WebSocket in this runtime: pass one, e.g. connect({url, WebSocket}) with the ws package');
     if (token !== undefined) this.#getToken = tokenOf(token);
-    this.#options = { caps };
+    this.#caps = caps;
     this.maxMessage = maxMessage;
     this.storage =
       storage ?? (typeof indexedDB === 'undefined' ? new MemoryStorage() : new IndexedDBStorage(storageName(url)));
@@ -1255,7 +1251,7 @@ export class Client extends Emitter {
    * where room is what the message has left for the have.
    */
   joinParams(t, have) {
-    const params = { node: this.node, caps: { ...probe(), ...this.#options.caps } };
+    const params = { node: this.node, caps: { ...probe(), ...this.#caps } };
     return {
       ...params,
       have: have(this.maxMessage - byteLength(stringify([REF, REF, t, 'phx_join', { ...params, have: {} }]))),

@@ -26,7 +26,7 @@ async function instantiate() {
 const { instance } = await instantiate();
 const x = instance.exports;
 x._initialize();
-const RESULT = x.lk_wasm_result();
+const RESULT = x.result();
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 let bytes = new Uint8Array(x.memory.buffer);
@@ -56,7 +56,7 @@ function check(code) {
   views();
   const msg = cstring(RESULT + 32, 160);
   const detail = cstring(RESULT + 192, 256);
-  const Err = CODES[code] === 'range' || CODES[code] === 'limit' ? RangeError : TypeError;
+  const Err = code === 3 || code === 4 ? RangeError : TypeError; // range, limit
   const e = new Err(detail ? `${msg}: ${detail}` : msg);
   e.code = CODES[code];
   e.detail = detail;
@@ -103,7 +103,7 @@ function args(...parts) {
     if (Array.isArray(p) && typeof p[0] !== 'string') throw new TypeError(`${p[1]} must be a string`);
     room += Array.isArray(p) ? 3 * p[0].length : p.length;
   }
-  let at = x.lk_wasm_input(room);
+  let at = x.input(room);
   views();
   const out = [];
   for (const p of parts) {
@@ -147,13 +147,13 @@ function resultNumber() {
 
 /** Canonical binary of a state of kind from its JSON text. */
 export function parse(kind, text) {
-  check(x.lk_wasm_parse(kind, ...args([text, 'the JSON text'])));
+  check(x.parse(kind, ...args([text, 'the JSON text'])));
   return resultBytes();
 }
 
 /** Canonical JSON text of a binary state. */
 export function json(state) {
-  check(x.lk_wasm_json(...args(state)));
+  check(x.json(...args(state)));
   return resultText();
 }
 
@@ -161,7 +161,7 @@ export function json(state) {
 export function mergeAll(states) {
   let total = 0;
   for (const s of states) total += 4 + s.length;
-  let at = x.lk_wasm_input(total);
+  let at = x.input(total);
   const start = at;
   views();
   for (const s of states) {
@@ -169,59 +169,59 @@ export function mergeAll(states) {
     bytes.set(s, at + 4);
     at += 4 + s.length;
   }
-  check(x.lk_wasm_merge_all(start, total, states.length));
+  check(x.merge_all(start, total, states.length));
   return resultBytes();
 }
 
 /** The smallest d with merge(old, d) = merge(old, newer). */
 export function delta(old, newer) {
-  check(x.lk_wasm_delta(...args(old, newer)));
+  check(x.delta(...args(old, newer)));
   return resultBytes();
 }
 
 export function leq(a, b) {
-  check(x.lk_wasm_leq(...args(a, b)));
+  check(x.leq(...args(a, b)));
   return resultNumber() === 1n;
 }
 
 /** A counter raised by `by` (a bigint) for node; a pncounter's decrement when down. */
 export function count(state, node, by, down) {
   const [p, n, q, m] = args(state, [node, 'node id']);
-  check(x.lk_wasm_count(p, n, q, m, by, down ? 1 : 0));
+  check(x.count(p, n, q, m, by, down ? 1 : 0));
   return resultBytes();
 }
 
 /** A counter's value, exact (a bigint). */
 export function value(state) {
-  check(x.lk_wasm_value(...args(state)));
+  check(x.value(...args(state)));
   return resultNumber();
 }
 
 export function add(state, element, node) {
-  check(x.lk_wasm_add(...args(state, [element, 'element'], [node, 'node id'])));
+  check(x.add(...args(state, [element, 'element'], [node, 'node id'])));
   return resultBytes();
 }
 
 export function remove(state, element) {
-  check(x.lk_wasm_remove(...args(state, [element, 'element'])));
+  check(x.remove(...args(state, [element, 'element'])));
   return resultBytes();
 }
 
 export function has(state, element) {
-  check(x.lk_wasm_has(...args(state, [element, 'element'])));
+  check(x.has(...args(state, [element, 'element'])));
   return resultNumber() === 1n;
 }
 
 /** How many elements an orset has. */
 export function size(state) {
   if (sizes.has(state)) return sizes.get(state);
-  check(x.lk_wasm_elements(...args(state)));
+  check(x.elements(...args(state)));
   return Number(resultNumber());
 }
 
 /** The elements of an orset in SQL's order (byte order of their UTF-8). */
 export function elements(state) {
-  check(x.lk_wasm_elements(...args(state)));
+  check(x.elements(...args(state)));
   return JSON.parse(resultText());
 }
 
@@ -233,14 +233,14 @@ export function elements(state) {
  */
 export function set(state, value, node, a, b, explicit) {
   const [p, n, v, vn, q, m] = args(state, [value, 'value'], [node, 'node id']);
-  check(x.lk_wasm_set(p, n, v, vn, q, m, a, b, explicit ? 1 : 0));
+  check(x.set(p, n, v, vn, q, m, a, b, explicit ? 1 : 0));
   const out = resultBytes();
   return { state: out, clock: view.getBigInt64(RESULT + 16, true) };
 }
 
 /** An lwwreg's write, {value, node, clock}, or null for the empty register. */
 export function register(state) {
-  check(x.lk_wasm_register(...args(state)));
+  check(x.register(...args(state)));
   views();
   if (view.getUint32(RESULT + 24, true) === 0) return null;
   const split = view.getUint32(RESULT + 12, true);
@@ -255,6 +255,6 @@ export function register(state) {
 /** crdt:<table>[:<key>] as the core writes it (lk_topic_put). */
 export function topic(schema, table, key) {
   const has = key !== undefined;
-  check(x.lk_wasm_topic(...args([schema, 'schema'], [table, 'table'], [has ? key : '', 'key']), has ? 1 : 0));
+  check(x.topic(...args([schema, 'schema'], [table, 'table'], [has ? key : '', 'key']), has ? 1 : 0));
   return resultText();
 }

@@ -59,10 +59,6 @@ export class CRDT {
     Object.freeze(this);
   }
 
-  static get kind() {
-    return types.get(this)?.kind;
-  }
-
   /** The SQL type name (gcounter, pncounter, orset, ...). */
   static get typeName() {
     return types.get(this)?.name;
