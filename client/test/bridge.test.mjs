@@ -375,9 +375,9 @@ test('after_collect_tombstones_the_servers_row_replaces_a_deleted_one_on_rejoin'
   assert.deepEqual(JSON.parse((await likes()).likes), { db2: 4, 'peer-col': 2 });
 });
 
-test('a_client_online_while_a_collected_key_is_inserted_again_sees_the_new_row', {
-  todo: "the bridge holds the row at cl 2 while it has subscribers and ignores the insert's notification (cl 1) as stale; the client learns of the row only when the bridge reads it again",
-}, async () => {
+// The insert's notification (cl 1) is below the deleted row the bridge holds
+// (cl 2): the bridge reads the key again and sends the row it finds.
+test('a_client_online_while_a_collected_key_is_inserted_again_sees_the_new_row', async () => {
   const k = key('collected-online');
   await sql(`INSERT INTO revived (id, likes) VALUES ($1, '{"db":1}')`, [k]);
   const c = client({ node: 'peer-col-on' });

@@ -31,5 +31,7 @@ status=$?
 cat "$work/tap"
 pass=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$work/tap")
 fail=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$work/tap")
-echo "browser: ${pass:-0} passed, ${fail:-1} failed"
+# a test cancelled (timed out) or marked todo failed too
+other=$(awk '/^# (cancelled|todo) [0-9]+$/ { n += $3 } END { print n + 0 }' "$work/tap")
+echo "browser: ${pass:-0} passed, $((${fail:-1} + ${other:-0})) failed"
 [ $status = 0 ]
