@@ -3,6 +3,7 @@
 # for the bridge, and what NOTIFY itself costs.
 #
 #   bench/track/run.sh            # ≈7 min; env: DUR=8 ROUNDS=3 ROWS=10000 PGPORT_BENCH=60110 CLIENTS="2 8"
+#                                 #   BRIDGE_LOG=warn (the bridges' --log-level), VARIANTS (a subset, to diagnose)
 #
 # Starts a private PostgreSQL 15 cluster (fsync=on, wal_level=logical) under /tmp, runs
 # pgbench -M prepared on the variants, interleaved round by round so background load hits all
@@ -14,7 +15,11 @@
 # (laniakea.track(t, notify => false), --source wal).  Each is started for its own runs only,
 # so no walsender decodes the WAL of the other variants.  For them the table also gives the
 # commit-to-client latency of a probe row (bench/track/probe.mjs, p50/p99 over the runs) and
-# the bridge's CPU per change, and the WAL source's walsender's.  Outputs go to bench/out/track-<stamp>/.
+# the bridge's CPU per change, and the WAL source's walsender's.  Outputs go to bench/out/track-<stamp>/:
+# per run its pgbench log, for the tracked variants the probe's (one line per probe: time since
+# the first, the UPDATE's duration, the latency) and, for the WAL source, .repl: every 100 ms the
+# server's WAL insert and flush positions and the walsender's state and sent/write/flush
+# positions; the bridges' logs; the server's log (log_checkpoints on).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); root=$(cd "$here/../.." && pwd)
 DUR=${DUR:-8}; ROUNDS=${ROUNDS:-3}; ROWS=${ROWS:-10000}; PORT=${PGPORT_BENCH:-60110}
@@ -22,13 +27,17 @@ CLIENTS=${CLIENTS:-"2 8"}; SYNC_ON_CLIENTS=${SYNC_ON_CLIENTS:-2}
 ulimit -n "$(ulimit -Hn)"
 stamp=$(date -u +%Y%m%dT%H%M%SZ); out=$root/bench/out/track-$stamp; mkdir -p "$out"
 dir=$(mktemp -d /tmp/lk-track.XXXXXX)
-cleanup() { "$root/scripts/cluster.sh" stop "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"; }
+cleanup() {
+  "$root/scripts/cluster.sh" stop "$dir" >/dev/null 2>&1 || true
+  cp "$dir/postgres.log" "$out/postgres.log" 2>/dev/null || true
+  rm -rf "$dir"
+}
 trap cleanup EXIT
 BRIDGE=$root/bridge/laniakea-bridge
 [ -x "$BRIDGE" ] || { echo "bench/track: $BRIDGE not built (make bridge)" >&2; exit 1; }
 [ -d "$root/bridge/test/node_modules/phoenix" ] || (cd "$root/bridge/test" && npm ci --no-audit --no-fund >/dev/null)
 "$root/scripts/cluster.sh" start "$dir" "$PORT" -c fsync=on -c max_connections=50 -c shared_buffers=128MB \
-  -c wal_level=logical >/dev/null
+  -c wal_level=logical -c log_checkpoints=on >/dev/null
 export PGHOST=$dir/sock PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres
 psql -qX -v ON_ERROR_STOP=1 >/dev/null <<SQL
 CREATE EXTENSION laniakea;
@@ -61,7 +70,8 @@ declare -A SQLS=(
   [plain_bigint]="UPDATE t_plain SET n = n + 1 WHERE id = :id;"
   [notify_trigger]="UPDATE t_notify SET n = n + 1 WHERE id = :id;"
 )
-VARIANTS="tracked_notify tracked_wal untracked plain_bigint notify_trigger"
+VARIANTS=${VARIANTS:-"tracked_notify tracked_wal untracked plain_bigint notify_trigger"}
+BRIDGE_LOG=${BRIDGE_LOG:-warn}
 for v in $VARIANTS; do printf '\\set id random(1, %d)\n%s\n' "$ROWS" "${SQLS[$v]}" >"$out/$v.sql"; done
 
 # NOTIFYs per transaction: a listener counts what 20 single-row transactions send.
@@ -93,7 +103,7 @@ start_bridge() { # variant log
   for attempt in 1 2 3 4 5; do
     bport=$(( PORT + 100 + RANDOM % 800 ))
     DATABASE_URL="postgresql://postgres@127.0.0.1:$PORT/postgres" "$BRIDGE" --port "$bport" \
-      --source "${SOURCE_OF[$1]}" --max-table-rows $((ROWS + 10)) --log-level warn >>"$2" 2>&1 &
+      --source "${SOURCE_OF[$1]}" --max-table-rows $((ROWS + 10)) --log-level "$BRIDGE_LOG" >>"$2" 2>&1 &
     BRIDGE_PID=$!
     BRIDGE_PORT=$bport
     for _ in $(seq 1 100); do
@@ -105,8 +115,15 @@ start_bridge() { # variant log
   done
   echo "bridge for $1 did not come up:" >&2; tail "$2" >&2; exit 1
 }
+# The WAL's positions every 100 ms, with UTC times to set beside the probe's and the logs'.
+repl_sampler() {
+  printf '%s\n' "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'HH24:MI:SS.MS'), pg_current_wal_insert_lsn(),
+    pg_current_wal_flush_lsn(), coalesce(r.state, '-'), r.sent_lsn, r.write_lsn, r.flush_lsn
+    FROM (SELECT 1) one LEFT JOIN pg_stat_replication r ON r.application_name = 'laniakea-bridge-wal' \\watch 0.1" |
+    psql -qXAt -F' ' 2>/dev/null
+}
 run_one() { # variant clients sync round
-  local v=$1 c=$2 s=$3 f="$out/$1-c$2-sync$3-r$4.log" tps tx lsn0 lsn1 walb probe_pid="" t0 t1 cpu="-" lat="- - -" ws="" w0 wcpu="-"
+  local v=$1 c=$2 s=$3 f="$out/$1-c$2-sync$3-r$4.log" tps tx lsn0 lsn1 walb probe_pid="" t0 t1 cpu="-" lat="- - -" ws="" w0 wcpu="-" sampler=""
   if [ -n "${TABLE_OF[$v]:-}" ]; then
     start_bridge "$v" "$out/bridge-$v.log"
     node "$here/probe.mjs" "$BRIDGE_PORT" "postgresql://postgres@127.0.0.1:$PORT/postgres" "${TABLE_OF[$v]}" \
@@ -117,9 +134,11 @@ run_one() { # variant clients sync round
     # the WAL source's other half: the walsender that decodes for it
     ws=$(psql -qXAt -c "SELECT pid FROM pg_stat_replication WHERE application_name = 'laniakea-bridge-wal' LIMIT 1")
     [ -n "$ws" ] && w0=$(cpu_ticks "$ws")
+    if [ "${SOURCE_OF[$v]}" = wal ]; then repl_sampler >"$f.repl" & sampler=$!; fi
   fi
+  echo "pgbench starts $(date -u +%T.%3N)" >"$f"
   lsn0=$(wal_lsn)
-  PGOPTIONS="-c synchronous_commit=$s" pgbench -n -M prepared -c "$c" -j "$c" -T "$DUR" -f "$out/$v.sql" >"$f" 2>&1 ||
+  PGOPTIONS="-c synchronous_commit=$s" pgbench -n -M prepared -c "$c" -j "$c" -T "$DUR" -f "$out/$v.sql" >>"$f" 2>&1 ||
     { echo "pgbench failed for $v:" >&2; tail "$f" >&2; exit 1; }
   lsn1=$(wal_lsn)
   tps=$(sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p' "$f")
@@ -133,6 +152,7 @@ run_one() { # variant clients sync round
     [ -n "$ws" ] && wcpu=$(awk -v a="$w0" -v b="$(cpu_ticks "$ws")" -v n="$tx" 'BEGIN { printf "%.1f", (b - a) * 10000 / n }')
     lat=$(node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop()); console.log(r.p50_ms, r.p99_ms, r.n)' "$f.probe")
     kill "$BRIDGE_PID"; wait "$BRIDGE_PID" 2>/dev/null || true
+    if [ -n "$sampler" ]; then kill "$sampler"; wait "$sampler" 2>/dev/null || true; fi
   fi
   echo "$v $c $s $4 $tps $(loadavg) $walb $cpu $lat $wcpu" >>"$out/raw.txt"
 }
