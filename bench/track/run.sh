@@ -4,6 +4,8 @@
 #
 #   bench/track/run.sh            # ≈7 min; env: DUR=8 ROUNDS=3 ROWS=10000 PGPORT_BENCH=60110 CLIENTS="2 8"
 #                                 #   BRIDGE_LOG=warn (the bridges' --log-level), VARIANTS (a subset, to diagnose)
+#                                 #   BRIDGE=path (another build of laniakea-bridge, to compare)
+#                                 #   RATE_TPS=10000 RATE_CLIENTS=8 (the fixed-rate latency round; RATE_TPS= for none)
 #
 # Starts a private PostgreSQL 15 cluster (fsync=on, wal_level=logical) under /tmp, runs
 # pgbench -M prepared on the variants, interleaved round by round so background load hits all
@@ -15,7 +17,10 @@
 # (laniakea.track(t, notify => false), --source wal).  Each is started for its own runs only,
 # so no walsender decodes the WAL of the other variants.  For them the table also gives the
 # commit-to-client latency of a probe row (bench/track/probe.mjs, p50/p99 over the runs) and
-# the bridge's CPU per change, and the WAL source's walsender's.  Outputs go to bench/out/track-<stamp>/:
+# the bridge's CPU per change, and the WAL source's walsender's.  Saturated, the WAL source's
+# delivery falls behind (docs/benchmarks.md: its walsender gets too little CPU), so one more
+# round runs the two tracked variants only, at the same fixed rate (pgbench -R RATE_TPS, which
+# both sources sustain here): their latencies at equal load.  Outputs go to bench/out/track-<stamp>/:
 # per run its pgbench log, for the tracked variants the probe's (one line per probe: time since
 # the first, the UPDATE's duration, the latency) and, for the WAL source, .repl: every 100 ms the
 # server's WAL insert and flush positions and the walsender's state and sent/write/flush
@@ -24,6 +29,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); root=$(cd "$here/../.." && pwd)
 DUR=${DUR:-8}; ROUNDS=${ROUNDS:-3}; ROWS=${ROWS:-10000}; PORT=${PGPORT_BENCH:-60110}
 CLIENTS=${CLIENTS:-"2 8"}; SYNC_ON_CLIENTS=${SYNC_ON_CLIENTS:-2}
+RATE_TPS=${RATE_TPS-10000}; RATE_CLIENTS=${RATE_CLIENTS:-8}
 ulimit -n "$(ulimit -Hn)"
 stamp=$(date -u +%Y%m%dT%H%M%SZ); out=$root/bench/out/track-$stamp; mkdir -p "$out"
 dir=$(mktemp -d /tmp/lk-track.XXXXXX)
@@ -33,7 +39,7 @@ cleanup() {
   rm -rf "$dir"
 }
 trap cleanup EXIT
-BRIDGE=$root/bridge/laniakea-bridge
+BRIDGE=${BRIDGE:-$root/bridge/laniakea-bridge}
 [ -x "$BRIDGE" ] || { echo "bench/track: $BRIDGE not built (make bridge)" >&2; exit 1; }
 [ -d "$root/bridge/test/node_modules/phoenix" ] || (cd "$root/bridge/test" && npm ci --no-audit --no-fund >/dev/null)
 "$root/scripts/cluster.sh" start "$dir" "$PORT" -c fsync=on -c max_connections=50 -c shared_buffers=128MB \
@@ -122,8 +128,8 @@ repl_sampler() {
     FROM (SELECT 1) one LEFT JOIN pg_stat_replication r ON r.application_name = 'laniakea-bridge-wal' \\watch 0.1" |
     psql -qXAt -F' ' 2>/dev/null
 }
-run_one() { # variant clients sync round
-  local v=$1 c=$2 s=$3 f="$out/$1-c$2-sync$3-r$4.log" tps tx lsn0 lsn1 walb probe_pid="" t0 t1 cpu="-" lat="- - -" ws="" w0 wcpu="-" sampler=""
+run_one() { # variant clients sync[@rate] round
+  local v=$1 c=$2 s=$3 f="$out/$1-c$2-sync$3-r$4.log" sync=${3%@*} rate="" tps tx lsn0 lsn1 walb probe_pid="" t0 t1 cpu="-" lat="- - -" ws="" w0 wcpu="-" sampler=""
   if [ -n "${TABLE_OF[$v]:-}" ]; then
     start_bridge "$v" "$out/bridge-$v.log"
     node "$here/probe.mjs" "$BRIDGE_PORT" "postgresql://postgres@127.0.0.1:$PORT/postgres" "${TABLE_OF[$v]}" \
@@ -136,9 +142,10 @@ run_one() { # variant clients sync round
     [ -n "$ws" ] && w0=$(cpu_ticks "$ws")
     if [ "${SOURCE_OF[$v]}" = wal ]; then repl_sampler >"$f.repl" & sampler=$!; fi
   fi
+  [[ $s == *@* ]] && rate=${s#*@}
   echo "pgbench starts $(date -u +%T.%3N)" >"$f"
   lsn0=$(wal_lsn)
-  PGOPTIONS="-c synchronous_commit=$s" pgbench -n -M prepared -c "$c" -j "$c" -T "$DUR" -f "$out/$v.sql" >>"$f" 2>&1 ||
+  PGOPTIONS="-c synchronous_commit=$sync" pgbench -n -M prepared ${rate:+-R "$rate"} -c "$c" -j "$c" -T "$DUR" -f "$out/$v.sql" >>"$f" 2>&1 ||
     { echo "pgbench failed for $v:" >&2; tail "$f" >&2; exit 1; }
   lsn1=$(wal_lsn)
   tps=$(sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p' "$f")
@@ -159,13 +166,17 @@ run_one() { # variant clients sync round
 configs=()
 for c in $CLIENTS; do configs+=("$c off $ROUNDS"); done
 for c in $SYNC_ON_CLIENTS; do configs+=("$c on 1"); done
+[ -n "$RATE_TPS" ] && configs+=("$RATE_CLIENTS off@$RATE_TPS 1")
 echo "# bench/track $(date -u +%FT%TZ) rows=$ROWS dur=${DUR}s rounds=$ROUNDS nproc=$(nproc) load_before=$(cat /proc/loadavg | cut -d' ' -f1-3)" | tee "$out/table.md"
 for cfg in "${configs[@]}"; do
   read -r c s r <<<"$cfg"
   for round in $(seq 1 "$r"); do
     # rotate the order each round so no variant always runs first/last
     set -- $VARIANTS; for _ in $(seq 2 "$round"); do set -- "${@:2}" "$1"; done
-    for v in "$@"; do run_one "$v" "$c" "$s" "$round"; done
+    for v in "$@"; do
+      [[ $s == *@* && -z "${TABLE_OF[$v]:-}" ]] && continue # the fixed rate: latency only
+      run_one "$v" "$c" "$s" "$round"
+    done
   done
 done
 median() { sort -n | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
@@ -178,6 +189,7 @@ median() { sort -n | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else pri
     base=$(awk -v c="$c" -v s="$s" '$1=="plain_bigint" && $2==c && $3==s {print $5}' "$out/raw.txt" | median)
     unt=$(awk -v c="$c" -v s="$s" '$1=="untracked" && $2==c && $3==s {print $5}' "$out/raw.txt" | median)
     for v in $VARIANTS; do
+      [[ $s == *@* && -z "${TABLE_OF[$v]:-}" ]] && continue
       sel() { awk -v v="$v" -v c="$c" -v s="$s" -v k="$1" '$1==v && $2==c && $3==s {print $k}' "$out/raw.txt"; }
       vals=$(sel 5)
       med=$(echo "$vals" | median); mn=$(echo "$vals" | sort -n | head -1); mx=$(echo "$vals" | sort -n | tail -1)
@@ -190,9 +202,9 @@ median() { sort -n | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else pri
       else
         extra="– | – | –"
       fi
-      printf "| %s | %s | %s | %.0f (%.0f–%.0f, %d) | %.2f | %.2f | %s | %s | %s | %s|\n" "$c" "$s" "$v" "$med" "$mn" "$mx" "$r" \
-        "$(awk -v a="$med" -v b="$unt" 'BEGIN{print a/b}')" "$(awk -v a="$med" -v b="$base" 'BEGIN{print a/b}')" \
-        "${NPT[$v]}" "$walb" "$extra" "$la"
+      ratio() { [ -n "$2" ] && [ "$2" != 0 ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }' || echo "–"; }
+      printf "| %s | %s | %s | %.0f (%.0f–%.0f, %d) | %s | %s | %s | %s | %s | %s|\n" "$c" "${s/@/, -R }" "$v" "$med" "$mn" "$mx" "$r" \
+        "$(ratio "$med" "$unt")" "$(ratio "$med" "$base")" "${NPT[$v]}" "$walb" "$extra" "$la"
     done
   done
   echo
