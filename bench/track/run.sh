@@ -122,14 +122,11 @@ start_bridge() { # variant log
   echo "bridge for $1 did not come up:" >&2; tail "$2" >&2; exit 1
 }
 # The WAL's positions every 100 ms, with UTC times to set beside the probe's and the logs'.
-repl_sampler() {
-  printf '%s\n' "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'HH24:MI:SS.MS'), pg_current_wal_insert_lsn(),
-    pg_current_wal_flush_lsn(), coalesce(r.state, '-'), r.sent_lsn, r.write_lsn, r.flush_lsn
-    FROM (SELECT 1) one LEFT JOIN pg_stat_replication r ON r.application_name = 'laniakea-bridge-wal' \\watch 0.1" |
-    psql -qXAt -F' ' 2>/dev/null
-}
+REPL_SQL="SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'HH24:MI:SS.MS'), pg_current_wal_insert_lsn(),
+  pg_current_wal_flush_lsn(), coalesce(r.state, '-'), r.sent_lsn, r.write_lsn, r.flush_lsn
+  FROM (SELECT 1) one LEFT JOIN pg_stat_replication r ON r.application_name = 'laniakea-bridge-wal' \\watch 0.1"
 run_one() { # variant clients sync[@rate] round
-  local v=$1 c=$2 s=$3 f="$out/$1-c$2-sync$3-r$4.log" sync=${3%@*} rate="" tps tx lsn0 lsn1 walb probe_pid="" t0 t1 cpu="-" lat="- - -" ws="" w0 wcpu="-" sampler=""
+  local v=$1 c=$2 s=$3 f="$out/$1-c$2-sync$3-r$4.log" sync=${3%@*} rate="" drain="-" tps tx lsn0 lsn1 walb probe_pid="" t0 t1 cpu="-" lat="- - -" ws="" w0 wcpu="-" sampler=""
   if [ -n "${TABLE_OF[$v]:-}" ]; then
     start_bridge "$v" "$out/bridge-$v.log"
     node "$here/probe.mjs" "$BRIDGE_PORT" "postgresql://postgres@127.0.0.1:$PORT/postgres" "${TABLE_OF[$v]}" \
@@ -140,7 +137,10 @@ run_one() { # variant clients sync[@rate] round
     # the WAL source's other half: the walsender that decodes for it
     ws=$(psql -qXAt -c "SELECT pid FROM pg_stat_replication WHERE application_name = 'laniakea-bridge-wal' LIMIT 1")
     [ -n "$ws" ] && w0=$(cpu_ticks "$ws")
-    if [ "${SOURCE_OF[$v]}" = wal ]; then repl_sampler >"$f.repl" & sampler=$!; fi
+    if [ "${SOURCE_OF[$v]}" = wal ]; then
+      psql -qXAt -F' ' <<<"$REPL_SQL" >"$f.repl" 2>/dev/null & # $!: the psql itself
+      sampler=$!
+    fi
   fi
   [[ $s == *@* ]] && rate=${s#*@}
   echo "pgbench starts $(date -u +%T.%3N)" >"$f"
@@ -152,6 +152,18 @@ run_one() { # variant clients sync[@rate] round
   tx=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$f")
   walb=$(psql -qXAt -c "SELECT round(pg_wal_lsn_diff('$lsn1', '$lsn0') / $tx)")
   if [ -n "$probe_pid" ]; then
+    if [ -n "$ws" ]; then
+      # what the walsender had not decoded when pgbench ended: the time until it has (60 s at most),
+      # and the CPU figures include it, so that they are per change decoded
+      drain=$(psql -qXAt 2>&1 <<SQL | sed -n 's/^NOTICE: *//p'
+DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); BEGIN
+  WHILE clock_timestamp() < t0 + interval '60 s' AND coalesce((SELECT sent_lsn < '$lsn1' FROM pg_stat_replication
+        WHERE pid = $ws), false) LOOP PERFORM pg_sleep(0.02); END LOOP;
+  RAISE NOTICE '%', round(extract(epoch FROM clock_timestamp() - t0)::numeric, 2); END \$\$;
+SQL
+)
+      sleep 0.1 # what the bridge has not read of it yet
+    fi
     t1=$(cpu_ticks "$BRIDGE_PID")
     wait "$probe_pid" || { echo "probe failed for $v:" >&2; cat "$f.probe" >&2; exit 1; }
     # bridge CPU per change, in microseconds: ticks are 10 ms
@@ -161,7 +173,7 @@ run_one() { # variant clients sync[@rate] round
     kill "$BRIDGE_PID"; wait "$BRIDGE_PID" 2>/dev/null || true
     if [ -n "$sampler" ]; then kill "$sampler"; wait "$sampler" 2>/dev/null || true; fi
   fi
-  echo "$v $c $s $4 $tps $(loadavg) $walb $cpu $lat $wcpu" >>"$out/raw.txt"
+  echo "$v $c $s $4 $tps $(loadavg) $walb $cpu $lat $wcpu $drain" >>"$out/raw.txt"
 }
 configs=()
 for c in $CLIENTS; do configs+=("$c off $ROUNDS"); done
@@ -182,8 +194,8 @@ done
 median() { sort -n | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
 {
   echo
-  echo "| clients | sync_commit | variant | TPS median (min–max, n) | ratio to untracked | ratio to plain bigint | NOTIFYs/tx | WAL bytes/tx | bridge CPU µs/change | walsender CPU µs/change | commit→client p50 / p99 ms (probes) | load avg during |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| clients | sync_commit | variant | TPS median (min–max, n) | ratio to untracked | ratio to plain bigint | NOTIFYs/tx | WAL bytes/tx | bridge CPU µs/change | walsender CPU µs/change | commit→client p50 / p99 ms (probes) | WAL decoded after pgbench ended, s | load avg during |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   for cfg in "${configs[@]}"; do
     read -r c s r <<<"$cfg"
     base=$(awk -v c="$c" -v s="$s" '$1=="plain_bigint" && $2==c && $3==s {print $5}' "$out/raw.txt" | median)
@@ -197,10 +209,10 @@ median() { sort -n | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else pri
       walb=$(sel 7 | median)
       if [ -n "${TABLE_OF[$v]:-}" ]; then
         cpu=$(sel 8 | median); p50=$(sel 9 | median); p99=$(sel 10 | median); np=$(sel 11 | awk '{ n += $1 } END { print n }')
-        wcpu=$(sel 12 | median)
-        extra="$cpu | ${wcpu/-/–} | $p50 / $p99 ($np)"
+        wcpu=$(sel 12 | median); drain=$(sel 13 | median)
+        extra="$cpu | ${wcpu/-/–} | $p50 / $p99 ($np) | ${drain/-/–}"
       else
-        extra="– | – | –"
+        extra="– | – | – | –"
       fi
       ratio() { [ -n "$2" ] && [ "$2" != 0 ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }' || echo "–"; }
       printf "| %s | %s | %s | %.0f (%.0f–%.0f, %d) | %s | %s | %s | %s | %s | %s|\n" "$c" "${s/@/, -R }" "$v" "$med" "$mn" "$mx" "$r" \
