@@ -61,6 +61,10 @@ row.on('delta', (p) => {
 });
 const db = new pg.Client({ connectionString: url });
 await db.connect();
+// PROBE_SYNC_COMMIT=off: the probe commits as pgbench's writers do, so its change waits for the WAL writer's flush
+if (process.env.PROBE_SYNC_COMMIT) {
+  await db.query(`SELECT set_config('synchronous_commit', $1, false)`, [process.env.PROBE_SYNC_COMMIT]);
+}
 const start = (
   await db.query(`SELECT coalesce((c::jsonb->>'probe')::bigint, 0) AS n FROM ${table} WHERE id = $1`, [key])
 ).rows[0].n;

@@ -19,8 +19,9 @@
 # commit-to-client latency of a probe row (bench/track/probe.mjs, p50/p99 over the runs) and
 # the bridge's CPU per change, and the WAL source's walsender's.  Saturated, the WAL source's
 # delivery falls behind (docs/benchmarks.md: its walsender gets too little CPU), so one more
-# round runs the two tracked variants only, at the same fixed rate (pgbench -R RATE_TPS, which
-# both sources sustain here): their latencies at equal load.  Outputs go to bench/out/track-<stamp>/:
+# round runs the two tracked variants only, at the same fixed rate (pgbench -R RATE_TPS): their
+# latencies at equal load, the probe committing as the writers do (synchronous_commit off, so a
+# WAL change waits for the WAL writer's flush), where in the other rounds it commits with on.  Outputs go to bench/out/track-<stamp>/:
 # per run its pgbench log, for the tracked variants the probe's (one line per probe: time since
 # the first, the UPDATE's duration, the latency) and, for the WAL source, .repl: every 100 ms the
 # server's WAL insert and flush positions and the walsender's state and sent/write/flush
@@ -127,9 +128,11 @@ REPL_SQL="SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'HH24:MI:SS.MS'),
   FROM (SELECT 1) one LEFT JOIN pg_stat_replication r ON r.application_name = 'laniakea-bridge-wal' \\watch 0.1"
 run_one() { # variant clients sync[@rate] round
   local v=$1 c=$2 s=$3 f="$out/$1-c$2-sync$3-r$4.log" sync=${3%@*} rate="" drain="-" tps tx lsn0 lsn1 walb probe_pid="" t0 t1 cpu="-" lat="- - -" ws="" w0 wcpu="-" sampler=""
+  [[ $s == *@* ]] && rate=${s#*@}
   if [ -n "${TABLE_OF[$v]:-}" ]; then
     start_bridge "$v" "$out/bridge-$v.log"
-    node "$here/probe.mjs" "$BRIDGE_PORT" "postgresql://postgres@127.0.0.1:$PORT/postgres" "${TABLE_OF[$v]}" \
+    # at the fixed rate the probe commits as the writers do, flush pacing included (probe.mjs)
+    PROBE_SYNC_COMMIT=${rate:+$sync} node "$here/probe.mjs" "$BRIDGE_PORT" "postgresql://postgres@127.0.0.1:$PORT/postgres" "${TABLE_OF[$v]}" \
       "$((ROWS + 1))" "$DUR" >"$f.probe" 2>&1 &
     probe_pid=$!
     sleep 1 # the probe's table join: its read is not part of the timed run
@@ -142,7 +145,6 @@ run_one() { # variant clients sync[@rate] round
       sampler=$!
     fi
   fi
-  [[ $s == *@* ]] && rate=${s#*@}
   echo "pgbench starts $(date -u +%T.%3N)" >"$f"
   lsn0=$(wal_lsn)
   PGOPTIONS="-c synchronous_commit=$sync" pgbench -n -M prepared ${rate:+-R "$rate"} -c "$c" -j "$c" -T "$DUR" -f "$out/$v.sql" >>"$f" 2>&1 ||
