@@ -21,11 +21,12 @@
 # delivery falls behind (docs/benchmarks.md: its walsender gets too little CPU), so one more
 # round runs the two tracked variants only, at the same fixed rate (pgbench -R RATE_TPS): their
 # latencies at equal load, the probe committing as the writers do (synchronous_commit off, so a
-# WAL change waits for the WAL writer's flush), where in the other rounds it commits with on.  Outputs go to bench/out/track-<stamp>/:
-# per run its pgbench log, for the tracked variants the probe's (one line per probe: time since
-# the first, the UPDATE's duration, the latency) and, for the WAL source, .repl: every 100 ms the
-# server's WAL insert and flush positions and the walsender's state and sent/write/flush
-# positions; the bridges' logs; the server's log (log_checkpoints on).
+# WAL change waits for the WAL writer's flush), where in the other rounds it commits with on.
+# Outputs go to bench/out/track-<stamp>/: per run its pgbench log, for the tracked variants
+# the probe's (one line per probe: time since the first, the UPDATE's duration, the latency)
+# and, for the WAL source, .repl: every 100 ms the server's WAL insert and flush positions and
+# the walsender's state and sent/write/flush positions; the bridges' logs; the server's log
+# (log_checkpoints on).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); root=$(cd "$here/../.." && pwd)
 DUR=${DUR:-8}; ROUNDS=${ROUNDS:-3}; ROWS=${ROWS:-10000}; PORT=${PGPORT_BENCH:-60110}
