@@ -28,11 +28,11 @@ map_init(map *m)
 }
 
 static map_entry **
-find(const map *m, const char *key)
+find(const map *m, const char *key, uint64_t h)
 {
-	map_entry **e = &m->buckets[hash(key) & (m->nbuckets - 1)];
+	map_entry **e = &m->buckets[h & (m->nbuckets - 1)];
 
-	while (*e && strcmp((*e)->key, key) != 0)
+	while (*e && ((*e)->hash != h || strcmp((*e)->key, key) != 0))
 		e = &(*e)->next;
 	return e;
 }
@@ -44,7 +44,7 @@ map_get(const map *m, const char *key)
 
 	if (!m->nbuckets)
 		return NULL;
-	e = *find(m, key);
+	e = *find(m, key, hash(key));
 
 	return e ? e->value : NULL;
 }
@@ -62,7 +62,7 @@ grow(map *m)
 		while (e)
 		{
 			map_entry  *next = e->next;
-			size_t		k = hash(e->key) & (n - 1);
+			size_t		k = e->hash & (n - 1);
 
 			e->next = b[k];
 			b[k] = e;
@@ -79,20 +79,24 @@ map_put(map *m, const char *key, void *value)
 {
 	map_entry **slot;
 	map_entry  *e;
+	uint64_t	h = hash(key);
+	size_t		len;
 
 	if (!m->nbuckets)
 	{
 		m->nbuckets = 8;
 		m->buckets = xcalloc(m->nbuckets, sizeof(map_entry *));
 	}
-	slot = find(m, key);
+	slot = find(m, key, h);
 	if (*slot)
 	{
 		(*slot)->value = value;
 		return;
 	}
-	e = xmalloc(sizeof(map_entry));
-	e->key = xstrdup(key);
+	len = strlen(key);
+	e = xmalloc(sizeof(map_entry) + len + 1);
+	memcpy(e->key, key, len + 1);
+	e->hash = h;
 	e->value = value;
 	e->next = NULL;
 	*slot = e;
@@ -109,13 +113,12 @@ map_del(map *m, const char *key)
 
 	if (!m->nbuckets)
 		return NULL;
-	slot = find(m, key);
+	slot = find(m, key, hash(key));
 	e = *slot;
 	if (!e)
 		return NULL;
 	*slot = e->next;
 	v = e->value;
-	free(e->key);
 	free(e);
 	m->count--;
 	return v;
@@ -132,7 +135,6 @@ map_clear(map *m)
 		{
 			map_entry  *next = e->next;
 
-			free(e->key);
 			free(e);
 			e = next;
 		}

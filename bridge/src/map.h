@@ -8,12 +8,15 @@
 #define BRIDGE_MAP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
+/* The key lives in the entry, with its hash: a lookup touches the bucket and the entry only. */
 typedef struct map_entry
 {
-	char	   *key;
 	void	   *value;
 	struct map_entry *next;
+	uint64_t	hash;
+	char		key[];
 } map_entry;
 
 typedef struct map

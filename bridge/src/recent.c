@@ -56,8 +56,7 @@ metrics_sync(void)
 static void
 forget(recent_change *c)
 {
-	char	   *id = row_id(c->t, c->key);
-	row_changes *rc = map_get(&R.rows, id);
+	row_changes *rc = c->row;
 
 	if (c->prev)
 		c->prev->next = c->next;
@@ -69,21 +68,20 @@ forget(recent_change *c)
 		R.tail = c->prev;
 	if (c->key_prev)
 		c->key_prev->key_next = c->key_next;
-	else if (rc)
+	else
 		rc->head = c->key_next;
 	if (c->key_next)
 		c->key_next->key_prev = c->key_prev;
-	else if (rc)
+	else
 		rc->tail = c->key_prev;
-	if (rc && !rc->head)
+	if (!rc->head)
 	{
-		map_del(&R.rows, id);
+		map_del(&R.rows, c->id);
 		free(rc);
 	}
-	free(id);
 	R.bytes -= c->bytes;
 	R.count--;
-	free(c->key);
+	free(c->id);
 	free(c->cols);
 	free(c->data);
 	free(c);
@@ -95,7 +93,6 @@ recent_add(const table *t, const char *key, bool deleted, int64_t cl, wal_col *c
 {
 	recent_change *c;
 	row_changes *rc;
-	char	   *id;
 
 	bytes += sizeof(recent_change) + strlen(key) + 1 + (cols ? (size_t) t->ncol * sizeof(wal_col) : 0);
 	if (R.bytes + bytes > R.cap)
@@ -111,7 +108,8 @@ recent_add(const table *t, const char *key, bool deleted, int64_t cl, wal_col *c
 	}
 	c = xcalloc(1, sizeof(recent_change));
 	c->t = t;
-	c->key = xstrdup(key);
+	c->id = row_id(t, key);
+	c->key = c->id + strlen(t->name) + 1;
 	c->deleted = deleted;
 	c->cl = cl;
 	c->cols = cols;
@@ -124,13 +122,12 @@ recent_add(const table *t, const char *key, bool deleted, int64_t cl, wal_col *c
 	else
 		R.head = c;
 	R.tail = c;
-	id = row_id(t, key);
-	if (!(rc = map_get(&R.rows, id)))
+	if (!(rc = map_get(&R.rows, c->id)))
 	{
 		rc = xcalloc(1, sizeof(row_changes));
-		map_put(&R.rows, id, rc);
+		map_put(&R.rows, c->id, rc);
 	}
-	free(id);
+	c->row = rc;
 	c->key_prev = rc->tail;
 	if (rc->tail)
 		rc->tail->key_next = c;

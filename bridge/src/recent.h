@@ -35,7 +35,8 @@
 typedef struct recent_change
 {
 	const table *t;
-	char	   *key;
+	char	   *id;				/* "<table>:<key>", the row's in the index */
+	const char *key;			/* in id */
 	bool		deleted;
 	int64_t		cl;				/* deleted: the tombstone's (0 unknown) */
 	wal_col    *cols;			/* t->ncol, texts in data; NULL when deleted */
@@ -46,6 +47,7 @@ typedef struct recent_change
 			   *next;			/* all, in commit order */
 	struct recent_change *key_prev,
 			   *key_next;		/* the same row's */
+	struct row_changes *row;	/* the row's list (recent.c) */
 } recent_change;
 
 /* cap: bytes of states kept at most. */

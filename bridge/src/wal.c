@@ -83,7 +83,7 @@ static struct
 				cap_pend,
 				pend_bytes;
 	char	   *last_error;		/* logged once until another one comes, or streaming starts */
-	map			pend_index;		/* "<table ptr>:<key>" → index + 1 in pend */
+	map			pend_index;		/* "<table ptr>:<key>" → index + 1 in pend, past PEND_SCAN rows */
 	wal_hooks	hooks;
 	lws_sorted_usec_list_t retry;
 	lws_sorted_usec_list_t tick;	/* standby status updates */
@@ -149,7 +149,8 @@ pend_reset(void)
 		pend_free(&W.pend[i]);
 	W.npend = 0;
 	W.pend_bytes = 0;
-	map_clear(&W.pend_index);
+	if (W.pend_index.count)
+		map_clear(&W.pend_index);
 }
 
 /*
@@ -186,12 +187,55 @@ pend_flush(void)
 	pend_reset();
 }
 
+/* "<table ptr>:<key>": the row's entry in pend_index */
+static char *
+pend_id(const table *t, const char *key)
+{
+	return xasprintf("%p:%s", (const void *) t, key);
+}
+
+/*
+ * The index + 1 of the row's entry in the transaction, or 0.  Most
+ * transactions change a row or a few: those are scanned, and pend_index is
+ * only built for a transaction past PEND_SCAN rows (a profile under a stream
+ * of one-row transactions had the bridge formatting, hashing and freeing the
+ * index's keys for each change).
+ */
+#define PEND_SCAN 16
+
+static intptr_t
+pend_find(const table *t, const char *key)
+{
+	intptr_t	at;
+	char	   *k;
+
+	if (W.npend <= PEND_SCAN)
+	{
+		for (size_t i = 0; i < W.npend; i++)
+			if (W.pend[i].t == t && W.pend[i].key && strcmp(W.pend[i].key, key) == 0)
+				return (intptr_t) i + 1;
+		return 0;
+	}
+	k = pend_id(t, key);
+	at = (intptr_t) map_get(&W.pend_index, k);
+	free(k);
+	return at;
+}
+
+static void
+pend_index_put(size_t i)
+{
+	char	   *k = pend_id(W.pend[i].t, W.pend[i].key);
+
+	map_put(&W.pend_index, k, (void *) (intptr_t) (i + 1));
+	free(k);
+}
+
 /* The entry of the row of key (NULL: t's truncation) in the transaction, reset for its new last change. */
 static pending *
 pend_slot(const table *t, const char *key)
 {
-	char	   *k = xasprintf("%p:%s", (const void *) t, key ? key : "");
-	intptr_t	at = key ? (intptr_t) map_get(&W.pend_index, k) : 0;
+	intptr_t	at = key ? pend_find(t, key) : 0;
 	pending    *p;
 
 	if (at)
@@ -203,7 +247,6 @@ pend_slot(const table *t, const char *key)
 		p->cols = NULL;
 		p->data = NULL;
 		p->bytes = 0;
-		free(k);
 		return p;
 	}
 	if (W.npend == W.cap_pend)
@@ -215,9 +258,15 @@ pend_slot(const table *t, const char *key)
 	memset(p, 0, sizeof(*p));
 	p->t = t;
 	p->key = key ? xstrdup(key) : NULL;
-	if (key)
-		map_put(&W.pend_index, k, (void *) (intptr_t) W.npend);
-	free(k);
+	if (W.npend == PEND_SCAN + 1)
+	{
+		/* past scanning: index every row's entry so far */
+		for (size_t i = 0; i < W.npend; i++)
+			if (W.pend[i].key)
+				pend_index_put(i);
+	}
+	else if (W.npend > PEND_SCAN + 1 && key)
+		pend_index_put(W.npend - 1);
 	return p;
 }
 
@@ -232,11 +281,9 @@ pend_account(pending *p)
 static void
 pend_deleted(const table *t, const char *key, int64_t cl)
 {
-	char	   *k = xasprintf("%p:%s", (const void *) t, key);
-	intptr_t	at = (intptr_t) map_get(&W.pend_index, k);
+	intptr_t	at = pend_find(t, key);
 	pending    *p;
 
-	free(k);
 	/* a deletion after a deletion: the causal length known (the tombstone's comes first) */
 	if (at && W.pend[at - 1].deleted && (cl == 0 || cl < W.pend[at - 1].cl))
 		cl = W.pend[at - 1].cl;
@@ -392,11 +439,13 @@ tuple_text(const pgo_tuple *tp, int at)
 static int64_t
 tuple_int(const pgo_tuple *tp, int at)
 {
-	char	   *s = tuple_text(tp, at);
-	int64_t		v = s ? strtoll(s, NULL, 10) : 0;
+	char		s[32];			/* a bigint's text is 20 characters at most */
 
-	free(s);
-	return v;
+	if (at < 0 || at >= tp->ncols || tp->vals[at].kind != 't' || tp->vals[at].len >= sizeof(s))
+		return 0;
+	memcpy(s, tp->vals[at].data, tp->vals[at].len);
+	s[tp->vals[at].len] = '\0';
+	return strtoll(s, NULL, 10);
 }
 
 /* A row of laniakea.tombstones: the deletion of a key of the table it names. */
