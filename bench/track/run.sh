@@ -6,6 +6,8 @@
 #                                 #   BRIDGE_LOG=warn (the bridges' --log-level), VARIANTS (a subset, to diagnose)
 #                                 #   BRIDGE=path (another build of laniakea-bridge, to compare)
 #                                 #   RATE_TPS=10000 RATE_CLIENTS=8 (the fixed-rate latency round; RATE_TPS= for none)
+#                                 #   PIN=1: PostgreSQL's backends on CPU 0; pgbench, the probe, the bridge
+#                                 #   and its walsender on CPU 1 (decoding with a CPU the writers do not use)
 #
 # Starts a private PostgreSQL 15 cluster (fsync=on, wal_level=logical) under /tmp, runs
 # pgbench -M prepared on the variants, interleaved round by round so background load hits all
@@ -15,7 +17,11 @@
 # `make bridge`; bridge/test's npm packages for the probe) that follows every row through a
 # table-topic subscriber: tracked_notify reads NOTIFY (laniakea.track(t)), tracked_wal the WAL
 # (laniakea.track(t, notify => false), --source wal).  Each is started for its own runs only,
-# so no walsender decodes the WAL of the other variants.  For them the table also gives the
+# so no walsender decodes the WAL of the other variants.  Two variants bound what any source
+# can reach: tracked_quiet, a table tracked with notify => false that nothing reads (its
+# triggers alone), and noop_trigger, an untracked table with a PL/pgSQL BEFORE UPDATE trigger
+# that returns NEW (PostgreSQL locks a row before such a trigger runs: one more WAL record).
+# For the tracked variants the table also gives the
 # commit-to-client latency of a probe row (bench/track/probe.mjs, p50/p99 over the runs) and
 # the bridge's CPU per change, and the WAL source's walsender's.  Saturated, the WAL source's
 # delivery falls behind (docs/benchmarks.md: its walsender gets too little CPU), so one more
@@ -44,7 +50,10 @@ trap cleanup EXIT
 BRIDGE=${BRIDGE:-$root/bridge/laniakea-bridge}
 [ -x "$BRIDGE" ] || { echo "bench/track: $BRIDGE not built (make bridge)" >&2; exit 1; }
 [ -d "$root/bridge/test/node_modules/phoenix" ] || (cd "$root/bridge/test" && npm ci --no-audit --no-fund >/dev/null)
-"$root/scripts/cluster.sh" start "$dir" "$PORT" -c fsync=on -c max_connections=50 -c shared_buffers=128MB \
+# PIN: every server process inherits the postmaster's CPU; the walsender is moved to CPU 1
+CPU0=(); CPU1=()
+[ -n "${PIN:-}" ] && { CPU0=(taskset -c 0); CPU1=(taskset -c 1); }
+"${CPU0[@]}" "$root/scripts/cluster.sh" start "$dir" "$PORT" -c fsync=on -c max_connections=50 -c shared_buffers=128MB \
   -c wal_level=logical -c log_checkpoints=on >/dev/null
 export PGHOST=$dir/sock PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres
 psql -qX -v ON_ERROR_STOP=1 >/dev/null <<SQL
@@ -54,9 +63,13 @@ CREATE TABLE t_wal (id int PRIMARY KEY, c gcounter NOT NULL);
 CREATE TABLE t_untracked (id int PRIMARY KEY, c gcounter NOT NULL);
 CREATE TABLE t_plain (id int PRIMARY KEY, n bigint NOT NULL);
 CREATE TABLE t_notify (id int PRIMARY KEY, n bigint NOT NULL);
+CREATE TABLE t_quiet (id int PRIMARY KEY, c gcounter NOT NULL);
+CREATE TABLE t_noop (id int PRIMARY KEY, c gcounter NOT NULL);
 INSERT INTO t_tracked SELECT g, '{"n0":1}'::gcounter FROM generate_series(1, $ROWS) g;
 INSERT INTO t_untracked SELECT * FROM t_tracked;
 INSERT INTO t_wal SELECT * FROM t_tracked;
+INSERT INTO t_quiet SELECT * FROM t_tracked;
+INSERT INTO t_noop SELECT * FROM t_tracked;
 -- the probe rows (bench/track/probe.mjs), outside pgbench's ids
 INSERT INTO t_tracked VALUES ($ROWS + 1, '{}');
 INSERT INTO t_wal VALUES ($ROWS + 1, '{}');
@@ -64,6 +77,11 @@ INSERT INTO t_plain SELECT g, 1 FROM generate_series(1, $ROWS) g;
 INSERT INTO t_notify SELECT * FROM t_plain;
 SELECT laniakea.track('t_tracked');
 SELECT laniakea.track('t_wal', notify => false);
+-- the tracked table's own cost, with no source reading it: its triggers
+SELECT laniakea.track('t_quiet', notify => false);
+-- what any BEFORE UPDATE row trigger costs: PostgreSQL locks the row for it first (a WAL record)
+CREATE FUNCTION noop_row() RETURNS trigger LANGUAGE plpgsql AS \$\$BEGIN RETURN NEW; END\$\$;
+CREATE TRIGGER t_noop_row BEFORE UPDATE ON t_noop FOR EACH ROW EXECUTE FUNCTION noop_row();
 -- the NOTIFY ceiling: a per-row trigger that does nothing but pg_notify
 CREATE FUNCTION notify_row() RETURNS trigger LANGUAGE plpgsql AS
   \$\$BEGIN PERFORM pg_notify('x', NEW.id::text || ':' || NEW.n::text); RETURN NEW; END\$\$;
@@ -77,8 +95,10 @@ declare -A SQLS=(
   [untracked]="UPDATE t_untracked SET c = increment(c, 'n1', 1) WHERE id = :id;"
   [plain_bigint]="UPDATE t_plain SET n = n + 1 WHERE id = :id;"
   [notify_trigger]="UPDATE t_notify SET n = n + 1 WHERE id = :id;"
+  [tracked_quiet]="UPDATE t_quiet SET c = increment(c, 'n1', 1) WHERE id = :id;"
+  [noop_trigger]="UPDATE t_noop SET c = increment(c, 'n1', 1) WHERE id = :id;"
 )
-VARIANTS=${VARIANTS:-"tracked_notify tracked_wal untracked plain_bigint notify_trigger"}
+VARIANTS=${VARIANTS:-"tracked_notify tracked_wal untracked plain_bigint notify_trigger tracked_quiet noop_trigger"}
 BRIDGE_LOG=${BRIDGE_LOG:-warn}
 for v in $VARIANTS; do printf '\\set id random(1, %d)\n%s\n' "$ROWS" "${SQLS[$v]}" >"$out/$v.sql"; done
 
@@ -99,6 +119,8 @@ NPT[tracked_wal]=$(notifies_per_tx t_wal laniakea "UPDATE t_wal SET c = incremen
 NPT[untracked]=$(notifies_per_tx t_untracked laniakea "UPDATE t_untracked SET c = increment(c, 'n1', 1) WHERE id = 7")
 NPT[plain_bigint]=0.00
 NPT[notify_trigger]=$(notifies_per_tx t_notify x "UPDATE t_notify SET n = n + 1 WHERE id = 7")
+NPT[tracked_quiet]=$(notifies_per_tx t_quiet laniakea "UPDATE t_quiet SET c = increment(c, 'n1', 1) WHERE id = 7")
+NPT[noop_trigger]=0.00
 
 loadavg() { cut -d' ' -f1 /proc/loadavg; }
 wal_lsn() { psql -qXAt -c "SELECT pg_current_wal_lsn()"; }
@@ -110,7 +132,7 @@ start_bridge() { # variant log
   local bport attempt
   for attempt in 1 2 3 4 5; do
     bport=$(( PORT + 100 + RANDOM % 800 ))
-    DATABASE_URL="postgresql://postgres@127.0.0.1:$PORT/postgres" "$BRIDGE" --port "$bport" \
+    DATABASE_URL="postgresql://postgres@127.0.0.1:$PORT/postgres" "${CPU1[@]}" "$BRIDGE" --port "$bport" \
       --source "${SOURCE_OF[$1]}" --max-table-rows $((ROWS + 10)) --log-level "$BRIDGE_LOG" >>"$2" 2>&1 &
     BRIDGE_PID=$!
     BRIDGE_PORT=$bport
@@ -133,7 +155,7 @@ run_one() { # variant clients sync[@rate] round
   if [ -n "${TABLE_OF[$v]:-}" ]; then
     start_bridge "$v" "$out/bridge-$v.log"
     # at the fixed rate the probe commits as the writers do, flush pacing included (probe.mjs)
-    PROBE_SYNC_COMMIT=${rate:+$sync} node "$here/probe.mjs" "$BRIDGE_PORT" "postgresql://postgres@127.0.0.1:$PORT/postgres" "${TABLE_OF[$v]}" \
+    PROBE_SYNC_COMMIT=${rate:+$sync} "${CPU1[@]}" node "$here/probe.mjs" "$BRIDGE_PORT" "postgresql://postgres@127.0.0.1:$PORT/postgres" "${TABLE_OF[$v]}" \
       "$((ROWS + 1))" "$DUR" >"$f.probe" 2>&1 &
     probe_pid=$!
     sleep 1 # the probe's table join: its read is not part of the timed run
@@ -141,6 +163,7 @@ run_one() { # variant clients sync[@rate] round
     # the WAL source's other half: the walsender that decodes for it
     ws=$(psql -qXAt -c "SELECT pid FROM pg_stat_replication WHERE application_name = 'laniakea-bridge-wal' LIMIT 1")
     [ -n "$ws" ] && w0=$(cpu_ticks "$ws")
+    [ -n "$ws" ] && [ -n "${PIN:-}" ] && taskset -pc 1 "$ws" >/dev/null
     if [ "${SOURCE_OF[$v]}" = wal ]; then
       psql -qXAt -F' ' <<<"$REPL_SQL" >"$f.repl" 2>/dev/null & # $!: the psql itself
       sampler=$!
@@ -148,7 +171,7 @@ run_one() { # variant clients sync[@rate] round
   fi
   echo "pgbench starts $(date -u +%T.%3N)" >"$f"
   lsn0=$(wal_lsn)
-  PGOPTIONS="-c synchronous_commit=$sync" pgbench -n -M prepared ${rate:+-R "$rate"} -c "$c" -j "$c" -T "$DUR" -f "$out/$v.sql" >>"$f" 2>&1 ||
+  PGOPTIONS="-c synchronous_commit=$sync" "${CPU1[@]}" pgbench -n -M prepared ${rate:+-R "$rate"} -c "$c" -j "$c" -T "$DUR" -f "$out/$v.sql" >>"$f" 2>&1 ||
     { echo "pgbench failed for $v:" >&2; tail "$f" >&2; exit 1; }
   lsn1=$(wal_lsn)
   tps=$(sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p' "$f")
@@ -182,7 +205,7 @@ configs=()
 for c in $CLIENTS; do configs+=("$c off $ROUNDS"); done
 for c in $SYNC_ON_CLIENTS; do configs+=("$c on 1"); done
 [ -n "$RATE_TPS" ] && configs+=("$RATE_CLIENTS off@$RATE_TPS 1")
-echo "# bench/track $(date -u +%FT%TZ) rows=$ROWS dur=${DUR}s rounds=$ROUNDS nproc=$(nproc) load_before=$(cat /proc/loadavg | cut -d' ' -f1-3)" | tee "$out/table.md"
+echo "# bench/track $(date -u +%FT%TZ) rows=$ROWS dur=${DUR}s rounds=$ROUNDS nproc=$(nproc)${PIN:+ pinned (server CPU 0; pgbench, probe, bridge, walsender CPU 1)} load_before=$(cat /proc/loadavg | cut -d' ' -f1-3)" | tee "$out/table.md"
 for cfg in "${configs[@]}"; do
   read -r c s r <<<"$cfg"
   for round in $(seq 1 "$r"); do
