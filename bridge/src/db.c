@@ -471,51 +471,32 @@ pump(void)
 		lost(PQerrorMessage(D.conn));
 }
 
-static int
-callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+static void
+writeable(void)
 {
-	switch (reason)
-	{
-		case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-
-			/*
-			 * lws lets a client pick any protocol of the vhost by name: one
-			 * asking for "laniakea-pg" would get a WebSocket that skips the
-			 * session's token and per-address checks.  Refuse it.
-			 */
-			return -1;
-		case LWS_CALLBACK_RAW_RX_FILE:
-			if (wsi == D.sock.wsi)
-				pump();
-			break;
-		case LWS_CALLBACK_RAW_WRITEABLE_FILE:
-			if (wsi != D.sock.wsi)
-				break;
-			D.sock.in_writeable = true;
-			if (D.state == DB_CONNECTING)
-				pump();
-			else if (D.state == DB_READY)
-				flush_out();
-			D.sock.in_writeable = false;
-			break;
-		case LWS_CALLBACK_RAW_CLOSE_FILE:
-			if (pgsock_closed(&D.sock, wsi) && D.state != DB_DOWN)
-				lost("socket closed");
-			break;
-		default:
-			break;
-	}
-	return 0;
+	if (D.state == DB_CONNECTING)
+		pump();
+	else if (D.state == DB_READY)
+		flush_out();
 }
 
-const struct lws_protocols db_protocol = {"laniakea-pg", callback, 0, 0, 0, NULL, 0};
+static void
+closed(void)
+{
+	if (D.state != DB_DOWN)
+		lost("socket closed");
+}
+
+static const pgsock_events events = {pump, writeable, closed};
+
+const struct lws_protocols db_protocol = {"laniakea-pg", pgsock_callback, 0, 0, 0, &D.sock, 0};
 
 void
 db_start(struct lws_context *ctx, struct lws_vhost *vh, const char *conninfo, const db_hooks *hooks)
 {
 	memset(&D, 0, sizeof(D));
 	D.ctx = ctx;
-	pgsock_init(&D.sock, ctx, vh, db_protocol.name);
+	pgsock_init(&D.sock, ctx, vh, db_protocol.name, &events);
 	D.conninfo = xstrdup(conninfo);
 	D.hooks = *hooks;
 	D.backoff_ms = 100;

@@ -7,12 +7,14 @@
 #include <unistd.h>
 
 void
-pgsock_init(pgsock *s, struct lws_context *ctx, struct lws_vhost *vh, const char *protocol)
+pgsock_init(pgsock *s, struct lws_context *ctx, struct lws_vhost *vh, const char *protocol,
+			const pgsock_events *events)
 {
 	memset(s, 0, sizeof(*s));
 	s->ctx = ctx;
 	s->vh = vh;
 	s->protocol = protocol;
+	s->events = events;
 	s->fd = -1;
 }
 
@@ -53,12 +55,45 @@ pgsock_want_writable(pgsock *s)
 	lwsw_raw_want_writable(s->ctx, &s->rearm, s->wsi, s->in_writeable);
 }
 
-bool
-pgsock_closed(pgsock *s, struct lws *wsi)
+int
+pgsock_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
-	if (wsi != s->wsi)
-		return false;
-	s->wsi = NULL;
-	lwsw_raw_cancel(&s->rearm);
-	return true;
+	const struct lws_protocols *p = lws_get_protocol(wsi);
+	pgsock	   *s = p ? p->user : NULL;
+
+	(void) user;
+	(void) in;
+	(void) len;
+	switch (reason)
+	{
+		case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+
+			/*
+			 * lws lets a client pick any protocol of the vhost by name: one
+			 * asking for this one would get a WebSocket that skips the
+			 * session's token and per-address checks.  Refuse it.
+			 */
+			return -1;
+		case LWS_CALLBACK_RAW_RX_FILE:
+			if (s && wsi == s->wsi)
+				s->events->readable();
+			break;
+		case LWS_CALLBACK_RAW_WRITEABLE_FILE:
+			if (!s || wsi != s->wsi)
+				break;
+			s->in_writeable = true;
+			s->events->writeable();
+			s->in_writeable = false;
+			break;
+		case LWS_CALLBACK_RAW_CLOSE_FILE:
+			if (!s || wsi != s->wsi)
+				break;
+			s->wsi = NULL;
+			lwsw_raw_cancel(&s->rearm);
+			s->events->closed();
+			break;
+		default:
+			break;
+	}
+	return 0;
 }

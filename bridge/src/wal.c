@@ -900,39 +900,25 @@ pump(void)
 		pump_stream();
 }
 
-static int
-callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+static void
+writeable(void)
 {
-	switch (reason)
-	{
-		case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-			/* as db.c's: no client may pick this protocol for a WebSocket */
-			return -1;
-		case LWS_CALLBACK_RAW_RX_FILE:
-			if (wsi == W.sock.wsi)
-				pump();
-			break;
-		case LWS_CALLBACK_RAW_WRITEABLE_FILE:
-			if (wsi != W.sock.wsi)
-				break;
-			W.sock.in_writeable = true;
-			if (W.state == WAL_CONNECTING)
-				pump();
-			else if (W.state == WAL_SETUP || W.state == WAL_STREAMING)
-				flush_out();
-			W.sock.in_writeable = false;
-			break;
-		case LWS_CALLBACK_RAW_CLOSE_FILE:
-			if (pgsock_closed(&W.sock, wsi) && W.state != WAL_DOWN && W.state != WAL_IDLE)
-				lost("replication connection lost", "socket closed");
-			break;
-		default:
-			break;
-	}
-	return 0;
+	if (W.state == WAL_CONNECTING)
+		pump();
+	else if (W.state == WAL_SETUP || W.state == WAL_STREAMING)
+		flush_out();
 }
 
-const struct lws_protocols wal_protocol = {"laniakea-wal", callback, 0, 0, 0, NULL, 0};
+static void
+closed(void)
+{
+	if (W.state != WAL_DOWN && W.state != WAL_IDLE)
+		lost("replication connection lost", "socket closed");
+}
+
+static const pgsock_events events = {pump, writeable, closed};
+
+const struct lws_protocols wal_protocol = {"laniakea-wal", pgsock_callback, 0, 0, 0, &W.sock, 0};
 
 /* ---- choosing the source ---- */
 
@@ -1023,7 +1009,7 @@ wal_start(struct lws_context *ctx, struct lws_vhost *vh, const char *conninfo, c
 {
 	memset(&W, 0, sizeof(W));
 	W.ctx = ctx;
-	pgsock_init(&W.sock, ctx, vh, wal_protocol.name);
+	pgsock_init(&W.sock, ctx, vh, wal_protocol.name, &events);
 	W.conninfo = xstrdup(conninfo);
 	W.hooks = *hooks;
 	W.backoff_ms = 100;

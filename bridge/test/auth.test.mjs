@@ -102,10 +102,13 @@ describe('authentication', () => {
     assert.equal(now.laniakea_connections_total, before.laniakea_connections_total, 'no connection was accepted');
   });
 
-  test('asking_for_the_database_protocol_does_not_bypass_the_token', async () => {
-    // lws lets a client name any protocol of the vhost as its subprotocol
-    assert.equal((await tryWs(bridge.wsUrl, ['laniakea-pg'])).opened, false);
-    assert.equal((await tryWs(`${bridge.wsUrl}&token=${token()}`, ['laniakea-pg'])).opened, false);
+  test('asking_for_a_database_protocol_does_not_bypass_the_token', async () => {
+    // lws lets a client name any protocol of the vhost as its subprotocol: the
+    // query connection's and the replication connection's alike
+    for (const protocol of ['laniakea-pg', 'laniakea-wal']) {
+      assert.equal((await tryWs(bridge.wsUrl, [protocol])).opened, false, protocol);
+      assert.equal((await tryWs(`${bridge.wsUrl}&token=${token()}`, [protocol])).opened, false, protocol);
+    }
   });
 
   test('token_that_is_not_hs256_or_lacks_claims_is_refused', async () => {
