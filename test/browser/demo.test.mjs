@@ -11,35 +11,15 @@ import { spawn, execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import net from 'node:net';
-import pg from 'pg';
 import WebSocket from 'ws';
-import { chromium } from 'playwright-core';
+import { DB, freePort, launchChromium, sql, until } from './lib.mjs';
 
 const { LK_TOP: top, LK_PGDIR: pgdir, LK_PGPORT: pgport, LK_OUT: out, LK_STATIC: demo } = process.env;
 const run = promisify(execFile);
-const DB = { host: `${pgdir}/sock`, port: Number(pgport), user: 'postgres', database: 'lk_browser' };
 let browser;
 let bridge;
 let port;
 let shot = 0;
-
-async function freePort() {
-  const srv = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => srv.on('listening', r));
-  const p = srv.address().port;
-  await new Promise((r) => srv.close(r));
-  return p;
-}
-
-async function until(fn, what, ms = 30000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => false);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function startBridge() {
   bridge = spawn(`${top}/bridge/laniakea-bridge`, ['--port', String(port), '--static-dir', demo], {
@@ -57,16 +37,6 @@ function killBridge() {
 
 const pgctl = (cmd) => run('bash', [`${top}/scripts/cluster.sh`, cmd, pgdir, ...(cmd === 'start' ? [pgport] : [])]);
 
-async function sql(text) {
-  const c = new pg.Client(DB);
-  await c.connect();
-  try {
-    return (await c.query(text)).rows;
-  } finally {
-    await c.end();
-  }
-}
-
 const dbRow = async () =>
   (
     await sql(
@@ -77,18 +47,7 @@ const dbRow = async () =>
 before(async () => {
   port = await freePort();
   await startBridge();
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--no-first-run',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium(['--disable-component-update', '--disable-sync']);
 });
 
 after(async () => {

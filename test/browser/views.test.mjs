@@ -6,43 +6,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
-import net from 'node:net';
-import pg from 'pg';
-import { chromium } from 'playwright-core';
+import { DB, freePort, launchChromium, sql, until } from './lib.mjs';
 
-const { LK_TOP: top, LK_PGDIR: pgdir, LK_PGPORT: pgport, LK_OUT: out } = process.env;
-const DB = { host: `${pgdir}/sock`, port: Number(pgport), user: 'postgres', database: 'lk_browser' };
+const { LK_TOP: top, LK_OUT: out } = process.env;
 let browser;
 let bridge;
 let port;
-
-async function freePort() {
-  const srv = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => srv.on('listening', r));
-  const p = srv.address().port;
-  await new Promise((r) => srv.close(r));
-  return p;
-}
-
-async function until(fn, what, ms = 15000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => false);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function sql(text, params = []) {
-  const c = new pg.Client(DB);
-  await c.connect();
-  try {
-    return (await c.query(text, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
 
 before(async () => {
   port = await freePort();
@@ -55,10 +24,7 @@ before(async () => {
     async () => (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()).postgres === 'up',
     'the bridge',
   );
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
