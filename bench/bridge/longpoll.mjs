@@ -1,7 +1,10 @@
 // LongPoll beside WebSocket, one run, one bridge binary: delivery latency
 // (commit → received at the client) and the bridge's CPU per message
 // delivered, N subscribers of one row per transport at the same rate; then
-// the bridge's memory per idle subscriber (RSS growth / M) for each.
+// the bridge's memory per idle subscriber (RSS growth / M) for each; then
+// LongPoll sessions abandoned after their join (no poll ever comes) while the
+// row keeps changing: the bridge's memory per abandoned session, and whether
+// every one is closed once --longpoll-expiry has passed.
 // Started by longpoll.sh, which provides the cluster and the arguments.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -18,6 +21,8 @@ const N = Number(args.n ?? 200);
 const RATE = Number(args.rate ?? 20);
 const DUR = Number(args.dur ?? 10);
 const IDLE = Number(args.idle ?? 1000);
+const ABANDON = Number(args.abandon ?? 1000);
+const EXPIRY_MS = Number(args.expiry ?? 5000);
 const BASE_PORT = Number(args.port ?? 61900);
 const TOPIC = 'crdt:bench:1';
 const CAPS = {
@@ -39,9 +44,9 @@ const rssKb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid
 const pct = (v, p) => v[Math.min(v.length - 1, Math.floor((p / 100) * v.length))];
 
 let portSeq = 0;
-async function startBridge() {
+async function startBridge(extra = []) {
   const port = BASE_PORT + portSeq++;
-  const proc = spawn(BIN, ['--port', String(port), '--max-per-ip', '100000', '--log-level', 'warn'], {
+  const proc = spawn(BIN, ['--port', String(port), '--max-per-ip', '100000', '--log-level', 'warn', ...extra], {
     env: { ...process.env, DATABASE_URL: DB },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -170,10 +175,65 @@ async function idlePhase(kind) {
   return { kind, idle: IDLE, bytesPerClient: ((rss1 - rss0) * 1024) / IDLE };
 }
 
+const metric = async (b, name) =>
+  Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(await (await fetch(`${b.url}/metrics`)).text())?.[1]);
+
+// Sessions that join and never poll again, as a tab closed mid-session leaves
+// them, while the row changes at RATE: held until --longpoll-expiry, then
+// closed.  Two rounds on one bridge: the second's growth tells memory that
+// comes back for reuse from memory that leaks.
+async function abandonRound(b) {
+  const base = `${b.url}/socket/longpoll?vsn=2.0.0`;
+  const t0 = Date.now();
+  const rss0 = rssKb(b.proc.pid);
+  const expired0 = await metric(b, 'laniakea_longpoll_expired_total');
+  for (let i = 0; i < ABANDON; i += 100)
+    await Promise.all(
+      Array.from({ length: Math.min(100, ABANDON - i) }, async () => {
+        const token = (await (await fetch(base)).json()).token;
+        await fetch(`${base}&token=${token}`, {
+          method: 'POST',
+          body: joinFrame,
+          headers: { 'content-type': 'application/x-ndjson' },
+        });
+      }),
+    );
+  const opened = Date.now() - t0;
+  // updates while the sessions are held: each queues deltas for every session
+  const held = Math.max(1000, EXPIRY_MS - opened - 1000);
+  for (let k = 0, start = Date.now(); Date.now() - start < held; k++) {
+    await pool.query(UPDATE);
+    const next = start + ((k + 1) * 1000) / RATE;
+    if (next > Date.now()) await sleep(next - Date.now());
+  }
+  const rss1 = rssKb(b.proc.pid);
+  const heldOpen = await metric(b, 'laniakea_longpoll_sessions');
+  // past the expiry of the last one opened, and one sweep more
+  await sleep(Math.max(0, t0 + opened + EXPIRY_MS + 2000 - Date.now()));
+  return {
+    heldOpen,
+    bytesPerSession: ((rss1 - rss0) * 1024) / ABANDON,
+    openAfter: await metric(b, 'laniakea_longpoll_sessions'),
+    expired: (await metric(b, 'laniakea_longpoll_expired_total')) - expired0,
+    rssAfterKb: rssKb(b.proc.pid),
+  };
+}
+
+async function abandonPhase() {
+  const b = await startBridge(['--longpoll-expiry', String(EXPIRY_MS)]);
+  await sleep(500);
+  const rss0 = rssKb(b.proc.pid);
+  const rounds = [await abandonRound(b), await abandonRound(b)];
+  await stopBridge(b);
+  for (const r of rounds) r.rssAfterKb -= rss0;
+  return rounds;
+}
+
 const results = [];
 for (const kind of ['websocket', 'longpoll']) results.push(await deliveryPhase(kind));
 const idle = [];
 for (const kind of ['websocket', 'longpoll']) idle.push(await idlePhase(kind));
+const abandoned = await abandonPhase();
 await pool.end();
 
 const f = (x) => x.toFixed(2);
@@ -188,5 +248,16 @@ console.log(`\nIdle: ${IDLE} subscribers joined to one row (a LongPoll one holds
 console.log('| transport | bridge RSS per idle subscriber |');
 console.log('|---|---|');
 for (const r of idle) console.log(`| ${r.kind} | ${Math.round(r.bytesPerClient)} bytes |`);
-fs.writeFileSync(args.out, JSON.stringify({ results, idle }, null, 2));
+console.log(
+  `\nAbandoned: ${ABANDON} LongPoll sessions that joined and never polled, ${RATE} updates/s while held, --longpoll-expiry ${EXPIRY_MS} ms; two rounds on one bridge\n`,
+);
+console.log(
+  "| held open | bridge RSS per abandoned session | open after expiry | expired | RSS above the bridge's start after expiry |",
+);
+console.log('|---|---|---|---|---|');
+for (const r of abandoned)
+  console.log(
+    `| ${r.heldOpen} | ${Math.round(r.bytesPerSession)} bytes | ${r.openAfter} | ${r.expired} | ${r.rssAfterKb} kB |`,
+  );
+fs.writeFileSync(args.out, JSON.stringify({ results, idle, abandoned }, null, 2));
 process.exit(0);

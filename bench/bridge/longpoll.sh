@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # LongPoll beside WebSocket in one run (longpoll.mjs): delivery latency and
-# bridge CPU per message, then bridge memory per idle subscriber.
+# bridge CPU per message, then bridge memory per idle subscriber, then per
+# LongPoll session abandoned after its join, and whether all are closed at expiry.
 #
-#   bench/bridge/longpoll.sh     # ≈1 min; env: N=200 RATE=20 DUR=10 IDLE=1000
+#   bench/bridge/longpoll.sh     # ≈1.5 min; env: N=200 RATE=20 DUR=10 IDLE=1000 ABANDON=1000 EXPIRY_MS=5000
 #
 # A private cluster with the table bench (one gcounter row, tracked); each
 # phase starts a fresh bridge (this tree's bridge/laniakea-bridge). Updates
@@ -11,7 +12,7 @@
 # bench/out/longpoll-<stamp>/.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); root=$(cd "$here/../.." && pwd)
-N=${N:-200}; RATE=${RATE:-20}; DUR=${DUR:-10}; IDLE=${IDLE:-1000}; PGP=${PGPORT_BENCH:-60140}
+N=${N:-200}; RATE=${RATE:-20}; DUR=${DUR:-10}; IDLE=${IDLE:-1000}; ABANDON=${ABANDON:-1000}; EXPIRY_MS=${EXPIRY_MS:-5000}; PGP=${PGPORT_BENCH:-60140}
 BRIDGE=$root/bridge/laniakea-bridge
 [ -x "$BRIDGE" ] || { echo "build first: make bridge" >&2; exit 1; }
 ulimit -n "$(ulimit -Hn)"
@@ -27,4 +28,4 @@ INSERT INTO bench VALUES (1, '{"n1":1}');
 SELECT laniakea.track('bench');
 SQL
 node "$here/longpoll.mjs" --bin="$BRIDGE" --db="postgresql://postgres@127.0.0.1:$PGP/postgres" \
-	--n="$N" --rate="$RATE" --dur="$DUR" --idle="$IDLE" --out="$out/results.json" | tee "$out/results.md"
+	--n="$N" --rate="$RATE" --dur="$DUR" --idle="$IDLE" --abandon="$ABANDON" --expiry="$EXPIRY_MS" --out="$out/results.json" | tee "$out/results.md"
