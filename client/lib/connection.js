@@ -1023,7 +1023,9 @@ export class Table extends Emitter {
     const have = {};
     const name = (k, text) => {
       // the key and its punctuation count once, on its first naming
-      const n = byteLength(text) - (have[k] ? byteLength(have[k].text) : -byteLength(JSON.stringify(k)) - 2);
+      const n = have[k]
+        ? byteLength(text) - byteLength(have[k].text)
+        : byteLength(JSON.stringify(k)) + byteLength(text) + 2;
       if (n > room) return;
       room -= n;
       have[k] = new Raw(text);

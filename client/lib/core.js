@@ -56,9 +56,9 @@ function check(code) {
   views();
   const msg = cstring(RESULT + 32, 160);
   const detail = cstring(RESULT + 192, 256);
-  const Err = code === 3 || code === 4 ? RangeError : TypeError; // range, limit
-  const e = new Err(detail ? `${msg}: ${detail}` : msg);
-  e.code = CODES[code];
+  const name = CODES[code];
+  const e = new (name === 'range' || name === 'limit' ? RangeError : TypeError)(detail ? `${msg}: ${detail}` : msg);
+  e.code = name;
   e.detail = detail;
   throw e;
 }
