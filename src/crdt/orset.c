@@ -927,14 +927,27 @@ dot_cmp(const void *x, const void *y)
 	return (a->seq > b->seq) - (a->seq < b->seq);
 }
 
-/* Order and check what was parsed, and build the canonical state. */
+/* A dot of an element as parsed, with the range of the context that covers it. */
+typedef struct parsed_dot
+{
+	lk_dot		d;				/* first: dot_cmp reads it */
+	uint32_t	range;
+} parsed_dot;
+
+/*
+ * Order and check what was parsed, and build the canonical state.  A value's
+ * text lists elements in order, so their sort is one pass (lk_sort); their
+ * dots come in element order, not dot order, so a dot named by two elements
+ * is found as the decoder finds it (dot_seen), not by sorting every dot.
+ */
 static lk_code
 build_parsed(parse_state *ps, lk_orset *out)
 {
 	const lk_alloc *a = ps->j.a;
 	lk_error   *err = ps->j.err;
-	lk_dot	   *scratch = NULL;
+	parsed_dot *scratch = NULL;
 	uint32_t	cap_scratch = 0;
+	dot_seen	seen;
 	lk_dot		shared;
 	lk_code		rc = LK_OK;
 
@@ -950,6 +963,7 @@ build_parsed(parse_state *ps, lk_orset *out)
 		push_range(out, ps->ctx[i].lo, ps->ctx[i].hi, a);
 	}
 
+	seen_init(&seen, out, (size_t) (ps->j.end - ps->j.start), false, a);
 	lk_sort(ps->el, ps->nel, sizeof(raw_elem), raw_elem_cmp);
 	for (uint32_t i = 0; i < ps->nel && rc == LK_OK; i++)
 	{
@@ -966,9 +980,10 @@ build_parsed(parse_state *ps, lk_orset *out)
 		for (uint32_t k = 0; k < re->n; k++)
 		{
 			raw_dot    *rd = &ps->dots[re->off + k];
-			uint32_t	node = find_node(out, rd->id);
+			uint32_t	node = find_node(out, rd->id),
+						range = range_of(out, node, rd->seq);
 
-			if (!in_context(out, node, rd->seq))
+			if (range == NONE)
 			{
 				rc = lk_fail(err, LK_ERR_VALUE, "orset dot is not in the causal context",
 							 "Element \"%.*s\" has dot (\"%.*s\", %llu), which \"c\" does not cover.",
@@ -976,26 +991,32 @@ build_parsed(parse_state *ps, lk_orset *out)
 							 lk_str_quote_len(rd->id), rd->id.p, (unsigned long long) rd->seq);
 				break;
 			}
-			scratch = grow(a, scratch, n, &cap_scratch, sizeof(lk_dot));
-			scratch[n].node = node;
-			scratch[n].seq = rd->seq;
+			scratch = grow(a, scratch, n, &cap_scratch, sizeof(parsed_dot));
+			scratch[n].d.node = node;
+			scratch[n].d.seq = rd->seq;
+			scratch[n].range = range;
 			n++;
 		}
 		if (rc != LK_OK)
 			break;
-		lk_sort(scratch, n, sizeof(lk_dot), dot_cmp);
+		lk_sort(scratch, n, sizeof(parsed_dot), dot_cmp);
 		push_elem(out, re->s, a);
 		for (uint32_t k = 0; k < n; k++)
-			if (k == 0 || dot_cmp(&scratch[k - 1], &scratch[k]) != 0)
-				push_dot(out, scratch[k].node, scratch[k].seq, a);
+		{
+			if (k > 0 && dot_cmp(&scratch[k - 1], &scratch[k]) == 0)
+				continue;		/* one element naming a dot twice holds it once */
+			seen_add(&seen, out, scratch[k].range, scratch[k].d.node, scratch[k].d.seq, a);
+			push_dot(out, scratch[k].d.node, scratch[k].d.seq, a);
+		}
 		end_elem(out);
 	}
 	lk_free(a, scratch);
-	if (rc == LK_OK && find_shared_dot(out, a, &shared))
+	if (rc == LK_OK && seen_shared(&seen, out, a) && find_shared_dot(out, a, &shared))
 		rc = lk_fail(err, LK_ERR_VALUE, "orset dot belongs to more than one element",
 					 "Dot (\"%.*s\", %llu) is held by more than one element.",
 					 lk_str_quote_len(out->nodes[shared.node].id), out->nodes[shared.node].id.p,
 					 (unsigned long long) shared.seq);
+	seen_free(&seen, a);
 	return rc;
 }
 

@@ -1064,6 +1064,24 @@ orset_parse_rejects_a_dot_held_by_two_elements(void)
 	parse_fails("{\"c\":{\"a\":[[1,1]]},\"e\":{\"x\":{\"a\":[1]},\"y\":{\"a\":[1]}}}", LK_ERR_VALUE,
 				"orset dot belongs to more than one element",
 				"Dot (\"a\", 1) is held by more than one element.");
+	/* a context too wide for a bitmap of its dots: found by sorting them */
+	parse_fails("{\"c\":{\"a\":[[1,1000000000000]]},\"e\":{\"x\":{\"a\":[7,999999999999]},"
+				"\"y\":{\"a\":[999999999999]}}}", LK_ERR_VALUE,
+				"orset dot belongs to more than one element",
+				"Dot (\"a\", 999999999999) is held by more than one element.");
+	/* in a second node's ranges, after elements out of dot order */
+	parse_fails("{\"c\":{\"a\":[[1,3]],\"b\":[[1,2],[5,9]]},\"e\":{\"p\":{\"a\":[3],\"b\":[6]},"
+				"\"q\":{\"a\":[1],\"b\":[2]},\"r\":{\"b\":[1,6]}}}", LK_ERR_VALUE,
+				"orset dot belongs to more than one element",
+				"Dot (\"b\", 6) is held by more than one element.");
+}
+
+static void
+orset_parse_holds_a_dot_one_element_names_twice_once(void)
+{
+	lk_orset	s = parse_ok("{\"c\":{\"a\":[[1,2]]},\"e\":{\"x\":{\"a\":[2,1,2]}}}");
+
+	check_json(&s, "{\"c\":{\"a\":[[1,2]]},\"e\":{\"x\":{\"a\":[1,2]}}}");
 }
 
 static void
@@ -1663,6 +1681,7 @@ static const lk_test_case tests[] = {
 	LK_TEST(orset_parse_rejects_duplicates),
 	LK_TEST(orset_parse_rejects_dots_outside_the_context),
 	LK_TEST(orset_parse_rejects_a_dot_held_by_two_elements),
+	LK_TEST(orset_parse_holds_a_dot_one_element_names_twice_once),
 	LK_TEST(orset_error_details_quote_long_strings_by_whole_characters),
 	LK_TEST(orset_parse_rejects_overlong_elements),
 	LK_TEST(orset_add_makes_present_and_remove_makes_absent),
