@@ -57,6 +57,9 @@ lk_buf_put_str(lk_buf *b, const char *s)
 	lk_buf_put(b, s, strlen(s));
 }
 
+/* A string literal: its length known when compiled, not counted by strlen. */
+#define lk_buf_put_lit(b, lit) lk_buf_put((b), "" lit, sizeof(lit) - 1)
+
 static inline void
 lk_buf_put_varint(lk_buf *b, uint64_t v)
 {

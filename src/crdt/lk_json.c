@@ -374,25 +374,25 @@ lk_json_put_string(lk_buf *b, lk_str s)
 		switch (c)
 		{
 			case '"':
-				lk_buf_put_str(b, "\\\"");
+				lk_buf_put_lit(b, "\\\"");
 				break;
 			case '\\':
-				lk_buf_put_str(b, "\\\\");
+				lk_buf_put_lit(b, "\\\\");
 				break;
 			case '\b':
-				lk_buf_put_str(b, "\\b");
+				lk_buf_put_lit(b, "\\b");
 				break;
 			case '\f':
-				lk_buf_put_str(b, "\\f");
+				lk_buf_put_lit(b, "\\f");
 				break;
 			case '\n':
-				lk_buf_put_str(b, "\\n");
+				lk_buf_put_lit(b, "\\n");
 				break;
 			case '\r':
-				lk_buf_put_str(b, "\\r");
+				lk_buf_put_lit(b, "\\r");
 				break;
 			case '\t':
-				lk_buf_put_str(b, "\\t");
+				lk_buf_put_lit(b, "\\t");
 				break;
 			default:
 				{

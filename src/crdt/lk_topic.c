@@ -11,13 +11,13 @@ put_escaped(lk_buf *b, lk_str s)
 		switch (s.p[i])
 		{
 			case '%':
-				lk_buf_put_str(b, "%25");
+				lk_buf_put_lit(b, "%25");
 				break;
 			case '.':
-				lk_buf_put_str(b, "%2E");
+				lk_buf_put_lit(b, "%2E");
 				break;
 			case ':':
-				lk_buf_put_str(b, "%3A");
+				lk_buf_put_lit(b, "%3A");
 				break;
 			default:
 				lk_buf_put_u8(b, (uint8_t) s.p[i]);

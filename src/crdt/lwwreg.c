@@ -106,14 +106,14 @@ lk_lwwreg_to_json(const lk_lwwreg *r, lk_buf *b)
 {
 	if (!r->present)
 	{
-		lk_buf_put_str(b, "{}");
+		lk_buf_put_lit(b, "{}");
 		return;
 	}
-	lk_buf_put_str(b, "{\"c\":");
+	lk_buf_put_lit(b, "{\"c\":");
 	lk_buf_put_int(b, r->clock);
-	lk_buf_put_str(b, ",\"n\":");
+	lk_buf_put_lit(b, ",\"n\":");
 	lk_json_put_string(b, r->node);
-	lk_buf_put_str(b, ",\"v\":");
+	lk_buf_put_lit(b, ",\"v\":");
 	lk_json_put_string(b, r->value);
 	lk_buf_put_u8(b, '}');
 }

@@ -642,7 +642,7 @@ lk_orset_to_json(const lk_orset *s, lk_buf *b)
 	lk_buf_put_u8(b, '{');
 	if (s->nnodes)
 	{
-		lk_buf_put_str(b, "\"c\":{");
+		lk_buf_put_lit(b, "\"c\":{");
 		for (uint32_t i = 0; i < s->nnodes; i++)
 		{
 			const lk_onode *n = &s->nodes[i];
@@ -650,7 +650,7 @@ lk_orset_to_json(const lk_orset *s, lk_buf *b)
 			if (i)
 				lk_buf_put_u8(b, ',');
 			lk_json_put_string(b, n->id);
-			lk_buf_put_str(b, ":[");
+			lk_buf_put_lit(b, ":[");
 			for (uint32_t k = 0; k < n->nr; k++)
 			{
 				if (k)
@@ -669,7 +669,7 @@ lk_orset_to_json(const lk_orset *s, lk_buf *b)
 	{
 		if (s->nnodes)
 			lk_buf_put_u8(b, ',');
-		lk_buf_put_str(b, "\"e\":{");
+		lk_buf_put_lit(b, "\"e\":{");
 		for (uint32_t i = 0; i < s->nelems; i++)
 		{
 			const lk_oelem *e = &s->elems[i];
@@ -678,7 +678,7 @@ lk_orset_to_json(const lk_orset *s, lk_buf *b)
 			if (i)
 				lk_buf_put_u8(b, ',');
 			lk_json_put_string(b, e->s);
-			lk_buf_put_str(b, ":{");
+			lk_buf_put_lit(b, ":{");
 			for (uint32_t k = 0; k < e->nd; k++)
 			{
 				bool		new_node = k == 0 || d[k].node != d[k - 1].node;
@@ -686,15 +686,15 @@ lk_orset_to_json(const lk_orset *s, lk_buf *b)
 				if (new_node)
 				{
 					if (k)
-						lk_buf_put_str(b, "],");
+						lk_buf_put_lit(b, "],");
 					lk_json_put_string(b, s->nodes[d[k].node].id);
-					lk_buf_put_str(b, ":[");
+					lk_buf_put_lit(b, ":[");
 				}
 				else
 					lk_buf_put_u8(b, ',');
 				lk_buf_put_int(b, (int64_t) d[k].seq);
 			}
-			lk_buf_put_str(b, "]}");
+			lk_buf_put_lit(b, "]}");
 		}
 		lk_buf_put_u8(b, '}');
 	}

@@ -115,14 +115,14 @@ lk_pncounter_to_json(const lk_pncounter *pn, lk_buf *b)
 	lk_buf_put_u8(b, '{');
 	if (pn->n.n)
 	{
-		lk_buf_put_str(b, "\"n\":");
+		lk_buf_put_lit(b, "\"n\":");
 		lk_gcounter_to_json(&pn->n, b);
 	}
 	if (pn->p.n)
 	{
 		if (pn->n.n)
 			lk_buf_put_u8(b, ',');
-		lk_buf_put_str(b, "\"p\":");
+		lk_buf_put_lit(b, "\"p\":");
 		lk_gcounter_to_json(&pn->p, b);
 	}
 	lk_buf_put_u8(b, '}');
