@@ -1,7 +1,7 @@
 // The JavaScript side of the one boundary with the CRDT core (client/wasm/lk_wasm.c
 // is the other): loads laniakea.wasm, moves bytes in and out of its memory, and
 // turns the core's errors into TypeError / RangeError.  States cross as their
-// canonical binary encoding (a Uint8Array whose first byte names the kind).
+// canonical JSON text in UTF-8 (a Uint8Array), each call told the state's kind.
 
 /** Kinds of the core's format byte, by SQL type name. */
 export const KINDS = Object.freeze({ gcounter: 1, pncounter: 2, orset: 3, lwwreg: 4 });
@@ -119,7 +119,10 @@ function args(...parts) {
   return out;
 }
 
-// Element counts of the orsets the core returned, so that size needs no call.
+// Element counts of the large orsets the core returned, so that their size
+// needs no call (which would parse the whole set); a small one is counted by
+// the core when asked, which costs less than a WeakMap entry for each of the
+// many small deltas a connection receives.
 const sizes = new WeakMap();
 
 function resultRaw() {
@@ -128,11 +131,12 @@ function resultRaw() {
   return bytes.subarray(at, at + view.getUint32(RESULT + 4, true));
 }
 
-function resultBytes() {
+/** The state a call returned, a state of kind. */
+function resultState(kind) {
   views();
   const at = view.getUint32(RESULT, true);
   const out = bytes.slice(at, at + view.getUint32(RESULT + 4, true));
-  if ((out[0] & 15) === KINDS.orset) sizes.set(out, view.getUint32(RESULT + 16, true));
+  if (kind === KINDS.orset && out.length > 1024) sizes.set(out, view.getUint32(RESULT + 16, true));
   return out;
 }
 
@@ -145,20 +149,19 @@ function resultNumber() {
   return view.getBigInt64(RESULT + 24, true) * 2n ** 64n + view.getBigUint64(RESULT + 16, true);
 }
 
-/** Canonical binary of a state of kind from its JSON text. */
+/** The state of kind (its canonical text, UTF-8) from any JSON text of one. */
 export function parse(kind, text) {
   check(x.parse(kind, ...args([text, 'the JSON text'])));
-  return resultBytes();
+  return resultState(kind);
 }
 
-/** Canonical JSON text of a binary state. */
+/** The canonical JSON text of a state, as a string. */
 export function json(state) {
-  check(x.json(...args(state)));
-  return resultText();
+  return decoder.decode(state);
 }
 
-/** The join of states (at least one), each decoded once, in one call. */
-export function mergeAll(states) {
+/** The join of states of kind (at least one), each parsed once, in one call. */
+export function mergeAll(kind, states) {
   let total = 0;
   for (const s of states) total += 4 + s.length;
   let at = x.input(total);
@@ -169,42 +172,42 @@ export function mergeAll(states) {
     bytes.set(s, at + 4);
     at += 4 + s.length;
   }
-  check(x.merge_all(start, total, states.length));
-  return resultBytes();
+  check(x.merge_all(kind, start, total, states.length));
+  return resultState(kind);
 }
 
-/** The smallest d with merge(old, d) = merge(old, newer). */
-export function delta(old, newer) {
-  check(x.delta(...args(old, newer)));
-  return resultBytes();
+/** The smallest d with merge(old, d) = merge(old, newer), both of kind. */
+export function delta(kind, old, newer) {
+  check(x.delta(kind, ...args(old, newer)));
+  return resultState(kind);
 }
 
-export function leq(a, b) {
-  check(x.leq(...args(a, b)));
+export function leq(kind, a, b) {
+  check(x.leq(kind, ...args(a, b)));
   return resultNumber() === 1n;
 }
 
-/** A counter raised by `by` (a bigint) for node; a pncounter's decrement when down. */
-export function count(state, node, by, down) {
+/** A counter of kind raised by `by` (a bigint) for node; a pncounter's decrement when down. */
+export function count(kind, state, node, by, down) {
   const [p, n, q, m] = args(state, [node, 'node id']);
-  check(x.count(p, n, q, m, by, down ? 1 : 0));
-  return resultBytes();
+  check(x.count(kind, p, n, q, m, by, down ? 1 : 0));
+  return resultState(kind);
 }
 
-/** A counter's value, exact (a bigint). */
-export function value(state) {
-  check(x.value(...args(state)));
+/** The value of a counter of kind, exact (a bigint). */
+export function value(kind, state) {
+  check(x.value(kind, ...args(state)));
   return resultNumber();
 }
 
 export function add(state, element, node) {
   check(x.add(...args(state, [element, 'element'], [node, 'node id'])));
-  return resultBytes();
+  return resultState(KINDS.orset);
 }
 
 export function remove(state, element) {
   check(x.remove(...args(state, [element, 'element'])));
-  return resultBytes();
+  return resultState(KINDS.orset);
 }
 
 export function has(state, element) {
@@ -234,7 +237,7 @@ export function elements(state) {
 export function set(state, value, node, a, b, explicit) {
   const [p, n, v, vn, q, m] = args(state, [value, 'value'], [node, 'node id']);
   check(x.set(p, n, v, vn, q, m, a, b, explicit ? 1 : 0));
-  const out = resultBytes();
+  const out = resultState(KINDS.lwwreg);
   return { state: out, clock: view.getBigInt64(RESULT + 16, true) };
 }
 

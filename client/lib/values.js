@@ -26,17 +26,21 @@ function amount(by) {
 
 const types = new Map();
 
-function join(head) {
+/** The core's kind of a value's type. */
+const kindOf = (v) => types.get(v.constructor).kind;
+
+function join(head, kind) {
   const states = [];
   for (let l = head; l; l = l.next) states.push(l.bytes);
-  return core.mergeAll(states.reverse());
+  return core.mergeAll(kind, states.reverse());
 }
 
 /**
- * The common part of every type.  A value is the join of a list of canonical
- * binary states: merge() only links the other value's states in front, and
- * the first read joins the list in one core call (mergeAll: each state
- * decoded once, joined as a binary counter) and keeps the result.  So a set
+ * The common part of every type.  A value is the join of a list of states,
+ * each its canonical text in UTF-8: merge() only links the other value's
+ * states in front, and the first read joins the list in one core call
+ * (mergeAll: each state parsed once, joined as a binary counter) and keeps
+ * the result.  So a set
  * that receives n single-element deltas costs O(n log n), not n passes over
  * the whole set.  Joining is associative and commutative: the result is
  * byte-equal to merging one by one.  A join that passes a limit of the core
@@ -55,7 +59,7 @@ export class CRDT {
   /** @internal */
   constructor(head) {
     if (!types.has(this.constructor)) throw new TypeError('use X.from(json) or X.empty()');
-    this.#head = head.count > MAX_LINKS ? link(join(head), null) : head;
+    this.#head = head.count > MAX_LINKS ? link(join(head, kindOf(this)), null) : head;
     Object.freeze(this);
   }
 
@@ -64,7 +68,7 @@ export class CRDT {
     return types.get(this)?.name;
   }
 
-  /** @internal a value of this class from canonical binary. */
+  /** @internal a value of this class from its canonical text in UTF-8, as the core returns it. */
   static wrap(bytes) {
     return new this(link(bytes, null));
   }
@@ -84,9 +88,9 @@ export class CRDT {
     return t.empty;
   }
 
-  /** @internal the canonical binary state. */
+  /** @internal the canonical text of the state, in UTF-8. */
   get bytes() {
-    if (this.#head.count > 1) this.#head = link(join(this.#head), null);
+    if (this.#head.count > 1) this.#head = link(join(this.#head, kindOf(this)), null);
     return this.#head.bytes;
   }
 
@@ -118,7 +122,7 @@ export class CRDT {
 
   /** The smallest d with this.merge(d) equal to this.merge(newer). */
   delta(newer) {
-    return this.constructor.wrap(core.delta(this.bytes, this.#other(newer, 'delta').bytes));
+    return this.constructor.wrap(core.delta(kindOf(this), this.bytes, this.#other(newer, 'delta').bytes));
   }
 
   equals(w) {
@@ -127,7 +131,7 @@ export class CRDT {
 
   /** this ≤ w in the lattice: w already contains this. */
   leq(w) {
-    return core.leq(this.bytes, this.#other(w, 'leq').bytes);
+    return core.leq(kindOf(this), this.bytes, this.#other(w, 'leq').bytes);
   }
 }
 
@@ -148,12 +152,12 @@ class Counter extends CRDT {
   #value;
 
   increment(node, by = 1) {
-    return this.constructor.wrap(core.count(this.bytes, node, amount(by), false));
+    return this.constructor.wrap(core.count(kindOf(this), this.bytes, node, amount(by), false));
   }
 
   /** Exact, as a bigint. */
   bigValue() {
-    this.#value ??= core.value(this.bytes);
+    this.#value ??= core.value(kindOf(this), this.bytes);
     return this.#value;
   }
 
@@ -172,7 +176,7 @@ export class GCounter extends Counter {}
 
 export class PNCounter extends Counter {
   decrement(node, by = 1) {
-    return this.constructor.wrap(core.count(this.bytes, node, amount(by), true));
+    return this.constructor.wrap(core.count(kindOf(this), this.bytes, node, amount(by), true));
   }
 }
 

@@ -2,10 +2,13 @@
  * lk_wasm.c — the exports of the CRDT core compiled to WebAssembly: the C
  * side of the one boundary with JavaScript (client/lib/core.js is the other).
  *
- * States cross the boundary as their canonical binary encoding, so the
- * format byte names the kind and every operation dispatches through
- * lk_state: a new kind in the core needs no change here except for its own
- * operations.
+ * States cross the boundary as their canonical JSON text (UTF-8), each with
+ * its kind, and every operation dispatches through lk_state: a new kind in
+ * the core needs no change here except for its own operations.  Text, not
+ * the canonical binary encoding, because JavaScript keeps, stores and sends
+ * states as text anyway, and the module then carries no binary codec (a
+ * fifth of it).  A state that comes from this module is canonical text, which
+ * the core's parser reads in one pass.
  *
  * Memory: every call starts with lk_wasm_input, which empties the arena
  * below and gives room for the call's arguments; the core allocates the rest
@@ -314,25 +317,24 @@ give_bytes(const lk_buf *b)
 	return LK_OK;
 }
 
-/* A state as the result: its encoding, and for an orset its size in num_lo. */
+/* A state as the result: its canonical text, and for an orset its size in num_lo. */
 static int32_t
 give_state(const lk_state *s)
 {
 	lk_buf		b;
-	lk_error	err;
 
 	lk_buf_init(&b, &alloc, 64);
-	if (lk_state_encode(s, &b, &err) != LK_OK)
-		return fail(&err);
+	lk_state_to_json(s, &b);
 	if (s->kind == LK_ORSET)
 		result.num_lo = s->u.os.nelems;
 	return give_bytes(&b);
 }
 
+/* A state of kind from its text; an unknown kind is the core's error. */
 static lk_code
-decode(const uint8_t *p, uint32_t len, lk_kind kind, lk_state *out, lk_error *err)
+decode(const uint8_t *p, uint32_t len, int32_t kind, lk_state *out, lk_error *err)
 {
-	return lk_state_decode(p, len, kind, &alloc, out, err);
+	return lk_state_parse((lk_kind) kind, (const char *) p, len, &alloc, out, err);
 }
 
 /*
@@ -354,42 +356,23 @@ lk_wasm_result_at(void)
 	return &result;
 }
 
-/* Canonical binary of kind from text (any whitespace and order). */
+/* Canonical text of kind from text (any whitespace and order). */
 EXPORT(parse)
 int32_t
-lk_wasm_parse(int32_t kind, const char *text, uint32_t len)
+lk_wasm_parse(int32_t kind, const uint8_t *text, uint32_t len)
 {
 	lk_state	s;
 	lk_error	err;
 
 	begin();
-	if (lk_kind_name((lk_kind) kind) == NULL)
-		return fail(&(lk_error) {LK_ERR_VALUE, "unknown CRDT kind", ""});
-	if (lk_state_parse((lk_kind) kind, text, len, &alloc, &s, &err) != LK_OK)
+	if (decode(text, len, kind, &s, &err) != LK_OK)
 		return fail(&err);
 	return give_state(&s);
 }
 
-/* The canonical JSON text of a binary state. */
-EXPORT(json)
-int32_t
-lk_wasm_json(const uint8_t *p, uint32_t len)
-{
-	lk_state	s;
-	lk_error	err;
-	lk_buf		b;
-
-	begin();
-	if (decode(p, len, 0, &s, &err) != LK_OK)
-		return fail(&err);
-	lk_buf_init(&b, &alloc, 64);
-	lk_state_to_json(&s, &b);
-	return give_bytes(&b);
-}
-
 /*
- * The join of n states, laid out in the input as a 4-byte little-endian
- * length then the bytes, n times.  Each is decoded once and the decoded
+ * The join of n states of kind, laid out in the input as a 4-byte little-endian
+ * length then the text, n times.  Each is parsed once and the decoded
  * states are merged as a binary counter (a state joins the one below it
  * while it is at least half that one's size), so n small deltas joined to a
  * large state cost O(total · log n), not n passes over the large state.
@@ -398,7 +381,7 @@ lk_wasm_json(const uint8_t *p, uint32_t len)
 
 EXPORT(merge_all)
 int32_t
-lk_wasm_merge_all(const uint8_t *p, uint32_t len, uint32_t n)
+lk_wasm_merge_all(int32_t kind, const uint8_t *p, uint32_t len, uint32_t n)
 {
 	lk_state	stack[JOIN_LEVELS];
 	size_t		size[JOIN_LEVELS];
@@ -412,7 +395,7 @@ lk_wasm_merge_all(const uint8_t *p, uint32_t len, uint32_t n)
 
 		if (len < 4 || (memcpy(&slen, p, 4), len - 4 < slen))
 			return fail(&(lk_error) {LK_ERR_BINARY, "truncated list of states", ""});
-		if (decode(p + 4, slen, 0, &stack[top], &err) != LK_OK)
+		if (decode(p + 4, slen, kind, &stack[top], &err) != LK_OK)
 			return fail(&err);
 		size[top++] = slen;
 		p += 4 + slen;
@@ -437,7 +420,7 @@ lk_wasm_merge_all(const uint8_t *p, uint32_t len, uint32_t n)
 /* delta(old, newer): the smallest d with merge(old, d) = merge(old, newer). */
 EXPORT(delta)
 int32_t
-lk_wasm_delta(const uint8_t *x, uint32_t xlen, const uint8_t *y, uint32_t ylen)
+lk_wasm_delta(int32_t kind, const uint8_t *x, uint32_t xlen, const uint8_t *y, uint32_t ylen)
 {
 	lk_state	a,
 				b,
@@ -445,7 +428,7 @@ lk_wasm_delta(const uint8_t *x, uint32_t xlen, const uint8_t *y, uint32_t ylen)
 	lk_error	err;
 
 	begin();
-	if (decode(x, xlen, 0, &a, &err) != LK_OK || decode(y, ylen, 0, &b, &err) != LK_OK ||
+	if (decode(x, xlen, kind, &a, &err) != LK_OK || decode(y, ylen, kind, &b, &err) != LK_OK ||
 		lk_state_delta(&a, &b, &alloc, &out, &err) != LK_OK)
 		return fail(&err);
 	return give_state(&out);
@@ -453,15 +436,15 @@ lk_wasm_delta(const uint8_t *x, uint32_t xlen, const uint8_t *y, uint32_t ylen)
 
 /*
  * x ≤ y in the lattice, the answer in num_lo (0 or 1): whether x ⊔ y is y,
- * compared by canonical encoding, which is equal exactly when the states
- * are.  The core orders orsets so (lk_orset_leq), reporting its merge's
- * errors; a merge of counters past a limit is not y, which is within them.
+ * compared by canonical text, which is equal exactly when the states are.
+ * The core orders orsets so (lk_orset_leq), reporting its merge's errors; a
+ * merge of counters past a limit is not y, which is within them.
  * Ordering by the merge keeps every kind's own order out of the module
  * (1 KB).
  */
 EXPORT(leq)
 int32_t
-lk_wasm_leq(const uint8_t *x, uint32_t xlen, const uint8_t *y, uint32_t ylen)
+lk_wasm_leq(int32_t kind, const uint8_t *x, uint32_t xlen, const uint8_t *y, uint32_t ylen)
 {
 	lk_state	a,
 				b,
@@ -471,23 +454,23 @@ lk_wasm_leq(const uint8_t *x, uint32_t xlen, const uint8_t *y, uint32_t ylen)
 				right;
 
 	begin();
-	if (decode(x, xlen, 0, &a, &err) != LK_OK || decode(y, ylen, 0, &b, &err) != LK_OK)
+	if (decode(x, xlen, kind, &a, &err) != LK_OK || decode(y, ylen, kind, &b, &err) != LK_OK)
 		return fail(&err);
 	if (lk_state_merge(&a, &b, &alloc, &m, &err) != LK_OK)
 		return a.kind == LK_ORSET || err.code != LK_ERR_LIMIT ? fail(&err) : LK_OK;
 	lk_buf_init(&joined, &alloc, 64);
 	lk_buf_init(&right, &alloc, 64);
-	/* a join past the size limit is larger than y, which is within it */
-	result.num_lo = lk_state_encode(&m, &joined, &err) == LK_OK && lk_state_encode(&b, &right, &err) == LK_OK &&
-		joined.len == right.len && memcmp(joined.data, right.data, right.len) == 0;
+	lk_state_to_json(&m, &joined);
+	lk_state_to_json(&b, &right);
+	result.num_lo = joined.len == right.len && memcmp(joined.data, right.data, right.len) == 0;
 	return LK_OK;
 }
 
 /* A counter raised by `by` for node: increments, or a pncounter's decrement when down. */
 EXPORT(count)
 int32_t
-lk_wasm_count(const uint8_t *p, uint32_t len, const char *node, uint32_t nlen, int64_t by,
-			  int32_t down)
+lk_wasm_count(int32_t kind, const uint8_t *p, uint32_t len, const char *node, uint32_t nlen,
+			  int64_t by, int32_t down)
 {
 	lk_state	s;
 	lk_error	err;
@@ -495,7 +478,7 @@ lk_wasm_count(const uint8_t *p, uint32_t len, const char *node, uint32_t nlen, i
 	lk_str		id = lk_str_make(node, nlen);
 
 	begin();
-	if (decode(p, len, 0, &s, &err) != LK_OK)
+	if (decode(p, len, kind, &s, &err) != LK_OK)
 		return fail(&err);
 	if (s.kind == LK_GCOUNTER && !down)
 		rc = lk_gcounter_increment(&s.u.gc, id, by, &alloc, &err);
@@ -515,14 +498,14 @@ lk_wasm_count(const uint8_t *p, uint32_t len, const char *node, uint32_t nlen, i
  */
 EXPORT(value)
 int32_t
-lk_wasm_value(const uint8_t *p, uint32_t len)
+lk_wasm_value(int32_t kind, const uint8_t *p, uint32_t len)
 {
 	lk_state	s;
 	lk_error	err;
 	__int128	v;
 
 	begin();
-	if (decode(p, len, 0, &s, &err) != LK_OK)
+	if (decode(p, len, kind, &s, &err) != LK_OK)
 		return fail(&err);
 	if (s.kind == LK_GCOUNTER)
 		v = lk_gcounter_sum(&s.u.gc);
