@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The client package's suites, on a built client/lib (`make` at the top):
-#   run.sh         client: unit tests in Node (values, errors, wasm memory,
+#   run.sh         client: unit tests in Node (values, errors, wasm memory, bundle size,
 #                  the connection against a fake bridge, storage, tabs) and the
 #                  typed example compiled by tsc.  Prints "client: N passed, N failed".
 #   run.sh vectors vectors: the same operations in PostgreSQL and in the wasm
@@ -50,7 +50,7 @@ elif [ "$suite" = bridge ]; then
 		node --test --test-force-exit --test-timeout=120000 --test-reporter=tap test/bridge.test.mjs >"$tap" 2>&1
 	status=$?
 else
-	node --test --test-reporter=tap test/values.test.mjs test/storage.test.mjs test/connection.test.mjs >"$tap" 2>&1
+	node --test --test-reporter=tap test/values.test.mjs test/storage.test.mjs test/connection.test.mjs test/size.test.mjs >"$tap" 2>&1
 	status=$?
 	# the declarations, checked by compiling the typed example
 	if npx tsc -p test/types; then extra_pass=1; else extra_fail=1 status=1; fi
