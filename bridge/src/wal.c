@@ -83,7 +83,7 @@ static struct
 				cap_pend,
 				pend_bytes;
 	char	   *last_error;		/* logged once until another one comes, or streaming starts */
-	map			pend_index;		/* "<table ptr>:<key>" → index + 1 in pend, past PEND_SCAN rows */
+	map			pend_index;		/* "<table ptr>:<key>" → index + 1 in pend */
 	wal_hooks	hooks;
 	lws_sorted_usec_list_t retry;
 	lws_sorted_usec_list_t tick;	/* standby status updates */
@@ -149,8 +149,7 @@ pend_reset(void)
 		pend_free(&W.pend[i]);
 	W.npend = 0;
 	W.pend_bytes = 0;
-	if (W.pend_index.count)
-		map_clear(&W.pend_index);
+	map_clear(&W.pend_index);
 }
 
 /*
@@ -187,55 +186,12 @@ pend_flush(void)
 	pend_reset();
 }
 
-/* "<table ptr>:<key>": the row's entry in pend_index */
-static char *
-pend_id(const table *t, const char *key)
-{
-	return xasprintf("%p:%s", (const void *) t, key);
-}
-
-/*
- * The index + 1 of the row's entry in the transaction, or 0.  Most
- * transactions change a row or a few: those are scanned, and pend_index is
- * only built for a transaction past PEND_SCAN rows (a profile under a stream
- * of one-row transactions had the bridge formatting, hashing and freeing the
- * index's keys for each change).
- */
-#define PEND_SCAN 16
-
-static intptr_t
-pend_find(const table *t, const char *key)
-{
-	intptr_t	at;
-	char	   *k;
-
-	if (W.npend <= PEND_SCAN)
-	{
-		for (size_t i = 0; i < W.npend; i++)
-			if (W.pend[i].t == t && W.pend[i].key && strcmp(W.pend[i].key, key) == 0)
-				return (intptr_t) i + 1;
-		return 0;
-	}
-	k = pend_id(t, key);
-	at = (intptr_t) map_get(&W.pend_index, k);
-	free(k);
-	return at;
-}
-
-static void
-pend_index_put(size_t i)
-{
-	char	   *k = pend_id(W.pend[i].t, W.pend[i].key);
-
-	map_put(&W.pend_index, k, (void *) (intptr_t) (i + 1));
-	free(k);
-}
-
 /* The entry of the row of key (NULL: t's truncation) in the transaction, reset for its new last change. */
 static pending *
 pend_slot(const table *t, const char *key)
 {
-	intptr_t	at = key ? pend_find(t, key) : 0;
+	char	   *k = xasprintf("%p:%s", (const void *) t, key ? key : "");
+	intptr_t	at = key ? (intptr_t) map_get(&W.pend_index, k) : 0;
 	pending    *p;
 
 	if (at)
@@ -247,6 +203,7 @@ pend_slot(const table *t, const char *key)
 		p->cols = NULL;
 		p->data = NULL;
 		p->bytes = 0;
+		free(k);
 		return p;
 	}
 	if (W.npend == W.cap_pend)
@@ -258,15 +215,9 @@ pend_slot(const table *t, const char *key)
 	memset(p, 0, sizeof(*p));
 	p->t = t;
 	p->key = key ? xstrdup(key) : NULL;
-	if (W.npend == PEND_SCAN + 1)
-	{
-		/* past scanning: index every row's entry so far */
-		for (size_t i = 0; i < W.npend; i++)
-			if (W.pend[i].key)
-				pend_index_put(i);
-	}
-	else if (W.npend > PEND_SCAN + 1 && key)
-		pend_index_put(W.npend - 1);
+	if (key)
+		map_put(&W.pend_index, k, (void *) (intptr_t) W.npend);
+	free(k);
 	return p;
 }
 
@@ -281,9 +232,11 @@ pend_account(pending *p)
 static void
 pend_deleted(const table *t, const char *key, int64_t cl)
 {
-	intptr_t	at = pend_find(t, key);
+	char	   *k = xasprintf("%p:%s", (const void *) t, key);
+	intptr_t	at = (intptr_t) map_get(&W.pend_index, k);
 	pending    *p;
 
+	free(k);
 	/* a deletion after a deletion: the causal length known (the tombstone's comes first) */
 	if (at && W.pend[at - 1].deleted && (cl == 0 || cl < W.pend[at - 1].cl))
 		cl = W.pend[at - 1].cl;

@@ -1,9 +1,8 @@
 /*
- * test_arena.c — the bridge's scratch arenas (bridge/src/arena.h), which keep
- * a few freed arenas with their first block for reuse: memory they hand out
- * is aligned, large requests are served, and live arenas never share memory,
- * reused or not.  Built with ARENA_SPARES so that AddressSanitizer, which
- * otherwise turns the reuse off, checks it too.
+ * test_arena.c — the bridge's scratch arenas (bridge/src/arena.h): memory
+ * they hand out is aligned, requests larger than a block are served, and live
+ * arenas never share memory, also when others were freed and made again
+ * between them.
  */
 #include <stdint.h>
 #include <string.h>
@@ -20,7 +19,7 @@ take(arena *a, size_t n)
 }
 
 static void
-memory_of_a_reused_arena_is_aligned_and_writable(void)
+memory_an_arena_hands_out_is_aligned_and_writable(void)
 {
 	for (int round = 0; round < 3; round++)
 	{
@@ -103,7 +102,7 @@ int
 main(void)
 {
 	static const lk_test_case tests[] = {
-		LK_TEST(memory_of_a_reused_arena_is_aligned_and_writable),
+		LK_TEST(memory_an_arena_hands_out_is_aligned_and_writable),
 		LK_TEST(requests_larger_than_a_block_are_served),
 		LK_TEST(live_arenas_never_share_memory),
 	};
