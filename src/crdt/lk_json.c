@@ -159,6 +159,7 @@ lk_json_string(lk_json *j, lk_str *out)
 	const char *begin;
 	const char *q;
 	bool		escaped = false;
+	unsigned char high = 0;
 	char	   *dst;
 	size_t		n = 0;
 
@@ -167,9 +168,10 @@ lk_json_string(lk_json *j, lk_str *out)
 		return lk_json_error(j, "expected a string");
 	begin = ++j->p;
 
-	/* First pass: find the end, check raw bytes, note whether to decode. */
+	/* First pass: find the end, check raw bytes, note whether to decode and whether all are ASCII. */
 	for (q = begin; q < j->end && *q != '"'; q++)
 	{
+		high |= (unsigned char) *q;
 		if ((unsigned char) *q < 0x20)
 		{
 			j->p = q;
@@ -187,7 +189,7 @@ lk_json_string(lk_json *j, lk_str *out)
 		j->p = j->end;
 		return lk_json_error(j, "unterminated string");
 	}
-	if (!lk_utf8_valid(begin, (size_t) (q - begin)))
+	if (high >= 0x80 && !lk_utf8_valid(begin, (size_t) (q - begin)))
 	{
 		j->p = begin;
 		return lk_json_error(j, "string is not valid UTF-8");
