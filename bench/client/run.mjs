@@ -122,7 +122,7 @@ for (const [name, s] of Object.entries(sizes)) {
   );
 }
 console.log(
-  `\nTimes, median / fastest of ${opts.reps} after ${opts.warm} warm-up runs (Automerge's apply: one run), ms (Node ${process.versions.node}, Chromium ${version})`,
+  `\nTimes, median / fastest of ${opts.reps} after ${opts.warm} warm-up runs, the libraries interleaved round by round (Automerge's apply: one run), ms (Node ${process.versions.node}, Chromium ${version})`,
 );
 console.log(`${'workload'.padEnd(52)} ${'laniakea'.padStart(13)} ${'yjs'.padStart(13)} ${'automerge'.padStart(17)}`);
 const workloads = { merge: `merge two ${N}-element sets`, apply: `apply ${N} remote single-element deltas` };

@@ -115,39 +115,50 @@ export function automergeCases(A) {
   };
 }
 
+/** Milliseconds of one run of a case. */
+function timeOnce(c) {
+  c.setup?.();
+  const t0 = performance.now();
+  c.body();
+  return performance.now() - t0;
+}
+
 /**
- * Milliseconds of reps timed runs after warm runs: the median and the
- * fastest (on a machine shared with other work, the fastest run is the one
- * least disturbed).
+ * The median and the fastest of a list of milliseconds (on a machine shared
+ * with other work, the fastest run is the one least disturbed).
  */
-export function measure(c, { warm = 2, reps = 7 } = {}) {
-  const times = [];
-  for (let i = 0; i < warm + reps; i++) {
-    c.setup?.();
-    const t0 = performance.now();
-    c.body();
-    const t = performance.now() - t0;
-    if (i >= warm) times.push(t);
-  }
+function summary(times) {
   times.sort((p, q) => p - q);
   return { median: times[Math.floor(times.length / 2)], min: times[0] };
 }
 
 /**
- * Every case.  Automerge's apply takes about a minute here (applyChanges one
- * change at a time grows with the document), so it runs once, unwarmed.
+ * Every case: warm rounds, then reps timed ones, each round running every
+ * library's merge and then every library's apply in turn, so that a burst of
+ * load on this shared machine falls on all of them alike rather than on
+ * whichever library was running.  Automerge's apply takes about a minute here
+ * (applyChanges one change at a time grows with the document), so it runs
+ * once, unwarmed, after the rounds.
  */
-export function runAll(libs, opts, only = ['laniakea', 'yjs', 'automerge']) {
-  const once = { warm: 0, reps: 1 };
-  const out = {};
+export function runAll(libs, { warm = 2, reps = 7 } = {}, only = ['laniakea', 'yjs', 'automerge']) {
+  const cases = {};
   for (const [name, make] of [
     ['laniakea', () => laniakeaCases(libs.laniakea)],
     ['yjs', () => yjsCases(libs.Y)],
     ['automerge', () => automergeCases(libs.Automerge)],
-  ]) {
-    if (!only.includes(name)) continue;
-    const cases = make();
-    out[name] = { merge: measure(cases.merge, opts), apply: measure(cases.apply, name === 'automerge' ? once : opts) };
-  }
+  ])
+    if (only.includes(name)) cases[name] = make();
+  const times = {};
+  for (const name of Object.keys(cases)) times[name] = { merge: [], apply: [] };
+  for (let round = 0; round < warm + reps; round++)
+    for (const workload of ['merge', 'apply'])
+      for (const [name, c] of Object.entries(cases)) {
+        if (name === 'automerge' && workload === 'apply') continue;
+        const t = timeOnce(c[workload]);
+        if (round >= warm) times[name][workload].push(t);
+      }
+  if (cases.automerge) times.automerge.apply.push(timeOnce(cases.automerge.apply));
+  const out = {};
+  for (const [name, t] of Object.entries(times)) out[name] = { merge: summary(t.merge), apply: summary(t.apply) };
   return out;
 }
