@@ -28,19 +28,27 @@ lk_buf_grow(lk_buf *b, size_t need)
 	b->cap = cap;
 }
 
-void
-lk_buf_put_int(lk_buf *b, int64_t v)
+char *
+lk_write_uint(char *o, uint64_t v)
 {
-	char		tmp[24];
+	char		tmp[LK_UINT_TEXT_MAX];
 	int			i = sizeof(tmp);
-	uint64_t	u = v < 0 ? (uint64_t) 0 - (uint64_t) v : (uint64_t) v;
 
 	do
 	{
-		tmp[--i] = (char) ('0' + u % 10);
-		u /= 10;
-	} while (u);
+		tmp[--i] = (char) ('0' + v % 10);
+		v /= 10;
+	} while (v);
+	memcpy(o, tmp + i, sizeof(tmp) - i);
+	return o + sizeof(tmp) - i;
+}
+
+void
+lk_buf_put_int(lk_buf *b, int64_t v)
+{
+	char	   *o = lk_buf_room(b, LK_UINT_TEXT_MAX + 1);
+
 	if (v < 0)
-		tmp[--i] = '-';
-	lk_buf_put(b, tmp + i, sizeof(tmp) - i);
+		*o++ = '-';
+	lk_buf_end(b, lk_write_uint(o, v < 0 ? (uint64_t) 0 - (uint64_t) v : (uint64_t) v));
 }

@@ -75,6 +75,31 @@ lk_buf_put_varint(lk_buf *b, uint64_t v)
 /* Decimal text of v, as JSON wants it. */
 void		lk_buf_put_int(lk_buf *b, int64_t v);
 
+/*
+ * Writing in bulk: lk_buf_room reserves n bytes and returns where they start;
+ * the writer fills them through a pointer and lk_buf_end takes the length
+ * from where it stopped.  One capacity check for many small writes, where
+ * each put checks its own (in the wasm build those are calls).
+ */
+static inline char *
+lk_buf_room(lk_buf *b, size_t n)
+{
+	lk_buf_reserve(b, n);
+	return (char *) b->data + b->len;
+}
+
+static inline void
+lk_buf_end(lk_buf *b, const char *end)
+{
+	b->len = (size_t) ((const uint8_t *) end - b->data);
+}
+
+/* The most bytes lk_write_uint writes: 18446744073709551615. */
+#define LK_UINT_TEXT_MAX 20
+
+/* Decimal text of v at o; returns its end. */
+char	   *lk_write_uint(char *o, uint64_t v);
+
 static inline size_t
 lk_varint_size(uint64_t v)
 {

@@ -356,54 +356,43 @@ lk_json_finish(lk_json *j)
 	return LK_OK;
 }
 
-void
-lk_json_put_string(lk_buf *b, lk_str s)
+char *
+lk_json_write_string(char *o, lk_str s)
 {
-	static const char hex[] = "0123456789abcdef";
+	/* the characters JSON.stringify escapes by a letter, and their letters */
+	static const char short_esc[] = "\"\\\b\f\n\r\t",
+				letter[] = "\"\\bfnrt",
+				hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *) s.p;
-	uint32_t	run = 0;
 
-	lk_buf_reserve(b, (size_t) s.len + 2);
-	lk_buf_put_u8(b, '"');
+	*o++ = '"';
 	for (uint32_t i = 0; i < s.len; i++)
 	{
 		unsigned char c = p[i];
+		const char *at;
 
 		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		lk_buf_put(b, p + run, i - run);
-		run = i + 1;
-		switch (c)
 		{
-			case '"':
-				lk_buf_put_lit(b, "\\\"");
-				break;
-			case '\\':
-				lk_buf_put_lit(b, "\\\\");
-				break;
-			case '\b':
-				lk_buf_put_lit(b, "\\b");
-				break;
-			case '\f':
-				lk_buf_put_lit(b, "\\f");
-				break;
-			case '\n':
-				lk_buf_put_lit(b, "\\n");
-				break;
-			case '\r':
-				lk_buf_put_lit(b, "\\r");
-				break;
-			case '\t':
-				lk_buf_put_lit(b, "\\t");
-				break;
-			default:
-				{
-					char		u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-
-					lk_buf_put(b, u, 6);
-				}
+			*o++ = (char) c;
+			continue;
+		}
+		*o++ = '\\';
+		if ((at = memchr(short_esc, c, sizeof(short_esc) - 1)) != NULL)
+			*o++ = letter[at - short_esc];
+		else
+		{
+			memcpy(o, "u00", 3);
+			o[3] = hex[c >> 4];
+			o[4] = hex[c & 15];
+			o += 5;
 		}
 	}
-	lk_buf_put(b, p + run, s.len - run);
-	lk_buf_put_u8(b, '"');
+	*o++ = '"';
+	return o;
+}
+
+void
+lk_json_put_string(lk_buf *b, lk_str s)
+{
+	lk_buf_end(b, lk_json_write_string(lk_buf_room(b, LK_JSON_STRING_MAX(s.len)), s));
 }

@@ -75,4 +75,10 @@ lk_code		lk_json_finish(lk_json *j);
 /* Write s as a JSON string literal. */
 void		lk_json_put_string(lk_buf *b, lk_str s);
 
+/* The most bytes s takes as a JSON string literal: every byte a \u00xx escape. */
+#define LK_JSON_STRING_MAX(len) (6 * (size_t) (len) + 2)
+
+/* Write s as a JSON string literal at o, which has LK_JSON_STRING_MAX(s.len) bytes; returns its end. */
+char	   *lk_json_write_string(char *o, lk_str s);
+
 #endif

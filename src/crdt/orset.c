@@ -639,6 +639,12 @@ lk_orset_encode(const lk_orset *s, lk_buf *b, lk_error *err)
 void
 lk_orset_to_json(const lk_orset *s, lk_buf *b)
 {
+	char	   *o;
+
+	/*
+	 * Bulk writes (lk_buf_room): room for each range, each element's key and
+	 * each dot with its node's key is reserved once, then written through o.
+	 */
 	lk_buf_put_u8(b, '{');
 	if (s->nnodes)
 	{
@@ -647,21 +653,28 @@ lk_orset_to_json(const lk_orset *s, lk_buf *b)
 		{
 			const lk_onode *n = &s->nodes[i];
 
+			o = lk_buf_room(b, LK_JSON_STRING_MAX(n->id.len) + 4);	/* ,:[ and ] */
 			if (i)
-				lk_buf_put_u8(b, ',');
-			lk_json_put_string(b, n->id);
-			lk_buf_put_lit(b, ":[");
+				*o++ = ',';
+			o = lk_json_write_string(o, n->id);
+			*o++ = ':';
+			*o++ = '[';
 			for (uint32_t k = 0; k < n->nr; k++)
 			{
+				const lk_range *r = &s->ranges[n->r_off + k];
+
+				lk_buf_end(b, o);
+				o = lk_buf_room(b, 2 * LK_UINT_TEXT_MAX + 5);	/* ,[,] and ] */
 				if (k)
-					lk_buf_put_u8(b, ',');
-				lk_buf_put_u8(b, '[');
-				lk_buf_put_int(b, (int64_t) s->ranges[n->r_off + k].lo);
-				lk_buf_put_u8(b, ',');
-				lk_buf_put_int(b, (int64_t) s->ranges[n->r_off + k].hi);
-				lk_buf_put_u8(b, ']');
+					*o++ = ',';
+				*o++ = '[';
+				o = lk_write_uint(o, r->lo);
+				*o++ = ',';
+				o = lk_write_uint(o, r->hi);
+				*o++ = ']';
 			}
-			lk_buf_put_u8(b, ']');
+			*o++ = ']';
+			lk_buf_end(b, o);
 		}
 		lk_buf_put_u8(b, '}');
 	}
@@ -675,26 +688,36 @@ lk_orset_to_json(const lk_orset *s, lk_buf *b)
 			const lk_oelem *e = &s->elems[i];
 			const lk_dot *d = s->dots + e->d_off;
 
+			o = lk_buf_room(b, LK_JSON_STRING_MAX(e->s.len) + 5);	/* ,:{ and ]} */
 			if (i)
-				lk_buf_put_u8(b, ',');
-			lk_json_put_string(b, e->s);
-			lk_buf_put_lit(b, ":{");
+				*o++ = ',';
+			o = lk_json_write_string(o, e->s);
+			*o++ = ':';
+			*o++ = '{';
 			for (uint32_t k = 0; k < e->nd; k++)
 			{
-				bool		new_node = k == 0 || d[k].node != d[k - 1].node;
+				lk_str		id = s->nodes[d[k].node].id;
 
-				if (new_node)
+				lk_buf_end(b, o);
+				o = lk_buf_room(b, LK_JSON_STRING_MAX(id.len) + LK_UINT_TEXT_MAX + 6);	/* ],:[ and ]} */
+				if (k == 0 || d[k].node != d[k - 1].node)
 				{
 					if (k)
-						lk_buf_put_lit(b, "],");
-					lk_json_put_string(b, s->nodes[d[k].node].id);
-					lk_buf_put_lit(b, ":[");
+					{
+						*o++ = ']';
+						*o++ = ',';
+					}
+					o = lk_json_write_string(o, id);
+					*o++ = ':';
+					*o++ = '[';
 				}
 				else
-					lk_buf_put_u8(b, ',');
-				lk_buf_put_int(b, (int64_t) d[k].seq);
+					*o++ = ',';
+				o = lk_write_uint(o, d[k].seq);
 			}
-			lk_buf_put_lit(b, "]}");
+			*o++ = ']';
+			*o++ = '}';
+			lk_buf_end(b, o);
 		}
 		lk_buf_put_u8(b, '}');
 	}
