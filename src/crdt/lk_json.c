@@ -182,6 +182,7 @@ lk_json_string(lk_json *j, lk_str *out)
 			escaped = true;
 			if (++q >= j->end)
 				break;
+			high |= (unsigned char) *q;	/* escaped or not, it is checked as UTF-8 first */
 		}
 	}
 	if (q >= j->end)

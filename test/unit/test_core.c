@@ -356,6 +356,8 @@ json_reader_string_errors_name_the_position(void)
 		{"\"a\x01\"", "Unexpected byte 0x01 at position 2: control characters must be escaped in a string."},
 		{"\"a\xff\"", "Unexpected character \"a\" at position 1: string is not valid UTF-8."},
 		{"\"\xc0\x80\"", "Unexpected byte 0xc0 at position 1: string is not valid UTF-8."},
+		/* the byte after a backslash counts too: not valid UTF-8 before it is an escape */
+		{"\"ab\\\x80\"", "Unexpected character \"a\" at position 1: string is not valid UTF-8."},
 		{"\"\\x\"", "Unexpected character \"x\" at position 2: invalid escape sequence."},
 		{"\"\\u12g4\"", "Unexpected character \"g\" at position 5: expected a hexadecimal digit."},
 		{"\"\\u12\"", "Unexpected character \"\"\" at position 5: expected a hexadecimal digit."},
