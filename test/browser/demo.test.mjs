@@ -300,17 +300,20 @@ const rendererPids = async () =>
     .filter(Boolean)
     .map(Number);
 
-// The renderer process whose main thread spins: of those not in `others`
-// (the renderers of other contexts, which earlier tests may leave busy), the
-// one that used most of a CPU over a quarter second.  (Page.crash of the
-// DevTools protocol runs on the main thread, and waits for it.)
-async function spinningRenderer(others) {
+// The renderer process whose main thread spins: of `candidates` (the
+// renderers that appeared while the page opened, so not those of other
+// contexts, which earlier tests may leave busy, nor of pages opened later),
+// the one whose main thread (the task whose id is the process's) used most
+// of a CPU over a quarter second.  The main thread, not the whole process: a
+// renderer busy on its other threads (a service worker, the compiler, the
+// collector) once outran the page's and was killed instead.  (Page.crash of
+// the DevTools protocol runs on the main thread, and waits for it.)
+async function spinningRenderer(candidates) {
   const cpu = async () => {
     const ticks = new Map();
-    for (const pid of await rendererPids()) {
-      if (others.has(pid)) continue;
+    for (const pid of candidates) {
       try {
-        const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+        const f = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
         ticks.set(pid, Number(f[11]) + Number(f[12]));
       } catch {
         // gone meanwhile
@@ -322,7 +325,7 @@ async function spinningRenderer(others) {
   await new Promise((r) => setTimeout(r, 250));
   const b = await cpu();
   const used = [...b].map(([p, t]) => [p, t - (a.get(p) ?? t)]).sort((x, y) => y[1] - x[1]);
-  assert.ok(used[0]?.[1] >= 15, `a renderer of this context spins (ticks of 25 used: ${JSON.stringify(used)})`);
+  assert.ok(used[0]?.[1] >= 15, `a renderer of this page spins (ticks of 25 used: ${JSON.stringify(used)})`);
   return used[0][0];
 }
 
@@ -333,6 +336,7 @@ test('a_page_that_dies_after_storing_a_click_but_before_clearing_its_journal_cou
   const others = new Set(await rendererPids());
   const ctx = await browser.newContext();
   const first = await open(ctx);
+  const mine = (await rendererPids()).filter((pid) => !others.has(pid));
   const node = (await shown(first.page)).node;
   await first.page.evaluate(() => window.laniakea.row.flushed());
   const before = JSON.parse((await dbRow()).visits)[node] ?? 0;
@@ -358,9 +362,12 @@ test('a_page_that_dies_after_storing_a_click_but_before_clearing_its_journal_cou
   await journals.goto(`http://127.0.0.1:${port}/laniakea.js`);
   const stale = await journals.evaluate(() => Object.keys(localStorage).filter((k) => k.includes(' journal ')));
   assert.equal(stale.length, 1, 'the dead page left its journal in localStorage');
-  const crashed = first.page.waitForEvent('crash');
-  process.kill(await spinningRenderer(others), 'SIGKILL');
-  await crashed;
+  const crashed = first.page.waitForEvent('crash', { timeout: 10000 });
+  const victim = await spinningRenderer(mine);
+  process.kill(victim, 'SIGKILL');
+  await crashed.catch((e) => {
+    throw new Error(`killed renderer ${victim} of ${JSON.stringify(mine)}, and the page did not crash: ${e.message}`);
+  });
   await first.page.close().catch(() => {});
 
   const second = await open(ctx);
