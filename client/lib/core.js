@@ -3,7 +3,7 @@
 // turns the core's errors into TypeError / RangeError.  States cross as their
 // canonical JSON text in UTF-8 (a Uint8Array), each call told the state's kind.
 
-/** Kinds of the core's format byte, by SQL type name. */
+/** The core's kinds (lk_kind), by SQL type name: each call names its states' kind. */
 export const KINDS = Object.freeze({ gcounter: 1, pncounter: 2, orset: 3, lwwreg: 4 });
 
 // The core's lk_code values; syntax, binary and bad arguments are TypeErrors.

@@ -332,7 +332,7 @@ give_state(const lk_state *s)
 
 /* A state of kind from its text; an unknown kind is the core's error. */
 static lk_code
-decode(const uint8_t *p, uint32_t len, int32_t kind, lk_state *out, lk_error *err)
+read_state(const uint8_t *p, uint32_t len, int32_t kind, lk_state *out, lk_error *err)
 {
 	return lk_state_parse((lk_kind) kind, (const char *) p, len, &alloc, out, err);
 }
@@ -365,14 +365,14 @@ lk_wasm_parse(int32_t kind, const uint8_t *text, uint32_t len)
 	lk_error	err;
 
 	begin();
-	if (decode(text, len, kind, &s, &err) != LK_OK)
+	if (read_state(text, len, kind, &s, &err) != LK_OK)
 		return fail(&err);
 	return give_state(&s);
 }
 
 /*
  * The join of n states of kind, laid out in the input as a 4-byte little-endian
- * length then the text, n times.  Each is parsed once and the decoded
+ * length then the text, n times.  Each is parsed once and the parsed
  * states are merged as a binary counter (a state joins the one below it
  * while it is at least half that one's size), so n small deltas joined to a
  * large state cost O(total · log n), not n passes over the large state.
@@ -395,7 +395,7 @@ lk_wasm_merge_all(int32_t kind, const uint8_t *p, uint32_t len, uint32_t n)
 
 		if (len < 4 || (memcpy(&slen, p, 4), len - 4 < slen))
 			return fail(&(lk_error) {LK_ERR_BINARY, "truncated list of states", ""});
-		if (decode(p + 4, slen, kind, &stack[top], &err) != LK_OK)
+		if (read_state(p + 4, slen, kind, &stack[top], &err) != LK_OK)
 			return fail(&err);
 		size[top++] = slen;
 		p += 4 + slen;
@@ -428,7 +428,7 @@ lk_wasm_delta(int32_t kind, const uint8_t *x, uint32_t xlen, const uint8_t *y, u
 	lk_error	err;
 
 	begin();
-	if (decode(x, xlen, kind, &a, &err) != LK_OK || decode(y, ylen, kind, &b, &err) != LK_OK ||
+	if (read_state(x, xlen, kind, &a, &err) != LK_OK || read_state(y, ylen, kind, &b, &err) != LK_OK ||
 		lk_state_delta(&a, &b, &alloc, &out, &err) != LK_OK)
 		return fail(&err);
 	return give_state(&out);
@@ -454,7 +454,7 @@ lk_wasm_leq(int32_t kind, const uint8_t *x, uint32_t xlen, const uint8_t *y, uin
 				right;
 
 	begin();
-	if (decode(x, xlen, kind, &a, &err) != LK_OK || decode(y, ylen, kind, &b, &err) != LK_OK)
+	if (read_state(x, xlen, kind, &a, &err) != LK_OK || read_state(y, ylen, kind, &b, &err) != LK_OK)
 		return fail(&err);
 	if (lk_state_merge(&a, &b, &alloc, &m, &err) != LK_OK)
 		return a.kind == LK_ORSET || err.code != LK_ERR_LIMIT ? fail(&err) : LK_OK;
@@ -478,7 +478,7 @@ lk_wasm_count(int32_t kind, const uint8_t *p, uint32_t len, const char *node, ui
 	lk_str		id = lk_str_make(node, nlen);
 
 	begin();
-	if (decode(p, len, kind, &s, &err) != LK_OK)
+	if (read_state(p, len, kind, &s, &err) != LK_OK)
 		return fail(&err);
 	if (s.kind == LK_GCOUNTER && !down)
 		rc = lk_gcounter_increment(&s.u.gc, id, by, &alloc, &err);
@@ -505,7 +505,7 @@ lk_wasm_value(int32_t kind, const uint8_t *p, uint32_t len)
 	__int128	v;
 
 	begin();
-	if (decode(p, len, kind, &s, &err) != LK_OK)
+	if (read_state(p, len, kind, &s, &err) != LK_OK)
 		return fail(&err);
 	if (s.kind == LK_GCOUNTER)
 		v = lk_gcounter_sum(&s.u.gc);
@@ -521,7 +521,7 @@ lk_wasm_value(int32_t kind, const uint8_t *p, uint32_t len)
 static lk_code
 need_orset(const uint8_t *p, uint32_t len, lk_state *s, lk_error *err)
 {
-	return decode(p, len, LK_ORSET, s, err);
+	return read_state(p, len, LK_ORSET, s, err);
 }
 
 /* The orset with an operation's delta merged in: an add as node, or a remove (node NULL). */
@@ -626,7 +626,7 @@ lk_wasm_set(const uint8_t *p, uint32_t len, const char *value, uint32_t vlen, co
 	lk_error	err;
 
 	begin();
-	if (decode(p, len, LK_LWWREG, &s, &err) != LK_OK ||
+	if (read_state(p, len, LK_LWWREG, &s, &err) != LK_OK ||
 		(!explicit && lk_hlc_next(&h, &s.u.lw, a, &clock, &err) != LK_OK) ||
 		lk_lwwreg_set(&s.u.lw, lk_str_make(value, vlen), lk_str_make(node, nlen), clock, &out.u.lw,
 					  &err) != LK_OK ||
@@ -654,7 +654,7 @@ lk_wasm_register(const uint8_t *p, uint32_t len)
 	lk_buf		b;
 
 	begin();
-	if (decode(p, len, LK_LWWREG, &s, &err) != LK_OK)
+	if (read_state(p, len, LK_LWWREG, &s, &err) != LK_OK)
 		return fail(&err);
 	lk_buf_init(&b, &alloc, 64);
 	if (s.u.lw.present)
